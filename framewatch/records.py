@@ -1,0 +1,484 @@
+"""The records on every topic: one module, each type versioned.
+
+JSON records (scores, decision, enforcement, alert, review, audit, dead-letter) are UTF-8 JSON
+objects that carry ``type`` and ``v``. A frame is a compact binary envelope so the thumbnail JPEG
+travels as raw bytes (never base64 on the hot path)::
+
+    b"FWF" | version:u8 | meta_len:u32 big-endian | meta JSON (meta_len bytes) | JPEG bytes
+
+Decoding anything malformed, of another type, or of a version this code does not know raises
+:class:`RecordDecodeError`, which consumers turn into a dead-letter record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import struct
+import time
+import uuid
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
+
+from framewatch.errors import RecordDecodeError
+
+CategoryPath = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,2}$",
+        description="taxonomy path L1[.L2[.L3]]",
+    ),
+]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+PdqHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="PDQ hash, 256 bits as hex")]
+
+FRAME_MAGIC = b"FWF"
+_FRAME_HEADER = struct.Struct(">3sBI")
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+
+def new_id() -> str:
+    """A random, sortable-enough id for frames, incidents and records."""
+    return uuid.uuid4().hex
+
+
+def stable_id(*parts: object) -> str:
+    """A deterministic id from its parts, so a replay produces the same id (idempotency key)."""
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def now() -> float:
+    return time.time()
+
+
+class _Record(BaseModel):
+    """Base of every record: strict (unknown fields refused), frozen, versioned."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+
+# --------------------------------------------------------------------------------------------
+# frame
+
+
+SampleReason = Literal[
+    "first", "interval", "keyframe", "scene_cut", "heartbeat", "hot", "push", "test"
+]
+
+
+class Frame(_Record):
+    """One sampled frame of a stream, produced by ingest to the frames topic (key: stream_id)."""
+
+    TYPE: ClassVar[str] = "frame"
+    VERSION: ClassVar[int] = 1
+
+    frame_id: str
+    stream_id: str
+    account_id: str
+    tenant: str = "default"
+    channel: str | None = Field(None, description="channel type for policy, e.g. kids, gaming")
+    seq: int = Field(ge=0, description="sample number within the stream, from 0")
+    pts: float = Field(description="presentation time in seconds from stream start")
+    captured_at: float = Field(description="wall-clock capture time, epoch seconds")
+    sample_reason: SampleReason
+    width: int = Field(ge=0, description="width of the source frame")
+    height: int = Field(ge=0, description="height of the source frame")
+    pdq: PdqHex | None = None
+    pdq_quality: int | None = Field(None, ge=0, le=100)
+    jpeg: bytes = Field(repr=False, description="thumbnail JPEG, raw bytes")
+
+    def encode(self) -> bytes:
+        meta = self.model_dump(mode="json", exclude={"jpeg"})
+        meta["type"], meta["v"] = self.TYPE, self.VERSION
+        blob = json.dumps(meta, separators=(",", ":")).encode()
+        return _FRAME_HEADER.pack(FRAME_MAGIC, self.VERSION, len(blob)) + blob + self.jpeg
+
+
+# --------------------------------------------------------------------------------------------
+# scores
+
+
+class HashMatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bank: str
+    entry_id: str
+    distance: int = Field(ge=0, le=256)
+    threshold: int = Field(ge=0, le=256)
+    role: Literal["red_line", "review"]
+    category: CategoryPath
+
+
+class TextFinding(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["url", "phone", "handle", "solicitation", "keyword", "qr", "barcode", "text"]
+    text: str
+    category: CategoryPath | None = None
+    box: tuple[float, float, float, float] | None = Field(None, description="x0,y0,x1,y1 0..1")
+
+
+class Detection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str
+    category: CategoryPath | None
+    score: Score
+    box: tuple[float, float, float, float] = Field(description="x0,y0,x1,y1 normalised 0..1")
+    model: str
+
+
+class Scores(_Record):
+    """What the scorer found in one frame (topic scores, key: stream_id)."""
+
+    TYPE: ClassVar[str] = "scores"
+    VERSION: ClassVar[int] = 1
+
+    frame_id: str
+    stream_id: str
+    account_id: str
+    tenant: str = "default"
+    channel: str | None = None
+    seq: int = Field(ge=0)
+    captured_at: float
+    scored_at: float
+    scores: dict[CategoryPath, Score] = Field(default_factory=dict)
+    models: dict[CategoryPath, str] = Field(
+        default_factory=dict, description="category -> 'model@version' that produced its score"
+    )
+    hash_matches: list[HashMatch] = Field(default_factory=list)
+    text: list[TextFinding] = Field(default_factory=list)
+    detections: list[Detection] = Field(default_factory=list)
+    pdq: PdqHex | None = None
+    pdq_quality: int | None = Field(None, ge=0, le=100)
+    cached: bool = Field(False, description="scores came from the score cache")
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# statement of reasons (EU DSA Transparency Database fields)
+
+
+class StatementOfReasons(BaseModel):
+    """Fields of the DSA Transparency Database API; the builder in streams/ fills them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    decision_visibility: list[str] = Field(default_factory=list)
+    decision_visibility_other: str | None = None
+    decision_account: str | None = None
+    account_type: str | None = None
+    decision_ground: Literal[
+        "DECISION_GROUND_ILLEGAL_CONTENT", "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+    ]
+    decision_ground_reference_url: str | None = None
+    illegal_content_legal_ground: str | None = None
+    illegal_content_explanation: str | None = None
+    incompatible_content_ground: str | None = None
+    incompatible_content_explanation: str | None = None
+    incompatible_content_illegal: Literal["Yes", "No"] | None = None
+    category: str = Field(pattern=r"^STATEMENT_CATEGORY_[A-Z_]+$")
+    category_specification: list[str] = Field(default_factory=list)
+    content_type: list[str] = Field(default_factory=lambda: ["CONTENT_TYPE_VIDEO"])
+    content_date: str | None = None
+    application_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    end_date_visibility_restriction: str | None = None
+    end_date_account_restriction: str | None = None
+    decision_facts: str
+    source_type: str
+    automated_detection: Literal["Yes", "No"]
+    automated_decision: Literal[
+        "AUTOMATED_DECISION_FULLY",
+        "AUTOMATED_DECISION_PARTIALLY",
+        "AUTOMATED_DECISION_NOT_AUTOMATED",
+    ]
+    territorial_scope: list[str] = Field(default_factory=list)
+    puid: str
+
+
+# --------------------------------------------------------------------------------------------
+# decision
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    category: CategoryPath
+    score: Score
+    threshold: Score
+    frames_seen: int = Field(ge=0, description="frames above threshold in the window")
+    frames_window: int = Field(ge=0, description="frames in the smoothing window")
+    rule: str = Field(description="which policy rule fired, e.g. 'default:sexual.explicit'")
+    source: Literal["model", "hash_bank", "text", "review"] = "model"
+
+
+class Decision(_Record):
+    """A transition of a stream's state (topic decisions, key: stream_id)."""
+
+    TYPE: ClassVar[str] = "decision"
+    VERSION: ClassVar[int] = 1
+
+    decision_id: str = Field(description="deterministic: (stream, transition, first frame)")
+    stream_id: str
+    account_id: str
+    tenant: str = "default"
+    channel: str | None = None
+    action: Literal["block", "review", "allow"]
+    previous_state: Literal["ok", "review", "blocked"]
+    reasons: list[Reason] = Field(default_factory=list)
+    red_line: bool = False
+    policy_version: str
+    evidence_frame_ids: list[str] = Field(default_factory=list)
+    first_frame_id: str
+    captured_at: float = Field(description="capture time of the frame that triggered it")
+    decided_at: float
+    statement: StatementOfReasons | None = None
+    corrects: str | None = Field(None, description="decision_id this one corrects (appeals)")
+
+
+# --------------------------------------------------------------------------------------------
+# enforcement
+
+
+EnforcementAction = Literal["none", "warn", "restrict", "suspend_stream", "suspend_account"]
+
+
+class Enforcement(_Record):
+    """An account-level step on the strike ladder (topic enforcement, key: account_id)."""
+
+    TYPE: ClassVar[str] = "enforcement"
+    VERSION: ClassVar[int] = 1
+
+    enforcement_id: str
+    account_id: str
+    tenant: str = "default"
+    action: EnforcementAction
+    previous_action: EnforcementAction = "none"
+    ladder_step: int = Field(ge=0)
+    strikes: dict[CategoryPath, float] = Field(default_factory=dict)
+    strike_total: float = 0.0
+    decision_ids: list[str] = Field(default_factory=list)
+    policy_version: str
+    issued_at: float
+    statement: StatementOfReasons | None = None
+    reverses: str | None = Field(None, description="enforcement_id this one reverses")
+
+
+# --------------------------------------------------------------------------------------------
+# alert
+
+
+class Alert(_Record):
+    """A page for on-call people (topic alerts, key: incident_id)."""
+
+    TYPE: ClassVar[str] = "alert"
+    VERSION: ClassVar[int] = 1
+
+    incident_id: str
+    kind: Literal["trigger", "resolve"] = "trigger"
+    severity: Literal["critical", "high", "medium", "low", "info"]
+    category: CategoryPath
+    red_line: bool
+    stream_id: str
+    account_id: str
+    tenant: str = "default"
+    decision_id: str | None = None
+    evidence_frame_ids: list[str] = Field(default_factory=list)
+    summary: str = Field(description="one-line rationale a human can act on")
+    runbook_url: str | None = None
+    captured_at: float
+    raised_at: float
+    test: bool = Field(False, description="a clearly-marked test alert (framewatch alerts test)")
+
+
+# --------------------------------------------------------------------------------------------
+# review outcome, audit, dead letter
+
+
+class ReviewOutcome(_Record):
+    """A human reviewer's verdict on a decision (topic reviews, key: stream_id)."""
+
+    TYPE: ClassVar[str] = "review"
+    VERSION: ClassVar[int] = 1
+
+    review_id: str
+    decision_id: str
+    stream_id: str
+    account_id: str
+    tenant: str = "default"
+    outcome: Literal["upheld", "overturned"]
+    reviewer: str | None = None
+    note: str | None = None
+    resolved_at: float
+
+
+class AuditEntry(_Record):
+    """One link of the tamper-evident chain (topic audit): hash of the previous link + body."""
+
+    TYPE: ClassVar[str] = "audit"
+    VERSION: ClassVar[int] = 1
+
+    seq: int = Field(ge=0)
+    prev_hash: str
+    hash: str
+    record_type: str
+    record: dict[str, Any]
+    written_at: float
+
+
+class DeadLetter(_Record):
+    """What a consumer could not process, and why (topic dead-letters)."""
+
+    TYPE: ClassVar[str] = "dead_letter"
+    VERSION: ClassVar[int] = 1
+
+    stage: str
+    reason: str = Field(description="short code, e.g. malformed, bad_jpeg, delivery_failed")
+    error: str = Field(description="the human-readable error")
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    key: str | None = None
+    payload: bytes | None = Field(None, description="the original bytes, base64 in JSON")
+    failed_at: float
+
+    @field_serializer("payload", when_used="json")
+    def _payload_b64(self, v: bytes | None) -> str | None:
+        return base64.b64encode(v).decode() if v is not None else None
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_from_b64(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return base64.b64decode(v, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"payload is not base64: {exc}") from None
+        return v
+
+
+# --------------------------------------------------------------------------------------------
+# encode / decode
+
+JSON_RECORDS: dict[str, type[_Record]] = {
+    cls.TYPE: cls
+    for cls in (Scores, Decision, Enforcement, Alert, ReviewOutcome, AuditEntry, DeadLetter)
+}
+ALL_RECORDS: dict[str, type[_Record]] = {"frame": Frame, **JSON_RECORDS}
+DOWNSTREAM_RECORDS = ("scores", "decision", "enforcement", "alert")
+
+R = TypeVar("R", bound=_Record)
+AnyRecord = (
+    Frame | Scores | Decision | Enforcement | Alert | ReviewOutcome | AuditEntry | DeadLetter
+)
+
+
+def encode(record: _Record) -> bytes:
+    """Bytes for a Kafka message value."""
+    if isinstance(record, Frame):
+        return record.encode()
+    body = record.model_dump(mode="json")
+    body = {"type": record.TYPE, "v": record.VERSION, **body}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(data: bytes | bytearray | memoryview | None, expect: type[R] | None = None) -> R:
+    """Parse a message value; raises RecordDecodeError for anything it cannot read.
+
+    With ``expect`` the record must be of that type (a consumer reads one topic's type).
+    """
+    if data is None:
+        raise RecordDecodeError("malformed", "empty message (tombstone or null value)")
+    data = bytes(data)
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordDecodeError("malformed", f"record of {len(data)} bytes exceeds the 16 MiB cap")
+    if data[:3] == FRAME_MAGIC:
+        record: _Record = _decode_frame(data)
+    else:
+        record = _decode_json(data)
+    if expect is not None and not isinstance(record, expect):
+        raise RecordDecodeError(
+            "unknown_type", f"expected a {expect.TYPE} record, got a {record.TYPE} record"
+        )
+    return record  # type: ignore[return-value]
+
+
+def _decode_frame(data: bytes) -> Frame:
+    if len(data) < _FRAME_HEADER.size:
+        raise RecordDecodeError("malformed", "frame envelope shorter than its header")
+    _, version, meta_len = _FRAME_HEADER.unpack_from(data)
+    if version != Frame.VERSION:
+        raise RecordDecodeError(
+            "unsupported_version",
+            f"frame record version {version}; this build reads version {Frame.VERSION}: "
+            "upgrade framewatch on this consumer",
+        )
+    start = _FRAME_HEADER.size
+    if meta_len > len(data) - start:
+        raise RecordDecodeError("malformed", "frame envelope metadata length runs past the end")
+    meta = _loads(data[start : start + meta_len])
+    if meta.pop("type", None) != "frame" or meta.pop("v", None) != Frame.VERSION:
+        raise RecordDecodeError("malformed", "frame envelope metadata lacks type=frame, v=1")
+    meta["jpeg"] = data[start + meta_len :]
+    return _validate(Frame, meta)
+
+
+def _decode_json(data: bytes) -> _Record:
+    body = _loads(data)
+    rtype, version = body.pop("type", None), body.pop("v", None)
+    cls = JSON_RECORDS.get(rtype) if isinstance(rtype, str) else None
+    if cls is None:
+        raise RecordDecodeError("unknown_type", f"unknown record type {rtype!r}")
+    if version != cls.VERSION:
+        raise RecordDecodeError(
+            "unsupported_version",
+            f"{rtype} record version {version!r}; this build reads version {cls.VERSION}: "
+            "upgrade framewatch on this consumer",
+        )
+    return _validate(cls, body)
+
+
+def _loads(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RecordDecodeError("malformed", f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RecordDecodeError("malformed", "record is not a JSON object")
+    return body
+
+
+def _validate(cls: type[R], body: dict[str, Any]) -> R:
+    try:
+        return cls.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(record)"
+        raise RecordDecodeError(
+            "invalid", f"{cls.TYPE} record field {where}: {first['msg']}"
+        ) from None
+    except RecursionError:
+        raise RecordDecodeError("malformed", f"{cls.TYPE} record nested too deeply") from None
+
+
+def json_schema(record_type: str) -> dict[str, Any]:
+    """The published JSON Schema of a record type, including ``type`` and ``v``."""
+    cls = ALL_RECORDS[record_type]
+    schema = cls.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://framewatch.dev/schemas/{record_type}.v{cls.VERSION}.json"
+    schema["properties"] = {
+        "type": {"const": record_type, "type": "string"},
+        "v": {"const": cls.VERSION, "type": "integer"},
+        **schema["properties"],
+    }
+    schema["required"] = ["type", "v", *schema.get("required", [])]
+    schema["additionalProperties"] = False
+    return schema

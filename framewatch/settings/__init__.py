@@ -1,0 +1,220 @@
+"""One typed settings object for every framewatch process.
+
+Sources, strongest first: explicit overrides, environment variables (``FRAMEWATCH_*``; nested
+sections use ``__``, e.g. ``FRAMEWATCH_SCORING__MAX_BATCH=16``), a YAML config file
+(``--config`` or ``FRAMEWATCH_CONFIG``), then defaults. Each stage owns one section in its own
+module here, so the core never imports a stage but still validates everything at start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from framewatch.errors import SettingsError
+from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.ingest import IngestSettings
+from framewatch.settings.scoring import ScoringSettings
+from framewatch.settings.streams import StreamsSettings
+
+ENV_PREFIX = "FRAMEWATCH_"
+TOPIC_KEYS = (
+    "frames",
+    "scores",
+    "decisions",
+    "enforcement",
+    "alerts",
+    "reviews",
+    "audit",
+    "dead_letters",
+)
+
+
+class TopicsSettings(BaseModel):
+    """Topic names and partition counts.
+
+    frames, scores and decisions are all keyed by stream_id and must be co-partitioned (same
+    count) so a stream's frames, scores and state live on one worker.
+    """
+
+    prefix: str = Field("", description="prepended to every topic name (one cluster, many envs)")
+    frames: str = "frames"
+    scores: str = "scores"
+    decisions: str = "decisions"
+    enforcement: str = "enforcement"
+    alerts: str = "alerts"
+    reviews: str = "reviews"
+    audit: str = "audit"
+    dead_letters: str = "dead-letters"
+    partitions: int = Field(6, ge=1, le=1024, description="partitions of the stream-keyed topics")
+    account_partitions: int = Field(6, ge=1, le=1024, description="partitions of account topics")
+    replication_factor: int = Field(1, ge=1, le=16)
+
+    def name(self, key: str) -> str:
+        if key not in TOPIC_KEYS:
+            raise SettingsError(f"unknown topic {key!r}; known topics: {', '.join(TOPIC_KEYS)}")
+        return self.prefix + getattr(self, key)
+
+    def partitions_of(self, key: str) -> int:
+        return self.account_partitions if key == "enforcement" else self.partitions
+
+    def all(self) -> dict[str, tuple[str, int]]:
+        """Every topic as key -> (full name, partitions)."""
+        return {k: (self.name(k), self.partitions_of(k)) for k in TOPIC_KEYS}
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus ports, one per process kind so they can share a host."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    ingest_port: int = Field(9101, ge=0, le=65535)
+    scoring_port: int = Field(9102, ge=0, le=65535)
+    streams_port: int = Field(9103, ge=0, le=65535)
+    alerts_port: int = Field(9104, ge=0, le=65535)
+
+
+class LocalSettings(BaseModel):
+    """Where `framewatch local` keeps the jar cache and the throwaway broker/Redis state."""
+
+    kafka_version: str = "4.4.0"
+    cache_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "framewatch"
+        )
+    )
+    state_dir: Path = Field(default_factory=lambda: Path(".framewatch") / "local")
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    redis_port: int = Field(6379, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    start_timeout_s: float = Field(90.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="comma-separated host:port list of the Kafka brokers"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_client_id: str = "framewatch"
+
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="redis:// or rediss:// URL; may carry a password, so it prints masked",
+    )
+    redis_prefix: str = Field("fw:", description="prepended to every Redis key framewatch writes")
+
+    taxonomy_file: Path | None = Field(
+        None, description="YAML file that extends or overrides the built-in taxonomy"
+    )
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    topics: TopicsSettings = Field(default_factory=TopicsSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    streams: StreamsSettings = Field(default_factory=StreamsSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_hosts(cls, v: str) -> str:
+        hosts = [h.strip() for h in v.split(",") if h.strip()]
+        if not hosts or any(":" not in h or not h.rsplit(":", 1)[1].isdigit() for h in hosts):
+            raise ValueError("expected host:port[,host:port...], e.g. 127.0.0.1:9092")
+        return ",".join(hosts)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE or os.environ.get(ENV_PREFIX + "CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: str | None = None
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate the settings, turning any problem into a SettingsError that names it."""
+    global _CONFIG_FILE
+    path = config_file or os.environ.get(ENV_PREFIX + "CONFIG")
+    if path and not Path(path).is_file():
+        raise SettingsError(
+            f"config file {path} does not exist (from --config or {ENV_PREFIX}CONFIG); "
+            "point it at a YAML file or unset it"
+        )
+    _check_env_names()
+    _CONFIG_FILE = str(path) if path else None
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except Exception as exc:  # e.g. YAML syntax errors from the file source
+        raise SettingsError(f"could not read settings: {exc}") from None
+    finally:
+        _CONFIG_FILE = None
+
+
+def _check_env_names() -> None:
+    """A misspelt FRAMEWATCH_* variable would otherwise be ignored silently."""
+    known = set(Settings.model_fields) | {"config"}
+    for name in os.environ:
+        if name.startswith(ENV_PREFIX):
+            field = name[len(ENV_PREFIX) :].split("__")[0].lower()
+            if field not in known:
+                raise SettingsError(
+                    f"unknown setting {name}; known: "
+                    + ", ".join(ENV_PREFIX + k.upper() for k in sorted(known))
+                )
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        env = ENV_PREFIX + "__".join(p.upper() for p in loc)
+        lines.append(f"  {'.'.join(loc)} (env {env}): {err['msg']}")
+    return "\n".join(lines)
+
+
+__all__ = ["ENV_PREFIX", "TOPIC_KEYS", "Settings", "TopicsSettings", "load_settings"]

@@ -1,0 +1,1 @@
+"""framewatch scoring stage."""

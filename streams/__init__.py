@@ -1,0 +1,1 @@
+"""framewatch streams stage."""

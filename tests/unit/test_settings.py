@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from framewatch.errors import SettingsError
+from framewatch.settings import load_settings
+
+
+def test_defaults_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "fw.yaml"
+    cfg.write_text("kafka_bootstrap: 10.0.0.1:9092\ntopics:\n  prefix: prod.\n  partitions: 12\n")
+    monkeypatch.setenv("FRAMEWATCH_TOPICS__PARTITIONS", "24")
+    s = load_settings(cfg)
+    assert s.kafka_bootstrap == "10.0.0.1:9092"  # from the file
+    assert s.topics.partitions == 24  # env beats file
+    assert s.topics.name("frames") == "prod.frames"
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "named"),
+    [
+        ("FRAMEWATCH_KAFKA_BOOTSTRAP", "localhost", "FRAMEWATCH_KAFKA_BOOTSTRAP"),
+        ("FRAMEWATCH_REDIS_URL", "http://x", "FRAMEWATCH_REDIS_URL"),
+        ("FRAMEWATCH_TOPICS__PARTITIONS", "zero", "FRAMEWATCH_TOPICS__PARTITIONS"),
+        ("FRAMEWATCH_SCORING__MAX_BATCH", "0", "FRAMEWATCH_SCORING__MAX_BATCH"),
+        ("FRAMEWATCH_KAFKA_BOOTSTARP", "x:1", "unknown setting FRAMEWATCH_KAFKA_BOOTSTARP"),
+    ],
+)
+def test_invalid_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()
+
+
+def test_missing_config_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_secrets_are_masked() -> None:
+    s = load_settings(redis_url="redis://:hunter2@127.0.0.1:6379/0", kafka_sasl_password="pw123")
+    assert "hunter2" not in repr(s) and "pw123" not in repr(s)
