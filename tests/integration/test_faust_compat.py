@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from framewatch import kafkaio
 from framewatch.settings import Settings
@@ -15,14 +17,29 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROBE = Path(__file__).with_name("faust_probe.py")
 
 
-async def _send(settings: Settings, topic: str, n: int) -> None:
+async def _send(settings: Settings, topic: str, ids: range) -> None:
     p = kafkaio.producer(settings)
     await p.start()
     try:
-        for i in range(n):
-            await p.send_and_wait(topic, b"x", key=f"k{i % 3}".encode())
+        for i in ids:
+            await p.send_and_wait(topic, str(i).encode(), key=f"k{i % 3}".encode())
     finally:
         await p.stop()
+
+
+async def _delete_all_records(settings: Settings, topic: str) -> None:
+    """Empty the source topic so a restarted worker cannot rebuild state by re-reading it."""
+    admin = AIOKafkaAdminClient(**kafkaio.client_config(settings))
+    consumer = kafkaio.consumer(settings, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(3)]
+        ends = await consumer.end_offsets(parts)
+        await admin.delete_records({tp: RecordsToDelete(off) for tp, off in ends.items()})
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 def _run_probe(bootstrap: str, app_id: str, topic: str, expected: int, tmp: Path) -> str:
@@ -42,11 +59,12 @@ async def test_faust_table_survives_restart_via_changelog(
     topic = settings.topics.prefix + "faust-in"
     await kafkaio.create_topics(settings, keys=[], extra={topic: 3})
     app_id = settings.topics.prefix + "probe"
-    await _send(settings, topic, 30)
+    await _send(settings, topic, range(30))
     first = _run_probe(settings.kafka_bootstrap, app_id, topic, 30, tmp_path)
     assert first.split()[1] == "30", first
-    # second worker run: 12 more records. Exactly 42 means the table was restored from its
-    # changelog (else 12) and the first run's offsets were committed (else 72).
-    await _send(settings, topic, 12)
+    # The first 30 records are gone from the source topic; 12 new ones arrive. The second
+    # worker reaches 42 distinct ids only if it restored the first 30 from the changelog.
+    await _delete_all_records(settings, topic)
+    await _send(settings, topic, range(30, 42))
     second = _run_probe(settings.kafka_bootstrap, app_id, topic, 42, tmp_path)
     assert second.split()[1] == "42", second
