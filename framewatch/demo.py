@@ -1,0 +1,323 @@
+"""`framewatch demo`: the whole pipeline on the bundled sample videos, start to finish.
+
+Puts the chair video into a red-line hash bank, streams an edited copy of it (scaled, grey,
+logo, re-encoded) and the unrelated sample videos as real-time live streams, prints decisions
+and alerts as they happen and the alert arriving at a local webhook, then a summary. Every stage
+runs as its own process through its own `framewatch` command, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from framewatch import kafkaio, records
+from framewatch.errors import FramewatchError
+from framewatch.local import free_port
+from framewatch.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+BANK = "demo-known-bad"
+BANK_CATEGORY = "known_bad.csam_bank"
+
+
+def testdata_dir() -> Path:
+    """The shared test videos: ../shared/testdata beside the checkout (or FRAMEWATCH_TESTDATA)."""
+    env = os.environ.get("FRAMEWATCH_TESTDATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "testdata"]:
+        if (cand / "videos").is_dir():
+            return cand
+    raise FramewatchError(
+        "sample videos not found: expected ../shared/testdata/videos beside the checkout; "
+        "set FRAMEWATCH_TESTDATA to the folder that holds videos/"
+    )
+
+
+def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> Path:
+    """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit."""
+    import av
+    import cv2
+    import numpy as np
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate or 30
+        w, h = (
+            (int(vin.codec_context.width * 0.75) // 2) * 2,
+            (int(vin.codec_context.height * 0.75) // 2) * 2,
+        )
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = w, h, "yuv420p"
+        vout.options = {"preset": "ultrafast", "crf": "28"}
+        for frame in inp.decode(vin):
+            if max_seconds is not None and frame.time is not None and frame.time > max_seconds:
+                break
+            img = cv2.resize(frame.to_ndarray(format="rgb24"), (w, h), interpolation=cv2.INTER_AREA)
+            grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            # a translucent channel watermark, as re-streamers add (a solid box moves PDQ ~30 bits)
+            marked = grey.copy()
+            cv2.putText(
+                marked, "LIVE", (w - 60, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 2
+            )
+            edited = cv2.addWeighted(marked, 0.6, grey, 0.4, 0)
+            for packet in vout.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(edited), "rgb24")
+            ):
+                out.mux(packet)
+        for packet in vout.encode():
+            out.mux(packet)
+    return dst
+
+
+@dataclass
+class Hook:
+    """A local webhook receiver standing in for the platform's enforcement endpoint."""
+
+    received: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.received.append((time.time(), body))
+        return web.json_response({"ok": True})
+
+
+def _routing(hook_url: str, secret: str) -> str:
+    """The alerts routing file for the demo: every alert and enforcement to the local webhook."""
+    return json.dumps(
+        {
+            "sinks": {"demo-hook": {"type": "webhook", "url": hook_url, "secret": secret}},
+            "routes": [{"name": "demo", "sinks": ["demo-hook"]}],
+        }
+    )
+
+
+class Pipeline:
+    """The four stages as child processes on one settings object, plus a live view of topics.
+
+    Used by `framewatch demo`, the end-to-end test and benchmarks/e2e.py.
+    """
+
+    def __init__(self, settings: Settings, *, say: Any = print, warmup_s: float = 8.0) -> None:
+        self.s = settings
+        self.say = say
+        self.warmup_s = warmup_s
+        self.tmp = Path(tempfile.mkdtemp(prefix="framewatch-demo-"))
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.decisions: list[records.Decision] = []
+        self.alerts: list[records.Alert] = []
+        self.frames: dict[str, records.Frame] = {}
+        self.scores: list[records.Scores] = []
+        self.hook = Hook()
+        self._runner: web.AppRunner | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._pumps: list[asyncio.Task[None]] = []
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
+        env.update(settings_env(self.s))
+        env["FRAMEWATCH_ALERTS__ROUTING_FILE"] = str(self.tmp / "routing.yaml")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def run_cmd(self, *args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "framewatch.cli", *args, env=self.env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise FramewatchError(f"`framewatch {' '.join(args)}` failed:\n{out.decode()[-2000:]}")
+        return out.decode()
+
+    async def start(self, name: str, *args: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "framewatch.cli", *args, env=self.env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.procs[name] = proc
+        self._pumps.append(asyncio.create_task(self._pump(name, proc)))
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            text = line.decode(errors="replace").rstrip()
+            if text and (" W " in text or " E " in text or "Traceback" in text):
+                self.say(f"  [{name}] {text}")
+
+    async def setup(self, bank_videos: list[Path]) -> None:
+        """Topics, webhook receiver, routing file, the red-line bank, then the services."""
+        await kafkaio.create_topics(self.s)
+        app = web.Application()
+        app.router.add_post("/hook", self.hook.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        self.hook.port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.hook.port).start()
+        hook_url = f"http://127.0.0.1:{self.hook.port}/hook"
+        (self.tmp / "routing.yaml").write_text(_routing(hook_url, "demo-secret"))
+        self.say(f"webhook receiver on {hook_url}")
+        for video in bank_videos:
+            self.say(f"red-line bank {BANK}: adding {video.name}")
+            await self.run_cmd("bank", "add", BANK, "--video", str(video), "--role", "red_line",
+                               "--category", BANK_CATEGORY)  # fmt: skip
+        await self.start("score", "score")
+        await self.start("streams", "streams", "worker")
+        await self.start("alerts", "alerts", "serve")
+        self._watcher = asyncio.create_task(self._watch())
+        await asyncio.sleep(self.warmup_s)
+
+    async def stream(self, streams: dict[str, Path]) -> None:
+        """Ingest each video as a real-time live stream, all at once; wait for them to end."""
+        tasks = []
+        for name, path in streams.items():
+            args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
+                    "--tenant", "demo", "--realtime"]  # fmt: skip
+            tasks.append(asyncio.create_task(self.run_cmd(*args)))
+            self.say(f"streaming {path.name} as {name}")
+        await asyncio.gather(*tasks)
+
+    async def drain(self, timeout: float = 30.0, quiet: float = 3.0) -> None:
+        """Wait until every sampled frame has a score, then a little for the last decisions."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.frames and set(self.frames) <= {sc.frame_id for sc in self.scores}:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(quiet)
+
+    async def close(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), 15)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _watch(self) -> None:
+        t = self.s.topics
+        c = kafkaio.consumer(
+            self.s, t.name("frames"), t.name("scores"), t.name("decisions"), t.name("alerts"),
+            group_id=None, auto_offset_reset="earliest",
+        )  # fmt: skip
+        await c.start()
+        try:
+            while True:
+                for msgs in (await c.getmany(timeout_ms=300)).values():
+                    for m in msgs:
+                        with contextlib.suppress(FramewatchError):
+                            self._see(records.decode(m.value))
+        finally:
+            await c.stop()
+
+    def _see(self, rec: records._Record) -> None:
+        if isinstance(rec, records.Frame):
+            self.frames[rec.frame_id] = rec.model_copy(update={"jpeg": b""})
+        elif isinstance(rec, records.Scores):
+            self.scores.append(rec)
+        elif isinstance(rec, records.Decision):
+            self.decisions.append(rec)
+            why = ", ".join(f"{r.category} {r.score:.2f}>={r.threshold:.2f}" for r in rec.reasons)
+            lat = rec.decided_at - rec.captured_at
+            red = " RED LINE" if rec.red_line else ""
+            self.say(f"DECISION {rec.action.upper()}{red} stream={rec.stream_id} ({why}) "
+                     f"{lat * 1000:.0f} ms after capture")  # fmt: skip
+        elif isinstance(rec, records.Alert):
+            self.alerts.append(rec)
+            self.say(f"ALERT {rec.severity} {rec.category} stream={rec.stream_id}: {rec.summary}")
+
+    def summary(self, blocked_expected: str | None = None) -> dict[str, Any]:
+        lat = [(d.decided_at - d.captured_at) * 1000 for d in self.decisions]
+        scored_ids = [sc.frame_id for sc in self.scores]
+        per_stream: dict[str, int] = {}
+        for f in self.frames.values():
+            per_stream[f.stream_id] = per_stream.get(f.stream_id, 0) + 1
+        first_hook = min((t for t, _ in self.hook.received), default=None)
+        block = next(
+            (d for d in self.decisions if d.action == "block" and d.stream_id == blocked_expected),
+            None,
+        )
+        return {
+            "frames_in": len(self.frames),
+            "frames_scored": len(set(scored_ids) & set(self.frames)),
+            "score_records": len(scored_ids),
+            "frames_per_stream": per_stream,
+            "decisions": [
+                {
+                    "stream_id": d.stream_id,
+                    "action": d.action,
+                    "red_line": d.red_line,
+                    "categories": [r.category for r in d.reasons],
+                }
+                for d in self.decisions
+            ],
+            "blocked_streams": sorted({d.stream_id for d in self.decisions if d.action == "block"}),
+            "alerts": len(self.alerts),
+            "webhook_received": len(self.hook.received),
+            "capture_to_webhook_s": (
+                round(first_hook - block.captured_at, 3) if first_hook and block else None
+            ),
+            "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
+            "latency_ms_max": round(max(lat), 1) if lat else None,
+        }
+
+
+async def run_demo(settings: Settings, *, as_json: bool, seconds: float | None) -> dict[str, Any]:
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    data = testdata_dir() / "videos"
+    pipe = Pipeline(settings, say=say)
+    try:
+        chair = data / "chair-orig-22-sd-bar.mp4"
+        edited = await asyncio.to_thread(
+            make_edited_copy, chair, pipe.tmp / "chair-edited.mp4", seconds
+        )
+        await pipe.setup([chair])
+        await pipe.stream({
+            "demo-chair-edited": edited,
+            "demo-pattern": data / "pattern-hd-no-bar.mp4",
+            "demo-doorknob": data / "doorknob-hd-no-bar.mp4",
+            "demo-padded": data / "test-padded-dimensions.mp4",
+        })  # fmt: skip
+        await pipe.drain()
+    finally:
+        await pipe.close()
+    return pipe.summary(blocked_expected="demo-chair-edited")
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """The env vars that give a child process these exact connection + topic settings."""
+    env = {
+        "FRAMEWATCH_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+        "FRAMEWATCH_REDIS_URL": s.redis_url.get_secret_value(),
+        "FRAMEWATCH_REDIS_PREFIX": s.redis_prefix,
+        "FRAMEWATCH_TOPICS__PREFIX": s.topics.prefix,
+        "FRAMEWATCH_TOPICS__PARTITIONS": str(s.topics.partitions),
+        "FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS": str(s.topics.account_partitions),
+    }
+    for k in ("ingest", "scoring", "streams", "alerts"):
+        env[f"FRAMEWATCH_METRICS__{k.upper()}_PORT"] = str(getattr(s.metrics, f"{k}_port"))
+    return env

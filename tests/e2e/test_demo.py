@@ -1,0 +1,31 @@
+"""The demo scenario, headless, on the real broker and Redis with every stage as a process."""
+
+from __future__ import annotations
+
+import pytest
+
+from framewatch.demo import run_demo
+from framewatch.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.timeout(240)
+async def test_demo_blocks_the_edited_chair_and_pages_within_seconds(settings: Settings) -> None:
+    summary = await run_demo(settings, as_json=True, seconds=12)
+    # the edited copy of the banked video is blocked; the unrelated streams are not
+    assert summary["blocked_streams"] == ["demo-chair-edited"], summary["decisions"]
+    chair = [d for d in summary["decisions"] if d["stream_id"] == "demo-chair-edited"]
+    assert chair[0]["action"] == "block" and chair[0]["red_line"]
+    # the alert reached the local webhook within a few seconds of the first matching frame
+    assert summary["webhook_received"] >= 1
+    assert summary["capture_to_webhook_s"] is not None and summary["capture_to_webhook_s"] < 5
+    # every sampled frame has exactly one score
+    assert summary["frames_in"] > 0
+    assert summary["frames_scored"] == summary["frames_in"] == summary["score_records"]
+    assert set(summary["frames_per_stream"]) == {
+        "demo-chair-edited",
+        "demo-pattern",
+        "demo-doorknob",
+        "demo-padded",
+    }
