@@ -88,6 +88,7 @@ class StreamIngester:
         backoff = cfg.reconnect_initial_s
         failures = 0
         connected_once = False
+        started = time.monotonic()
         try:
             while not self._stop.is_set():
                 src = VideoSource(
@@ -108,13 +109,18 @@ class StreamIngester:
                             if self._stop.is_set():
                                 break
                     self.engine.counts.decode_errors += src.decode_errors
-                    if not live:
+                    if not live or not cfg.reconnect_on_end:
                         break
                     log.warning("%s: stream ended; reconnecting", self.source)
                 except SourceError as exc:
                     self.engine.counts.decode_errors += src.decode_errors
                     if not live or (isinstance(exc, SourceTimeoutError) and not connected_once):
                         raise
+                    if not connected_once and time.monotonic() - started > cfg.open_timeout_s:
+                        raise SourceTimeoutError(
+                            f"{self.source}: the stream did not start within "
+                            f"{cfg.open_timeout_s:g}s ({exc}); check that it is publishing"
+                        ) from None
                     failures += 1
                     if cfg.reconnect_max_attempts and failures > cfg.reconnect_max_attempts:
                         raise

@@ -31,6 +31,9 @@ class IngestSettings(BaseModel):
     reconnect_max_attempts: int = Field(
         0, ge=0, description="give up after this many failed reconnects in a row (0: never)"
     )
+    reconnect_on_end: bool = Field(
+        True, description="reconnect when a live URL ends cleanly (24/7 pulls); off: stop"
+    )
     allow_private_urls: bool = Field(
         False, description="allow pull URLs resolving to loopback/private/link-local addresses"
     )
