@@ -63,7 +63,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[np.ndarray,
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(413, "too_many_pixels", f"image refused: {exc}") from None
+        raise ImageRejected(
+            413, "too_many_pixels", f"image refused, the limit is {max_pixels} pixels: {exc}"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(422, "bad_image", f"{mime} image could not be decoded: {exc}") from None
     return rgb, mime

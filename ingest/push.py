@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiokafka import AIOKafkaProducer
 
 from framewatch import records, redisio
@@ -45,9 +45,9 @@ async def _body(request: web.Request, limit: int) -> bytes:
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         async for part in reader:
-            if isinstance(part, web.BodyPartReader) or hasattr(part, "read_chunk"):
+            if isinstance(part, BodyPartReader):
                 chunks, size = [], 0
-                while chunk := await part.read_chunk():  # type: ignore[union-attr]
+                while chunk := await part.read_chunk():
                     size += len(chunk)
                     if size > limit:
                         break
