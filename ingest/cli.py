@@ -19,13 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "ingest",
         help="sample a video file or live URL into the frames topic; `ingest serve` for the API",
-        description="Decode SOURCE (a file path, or rtmp/rtsp/srt/HLS URL) with PyAV, sample "
+        description="Decode SOURCE (a file path, or rtmp/rtsp/HLS URL; srt where FFmpeg has it) with PyAV, sample "
         "frames (interval by presentation time, scene cuts, near-duplicate suppression) and "
         "produce them to the frames topic keyed by stream id. Runs in the foreground with a "
         "progress line on stderr; live URLs reconnect with backoff until Ctrl-C. "
         "`framewatch ingest serve` instead runs the HTTP push API (OpenAPI at /openapi.json), "
-        "the supervisor of pulls registered with `framewatch sources add`, and the RTMP "
-        "listener when ingest.rtmp_port is set.",
+        "and the supervisor of pulls registered with `framewatch sources add`.",
     )
     p.add_argument("source", help="video file path or pull URL, or `serve`")
     p.add_argument("--stream-id", help="stream id (Kafka key of its frames); required")

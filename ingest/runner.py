@@ -114,7 +114,11 @@ class StreamIngester:
                     log.warning("%s: stream ended; reconnecting", self.source)
                 except SourceError as exc:
                     self.engine.counts.decode_errors += src.decode_errors
-                    if not live or (isinstance(exc, SourceTimeoutError) and not connected_once):
+                    if (
+                        not live
+                        or exc.reason == "unsupported_protocol"
+                        or (isinstance(exc, SourceTimeoutError) and not connected_once)
+                    ):
                         raise
                     if not connected_once and time.monotonic() - started > cfg.open_timeout_s:
                         raise SourceTimeoutError(

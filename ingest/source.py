@@ -70,6 +70,12 @@ class VideoSource:
                 options=self.options,
                 timeout=(self.open_timeout_s, self.read_timeout_s),
             )
+        except av.error.ProtocolNotFoundError:
+            raise SourceError(
+                "unsupported_protocol",
+                f"{self.source}: this PyAV build's FFmpeg cannot read that protocol; use a file, "
+                "rtmp(s)://, rtsp(s):// or an HLS http(s):// URL",
+            ) from None
         except av.error.ExitError as exc:
             raise SourceTimeoutError(
                 f"{self.source}: the source did not start within {self.open_timeout_s:g}s "
