@@ -49,6 +49,7 @@ class VideoSource:
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 10.0,
         options: dict[str, str] | None = None,
+        threads: int = 0,
     ) -> None:
         self.source = source
         self.keyframes_only = keyframes_only
@@ -56,6 +57,7 @@ class VideoSource:
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.options = dict(options or {})
+        self.threads = threads  # decoder threads, 0: FFmpeg's choice
         self.decode_errors = 0
         self.fps: float | None = None
         self.duration_s: float | None = None
@@ -96,6 +98,7 @@ class VideoSource:
             raise SourceError("no_video", f"{self.source}: has no video stream")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.threads
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
         if stream.average_rate:
