@@ -129,16 +129,19 @@ class VideoSource:
         index = 0
         wall0 = time.monotonic()
         demux = self._container.demux(stream)
+        packets = 0
         while True:
             try:
                 packet = next(demux)
             except StopIteration:
+                self._check_complete(stream.frames, packets, index)
                 return
             except av.error.ExitError:
                 raise SourceTimeoutError(
                     f"{self.source}: no data for {self.read_timeout_s:g}s"
                 ) from None
             except av.error.EOFError:
+                self._check_complete(stream.frames, packets, index)
                 return
             except (av.error.FFmpegError, OSError) as exc:
                 if is_live(self.source):
@@ -149,6 +152,8 @@ class VideoSource:
                     "corrupt",
                     f"{self.source}: the file is corrupt or truncated after {index} frames ({exc})",
                 ) from None
+            if packet.size:
+                packets += 1
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
@@ -168,3 +173,14 @@ class VideoSource:
                         time.sleep(min(delay, 5.0))
                 yield DecodedFrame(index, pts, frame)
                 index += 1
+
+    def _check_complete(self, expected: int, packets: int, decoded: int) -> None:
+        """A file whose index promises more packets than it holds was cut short: say so."""
+        if is_live(self.source) or not expected or packets >= expected:
+            return
+        raise SourceError(
+            "truncated",
+            f"{self.source}: the file is truncated: its index lists {expected} video frames but "
+            f"only {packets} are present ({decoded} decoded, their samples were sent); re-upload or re-record "
+            "it",
+        )

@@ -104,13 +104,14 @@ async def test_truncated_and_corrupt_files_dead_letter_without_hurting_others(
     assert isinstance(results[1], SourceError) and "corrupt" in str(results[1])
     good_summary = results[2]
     assert not isinstance(good_summary, BaseException) and good_summary.sent >= 4
-    # truncated: either refused at open, or every frame before the cut was still sampled
-    if isinstance(results[0], SourceError):
-        assert "truncated" in str(results[0])
+    # truncated: the frames before the cut are still sampled, then a clear error
+    assert isinstance(results[0], SourceError) and results[0].reason == "truncated"
+    assert "truncated" in str(results[0]) and "only" in str(results[0])
     dead = await consume(settings, "dead_letters", 2, timeout=10)
     keys = {d.key for d in dead}
-    assert "garbage" in keys
+    assert keys == {"garbage", "trunc"}
     assert all(d.stage == "ingest" and d.reason.startswith("source_") for d in dead)
     assert "good" not in keys
     frames = await consume(settings, "frames", 100, timeout=5)
     assert sum(f.stream_id == "good" for f in frames) == good_summary.sent
+    assert sum(f.stream_id == "trunc" for f in frames) == 1  # the 1 s before the cut: t=0
