@@ -1,9 +1,174 @@
-"""`framewatch` subcommands of the ingest stage."""
+"""`framewatch ingest ...`, `framewatch sources ...` and `framewatch apikeys ...` commands."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+
+from framewatch.errors import FramewatchError
+from framewatch.settings import Settings
+from ingest.engine import Counts, StreamMeta
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
+    p = sub.add_parser(
+        "ingest",
+        help="sample a video file or live URL into the frames topic; `ingest serve` for the API",
+        description="Decode SOURCE (a file path, or rtmp/rtsp/HLS URL; srt where FFmpeg has it) with PyAV, sample "
+        "frames (interval by presentation time, scene cuts, near-duplicate suppression) and "
+        "produce them to the frames topic keyed by stream id. Runs in the foreground with a "
+        "progress line on stderr; live URLs reconnect with backoff until Ctrl-C. "
+        "`framewatch ingest serve` instead runs the HTTP push API (OpenAPI at /openapi.json), "
+        "and the supervisor of pulls registered with `framewatch sources add`.",
+    )
+    p.add_argument("source", help="video file path or pull URL, or `serve`")
+    p.add_argument("--stream-id", help="stream id (Kafka key of its frames); required")
+    p.add_argument("--account-id", help="account that owns the stream; required")
+    p.add_argument("--tenant", default="default", help="tenant (platform) the stream belongs to")
+    p.add_argument("--channel", default=None, help="channel type for policy, e.g. kids")
+    p.add_argument("--fps", type=float, default=None, help="samples per second (default: setting)")
+    p.add_argument(
+        "--realtime", action="store_true", help="pace a file at its native frame rate, like live"
+    )
+    p.add_argument("--keyframes", action="store_true", help="decode keyframes only (cheap)")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    p.set_defaults(func=_ingest)
+
+    s = sub.add_parser("sources", help="pulls registered for `framewatch ingest serve`")
+    ss = s.add_subparsers(dest="sources_cmd", required=True)
+    a = ss.add_parser("add", help="register (or replace) a pull")
+    a.add_argument("source", help="file path or pull URL")
+    a.add_argument("--stream-id", required=True)
+    a.add_argument("--account-id", required=True)
+    a.add_argument("--tenant", default="default")
+    a.add_argument("--channel", default=None)
+    a.add_argument("--fps", type=float, default=None)
+    a.add_argument("--keyframes", action="store_true")
+    r = ss.add_parser("remove", help="unregister a pull (the supervisor stops it)")
+    r.add_argument("stream_id")
+    ls = ss.add_parser("list", help="registered pulls")
+    ls.add_argument("--json", action="store_true")
+    s.set_defaults(func=_sources)
+
+    k = sub.add_parser("apikeys", help="per-tenant API keys of the push API")
+    ks = k.add_subparsers(dest="keys_cmd", required=True)
+    ka = ks.add_parser("add", help="create a key for a tenant; it is printed once, only its "
+                       "SHA-256 is stored")  # fmt: skip
+    ka.add_argument("--tenant", required=True)
+    ka.add_argument("--json", action="store_true")
+    kr = ks.add_parser("revoke", help="revoke a key (give the key or its SHA-256 hex)")
+    kr.add_argument("key")
+    k.set_defaults(func=_apikeys)
+
+
+def _progress(counts: Counts, lag: float, t0: float) -> None:
+    print(
+        f"\rread {counts.read}  sampled {counts.sampled}  suppressed {counts.suppressed}  "
+        f"sent {counts.sent}  lag {lag * 1000:.0f} ms  {time.monotonic() - t0:.0f}s ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source == "serve":
+        from ingest.serve import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    if not args.stream_id or not args.account_id:
+        raise FramewatchError("ingest SOURCE needs --stream-id and --account-id")
+    from ingest.errors import SourceError
+    from ingest.runner import StreamIngester
+
+    t0 = time.monotonic()
+    ingester = StreamIngester(
+        settings,
+        args.source,
+        StreamMeta(args.stream_id, args.account_id, args.tenant, args.channel),
+        fps=args.fps,
+        keyframes_only=args.keyframes,
+        realtime=args.realtime,
+        on_progress=lambda c, lag: _progress(c, lag, t0),
+    )
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, ingester.stop)
+        code = 0
+        try:
+            summary = await ingester.run()
+        except SourceError as exc:
+            summary = ingester.summary(time.monotonic() - t0, error=str(exc))
+            code = 1
+        print(file=sys.stderr)
+        d = summary.as_dict()
+        if args.json:
+            print(json.dumps(d))
+        else:
+            print(
+                f"{d['stream_id']}: read {d['read']} frames, sampled {d['sampled']}, "
+                f"suppressed {d['suppressed']}, sent {d['sent']}, decode errors "
+                f"{d['decode_errors']}, reconnects {d['reconnects']} in {d['elapsed_s']}s"
+            )
+        if summary.error:
+            print(f"framewatch: error: {summary.error}", file=sys.stderr)
+        return code
+
+    return asyncio.run(main())
+
+
+def _sources(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from framewatch import redisio
+    from ingest import registry
+
+    client = redisio.sync_client(settings)
+    if args.sources_cmd == "add":
+        registry.add(
+            settings,
+            client,
+            registry.SourceEntry(
+                args.source, args.stream_id, args.account_id, args.tenant, args.channel,
+                args.fps, args.keyframes,
+            ),
+        )  # fmt: skip
+        print(f"registered {args.stream_id}: {args.source}")
+    elif args.sources_cmd == "remove":
+        if not registry.remove(settings, client, args.stream_id):
+            raise FramewatchError(f"no registered source {args.stream_id!r}; see `sources list`")
+        print(f"removed {args.stream_id}")
+    else:
+        entries = registry.list_all(settings, client)
+        if args.json:
+            print(json.dumps([asdict(e) for e in entries]))
+        for e in [] if args.json else entries:
+            print(f"{e.stream_id}\t{e.tenant}/{e.account_id}\t{e.source}")
+    return 0
+
+
+def _apikeys(args: argparse.Namespace, settings: Settings) -> int:
+    from framewatch import redisio
+    from ingest import apikeys
+
+    client = redisio.sync_client(settings)
+    if args.keys_cmd == "add":
+        key = apikeys.create(settings, client, args.tenant)
+        if args.json:
+            print(json.dumps({"tenant": args.tenant, "api_key": key}))
+        else:
+            print(key)
+            print(f"(API key of tenant {args.tenant!r}; shown only now)", file=sys.stderr)
+        return 0
+    if not apikeys.revoke(settings, client, args.key):
+        raise FramewatchError("no such API key")
+    print("revoked")
+    return 0

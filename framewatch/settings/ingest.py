@@ -11,4 +11,35 @@ class IngestSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8081, ge=0, le=65535, description="HTTP frame push API")
     default_fps: float = Field(1.0, gt=0, le=60, description="interval sampling rate")
+    hot_fps: float = Field(4.0, gt=0, le=60, description="sampling rate of a stream marked hot")
+    hot_poll_s: float = Field(2.0, gt=0, description="how often the hot flag is read from Redis")
     thumbnail_short_side: int = Field(384, ge=32, le=2160)
+    jpeg_quality: int = Field(85, ge=30, le=100, description="thumbnail JPEG quality")
+    scene_cut_threshold: float = Field(
+        0.25, gt=0, le=1, description="mean abs luma change (0..1) that counts as a scene cut"
+    )
+    scene_check_fps: float = Field(5.0, gt=0, description="how often frames are checked for cuts")
+    scene_cut_min_gap_s: float = Field(0.5, ge=0, description="min time between scene-cut samples")
+    dedup_max_distance: int = Field(
+        8, ge=-1, le=256, description="suppress a sample within this PDQ distance (-1: never)"
+    )
+    heartbeat_s: float = Field(10.0, gt=0, description="send a sample at least this often")
+    open_timeout_s: float = Field(10.0, gt=0, description="a source that never starts fails")
+    read_timeout_s: float = Field(10.0, gt=0, description="a live source silent this long drops")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="first reconnect backoff")
+    reconnect_max_s: float = Field(30.0, gt=0, description="backoff cap")
+    reconnect_max_attempts: int = Field(
+        0, ge=0, description="give up after this many failed reconnects in a row (0: never)"
+    )
+    reconnect_on_end: bool = Field(
+        True, description="reconnect when a live URL ends cleanly (24/7 pulls); off: stop"
+    )
+    allow_private_urls: bool = Field(
+        False, description="allow pull URLs resolving to loopback/private/link-local addresses"
+    )
+    push_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest pushed image")
+    push_max_pixels: int = Field(
+        40_000_000, ge=1, description="largest pushed image in pixels (decompression bombs)"
+    )
+    supervisor_poll_s: float = Field(2.0, gt=0, description="how often registered pulls are read")
+    queue_size: int = Field(64, ge=1, description="sampled frames buffered before Kafka")

@@ -1,0 +1,132 @@
+"""How many real-time 720p30 H.264 streams one core can ingest at 1 fps.
+
+Measures CPU time (all threads, one decoder thread) of three passes over the same file:
+
+* ceiling: plain PyAV decode, no sampling, hashing or Kafka;
+* full: framewatch's decode + interval/scene-cut sampling + PDQ + thumbnail JPEG (no Kafka);
+* keyframe: the same with ``skip_frame=NONKEY``.
+
+streams_per_core = video seconds / CPU seconds. Usage: ``python benchmarks/ingest.py [VIDEO]``;
+without VIDEO a 720p30 H.264 file (2 s GOP, like live streams) is made from the sample videos.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+# this file is named ingest.py: keep its folder off sys.path so `ingest` is the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from framewatch.settings import load_settings  # noqa: E402
+from ingest.engine import SampleEngine, StreamMeta  # noqa: E402
+from ingest.source import VideoSource  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def testdata() -> Path:
+    for p in (REPO / ".." / "shared" / "testdata", REPO / ".." / ".." / "shared" / "testdata"):
+        if p.is_dir():
+            return p
+    sys.exit("no ../shared/testdata beside the repository; pass VIDEO")
+
+
+def make_720p30(out: Path, seconds: float = 20.0) -> Path:
+    """Re-encode doorknob-hd-no-bar.mp4 (1280x720, 30 fps) in a loop to `seconds` of H.264."""
+    src = testdata() / "videos" / "doorknob-hd-no-bar.mp4"
+    with av.open(str(src)) as inp:
+        frames = [f.to_ndarray(format="yuv420p") for f in inp.decode(video=0)]
+    with av.open(str(out), "w") as container:
+        st = container.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 1280, 720, "yuv420p"
+        st.codec_context.gop_size = 60
+        st.options = {"preset": "veryfast", "crf": "23"}
+        n = int(seconds * 30)
+        for i in range(n):
+            # ping-pong so the loop has no hard cut every 4 s
+            k = i % (2 * len(frames) - 2)
+            arr = frames[k if k < len(frames) else 2 * len(frames) - 2 - k]
+            frame = av.VideoFrame.from_ndarray(arr, format="yuv420p")
+            frame.pts = i
+            container.mux(st.encode(frame))
+        container.mux(st.encode(None))
+    return out
+
+
+def duration_of(path: str) -> float:
+    with VideoSource(path, threads=1) as src:
+        last = 0.0
+        for df in src.frames():
+            last = df.pts
+        return last + 1.0 / (src.fps or 30.0)
+
+
+def cpu(fn) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("video", nargs="?", help="720p30 H.264 file (default: made from samples)")
+    ap.add_argument("--fps", type=float, default=1.0, help="sampling rate (default 1)")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    video = args.video or str(make_720p30(Path(tmp.name) / "bench-720p30.mp4"))
+    settings = load_settings()
+    seconds = duration_of(video)
+
+    def ceiling() -> None:
+        with VideoSource(video, threads=1) as src:
+            for _ in src.frames():
+                pass
+
+    def pipeline(keyframes: bool) -> dict[str, int]:
+        engine = SampleEngine(settings, StreamMeta("bench", "bench"), fps=args.fps,
+                              keyframes_only=keyframes)  # fmt: skip
+        with VideoSource(video, threads=1, keyframes_only=keyframes) as src:
+            for _ in engine.process(src.frames()):
+                pass
+        return {"decoded": engine.counts.read, "sent": engine.counts.sampled}
+
+    stats: dict[str, dict[str, int]] = {}
+    t_ceiling = cpu(ceiling)
+    t_full = cpu(lambda: stats.__setitem__("full", pipeline(False)))
+    t_key = cpu(lambda: stats.__setitem__("keyframe", pipeline(True)))
+    ceil_spc = seconds / t_ceiling
+    full_spc = seconds / t_full
+    key_spc = seconds / t_key
+    print(f"video: {video} ({seconds:.1f} s)", file=sys.stderr)
+    print(f"ceiling (decode only): {t_ceiling:.2f} CPU s -> {ceil_spc:.1f} streams/core")
+    print(f"full decode + sampling: {t_full:.2f} CPU s -> {full_spc:.1f} streams/core "
+          f"({100 * full_spc / ceil_spc:.0f}% of ceiling; goal >= 80%)")  # fmt: skip
+    print(f"keyframe mode: {t_key:.2f} CPU s -> {key_spc:.1f} streams/core "
+          f"({key_spc / full_spc:.1f}x full; goal >= 10x)")  # fmt: skip
+    print(json.dumps({
+        "video": video if args.video else "generated 1280x720 30 fps H.264, GOP 60",
+        "video_seconds": round(seconds, 2),
+        "sample_fps": args.fps,
+        "streams_per_core_full": round(full_spc, 2),
+        "streams_per_core_keyframe": round(key_spc, 2),
+        "ceiling_streams_per_core": round(ceil_spc, 2),
+        "ratio_to_ceiling": round(full_spc / ceil_spc, 3),
+        "keyframe_over_full": round(key_spc / full_spc, 2),
+        "frames": stats,
+    }))  # fmt: skip
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""HTTP frame push API: platforms that already make thumbnails POST them here.
+
+``POST /v1/streams/{stream_id}/frames`` with a JPEG/PNG/WebP body (raw or multipart) and
+``Authorization: Bearer <api key>``; answers 202 ``{"frame_id": ...}`` once Kafka acknowledged
+the frame, or a 4xx JSON error ``{"error": code, "message": ...}`` that says what was wrong.
+The frame_id is derived from tenant, stream and image bytes, so a retried push is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import BodyPartReader, web
+from aiokafka import AIOKafkaProducer
+
+from framewatch import records, redisio
+from framewatch.metrics import RECORDS_OUT
+from framewatch.settings import Settings
+from ingest import apikeys, framedata, images
+from ingest.metrics import FRAMES_SENT, LAG, PRODUCE_LATENCY, PUSH_REQUESTS
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+REDIS = web.AppKey("redis", aioredis.Redis)
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    PUSH_REQUESTS.labels(status=str(status)).inc()
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+def _param(request: web.Request, name: str, header: str) -> str | None:
+    return request.query.get(name) or request.headers.get(header)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The image bytes: the raw body, or the first file part of a multipart body."""
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader):
+                chunks, size = [], 0
+                while chunk := await part.read_chunk():
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    chunks.append(chunk)
+                return b"".join(chunks) + (b"\0" if size > limit else b"")
+        return b""
+    data = await request.content.read(limit + 1)
+    return data
+
+
+async def push_frame(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    cfg = settings.ingest
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer ") or not auth[7:].strip():
+        return error(
+            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
+        )
+    tenant = await apikeys.tenant_of(settings, request.app[REDIS], auth[7:].strip())
+    if tenant is None:
+        return error(
+            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
+        )
+    stream_id = request.match_info["stream_id"]
+    account_id = _param(request, "account_id", "X-Account-Id")
+    if not account_id:
+        return error(400, "missing_account_id", "give account_id as query or X-Account-Id header")
+    raw_time = _param(request, "captured_at", "X-Capture-Time")
+    try:
+        captured_at = float(raw_time) if raw_time else records.now()
+    except ValueError:
+        return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
+    data = await _body(request, cfg.push_max_bytes)
+    if not data:
+        return error(400, "empty_body", "the body must be a JPEG, PNG or WebP image")
+    try:
+        rgb, _mime = await asyncio.to_thread(
+            images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
+        )
+    except images.ImageRejected as exc:
+        return error(exc.status, exc.code, str(exc))
+    pdq, quality = await asyncio.to_thread(framedata.pdq, rgb)
+    jpeg = await asyncio.to_thread(
+        framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
+    )
+    client = request.app[REDIS]
+    seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
+    start_key = redisio.key(settings, "pushstart", tenant, stream_id)
+    await client.set(start_key, captured_at, nx=True)
+    start = float(await client.get(start_key) or captured_at)
+    h, w = rgb.shape[:2]
+    frame = records.Frame(
+        frame_id=records.stable_id(tenant, stream_id, hashlib.sha256(data).hexdigest()),
+        stream_id=stream_id,
+        account_id=account_id,
+        tenant=tenant,
+        channel=request.query.get("channel") or request.headers.get("X-Channel"),
+        seq=seq,
+        pts=max(0.0, captured_at - start),
+        captured_at=captured_at,
+        sample_reason="push",
+        width=w,
+        height=h,
+        pdq=pdq,
+        pdq_quality=quality,
+        jpeg=jpeg,
+    )
+    topic = settings.topics.name("frames")
+    t0 = time.monotonic()
+    try:
+        await request.app[PRODUCER].send_and_wait(topic, frame.encode(), key=stream_id.encode())
+    except Exception as exc:  # Kafka down: tell the client to retry (frame_id is stable)
+        log.error("push: producing to %s failed: %s", topic, exc)
+        return error(503, "unavailable", "could not store the frame; retry later")
+    PRODUCE_LATENCY.observe(time.monotonic() - t0)
+    LAG.labels(stream=stream_id).set(records.now() - captured_at)
+    FRAMES_SENT.labels(source="push").inc()
+    RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+    PUSH_REQUESTS.labels(status="202").inc()
+    return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
+
+
+def openapi(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the push API."""
+    err = {"$ref": "#/components/schemas/Error"}
+    responses = {
+        "202": {
+            "description": "accepted; the frame is on the frames topic",
+            "content": {"application/json": {"schema": {
+                "type": "object", "required": ["frame_id"],
+                "properties": {"frame_id": {"type": "string"}, "seq": {"type": "integer"}},
+            }}},
+        },
+        **{
+            str(code): {"description": text, "content": {"application/json": {"schema": err}}}
+            for code, text in (
+                (400, "missing or bad parameter"), (401, "missing or unknown API key"),
+                (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
+                (422, "image could not be decoded"), (503, "Kafka unavailable; retry"),
+            )
+        },
+    }  # fmt: skip
+    params = [
+        {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "account_id", "in": "query", "schema": {"type": "string"},
+         "description": "account of the stream (or header X-Account-Id); required"},
+        {"name": "captured_at", "in": "query", "schema": {"type": "number"},
+         "description": "capture time, epoch seconds (or header X-Capture-Time); default now"},
+        {"name": "channel", "in": "query", "schema": {"type": "string"}},
+    ]  # fmt: skip
+    image = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "framewatch ingest push API", "version": "1"},
+        "paths": {
+            "/v1/streams/{stream_id}/frames": {
+                "post": {
+                    "summary": "push one frame of a live stream",
+                    "security": [{"bearer": []}],
+                    "parameters": params,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "image/jpeg": image,
+                            "image/png": image,
+                            "image/webp": image,
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"frame": {"type": "string", "format": "binary"}},
+                                }
+                            },
+                        },
+                    },
+                    "responses": responses,
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+        "x-limits": {
+            "max_bytes": settings.ingest.push_max_bytes,
+            "max_pixels": settings.ingest.push_max_pixels,
+        },
+    }
+
+
+def make_app(
+    settings: Settings, producer: AIOKafkaProducer, client: aioredis.Redis
+) -> web.Application:
+    app = web.Application(client_max_size=settings.ingest.push_max_bytes + 64 * 1024)
+    app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
+    doc = openapi(settings)
+
+    async def openapi_json(_request: web.Request) -> web.Response:
+        return web.json_response(doc)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/v1/streams/{stream_id}/frames", push_frame)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,239 @@
+"""Run one source into the frames topic: decode thread -> queue -> Kafka, with reconnects.
+
+The decode/sample/hash work runs in a thread so the event loop keeps producing; frames are sent
+in order (one partition per stream, idempotent producer), so order per stream is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from framewatch import deadletter, kafkaio, records, redisio
+from framewatch.metrics import RECORDS_OUT
+from framewatch.settings import Settings
+from ingest.engine import Counts, SampleEngine, StreamMeta
+from ingest.errors import SourceError, SourceTimeoutError
+from ingest.metrics import FRAMES_SENT, LAG, PRODUCE_LATENCY, RECONNECTS, SOURCE_ERRORS
+from ingest.source import VideoSource, is_live
+from ingest.ssrf import check_url
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass
+class Summary:
+    stream_id: str
+    source: str
+    read: int
+    sampled: int
+    suppressed: int
+    sent: int
+    decode_errors: int
+    reconnects: int
+    by_reason: dict[str, int]
+    elapsed_s: float
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StreamIngester:
+    """One source -> frames topic. ``await run()``; ``stop()`` ends it from anywhere."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: str,
+        meta: StreamMeta,
+        *,
+        fps: float | None = None,
+        keyframes_only: bool = False,
+        realtime: bool = False,
+        producer: AIOKafkaProducer | None = None,
+        on_progress: Callable[[Counts, float], None] | None = None,
+        source_options: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.meta = meta
+        self.keyframes_only = keyframes_only
+        self.realtime = realtime
+        self.engine = SampleEngine(settings, meta, fps=fps, keyframes_only=keyframes_only)
+        self._producer = producer
+        self._own_producer = producer is None
+        self.on_progress = on_progress
+        self.source_options = source_options
+        self._stop = threading.Event()
+        self.last_lag = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---- decode thread -------------------------------------------------------------------
+    def _decode(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+        cfg = self.settings.ingest
+        live = is_live(self.source)
+        backoff = cfg.reconnect_initial_s
+        failures = 0
+        connected_once = False
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                src = VideoSource(
+                    self.source,
+                    keyframes_only=self.keyframes_only,
+                    realtime=self.realtime,
+                    open_timeout_s=cfg.open_timeout_s,
+                    read_timeout_s=cfg.read_timeout_s,
+                    options=self.source_options,
+                )
+                try:
+                    with src:
+                        if connected_once:
+                            self.engine.new_connection()
+                        for frame in self.engine.process(src.frames()):
+                            failures, backoff, connected_once = 0, cfg.reconnect_initial_s, True
+                            asyncio.run_coroutine_threadsafe(queue.put(frame), loop).result()
+                            if self._stop.is_set():
+                                break
+                    self.engine.counts.decode_errors += src.decode_errors
+                    if not live or not cfg.reconnect_on_end:
+                        break
+                    log.warning("%s: stream ended; reconnecting", self.source)
+                except SourceError as exc:
+                    self.engine.counts.decode_errors += src.decode_errors
+                    if (
+                        not live
+                        or exc.reason == "unsupported_protocol"
+                        or (isinstance(exc, SourceTimeoutError) and not connected_once)
+                    ):
+                        raise
+                    if not connected_once and time.monotonic() - started > cfg.open_timeout_s:
+                        raise SourceTimeoutError(
+                            f"{self.source}: the stream did not start within "
+                            f"{cfg.open_timeout_s:g}s ({exc}); check that it is publishing"
+                        ) from None
+                    failures += 1
+                    if cfg.reconnect_max_attempts and failures > cfg.reconnect_max_attempts:
+                        raise
+                    log.warning("%s: %s; reconnecting in %.1fs", self.source, exc, backoff)
+                if self._stop.wait(backoff if live else 0):
+                    break
+                RECONNECTS.inc()
+                backoff = min(backoff * 2, cfg.reconnect_max_s)
+        except BaseException as exc:  # handed to the event loop, which reports it
+            asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
+        finally:
+            asyncio.run_coroutine_threadsafe(queue.put(_DONE), loop).result()
+
+    # ---- event loop ----------------------------------------------------------------------
+    async def _poll_hot(self) -> None:
+        key = redisio.key(self.settings, "hot", self.meta.stream_id)
+        client = redisio.async_client(self.settings)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.engine.set_hot(bool(await client.exists(key)))
+                except Exception as exc:  # Redis down must not stop ingest
+                    log.debug("hot flag poll failed: %s", exc)
+                await asyncio.sleep(self.settings.ingest.hot_poll_s)
+        finally:
+            await client.aclose()
+
+    async def run(self) -> Summary:
+        """Ingest until the source ends (file) or stop() (live). SourceError after dead-letter."""
+        t0 = time.monotonic()
+        if is_live(self.source):
+            check_url(self.source, allow_private=self.settings.ingest.allow_private_urls)
+        producer = self._producer or kafkaio.producer(self.settings)
+        if self._own_producer:
+            await producer.start()
+        topic = self.settings.topics.name("frames")
+        key = self.meta.stream_id.encode()
+        queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.ingest.queue_size)
+        loop = asyncio.get_running_loop()
+        thread = threading.Thread(
+            target=self._decode,
+            args=(loop, queue),
+            name=f"ingest-{self.meta.stream_id}",
+            daemon=True,
+        )
+        hot = asyncio.create_task(self._poll_hot())
+        error: SourceError | None = None
+        thread.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    if isinstance(item, SourceError):
+                        error = item
+                        continue
+                    raise item
+                frame: records.Frame = item
+                sent_at = time.monotonic()
+                await producer.send_and_wait(topic, frame.encode(), key=key)
+                PRODUCE_LATENCY.observe(time.monotonic() - sent_at)
+                self.last_lag = records.now() - frame.captured_at
+                LAG.labels(stream=self.meta.stream_id).set(self.last_lag)
+                FRAMES_SENT.labels(source="pull").inc()
+                RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+                self.engine.counts.sent += 1
+                if self.on_progress:
+                    self.on_progress(self.engine.counts, self.last_lag)
+            if error is not None:
+                SOURCE_ERRORS.labels(reason=error.reason).inc()
+                await deadletter.send(
+                    producer,
+                    self.settings,
+                    deadletter.build(
+                        "ingest",
+                        f"source_{error.reason}",
+                        str(error),
+                        payload=self.source.encode(),
+                    ).model_copy(update={"key": self.meta.stream_id}),
+                )
+                raise error
+        finally:
+            self._stop.set()
+            # drain so the decode thread never blocks on a full queue
+            while thread.is_alive():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    while True:
+                        queue.get_nowait()
+                await asyncio.sleep(0.01)
+            hot.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await hot
+            if self._own_producer:
+                await producer.stop()
+        return self.summary(time.monotonic() - t0)
+
+    def summary(self, elapsed: float, error: str | None = None) -> Summary:
+        c = self.engine.counts
+        return Summary(
+            stream_id=self.meta.stream_id,
+            source=self.source,
+            read=c.read,
+            sampled=c.sampled,
+            suppressed=c.suppressed,
+            sent=c.sent,
+            decode_errors=c.decode_errors,
+            reconnects=c.reconnects,
+            by_reason=dict(c.by_reason),
+            elapsed_s=round(elapsed, 3),
+            error=error,
+        )

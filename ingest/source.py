@@ -1,0 +1,186 @@
+"""Reading a video file or live URL with PyAV: decoded frames with presentation times.
+
+A corrupt packet costs one frame (counted), not the stream. A file that cannot be opened or has
+no video raises :class:`SourceError`; a live source that stays silent raises
+:class:`SourceTimeoutError` so the caller can reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import av
+import av.error
+
+from ingest.errors import SourceError, SourceTimeoutError
+from ingest.metrics import DECODE_ERRORS
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = frozenset({"rtmp", "rtmps", "rtsp", "rtsps", "srt", "udp", "tcp", "http", "https"})
+
+
+def is_live(source: str) -> bool:
+    """True for network URLs (they reconnect); plain paths and file:// are files."""
+    return urlparse(source).scheme.lower() in LIVE_SCHEMES
+
+
+@dataclass
+class DecodedFrame:
+    index: int  # n-th decoded frame of this connection, from 0
+    pts: float  # presentation time in seconds from the stream's first frame
+    frame: av.VideoFrame
+
+
+class VideoSource:
+    """One connection to a source; iterate :meth:`frames` once."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        keyframes_only: bool = False,
+        realtime: bool = False,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 10.0,
+        options: dict[str, str] | None = None,
+        threads: int = 0,
+    ) -> None:
+        self.source = source
+        self.keyframes_only = keyframes_only
+        self.realtime = realtime
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.options = dict(options or {})
+        self.threads = threads  # decoder threads, 0: FFmpeg's choice
+        self.decode_errors = 0
+        self.fps: float | None = None
+        self.duration_s: float | None = None
+        self._container: av.container.InputContainer | None = None
+
+    def open(self) -> None:
+        if not is_live(self.source) and not Path(self.source).exists():
+            raise SourceError("open_failed", f"{self.source}: no such file; check the path")
+        try:
+            self._container = av.open(
+                self.source,
+                options=self.options,
+                timeout=(self.open_timeout_s, self.read_timeout_s),
+            )
+        except av.error.ProtocolNotFoundError:
+            raise SourceError(
+                "unsupported_protocol",
+                f"{self.source}: this PyAV build's FFmpeg cannot read that protocol; use a file, "
+                "rtmp(s)://, rtsp(s):// or an HLS http(s):// URL",
+            ) from None
+        except av.error.ExitError as exc:
+            raise SourceTimeoutError(
+                f"{self.source}: the source did not start within {self.open_timeout_s:g}s "
+                f"({exc}); check that it is publishing"
+            ) from None
+        except (av.error.FFmpegError, OSError) as exc:
+            if is_live(self.source) and "timed out" in str(exc).lower():
+                raise SourceTimeoutError(
+                    f"{self.source}: the source did not start within {self.open_timeout_s:g}s"
+                ) from None
+            raise SourceError(
+                "open_failed" if is_live(self.source) else "corrupt",
+                f"{self.source}: cannot open as video ({exc}); the file may be truncated or "
+                "not a video",
+            ) from None
+        if not self._container.streams.video:
+            self.close()
+            raise SourceError("no_video", f"{self.source}: has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self.threads
+        if self.keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
+        if stream.average_rate:
+            self.fps = float(stream.average_rate)
+        if self._container.duration:
+            self.duration_s = self._container.duration / 1_000_000
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoSource:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        """Decoded frames in order; decode errors of single packets are skipped and counted."""
+        if self._container is None:
+            self.open()
+        assert self._container is not None
+        stream = self._container.streams.video[0]
+        tb = float(stream.time_base) if stream.time_base else 1 / 90000
+        first: float | None = None
+        index = 0
+        wall0 = time.monotonic()
+        demux = self._container.demux(stream)
+        packets = 0
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                self._check_complete(stream.frames, packets, index)
+                return
+            except av.error.ExitError:
+                raise SourceTimeoutError(
+                    f"{self.source}: no data for {self.read_timeout_s:g}s"
+                ) from None
+            except av.error.EOFError:
+                self._check_complete(stream.frames, packets, index)
+                return
+            except (av.error.FFmpegError, OSError) as exc:
+                if is_live(self.source):
+                    raise SourceError(
+                        "read_failed", f"{self.source}: read failed ({exc})"
+                    ) from None
+                raise SourceError(
+                    "corrupt",
+                    f"{self.source}: the file is corrupt or truncated after {index} frames ({exc})",
+                ) from None
+            if packet.size:
+                packets += 1
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError as exc:
+                self.decode_errors += 1
+                DECODE_ERRORS.inc()
+                log.debug("skipped a corrupt packet of %s: %s", self.source, exc)
+                continue
+            for frame in decoded:
+                raw = frame.pts if frame.pts is not None else frame.dts
+                t = raw * tb if raw is not None else index / (self.fps or 30.0)
+                if first is None:
+                    first = t
+                pts = t - first
+                if self.realtime:
+                    delay = wall0 + pts - time.monotonic()
+                    if delay > 0:
+                        time.sleep(min(delay, 5.0))
+                yield DecodedFrame(index, pts, frame)
+                index += 1
+
+    def _check_complete(self, expected: int, packets: int, decoded: int) -> None:
+        """A file whose index promises more packets than it holds was cut short: say so."""
+        if is_live(self.source) or not expected or packets >= expected:
+            return
+        raise SourceError(
+            "truncated",
+            f"{self.source}: the file is truncated: its index lists {expected} video frames but "
+            f"only {packets} are present ({decoded} decoded, their samples were sent); re-upload or re-record "
+            "it",
+        )

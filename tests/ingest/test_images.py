@@ -1,0 +1,62 @@
+"""Unit tests of pushed-image checks and per-frame work (no network)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ingest import framedata, images
+
+
+def encoded(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+)
+def test_types_sniffed_from_bytes(fmt: str, mime: str) -> None:
+    rgb, got = images.decode(encoded(fmt), max_bytes=10**6, max_pixels=10**6)
+    assert got == mime and rgb.shape == (48, 64, 3)
+
+
+def test_gif_and_text_refused_as_415() -> None:
+    for body in (encoded("GIF"), b"<html>hello</html>"):
+        with pytest.raises(images.ImageRejected) as exc:
+            images.decode(body, max_bytes=10**6, max_pixels=10**6)
+        assert exc.value.status == 415
+
+
+def test_limits() -> None:
+    with pytest.raises(images.ImageRejected, match="limit is 100") as exc:
+        images.decode(encoded("PNG"), max_bytes=100, max_pixels=10**6)
+    assert exc.value.status == 413
+    with pytest.raises(images.ImageRejected, match="64x48") as exc:
+        images.decode(encoded("PNG"), max_bytes=10**6, max_pixels=1000)
+    assert exc.value.code == "too_many_pixels"
+
+
+def test_truncated_jpeg_is_422() -> None:
+    with pytest.raises(images.ImageRejected) as exc:
+        images.decode(encoded("JPEG", (640, 480))[:300], max_bytes=10**6, max_pixels=10**6)
+    assert exc.value.status == 422
+
+
+def test_thumbnail_short_side_never_upscaled() -> None:
+    big = np.zeros((1080, 1920, 3), np.uint8)
+    img = Image.open(io.BytesIO(framedata.thumbnail_jpeg(big, 384)))
+    assert img.size == (683, 384)
+    small = np.zeros((100, 200, 3), np.uint8)
+    assert Image.open(io.BytesIO(framedata.thumbnail_jpeg(small, 384))).size == (200, 100)
+
+
+def test_pdq_is_256_bit_hex_and_flat_frames_have_low_quality() -> None:
+    rng = np.random.default_rng(0)
+    h, q = framedata.pdq(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    assert len(h) == 64 and int(h, 16) >= 0 and q > 50
+    assert framedata.pdq(np.zeros((256, 256, 3), np.uint8))[1] < 50

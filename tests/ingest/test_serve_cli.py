@@ -1,0 +1,91 @@
+"""The real commands: `framewatch apikeys add`, `framewatch sources ...`, `framewatch ingest serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from framewatch.local import free_port
+from framewatch.settings import Settings
+from tests.ingest.helpers import consume, video
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def env_of(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FRAMEWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FRAMEWATCH_REDIS_URL": settings.redis_url.get_secret_value(),
+        "FRAMEWATCH_REDIS_PREFIX": settings.redis_prefix,
+        "FRAMEWATCH_TOPICS__PREFIX": settings.topics.prefix,
+        "FRAMEWATCH_METRICS__ENABLED": "false",
+        **extra,
+    }
+
+
+def fw(settings: Settings, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "framewatch.cli", *args],
+        capture_output=True, text=True, env=env_of(settings, **extra), timeout=60,
+    )  # fmt: skip
+
+
+async def test_serve_push_and_registered_pull(settings: Settings, kafka_topics: object) -> None:
+    added = fw(settings, "apikeys", "add", "--tenant", "acme", "--json")
+    assert added.returncode == 0, added.stderr
+    key = json.loads(added.stdout)["api_key"]
+    reg = fw(settings, "sources", "add", video("doorknob-hd-no-bar.mp4"),
+             "--stream-id", "pulled", "--account-id", "acct")  # fmt: skip
+    assert reg.returncode == 0, reg.stderr
+    listed = fw(settings, "sources", "list", "--json")
+    assert [e["stream_id"] for e in json.loads(listed.stdout)] == ["pulled"]
+    refused = fw(settings, "sources", "add", "rtmp://127.0.0.1/live/x",
+                 "--stream-id", "x", "--account-id", "a")  # fmt: skip
+    assert refused.returncode == 1 and "internal address" in refused.stderr
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framewatch.cli", "ingest", "serve"],
+        env=env_of(settings, FRAMEWATCH_INGEST__HTTP_PORT=str(port),
+                   FRAMEWATCH_INGEST__SUPERVISOR_POLL_S="0.2"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        buf = io.BytesIO()
+        Image.fromarray(np.full((240, 320, 3), 120, np.uint8)).save(buf, "PNG")
+        async with aiohttp.ClientSession() as s:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/openapi.json") as r:
+                        assert r.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "serve did not come up"
+                    await asyncio.sleep(0.2)
+            async with s.post(
+                f"http://127.0.0.1:{port}/v1/streams/pushed/frames?account_id=acct",
+                data=buf.getvalue(), headers={"Authorization": f"Bearer {key}"},
+            ) as r:  # fmt: skip
+                assert r.status == 202, await r.text()
+        frames = await consume(settings, "frames", 6, timeout=30)
+        by = {f.stream_id for f in frames}
+        assert by == {"pushed", "pulled"}
+        assert next(f for f in frames if f.stream_id == "pushed").tenant == "acme"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert fw(settings, "apikeys", "revoke", key).returncode == 0
