@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,7 +170,8 @@ def test_ctrl_c_forwards_sigint_and_every_child_exits_cleanly(tmp_path) -> None:
     assert "a  | bye on SIGINT" in log and "b  | bye on SIGINT" in log
     assert log.count("| bye on") == 2  # forwarded once, not also by the terminal
     assert "all services stopped" in log
-    pids = [int(w.rstrip("):")) for w in log.split() if w.rstrip("):").isdigit()]
+    pids = [int(m) for m in re.findall(r"\(pid (\d+)\)", log)]
+    assert len(pids) == 2
     for pid in pids:  # no child left behind
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
