@@ -153,6 +153,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             env["FRAMEWATCH_" + key.upper()] = value
         settings = load_settings(args.config, **mine)
     try:
+        if args.json:
+            print(json.dumps(plan), flush=True)
         say(f"kafka {settings.kafka_bootstrap}, redis {_masked(settings)}")
         created = asyncio.run(create_topics(settings))
         say(f"topics ready: {len(created)} ({sum(v == 'created' for v in created.values())} new)")

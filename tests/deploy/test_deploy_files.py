@@ -390,6 +390,12 @@ def _registered(args: tuple[str, ...]) -> bool:
     return True
 
 
+def test_registration_check_sees_real_commands_only() -> None:
+    assert _registered(("topics",)) and _registered(("up",))
+    assert not _registered(("no-such-command",))
+    assert not _registered(("topics", "create"))  # a positional, not a subcommand
+
+
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 def test_service_command_help_runs(service: Service) -> None:
     if not _registered(service.args):

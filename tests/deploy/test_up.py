@@ -72,6 +72,10 @@ def test_up_creates_topics_runs_every_service_and_ctrl_c_stops_cleanly(
         FRAMEWATCH_TOPICS__PARTITIONS="2",
         FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS="2",
         FRAMEWATCH_METRICS__ENABLED="false",
+        # once the stages are merged they really start: keep them off shared ports
+        FRAMEWATCH_INGEST__HTTP_PORT="0",
+        FRAMEWATCH_SCORING__HTTP_PORT="0",
+        FRAMEWATCH_ALERTS__HTTP_PORT="0",
         FRAMEWATCH_LOCAL__STATE_DIR=str(tmp_path / "local"),
     )
     proc = subprocess.Popen(
@@ -107,3 +111,50 @@ def test_up_creates_topics_runs_every_service_and_ctrl_c_stops_cleanly(
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topics={"prefix": prefix})
     again = asyncio.run(create_topics(settings))
     assert set(again.values()) == {"exists"}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_up_starts_the_local_stack_when_nothing_is_configured_and_stops_it_after(
+    tmp_path: Path,
+) -> None:
+    from framewatch.local import free_port, port_open
+
+    kafka_port, redis_port = free_port(), free_port()
+    env = _env(
+        FRAMEWATCH_LOCAL__STATE_DIR=str(tmp_path / "local"),
+        FRAMEWATCH_LOCAL__KAFKA_PORT=str(kafka_port),
+        FRAMEWATCH_LOCAL__CONTROLLER_PORT=str(free_port()),
+        FRAMEWATCH_LOCAL__REDIS_PORT=str(redis_port),
+        FRAMEWATCH_METRICS__ENABLED="false",
+        FRAMEWATCH_ALERTS__HTTP_PORT="0",
+        FRAMEWATCH_TOPICS__PARTITIONS="1",
+        FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framewatch.cli", "up", "--only", "alerts", "--grace", "5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "started alerts (pid" in line:
+                break
+        assert port_open(kafka_port) and port_open(redis_port), "".join(seen)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    log = "".join(seen) + rest
+    assert proc.returncode == 0, log
+    assert "starting kafka" in log and "topics ready: 8 (8 new)" in log
+    assert "stopping the local kafka and redis that up started" in log
+    assert not port_open(kafka_port) and not port_open(redis_port)
