@@ -140,19 +140,19 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     env = dict(os.environ)
     stack = LocalStack(settings)
     started_local = False
-    if start_local:
-        already = all(st["up"] for st in stack.status().values())
-        status = stack.start(progress=say)
-        started_local = not already
-        overrides = {
-            "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
-            "redis_url": str(status["redis"]["url"]),
-        }
-        mine = {k: v for k, v in overrides.items() if k not in settings.model_fields_set}
-        for key, value in mine.items():  # keep what the user configured
-            env["FRAMEWATCH_" + key.upper()] = value
-        settings = load_settings(args.config, **mine)
     try:
+        if start_local:
+            # stopped on exit only if up started it (Ctrl-C during start-up included)
+            started_local = not all(st["up"] for st in stack.status().values())
+            status = stack.start(progress=say)
+            overrides = {
+                "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
+                "redis_url": str(status["redis"]["url"]),
+            }
+            mine = {k: v for k, v in overrides.items() if k not in settings.model_fields_set}
+            for key, value in mine.items():  # keep what the user configured
+                env["FRAMEWATCH_" + key.upper()] = value
+            settings = load_settings(args.config, **mine)
         if args.json:
             print(json.dumps(plan), flush=True)
         say(f"kafka {settings.kafka_bootstrap}, redis {_masked(settings)}")
