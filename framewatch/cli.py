@@ -98,6 +98,86 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    """Local broker/Redis (unless configured), topics, then every service under one supervisor."""
+    import os
+
+    from framewatch import supervisor as sv
+
+    services = sv.select_services(args.only)
+    say = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda _m: None)
+    # external = set in the environment or the config file, not just defaulted
+    external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
+    start_local = not external and not args.no_local
+    plan = {
+        "local": start_local,
+        "services": [
+            {
+                "name": s.name,
+                "argv": s.argv(args.config, args.log_json),
+                "metrics": (
+                    f"http://{settings.metrics.host}:"
+                    f"{getattr(settings.metrics, s.metrics_port_setting)}/metrics"
+                    if settings.metrics.enabled
+                    and getattr(settings.metrics, s.metrics_port_setting)
+                    else None
+                ),
+            }
+            for s in services
+        ],
+    }
+    if args.dry_run:
+        if args.json:
+            print(json.dumps(plan))
+        else:
+            for svc in plan["services"]:
+                print(f"{svc['name']:<8} {' '.join(svc['argv'])}  metrics {svc['metrics']}")
+        return 0
+
+    from framewatch.kafkaio import create_topics
+    from framewatch.local import LocalStack
+
+    env = dict(os.environ)
+    stack = LocalStack(settings)
+    started_local = False
+    try:
+        if start_local:
+            # stopped on exit only if up started it (Ctrl-C during start-up included)
+            started_local = not all(st["up"] for st in stack.status().values())
+            status = stack.start(progress=say)
+            overrides = {
+                "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
+                "redis_url": str(status["redis"]["url"]),
+            }
+            mine = {k: v for k, v in overrides.items() if k not in settings.model_fields_set}
+            for key, value in mine.items():  # keep what the user configured
+                env["FRAMEWATCH_" + key.upper()] = value
+            settings = load_settings(args.config, **mine)
+        if args.json:
+            print(json.dumps(plan), flush=True)
+        say(f"kafka {settings.kafka_bootstrap}, redis {_masked(settings)}")
+        created = asyncio.run(create_topics(settings))
+        say(f"topics ready: {len(created)} ({sum(v == 'created' for v in created.values())} new)")
+        for svc in plan["services"]:
+            say(f"{svc['name']:<8} metrics {svc['metrics'] or 'disabled'}")
+        say("Ctrl-C stops everything")
+        policy = sv.Policy(grace_s=args.grace, max_restarts=args.max_restarts)
+        children = [sv.Child(s.name, s.argv(args.config, args.log_json), env) for s in services]
+        return sv.run(children, policy)
+    finally:
+        if started_local:
+            say("stopping the local kafka and redis that up started")
+            stack.stop()
+
+
+def _masked(settings: Settings) -> str:
+    url = settings.redis_url.get_secret_value()
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framewatch",
@@ -146,6 +226,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=0, help="stop after S seconds idle (0: never)")
     add_json_flag(p)
     p.set_defaults(func=_tail)
+
+    p = sub.add_parser(
+        "up",
+        help="run the whole pipeline locally under one supervisor",
+        description="Start the local Kafka and Redis (unless FRAMEWATCH_KAFKA_BOOTSTRAP and "
+        "FRAMEWATCH_REDIS_URL point elsewhere, in the environment or --config), create the "
+        "topics, then run ingest, scorer, streams worker and alert router as supervised child "
+        "processes with one combined log. A crashed service is restarted with backoff; one that "
+        "keeps crashing stops everything with exit code 1. Ctrl-C stops everything cleanly, "
+        "including the local Kafka and Redis if up started them.",
+    )
+    p.add_argument(
+        "--only",
+        metavar="SERVICES",
+        help="comma-separated subset: ingest,scorer,streams,alerts (default: all)",
+    )
+    p.add_argument(
+        "--no-local",
+        action="store_true",
+        help="never start the local Kafka/Redis; use the configured ones",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on stop, wait this long before SIGKILL (default 10)",
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="give up when a service crashes more than N times in 60 s (default 5)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the services and metrics URLs, run nothing"
+    )
+    add_json_flag(p)
+    p.set_defaults(func=_up)
 
     for ep in sorted(entry_points(group="framewatch.commands"), key=lambda e: e.name):
         try:
