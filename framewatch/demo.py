@@ -308,6 +308,20 @@ async def run_demo(settings: Settings, *, as_json: bool, seconds: float | None) 
     return pipe.summary(blocked_expected="demo-chair-edited")
 
 
+def verdict(summary: dict[str, Any]) -> tuple[bool, str]:
+    """Did the demo show what it promises? (ok, one line why)."""
+    if summary["blocked_streams"] != ["demo-chair-edited"]:
+        return False, f"expected only demo-chair-edited blocked, got {summary['blocked_streams']}"
+    if not summary["webhook_received"]:
+        return False, "the alert never reached the local webhook (see the alerts log above)"
+    if summary["frames_scored"] != summary["frames_in"]:
+        return False, f"{summary['frames_in'] - summary['frames_scored']} sampled frames unscored"
+    return True, (
+        f"edited chair blocked as a red-line hash match; alert at the webhook "
+        f"{summary['capture_to_webhook_s']} s after the matching frame was captured"
+    )
+
+
 def settings_env(s: Settings) -> dict[str, str]:
     """The env vars that give a child process these exact connection + topic settings."""
     env = {
