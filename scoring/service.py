@@ -1,0 +1,138 @@
+"""`framewatch score`: frames topic -> models -> scores topic, at least once.
+
+Each fetched batch is scored concurrently (bounded by max_in_flight), every Scores record
+is acked by the broker, and only then are the offsets committed. A record or JPEG that
+cannot be decoded is dead-lettered (with reason + metric) and committed past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Histogram
+
+from framewatch import deadletter, kafkaio, records
+from framewatch.errors import RecordDecodeError
+from framewatch.metrics import RECORDS_IN, RECORDS_OUT
+from framewatch.settings import Settings
+from scoring.batcher import MicroBatcher
+from scoring.errors import ImageDecodeError
+from scoring.model import decode_jpeg, load_models
+from scoring.scorer import Scored, Scorer
+
+log = logging.getLogger(__name__)
+STAGE = "scoring"
+BATCH_SIZE = Histogram(
+    "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
+)
+
+
+def build_scorer(settings: Settings) -> Scorer:
+    sc = settings.scoring
+    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers))
+
+
+class ScoringService:
+    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+        self.settings = settings
+        self.scorer = scorer or build_scorer(settings)
+        sc = settings.scoring
+        self.executor = ThreadPoolExecutor(sc.inference_threads, thread_name_prefix="infer")
+        self.batcher: MicroBatcher = MicroBatcher(
+            self._score_batch, sc.max_batch, sc.max_wait_ms, self.executor
+        )
+        self.frames_topic = settings.topics.name("frames")
+        self.scores_topic = settings.topics.name("scores")
+        self.processed = 0
+        self._stop = asyncio.Event()
+
+    def _score_batch(self, jpegs: list[bytes]) -> list[Scored | ImageDecodeError]:
+        """Runs in the executor: decode + preprocess + infer one batch."""
+        images, idx, out = [], [], []
+        for i, data in enumerate(jpegs):
+            try:
+                images.append(decode_jpeg(data))
+                idx.append(i)
+                out.append(None)
+            except ImageDecodeError as e:
+                out.append(e)
+        BATCH_SIZE.observe(len(images))
+        for i, s in zip(idx, self.scorer.score(images), strict=True):
+            out[i] = s
+        return out  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        consumer = kafkaio.consumer(
+            self.settings, self.frames_topic, group_id=self.settings.scoring.group_id
+        )
+        producer = kafkaio.producer(self.settings)
+        await consumer.start()
+        await producer.start()
+        self.batcher.start()
+        log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
+                 self.scorer.model_set)  # fmt: skip
+        try:
+            while not self._stop.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.scoring.max_in_flight
+                )
+                msgs = [m for part in batch.values() for m in part]
+                if not msgs:
+                    continue
+                await asyncio.gather(*(self._handle(producer, m) for m in msgs))
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                await consumer.commit({TopicPartition(tp.topic, tp.partition): o
+                                       for tp, o in offsets.items()})  # fmt: skip
+        finally:
+            await self.batcher.stop()
+            await producer.stop()
+            await consumer.stop()
+            self.executor.shutdown(wait=False)
+
+    async def _handle(self, producer: AIOKafkaProducer, msg: ConsumerRecord) -> None:
+        """Score one frame and await the ack of its Scores (or of its dead letter)."""
+        RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
+        try:
+            frame = records.decode(msg.value, records.Frame)
+        except RecordDecodeError as e:
+            await deadletter.send(producer, self.settings,
+                                  deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
+            return
+        result = await self.batcher.submit(frame.jpeg)
+        if isinstance(result, ImageDecodeError):
+            await deadletter.send(producer, self.settings,
+                                  deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
+            return
+        scores = to_scores(frame, result)
+        await producer.send_and_wait(
+            self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
+        )
+        RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
+        self.processed += 1
+
+
+def to_scores(frame: records.Frame, s: Scored) -> records.Scores:
+    return records.Scores(
+        frame_id=frame.frame_id,
+        stream_id=frame.stream_id,
+        account_id=frame.account_id,
+        tenant=frame.tenant,
+        channel=frame.channel,
+        seq=frame.seq,
+        captured_at=frame.captured_at,
+        scored_at=records.now(),
+        scores=s.scores,
+        models=s.models,
+        detections=s.detections,
+        pdq=frame.pdq,
+        pdq_quality=frame.pdq_quality,
+        timings_ms=s.timings_ms,
+    )
