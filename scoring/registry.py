@@ -45,6 +45,9 @@ class InputSpec(BaseModel):
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     resize: int | None = Field(None, description="resize square to this, then centre-crop size")
     letterbox: bool = False
+    blurpad: bool = Field(
+        False, description="fit inside size keeping aspect, pad with a blurred full-frame warp"
+    )
 
 
 class OutputSpec(BaseModel):
