@@ -91,3 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
+    _register_banks(sub)
+
+
+def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from scoring import bank_cli
+
+    bank_cli.register(sub)

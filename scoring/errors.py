@@ -11,3 +11,7 @@ class ModelError(FramewatchError):
 
 class ImageDecodeError(FramewatchError):
     """A frame's JPEG bytes could not be decoded."""
+
+
+class BankError(FramewatchError):
+    """A hash bank operation that cannot be done (bad hash, unknown bank, bad file)."""

@@ -24,3 +24,16 @@ class ScoringSettings(BaseModel):
     group_id: str = Field("framewatch-scorer", description="consumer group of `framewatch score`")
     max_in_flight: int = Field(64, ge=1, description="frames decoded but not yet produced")
     inference_threads: int = Field(1, ge=1, description="thread executor size for inference")
+    bank_threshold: int = Field(31, ge=0, le=256, description="default PDQ distance of a new bank")
+    bank_video_interval_s: float = Field(
+        0.5, gt=0, description="frame interval when banking a video"
+    )
+    bank_min_quality: int = Field(50, ge=0, le=100, description="PDQ quality a banked frame needs")
+    video_window: int = Field(10, ge=1, description="recent frames of a stream checked for a video")
+    video_min_frames: int = Field(
+        3, ge=1, description="frames in the window that must match one video entry to count"
+    )
+    bank_crop_variants: list[float] = Field(
+        default_factory=lambda: [0.025, 0.05, 0.075],
+        description="also bank centre crops (fraction cut per side): PDQ alone is crop-sensitive",
+    )
