@@ -151,8 +151,7 @@ class BankStore:
                 rows_thr.append(np.full(len(w), b.threshold, np.uint16))
                 entries.append((b, eid.decode(), json.loads(m)["kind"]))
         if not chunks:
-            return BankIndex(np.zeros((0, 4), np.uint64), np.zeros(0, np.int32),
-                             np.zeros(0, np.uint16), [])  # fmt: skip
+            return BankIndex.empty()
         return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
                          np.concatenate(rows_thr), entries)  # fmt: skip
 
@@ -174,6 +173,10 @@ class BankIndex:
         self.row_entry = row_entry
         self.row_thr = row_thr
         self.entries = entries
+
+    @classmethod
+    def empty(cls) -> BankIndex:
+        return cls(np.zeros((0, 4), np.uint64), np.zeros(0, np.int32), np.zeros(0, np.uint16), [])
 
     def __len__(self) -> int:
         return len(self.words)

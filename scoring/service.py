@@ -16,10 +16,12 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Histogram
 
-from framewatch import deadletter, kafkaio, records
+from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT
 from framewatch.settings import Settings
+from scoring import pdq
+from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.errors import ImageDecodeError
 from scoring.model import decode_jpeg, load_models
@@ -50,21 +52,55 @@ class ScoringService:
         self.scores_topic = settings.topics.name("scores")
         self.processed = 0
         self._stop = asyncio.Event()
+        self.banks = BankStore(settings)
+        self.index = BankIndex.empty()
+        self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
+        self.bank_reloads = 0
 
-    def _score_batch(self, jpegs: list[bytes]) -> list[Scored | ImageDecodeError]:
-        """Runs in the executor: decode + preprocess + infer one batch."""
-        images, idx, out = [], [], []
-        for i, data in enumerate(jpegs):
+    def _score_batch(
+        self, frames: list[records.Frame]
+    ) -> list[tuple[Scored, str | None, int | None] | ImageDecodeError]:
+        """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
+        images, idx, out, hashes = [], [], [], []
+        for i, f in enumerate(frames):
             try:
-                images.append(decode_jpeg(data))
-                idx.append(i)
-                out.append(None)
+                img = decode_jpeg(f.jpeg)
             except ImageDecodeError as e:
                 out.append(e)
+                continue
+            images.append(img)
+            idx.append(i)
+            out.append(None)
+            hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
         BATCH_SIZE.observe(len(images))
-        for i, s in zip(idx, self.scorer.score(images), strict=True):
-            out[i] = s
+        for i, s, (h, q) in zip(idx, self.scorer.score(images), hashes, strict=True):
+            out[i] = (s, h, q)
         return out  # type: ignore[return-value]
+
+    async def reload_banks(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.index = await loop.run_in_executor(None, self.banks.load)
+        self.bank_reloads += 1
+        log.info("hash banks loaded: %d hashes", len(self.index))
+
+    async def _watch_banks(self) -> None:
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
+        while True:
+            client = redisio.async_client(self.settings)
+            try:
+                async with client.pubsub() as ps:
+                    await ps.subscribe(self.banks.channel)
+                    await self.reload_banks()  # catch changes made while unsubscribed
+                    async for msg in ps.listen():
+                        if msg["type"] == "message":
+                            await self.reload_banks()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # Redis restarts: keep the last index, retry
+                log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
+                await asyncio.sleep(1.0)
+            finally:
+                await client.aclose()
 
     def stop(self) -> None:
         self._stop.set()
@@ -77,6 +113,8 @@ class ScoringService:
         await consumer.start()
         await producer.start()
         self.batcher.start()
+        await self.reload_banks()
+        watcher = asyncio.create_task(self._watch_banks())
         log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
                  self.scorer.model_set)  # fmt: skip
         try:
@@ -92,6 +130,8 @@ class ScoringService:
                 await consumer.commit({TopicPartition(tp.topic, tp.partition): o
                                        for tp, o in offsets.items()})  # fmt: skip
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             await self.batcher.stop()
             await producer.stop()
             await consumer.stop()
@@ -106,12 +146,14 @@ class ScoringService:
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
             return
-        result = await self.batcher.submit(frame.jpeg)
+        result = await self.batcher.submit(frame)
         if isinstance(result, ImageDecodeError):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
             return
-        scores = to_scores(frame, result)
+        scored, h, q = result
+        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
+        scores = to_scores(frame, scored, h, q, matches)
         await producer.send_and_wait(
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )
@@ -119,7 +161,13 @@ class ScoringService:
         self.processed += 1
 
 
-def to_scores(frame: records.Frame, s: Scored) -> records.Scores:
+def to_scores(
+    frame: records.Frame,
+    s: Scored,
+    pdq_hex: str | None,
+    quality: int | None,
+    matches: list[records.HashMatch],
+) -> records.Scores:
     return records.Scores(
         frame_id=frame.frame_id,
         stream_id=frame.stream_id,
@@ -132,7 +180,8 @@ def to_scores(frame: records.Frame, s: Scored) -> records.Scores:
         scores=s.scores,
         models=s.models,
         detections=s.detections,
-        pdq=frame.pdq,
-        pdq_quality=frame.pdq_quality,
+        pdq=pdq_hex,
+        pdq_quality=quality,
+        hash_matches=matches,
         timings_ms=s.timings_ms,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import cv2
 from aiokafka import TopicPartition
 
 from framewatch import kafkaio, records
@@ -101,3 +102,53 @@ async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettere
             assert (await c.committed(tp) or 0) == ends[tp]
     finally:
         await c.stop()
+
+
+async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from scoring.banks import BankStore, video_hashes
+    from tests.scoring.conftest import VIDEOS
+
+    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
+                                      "video_min_frames": 2})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    try:
+        async with asyncio.timeout(20):
+            while svc.bank_reloads < 2:  # start-up load + the subscriber's first load
+                await asyncio.sleep(0.05)
+        store = BankStore(settings)
+        store.create("csam", "red_line", "known_bad.csam_bank")
+        chair = VIDEOS / "chair-orig-22-sd-bar.mp4"
+        store.add("csam", "chair", [h for _, h in video_hashes(chair, 0.5, 50, [0.05])], "video")
+        store.notify()
+        async with asyncio.timeout(20):
+            while svc.bank_reloads < 3:
+                await asyncio.sleep(0.05)
+        grey = [cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                for f in frames("chair-orig-22-sd-bar.mp4", every=25, count=3)]  # fmt: skip
+        other = frames("pattern-hd-no-bar.mp4", every=25, count=3)
+        prod = kafkaio.producer(settings)
+        await prod.start()
+        sent = [_frame("bad", i, jpeg(g)) for i, g in enumerate(grey)]
+        sent += [_frame("fine", i, jpeg(o)) for i, o in enumerate(other)]
+        for f in sent:
+            f = f.model_copy(update={"pdq": None, "pdq_quality": None})
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
+                                     key=f.stream_id.encode())  # fmt: skip
+        await prod.stop()
+        got = await _read(settings, settings.topics.name("scores"), len(sent))
+    finally:
+        svc.stop()
+        await task
+    scores = sorted((records.decode(m.value, records.Scores) for m in got),
+                    key=lambda s: (s.stream_id, s.seq))  # fmt: skip
+    bad = [s for s in scores if s.stream_id == "bad"]
+    assert all(s.pdq for s in scores)
+    # the first frame alone does not count (video entries need 2 frames in the window)
+    assert bad[0].hash_matches == []
+    for s in bad[1:]:
+        (m,) = s.hash_matches
+        assert (m.bank, m.entry_id, m.role, m.category) == (
+            "csam", "chair", "red_line", "known_bad.csam_bank")  # fmt: skip
+    assert all(s.hash_matches == [] for s in scores if s.stream_id == "fine")
