@@ -47,7 +47,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "input": {
             "size": [320, 320],
             "layout": "NCHW",
-            "colour": "RGB",
+            "colour": "BGR",  # NudeNet swaps twice (cvtColor RGBA2BGR + swapRB): BGR in
             "scale": 0.00392156862745098,
             "mean": [0.0, 0.0, 0.0],
             "std": [1.0, 1.0, 1.0],
@@ -84,6 +84,15 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "FEMALE_BREAST_EXPOSED": "sexual.explicit.exposed_breasts",
             "BUTTOCKS_EXPOSED": "sexual.explicit.exposed_buttocks",
             "ANUS_EXPOSED": "sexual.explicit.exposed_anus",
+            "FEMALE_GENITALIA_COVERED": "suggestive.covered.covered_genitalia",
+            "FEMALE_BREAST_COVERED": "suggestive.covered.covered_breasts",
+            "BUTTOCKS_COVERED": "suggestive.covered.covered_buttocks",
+            "BELLY_EXPOSED": "suggestive.exposure.exposed_belly",
+            "ARMPITS_EXPOSED": "suggestive.exposure.exposed_armpits",
+            "FEET_EXPOSED": "suggestive.exposure.exposed_feet",
+            "MALE_BREAST_EXPOSED": "suggestive.exposure.exposed_male_breasts",
+            "FACE_FEMALE": "signal.face.female",
+            "FACE_MALE": "signal.face.male",
         },
     },
 }
