@@ -23,6 +23,7 @@ from framewatch.settings import Settings
 from scoring import pdq
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
+from scoring.cache import ScoreCache
 from scoring.errors import ImageDecodeError
 from scoring.model import decode_jpeg, load_models
 from scoring.scorer import Scored, Scorer
@@ -56,6 +57,8 @@ class ScoringService:
         self.index = BankIndex.empty()
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
         self.bank_reloads = 0
+        self.redis = redisio.async_client(settings)
+        self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
 
     def _score_batch(
         self, frames: list[records.Frame]
@@ -135,6 +138,7 @@ class ScoringService:
             await self.batcher.stop()
             await producer.stop()
             await consumer.stop()
+            await self.redis.aclose()
             self.executor.shutdown(wait=False)
 
     async def _handle(self, producer: AIOKafkaProducer, msg: ConsumerRecord) -> None:
@@ -146,14 +150,23 @@ class ScoringService:
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
             return
-        result = await self.batcher.submit(frame)
+        result = await self.cache.get(frame.jpeg)
+        cached = result is not None
+        if result is None:
+            result = await self.batcher.submit(frame)
         if isinstance(result, ImageDecodeError):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
             return
         scored, h, q = result
+        if not cached:
+            await self.cache.put(frame.jpeg, scored, h, q)
+        elif frame.pdq:
+            h, q = frame.pdq, frame.pdq_quality
         matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
         scores = to_scores(frame, scored, h, q, matches)
+        if cached:
+            scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
         await producer.send_and_wait(
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )

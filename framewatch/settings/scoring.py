@@ -37,3 +37,6 @@ class ScoringSettings(BaseModel):
         default_factory=lambda: [0.025, 0.05, 0.075],
         description="also bank centre crops (fraction cut per side): PDQ alone is crop-sensitive",
     )
+    score_cache_ttl_s: int = Field(
+        3600, ge=0, description="seconds a frame's scores stay cached by JPEG sha256 (0: off)"
+    )

@@ -152,3 +152,31 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
         assert (m.bank, m.entry_id, m.role, m.category) == (
             "csam", "chair", "red_line", "known_bad.csam_bank")  # fmt: skip
     assert all(s.hash_matches == [] for s in scores if s.stream_id == "fine")
+
+
+async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"]}
+    )
+    await kafkaio.create_topics(settings)
+    data = jpeg(frames("pattern-hd-no-bar.mp4", every=1, count=1)[0][::3, ::3])
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    topic = settings.topics.name("frames")
+    try:
+        await prod.send_and_wait(topic, records.encode(_frame("s", 0, data)), key=b"s")
+        first = await _read(settings, settings.topics.name("scores"), 1)
+        for seq in (1, 2):
+            await prod.send_and_wait(topic, records.encode(_frame("s", seq, data)), key=b"s")
+        got = await _read(settings, settings.topics.name("scores"), 3)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    assert len(first) == 1 and not by_seq[0].cached
+    assert by_seq[1].cached and by_seq[2].cached
+    assert by_seq[1].scores == by_seq[0].scores and by_seq[1].models == by_seq[0].models
+    assert svc.batcher.batches == 1
