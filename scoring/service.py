@@ -20,7 +20,7 @@ from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT
 from framewatch.settings import Settings
-from scoring import pdq
+from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
@@ -58,6 +58,7 @@ class ScoringService:
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
         self.bank_reloads = 0
         self.redis = redisio.async_client(settings)
+        self.ocr = text.Ocr() if sc.text_every else None
         self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
 
     def _score_batch(
@@ -167,11 +168,32 @@ class ScoringService:
         scores = to_scores(frame, scored, h, q, matches)
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
+        sc = self.settings.scoring
+        if sc.text_every and frame.seq % sc.text_every == 0:
+            scores = await self._with_text(frame, scores)
         await producer.send_and_wait(
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )
         RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
         self.processed += 1
+
+    async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
+        """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""
+        sc = self.settings.scoring
+        kw = sc.tenant_keywords.get(frame.tenant, [])
+
+        def work() -> list[records.TextFinding]:
+            return text.text_findings(decode_jpeg(frame.jpeg), self.ocr, kw)
+
+        found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        spam = text.spam_scores(found, sc.text_score)
+        models = dict(scores.models)
+        for cat in spam:
+            models[cat] = (
+                text.QR_MODEL if cat in ("spam.qr_code", "spam.barcode") else text.OCR_MODEL
+            )
+        return scores.model_copy(update={"text": found, "scores": {**scores.scores, **spam},
+                                         "models": models})  # fmt: skip
 
 
 def to_scores(

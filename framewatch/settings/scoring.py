@@ -40,3 +40,10 @@ class ScoringSettings(BaseModel):
     score_cache_ttl_s: int = Field(
         3600, ge=0, description="seconds a frame's scores stay cached by JPEG sha256 (0: off)"
     )
+    text_every: int = Field(
+        3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
+    )
+    tenant_keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"
+    )
+    text_score: float = Field(0.9, ge=0, le=1, description="score a text rule finding reports")
