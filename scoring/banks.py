@@ -1,0 +1,280 @@
+"""Hash banks (disallow lists) of PDQ hashes: Redis store, in-memory index, stream matching.
+
+Redis (AOF-persisted) layout, all under the settings' redis prefix:
+  banks                      HASH name -> JSON {threshold, role, category}
+  bank:<name>:entries        HASH entry_id -> JSON {kind, note, count}
+  bank:<name>:hashes         HASH entry_id -> raw 32-byte PDQ hashes concatenated
+  banks:changed              pub/sub channel; scorers reload their index on any message
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+import redis
+
+from framewatch import records, redisio, taxonomy
+from framewatch.errors import TaxonomyError
+from framewatch.settings import Settings
+from scoring import pdq
+from scoring.errors import BankError
+
+log = logging.getLogger(__name__)
+Role = Literal["red_line", "review"]
+
+
+@dataclass(frozen=True)
+class Bank:
+    name: str
+    threshold: int
+    role: Role
+    category: str
+
+
+class BankStore:
+    """Bank CRUD against Redis; every change is published so scorers refresh."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.s = settings
+        self.r = client or redisio.sync_client(settings)
+
+    def k(self, *parts: str) -> str:
+        return redisio.key(self.s, *parts)
+
+    @property
+    def channel(self) -> str:
+        return self.k("banks", "changed")
+
+    def create(self, name: str, role: Role, category: str, threshold: int | None = None) -> Bank:
+        try:
+            taxonomy.load().validate(category)
+        except TaxonomyError as e:
+            raise BankError(f"bank {name}: --category: {e}") from None
+        if role not in ("red_line", "review"):
+            raise BankError(f"bank {name}: --role must be red_line or review, not {role!r}")
+        old = self.get(name)
+        thr = (
+            threshold
+            if threshold is not None
+            else (old.threshold if old else self.s.scoring.bank_threshold)
+        )
+        bank = Bank(name, thr, role, category)
+        self.r.hset(self.k("banks"), name, json.dumps(
+            {"threshold": thr, "role": role, "category": category}))  # fmt: skip
+        return bank
+
+    def get(self, name: str) -> Bank | None:
+        raw = self.r.hget(self.k("banks"), name)
+        if raw is None:
+            return None
+        d = json.loads(raw)
+        return Bank(name, int(d["threshold"]), d["role"], d["category"])
+
+    def banks(self) -> list[Bank]:
+        return [b for n in sorted(self.r.hkeys(self.k("banks"))) if (b := self.get(n.decode()))]
+
+    def add(self, bank: str, entry_id: str, hexes: list[str], kind: str, note: str = "") -> int:
+        if self.get(bank) is None:
+            raise BankError(f"no bank named {bank!r}: create it with --role and --category")
+        words = pdq.to_words(hexes)
+        if not len(words):
+            raise BankError(f"entry {entry_id}: no hashes to add")
+        pipe = self.r.pipeline()
+        pipe.hset(self.k("bank", bank, "hashes"), entry_id, words.astype(">u8").tobytes())
+        pipe.hset(self.k("bank", bank, "entries"), entry_id,
+                  json.dumps({"kind": kind, "note": note, "count": len(words)}))  # fmt: skip
+        pipe.execute()
+        return len(words)
+
+    def add_many(self, bank: str, items: list[tuple[str, str, str]]) -> int:
+        """Bulk (entry_id, hex, note) single-hash entries, pipelined."""
+        if self.get(bank) is None:
+            raise BankError(f"no bank named {bank!r}: create it with --role and --category")
+        pipe = self.r.pipeline(transaction=False)
+        for i, (eid, h, note) in enumerate(items):
+            pipe.hset(
+                self.k("bank", bank, "hashes"), eid, pdq.to_words([h]).astype(">u8").tobytes()
+            )
+            pipe.hset(self.k("bank", bank, "entries"), eid,
+                      json.dumps({"kind": "hash", "note": note, "count": 1}))  # fmt: skip
+            if i % 10000 == 9999:
+                pipe.execute()
+        pipe.execute()
+        return len(items)
+
+    def remove(self, bank: str, entry_id: str | None = None) -> int:
+        """Remove one entry, or the whole bank when entry_id is None. Returns entries removed."""
+        if entry_id is not None:
+            n = self.r.hdel(self.k("bank", bank, "entries"), entry_id)
+            self.r.hdel(self.k("bank", bank, "hashes"), entry_id)
+            return int(n)
+        n = self.r.hlen(self.k("bank", bank, "entries"))
+        self.r.delete(self.k("bank", bank, "entries"), self.k("bank", bank, "hashes"))
+        self.r.hdel(self.k("banks"), bank)
+        return int(n)
+
+    def counts(self) -> list[dict[str, object]]:
+        out = []
+        for b in self.banks():
+            entries = self.r.hvals(self.k("bank", b.name, "entries"))
+            hashes = sum(json.loads(e)["count"] for e in entries)
+            out.append({"name": b.name, "role": b.role, "category": b.category,
+                        "threshold": b.threshold, "entries": len(entries), "hashes": hashes})  # fmt: skip
+        return out
+
+    def notify(self) -> None:
+        self.r.publish(self.channel, b"changed")
+
+    def load(self) -> BankIndex:
+        """All banks as one in-memory index."""
+        chunks, rows_entry, rows_thr = [], [], []
+        entries: list[tuple[Bank, str, str]] = []
+        for b in self.banks():
+            meta = self.r.hgetall(self.k("bank", b.name, "entries"))
+            for eid, blob in self.r.hgetall(self.k("bank", b.name, "hashes")).items():
+                m = meta.get(eid)
+                if m is None:
+                    continue
+                w = np.frombuffer(blob, dtype=">u8").astype(np.uint64).reshape(-1, 4)
+                chunks.append(w)
+                rows_entry.append(np.full(len(w), len(entries), np.int32))
+                rows_thr.append(np.full(len(w), b.threshold, np.uint16))
+                entries.append((b, eid.decode(), json.loads(m)["kind"]))
+        if not chunks:
+            return BankIndex.empty()
+        return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
+                         np.concatenate(rows_thr), entries)  # fmt: skip
+
+
+@dataclass
+class Hit:
+    bank: Bank
+    entry_id: str
+    kind: str
+    distance: int
+
+
+class BankIndex:
+    """Every banked hash as one (N, 4) uint64 array; a query is one vectorised popcount pass."""
+
+    def __init__(self, words: np.ndarray, row_entry: np.ndarray, row_thr: np.ndarray,
+                 entries: list[tuple[Bank, str, str]]) -> None:  # fmt: skip
+        self.words = np.ascontiguousarray(words)
+        self.row_entry = row_entry
+        self.row_thr = row_thr
+        self.entries = entries
+
+    @classmethod
+    def empty(cls) -> BankIndex:
+        return cls(np.zeros((0, 4), np.uint64), np.zeros(0, np.int32), np.zeros(0, np.uint16), [])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def match(self, pdq_hex: str) -> list[Hit]:
+        """Entries with a hash within their bank's threshold, with the best distance each."""
+        if not len(self.words):
+            return []
+        d = pdq.distances(self.words, pdq.to_words([pdq_hex])[0])
+        rows = np.nonzero(d <= self.row_thr)[0]
+        best: dict[int, int] = {}
+        for r in rows:
+            e = int(self.row_entry[r])
+            best[e] = min(best.get(e, 256), int(d[r]))
+        return [Hit(self.entries[e][0], self.entries[e][1], self.entries[e][2], dist)
+                for e, dist in best.items()]  # fmt: skip
+
+
+class StreamMatcher:
+    """Turns per-frame hits into counted HashMatches.
+
+    Image/hash entries count on one frame. A video entry counts when at least
+    `min_frames` of the stream's last `window` frames matched it.
+    """
+
+    def __init__(self, window: int, min_frames: int) -> None:
+        self.window = window
+        self.min_frames = min_frames
+        self.recent: dict[str, deque[set[tuple[str, str]]]] = defaultdict(
+            lambda: deque(maxlen=window)
+        )
+
+    def observe(self, stream_id: str, hits: list[Hit]) -> list[records.HashMatch]:
+        q = self.recent[stream_id]
+        q.append({(h.bank.name, h.entry_id) for h in hits if h.kind == "video"})
+        out = []
+        for h in hits:
+            if h.kind == "video":
+                n = sum((h.bank.name, h.entry_id) in s for s in q)
+                if n < self.min_frames:
+                    continue
+            out.append(records.HashMatch(bank=h.bank.name, entry_id=h.entry_id,
+                                         distance=h.distance, threshold=h.bank.threshold,
+                                         role=h.bank.role, category=h.bank.category))  # fmt: skip
+        return out
+
+
+def with_crops(bgr: np.ndarray, crops: list[float]) -> list[str]:
+    """PDQ of the image and of its centre crops, so a slightly cropped copy still matches."""
+    h, w = bgr.shape[:2]
+    out = [pdq.compute(bgr)[0]]
+    for c in crops:
+        dy, dx = int(h * c), int(w * c)
+        out.append(pdq.compute(bgr[dy : h - dy, dx : w - dx])[0])
+    return out
+
+
+def video_hashes(
+    path: Path, interval_s: float, min_quality: int, crops: list[float] | None = None
+) -> Iterator[tuple[float, str]]:
+    """(pts seconds, PDQ hex) of frames every interval_s with quality >= min_quality.
+
+    With `crops`, each kept frame also yields the hashes of its centre crops.
+    """
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise BankError(f"cannot open video {path}: {e}") from None
+    with container:
+        stream = container.streams.video[0]
+        next_t = 0.0
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            if t + 1e-6 < next_t:
+                continue
+            next_t = t + interval_s
+            img = frame.to_ndarray(format="bgr24")
+            h, q = pdq.compute(img)
+            if q >= min_quality:
+                yield t, h
+                for extra in with_crops(img, crops or [])[1:]:
+                    yield t, extra
+
+
+def read_hash_file(path: Path) -> list[tuple[str, str, str]]:
+    """(entry_id, hex, note) from one hex a line, or a CSV of id,hash,note."""
+    text = path.read_text()
+    out = []
+    if "," in text.split("\n", 1)[0]:
+        for row in csv.reader(io.StringIO(text)):
+            if not row or row[0].strip().lower() == "id":
+                continue
+            if len(row) < 2:
+                raise BankError(f"{path}: CSV row {row} needs id,hash[,note]")
+            out.append((row[0].strip(), row[1].strip(), row[2].strip() if len(row) > 2 else ""))
+    else:
+        for line in text.splitlines():
+            if line.strip() and not line.startswith("#"):
+                out.append((line.strip().lower(), line.strip(), ""))
+    pdq.to_words([h for _, h, _ in out])  # validate all before writing any
+    return out

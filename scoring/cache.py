@@ -1,0 +1,64 @@
+"""Score cache in Redis: the same JPEG (static screens, re-streamed clips) is scored once.
+
+Keyed by sha256 of the JPEG bytes and a hash of the model set (name@version of every model),
+so upgrading a model never serves stale scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+
+from framewatch import records, redisio
+from framewatch.settings import Settings
+from scoring.scorer import Scored
+
+log = logging.getLogger(__name__)
+CACHE = Counter("framewatch_scoring_cache_total", "score cache lookups", ["result"])
+
+
+class ScoreCache:
+    def __init__(self, settings: Settings, model_set: str, client: aioredis.Redis) -> None:
+        self.s = settings
+        self.ttl = settings.scoring.score_cache_ttl_s
+        self.version = hashlib.sha256(model_set.encode()).hexdigest()[:12]
+        self.r = client
+
+    def key(self, jpeg: bytes) -> str:
+        return redisio.key(self.s, "scorecache", self.version, hashlib.sha256(jpeg).hexdigest())
+
+    async def get(self, jpeg: bytes) -> tuple[Scored, str | None, int | None] | None:
+        if not self.ttl:
+            return None
+        try:
+            raw = await self.r.get(self.key(jpeg))
+        except Exception as e:  # the cache is an optimisation: Redis down means score anyway
+            log.warning("score cache unavailable: %s", e)
+            CACHE.labels(result="error").inc()
+            return None
+        if raw is None:
+            CACHE.labels(result="miss").inc()
+            return None
+        CACHE.labels(result="hit").inc()
+        d = json.loads(raw)
+        scored = Scored(
+            scores=d["scores"],
+            models=d["models"],
+            detections=[records.Detection.model_validate(x) for x in d["detections"]],
+        )
+        return scored, d["pdq"], d["pdq_quality"]
+
+    async def put(self, jpeg: bytes, s: Scored, pdq_hex: str | None, quality: int | None) -> None:
+        if not self.ttl:
+            return
+        body = json.dumps({"scores": s.scores, "models": s.models, "pdq": pdq_hex,
+                           "pdq_quality": quality,
+                           "detections": [d.model_dump(mode="json") for d in s.detections]})  # fmt: skip
+        try:
+            await self.r.set(self.key(jpeg), body, ex=self.ttl)
+        except Exception as e:
+            log.warning("score cache unavailable: %s", e)

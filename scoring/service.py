@@ -1,0 +1,222 @@
+"""`framewatch score`: frames topic -> models -> scores topic, at least once.
+
+Each fetched batch is scored concurrently (bounded by max_in_flight), every Scores record
+is acked by the broker, and only then are the offsets committed. A record or JPEG that
+cannot be decoded is dead-lettered (with reason + metric) and committed past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Histogram
+
+from framewatch import deadletter, kafkaio, records, redisio
+from framewatch.errors import RecordDecodeError
+from framewatch.metrics import RECORDS_IN, RECORDS_OUT
+from framewatch.settings import Settings
+from scoring import pdq, text
+from scoring.banks import BankIndex, BankStore, StreamMatcher
+from scoring.batcher import MicroBatcher
+from scoring.cache import ScoreCache
+from scoring.errors import ImageDecodeError
+from scoring.model import decode_jpeg, load_models
+from scoring.scorer import Scored, Scorer
+
+log = logging.getLogger(__name__)
+STAGE = "scoring"
+BATCH_SIZE = Histogram(
+    "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
+)
+
+
+def build_scorer(settings: Settings) -> Scorer:
+    sc = settings.scoring
+    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers))
+
+
+class ScoringService:
+    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+        self.settings = settings
+        self.scorer = scorer or build_scorer(settings)
+        sc = settings.scoring
+        self.executor = ThreadPoolExecutor(sc.inference_threads, thread_name_prefix="infer")
+        self.batcher: MicroBatcher = MicroBatcher(
+            self._score_batch, sc.max_batch, sc.max_wait_ms, self.executor
+        )
+        self.frames_topic = settings.topics.name("frames")
+        self.scores_topic = settings.topics.name("scores")
+        self.processed = 0
+        self._stop = asyncio.Event()
+        self.banks = BankStore(settings)
+        self.index = BankIndex.empty()
+        self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
+        self.bank_reloads = 0
+        self.redis = redisio.async_client(settings)
+        self.ocr = text.Ocr() if sc.text_every else None
+        self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
+
+    def _score_batch(
+        self, frames: list[records.Frame]
+    ) -> list[tuple[Scored, str | None, int | None] | ImageDecodeError]:
+        """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
+        images, idx, out, hashes = [], [], [], []
+        for i, f in enumerate(frames):
+            try:
+                img = decode_jpeg(f.jpeg)
+            except ImageDecodeError as e:
+                out.append(e)
+                continue
+            images.append(img)
+            idx.append(i)
+            out.append(None)
+            hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
+        BATCH_SIZE.observe(len(images))
+        for i, s, (h, q) in zip(idx, self.scorer.score(images), hashes, strict=True):
+            out[i] = (s, h, q)
+        return out  # type: ignore[return-value]
+
+    async def reload_banks(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.index = await loop.run_in_executor(None, self.banks.load)
+        self.bank_reloads += 1
+        log.info("hash banks loaded: %d hashes", len(self.index))
+
+    async def _watch_banks(self) -> None:
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
+        while True:
+            client = redisio.async_client(self.settings)
+            try:
+                async with client.pubsub() as ps:
+                    await ps.subscribe(self.banks.channel)
+                    await self.reload_banks()  # catch changes made while unsubscribed
+                    async for msg in ps.listen():
+                        if msg["type"] == "message":
+                            await self.reload_banks()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # Redis restarts: keep the last index, retry
+                log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
+                await asyncio.sleep(1.0)
+            finally:
+                await client.aclose()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        consumer = kafkaio.consumer(
+            self.settings, self.frames_topic, group_id=self.settings.scoring.group_id
+        )
+        producer = kafkaio.producer(self.settings)
+        await consumer.start()
+        await producer.start()
+        self.batcher.start()
+        await self.reload_banks()
+        watcher = asyncio.create_task(self._watch_banks())
+        log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
+                 self.scorer.model_set)  # fmt: skip
+        try:
+            while not self._stop.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.scoring.max_in_flight
+                )
+                msgs = [m for part in batch.values() for m in part]
+                if not msgs:
+                    continue
+                await asyncio.gather(*(self._handle(producer, m) for m in msgs))
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                await consumer.commit({TopicPartition(tp.topic, tp.partition): o
+                                       for tp, o in offsets.items()})  # fmt: skip
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await self.batcher.stop()
+            await producer.stop()
+            await consumer.stop()
+            await self.redis.aclose()
+            self.executor.shutdown(wait=False)
+
+    async def _handle(self, producer: AIOKafkaProducer, msg: ConsumerRecord) -> None:
+        """Score one frame and await the ack of its Scores (or of its dead letter)."""
+        RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
+        try:
+            frame = records.decode(msg.value, records.Frame)
+        except RecordDecodeError as e:
+            await deadletter.send(producer, self.settings,
+                                  deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
+            return
+        result = await self.cache.get(frame.jpeg)
+        cached = result is not None
+        if result is None:
+            result = await self.batcher.submit(frame)
+        if isinstance(result, ImageDecodeError):
+            await deadletter.send(producer, self.settings,
+                                  deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
+            return
+        scored, h, q = result
+        if not cached:
+            await self.cache.put(frame.jpeg, scored, h, q)
+        elif frame.pdq:
+            h, q = frame.pdq, frame.pdq_quality
+        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
+        scores = to_scores(frame, scored, h, q, matches)
+        if cached:
+            scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
+        sc = self.settings.scoring
+        if sc.text_every and frame.seq % sc.text_every == 0:
+            scores = await self._with_text(frame, scores)
+        await producer.send_and_wait(
+            self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
+        )
+        RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
+        self.processed += 1
+
+    async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
+        """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""
+        sc = self.settings.scoring
+        kw = sc.tenant_keywords.get(frame.tenant, [])
+
+        def work() -> list[records.TextFinding]:
+            return text.text_findings(decode_jpeg(frame.jpeg), self.ocr, kw)
+
+        found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        spam = text.spam_scores(found, sc.text_score)
+        models = dict(scores.models)
+        for cat in spam:
+            models[cat] = (
+                text.QR_MODEL if cat in ("spam.qr_code", "spam.barcode") else text.OCR_MODEL
+            )
+        return scores.model_copy(update={"text": found, "scores": {**scores.scores, **spam},
+                                         "models": models})  # fmt: skip
+
+
+def to_scores(
+    frame: records.Frame,
+    s: Scored,
+    pdq_hex: str | None,
+    quality: int | None,
+    matches: list[records.HashMatch],
+) -> records.Scores:
+    return records.Scores(
+        frame_id=frame.frame_id,
+        stream_id=frame.stream_id,
+        account_id=frame.account_id,
+        tenant=frame.tenant,
+        channel=frame.channel,
+        seq=frame.seq,
+        captured_at=frame.captured_at,
+        scored_at=records.now(),
+        scores=s.scores,
+        models=s.models,
+        detections=s.detections,
+        pdq=pdq_hex,
+        pdq_quality=quality,
+        hash_matches=matches,
+        timings_ms=s.timings_ms,
+    )

