@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
@@ -41,7 +42,16 @@ ESCALATED = Counter("framewatch_alerts_escalated_total", "re-sends to a next tie
 class Router:
     def __init__(self, settings: Settings, routing: Routing) -> None:
         self.s, self.cfg, self.routing = settings, settings.alerts, routing
-        self.redis = redisio.async_client(settings)
+        # a blocking pool: many records in flight wait for a connection instead of failing
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url.get_secret_value(),
+            max_connections=self.cfg.max_in_flight + 16,
+            timeout=30,
+            socket_connect_timeout=3,
+            health_check_interval=15,
+        )
+        self.redis = aioredis.Redis.from_pool(pool)
+        self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
         self.deliverer = Deliverer(self.cfg)
         self.producer = kafkaio.producer(settings)
         self.http_port: int | None = None
@@ -262,4 +272,5 @@ class Router:
     async def _in_order(self, msgs: list[ConsumerRecord]) -> None:
         """Records of one key stay in order (a resolve never overtakes its trigger)."""
         for m in msgs:
-            await self.handle(m)
+            async with self._slots:
+                await self.handle(m)

@@ -14,6 +14,7 @@ class AlertsSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8084, ge=0, le=65535, description="ack endpoint")
     group_id: str = Field("framewatch-alerts", description="Kafka consumer group of the router")
+    max_in_flight: int = Field(64, ge=1, le=4096, description="records delivered concurrently")
     max_attempts: int = Field(8, ge=1, le=100, description="delivery tries before dead-letter")
     backoff_base_s: float = Field(0.5, gt=0, description="first retry delay (doubles each try)")
     backoff_max_s: float = Field(30.0, gt=0, description="cap of one retry delay")
