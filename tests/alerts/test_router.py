@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -219,3 +220,62 @@ async def test_sigkill_mid_retry_then_restart_delivers_exactly_once(
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+async def test_one_stream_cannot_flood_later_alerts_fold_into_the_first(
+    setup: Callable[..., Settings], sink_server: SinkServer, run_router: Any, kafka_topics: Any
+) -> None:
+    s = setup(rate_window_s=60)
+    same = {"stream_id": "s-noisy", "account_id": "a-noisy", "red_line": False}
+    await produce(
+        s, *(alert(f"inc-f{i}", **same) for i in range(5)), alert("inc-other", red_line=False)
+    )
+    run_router(s)
+    await wait_for(lambda: len(sink_server.accepted("/hook")) >= 2, what="two pages")
+    await asyncio.sleep(2)
+    ids = sorted(records.decode(h.body, records.Alert).incident_id for h in sink_server.accepted())
+    assert ids == ["inc-f0", "inc-other"]
+
+
+async def test_enforcement_reaches_the_platform_webhook_signed(
+    setup: Callable[..., Settings], sink_server: SinkServer, run_router: Any, kafka_topics: Any
+) -> None:
+    s = setup()
+    e = records.Enforcement(enforcement_id="enf-1", account_id="acct-9", action="suspend_stream",
+                            ladder_step=2, policy_version="p1", issued_at=records.now())  # fmt: skip
+    p = kafkaio.producer(s)
+    await p.start()
+    await p.send_and_wait(s.topics.name("enforcement"), records.encode(e), key=b"acct-9")
+    await p.stop()
+    run_router(s)
+    await wait_for(lambda: sink_server.accepted("/hook"), what="enforcement webhook")
+    hit = sink_server.accepted("/hook")[0]
+    assert records.decode(hit.body, records.Enforcement) == e and sink_server.bad_signatures == 0
+    assert hit.headers["X-Framewatch-Record-Type"] == "enforcement"
+
+
+async def _run(cmd: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_alerts_test_command_sends_a_marked_test_alert(
+    setup: Callable[..., Settings], sink_server: SinkServer
+) -> None:
+    s = setup()
+    env = {**os.environ, "FRAMEWATCH_REDIS_URL": s.redis_url.get_secret_value(),
+           "FRAMEWATCH_ALERTS__ROUTING_FILE": str(s.alerts.routing_file)}  # fmt: skip
+    cmd = [sys.executable, "-m", "framewatch.cli", "alerts", "test", "--route", "oncall", "--json"]
+    rc, out, err = await _run(cmd, env)
+    assert rc == 0, err
+    result = json.loads(out)
+    assert [r["sink"] for r in result["sinks"]] == ["pd", "slack"]
+    pd = [h.json() for h in sink_server.hits if h.path == "/pd"]
+    assert pd[0]["payload"]["summary"].startswith("[TEST]")
+    assert pd[0]["payload"]["custom_details"]["test"] is True
+    assert "TEST ALERT" in next(h.json() for h in sink_server.hits if h.path == "/slack")["text"]
+    rc, _, err = await _run([*cmd[:-3], "--route", "nope"], env)
+    assert rc == 1 and "no route named 'nope'" in err
