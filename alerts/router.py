@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
@@ -239,11 +240,20 @@ class Router:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         topics = [self.s.topics.name(TOPIC_OF[t]) for t in sorted(self.routing.wanted_types())]
-        consumer = kafkaio.consumer(self.s, *topics, group_id=self.cfg.group_id)
+        # a batch may spend the whole retry budget: stay in the group meanwhile
+        c = self.cfg
+        budget_s = c.max_attempts * (c.backoff_max_s + c.request_timeout_s) + c.breaker_reset_s
+        consumer = kafkaio.consumer(
+            self.s,
+            *topics,
+            group_id=c.group_id,
+            max_poll_interval_ms=int(max(300.0, budget_s + 60) * 1000),
+        )
         async with self.deliverer:
             await self.producer.start()
             await consumer.start()
             await self.start_http()
+            OPEN_INCIDENTS.set(await self.redis.scard(self.k("open")))
             esc = asyncio.create_task(self._escalation_loop())
             log.info("routing %s to %d sink(s)", ", ".join(topics), len(self.routing.sinks))
             try:
@@ -258,7 +268,11 @@ class Router:
                     for m in msgs:
                         by_key[(m.topic, m.partition, m.key)].append(m)
                     await asyncio.gather(*(self._in_order(ms) for ms in by_key.values()))
-                    await consumer.commit()
+                    try:
+                        await consumer.commit()
+                    except CommitFailedError as exc:  # rebalanced meanwhile: the new owner
+                        # re-reads these records and the Redis marks stop double pages
+                        log.warning("offsets not committed (%s); records will be re-read", exc)
             finally:
                 esc.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
