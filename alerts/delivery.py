@@ -71,8 +71,11 @@ def retry_after_s(value: str | None, cap: float) -> float | None:
     try:
         return min(cap, max(0.0, float(value)))
     except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return min(cap, max(0.0, when.timestamp() - time.time())) if when else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None  # unreadable: fall back to our own backoff
+        return min(cap, max(0.0, when.timestamp() - time.time()))
 
 
 class Deliverer:

@@ -23,6 +23,7 @@ class Hit:
     body: bytes
     headers: dict[str, str]
     status: int
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -150,6 +150,8 @@ async def test_sink_failing_three_times_then_recovering_gets_the_alert(
     run_router(s)
     await wait_for(lambda: len(sink_server.accepted("/hook")) == 1, what="delivery after retries")
     assert [h.status for h in sink_server.hits] == [500, 0, 429, 200]
+    # backoff is capped at 0.2 s in these settings: the 1 s gap is the sink's Retry-After
+    assert sink_server.hits[3].at - sink_server.hits[2].at >= 0.95
     assert await dead_letters(s, 1, timeout=2) == []
 
 
