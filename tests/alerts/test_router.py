@@ -172,7 +172,7 @@ async def test_sink_that_never_recovers_leaves_a_dead_letter(
 async def test_unacknowledged_red_line_alert_escalates_acked_one_does_not(
     setup: Callable[..., Settings], sink_server: SinkServer, run_router: Any, kafka_topics: Any
 ) -> None:
-    s = setup(escalation=True, escalate_after_s=1.5)
+    s = setup(escalation=True, escalate_after_s=4)
     r = run_router(s)
     await produce(s, alert("inc-esc"), alert("inc-ack"))
     await wait_for(lambda: len(sink_server.accepted("/pd")) == 2, what="both pages")
