@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hmac
 import logging
 import time
 from typing import Any
@@ -214,6 +215,11 @@ class Router:
 
     async def _ack(self, request: web.Request) -> web.Response:
         incident = request.match_info["id"]
+        if self.cfg.ack_token is not None:
+            want = f"Bearer {self.cfg.ack_token.get_secret_value()}".encode()
+            got = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(want, got):
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         known = await self.redis.exists(self.k("incident", incident))
         if not known and not await self.redis.sismember(self.k("open"), incident):
             return web.json_response({"error": f"no open incident {incident}"}, status=404)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class AlertsSettings(BaseModel):
@@ -13,6 +13,9 @@ class AlertsSettings(BaseModel):
     routing_file: Path = Field(Path("alerts.yaml"), description="YAML routing of alerts to sinks")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8084, ge=0, le=65535, description="ack endpoint")
+    ack_token: SecretStr | None = Field(
+        None, description="when set, acks need 'Authorization: Bearer <token>'"
+    )
     group_id: str = Field("framewatch-alerts", description="Kafka consumer group of the router")
     max_in_flight: int = Field(64, ge=1, le=4096, description="records delivered concurrently")
     max_attempts: int = Field(8, ge=1, le=100, description="delivery tries before dead-letter")

@@ -172,7 +172,7 @@ async def test_sink_that_never_recovers_leaves_a_dead_letter(
 async def test_unacknowledged_red_line_alert_escalates_acked_one_does_not(
     setup: Callable[..., Settings], sink_server: SinkServer, run_router: Any, kafka_topics: Any
 ) -> None:
-    s = setup(escalation=True, escalate_after_s=4)
+    s = setup(escalation=True, escalate_after_s=4, ack_token="t0k")
     r = run_router(s)
     await produce(s, alert("inc-esc"), alert("inc-ack"))
     await wait_for(lambda: len(sink_server.accepted("/pd")) == 2, what="both pages")
@@ -180,8 +180,11 @@ async def test_unacknowledged_red_line_alert_escalates_acked_one_does_not(
     async with aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{r.router.http_port}/v1/alerts/inc-ack/ack"
         async with http.post(url) as resp:
+            assert resp.status == 401  # no token
+        auth = {"Authorization": "Bearer t0k"}
+        async with http.post(url, headers=auth) as resp:
             assert resp.status == 200
-        async with http.post(url.replace("inc-ack", "nope")) as resp:
+        async with http.post(url.replace("inc-ack", "nope"), headers=auth) as resp:
             assert resp.status == 404
     await wait_for(lambda: sink_server.accepted("/tier2"), what="escalation")
     await asyncio.sleep(1)
@@ -205,7 +208,11 @@ async def test_sigkill_mid_retry_then_restart_delivers_exactly_once(
         "FRAMEWATCH_TOPICS__PARTITIONS": str(s.topics.partitions),
         "FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS": str(s.topics.account_partitions),
         "FRAMEWATCH_METRICS__ENABLED": "false",
-        **{f"FRAMEWATCH_ALERTS__{k.upper()}": str(v) for k, v in s.alerts.model_dump().items()},
+        **{
+            f"FRAMEWATCH_ALERTS__{k.upper()}": str(v)
+            for k, v in s.alerts.model_dump().items()
+            if v is not None
+        },
     }
     cmd = [sys.executable, "-m", "framewatch.cli", "alerts", "serve"]
     proc = subprocess.Popen(cmd, env=env)
