@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class AlertsSettings(BaseModel):
@@ -13,3 +13,26 @@ class AlertsSettings(BaseModel):
     routing_file: Path = Field(Path("alerts.yaml"), description="YAML routing of alerts to sinks")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8084, ge=0, le=65535, description="ack endpoint")
+    ack_token: SecretStr | None = Field(
+        None, description="when set, acks need 'Authorization: Bearer <token>'"
+    )
+    group_id: str = Field("framewatch-alerts", description="Kafka consumer group of the router")
+    max_in_flight: int = Field(64, ge=1, le=4096, description="records delivered concurrently")
+    max_attempts: int = Field(8, ge=1, le=100, description="delivery tries before dead-letter")
+    backoff_base_s: float = Field(0.5, gt=0, description="first retry delay (doubles each try)")
+    backoff_max_s: float = Field(30.0, gt=0, description="cap of one retry delay")
+    retry_after_max_s: float = Field(120.0, gt=0, description="cap on a sink's Retry-After")
+    request_timeout_s: float = Field(10.0, gt=0, description="default per-request timeout")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a breaker")
+    breaker_reset_s: float = Field(30.0, gt=0, description="open breaker waits this long")
+    escalate_after_s: float = Field(
+        900.0, gt=0, description="unacknowledged red-line alert goes to the next tier after this"
+    )
+    escalation_check_s: float = Field(5.0, gt=0, description="how often escalations are checked")
+    rate_window_s: float = Field(
+        600.0, ge=0, description="alerts of one stream/account in this window fold into the first"
+    )
+    dedup_ttl_s: int = Field(7 * 86400, ge=60, description="how long 'delivered' marks are kept")
+    evidence_url: str = Field(
+        "", description="link template for evidence, e.g. https://review/frames/{frame_id}"
+    )

@@ -1,0 +1,296 @@
+"""The alert router: topics -> routes -> sinks, once per sink, never dropping a record.
+
+At-least-once: a batch's offsets are committed only after every record in it was delivered
+(or dead-lettered). Once-per-sink: a Redis mark per (sink, record id, kind, tier) is written
+only after the sink accepted, and checked before sending, so replays do not page twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter
+
+from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
+from alerts.routing import Routable, Route, Routing, Sink
+from alerts.sinks import record_id, request_for
+from framewatch import deadletter, kafkaio, records, redisio
+from framewatch.errors import RecordDecodeError
+from framewatch.metrics import RECORDS_IN
+from framewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+STAGE = "alerts"
+TOPIC_OF = {"alert": "alerts", "enforcement": "enforcement", "decision": "decisions"}
+
+DUPLICATES = Counter(
+    "framewatch_alerts_duplicates_total", "deliveries skipped: already sent", ["sink"]
+)
+FOLDED = Counter("framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)")
+UNROUTED = Counter("framewatch_alerts_unrouted_total", "records no route matched", ["type"])
+ESCALATED = Counter("framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"])
+
+
+class Router:
+    def __init__(self, settings: Settings, routing: Routing) -> None:
+        self.s, self.cfg, self.routing = settings, settings.alerts, routing
+        # a blocking pool: many records in flight wait for a connection instead of failing
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url.get_secret_value(),
+            max_connections=self.cfg.max_in_flight + 16,
+            timeout=30,
+            socket_connect_timeout=3,
+            health_check_interval=15,
+        )
+        self.redis = aioredis.Redis.from_pool(pool)
+        self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
+        self.deliverer = Deliverer(self.cfg)
+        self.producer = kafkaio.producer(settings)
+        self.http_port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    def k(self, *parts: str) -> str:
+        return redisio.key(self.s, "alerts", *parts)
+
+    # ---------------------------------------------------------------- delivery of one record
+
+    async def deliver(
+        self, sink: Sink, rec: Routable, *, tier: int = 0, folded: int = 0, dedup: bool = True
+    ) -> Outcome:
+        kind = getattr(rec, "kind", "trigger")
+        mark = self.k("sent", sink.name, rec.TYPE, record_id(rec), kind, str(tier))
+        if dedup and await self.redis.exists(mark):
+            DUPLICATES.labels(sink=sink.name).inc()
+            log.info("already delivered to %s, skipped", sink.name, extra={"id": record_id(rec)})
+            return Outcome(True, 0)
+        body, headers = request_for(sink, rec, self.cfg.evidence_url, tier=tier, folded=folded)
+        out = await self.deliverer.send(sink, body, headers)
+        if out.ok:
+            if dedup:
+                await self.redis.set(mark, b"1", ex=self.cfg.dedup_ttl_s)
+            raised = getattr(rec, "raised_at", None) or getattr(rec, "issued_at", None)
+            raised = raised or getattr(rec, "decided_at", time.time())
+            LATENCY.labels(sink=sink.name).observe(max(0.0, time.time() - raised))
+        return out
+
+    async def _dead_letter(self, msg: Any, reason: str, error: str) -> None:
+        await deadletter.send(
+            self.producer, self.s, deadletter.build(STAGE, reason, error, message=msg)
+        )
+
+    async def _fold(self, a: records.Alert) -> bool:
+        """Rate limit per stream/account: True when this alert is folded into an open page."""
+        if self.cfg.rate_window_s <= 0 or a.test or a.kind != "trigger":
+            return False
+        key = self.k("fold", a.tenant, a.stream_id, a.account_id)
+        me = f"{a.incident_id}|{int(a.red_line)}"
+        ms = int(self.cfg.rate_window_s * 1000)
+        if await self.redis.set(key, me, nx=True, px=ms):
+            return False
+        first = (await self.redis.get(key) or b"").decode()
+        if first.split("|")[0] == a.incident_id or (a.red_line and not first.endswith("|1")):
+            return False  # a replay of the first page, or red-line never hides behind a lesser one
+        await self.redis.sadd(key + ":n", a.incident_id)
+        await self.redis.pexpire(key + ":n", ms)
+        FOLDED.inc()
+        log.info("folded into %s", first.split("|")[0], extra={"incident_id": a.incident_id})
+        return True
+
+    async def handle(self, msg: ConsumerRecord) -> None:
+        RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
+        try:
+            rec = records.decode(msg.value)
+        except RecordDecodeError as exc:
+            await self._dead_letter(msg, exc.reason, f"undecodable record: {exc}")
+            return
+        if not isinstance(rec, records.Alert | records.Enforcement | records.Decision):
+            await self._dead_letter(msg, "unexpected_type", f"a {rec.TYPE} record on {msg.topic}")
+            return
+        await self.route(rec, msg)
+
+    async def route(self, rec: Routable, msg: Any = None) -> list[Outcome]:
+        routes = self.routing.routes_for(rec)
+        if not routes:
+            UNROUTED.labels(type=rec.TYPE).inc()
+            return []
+        if isinstance(rec, records.Alert) and await self._fold(rec):
+            return []
+        sinks = list(dict.fromkeys(s for r in routes for s in r.sinks))
+        outs = await asyncio.gather(*(self.deliver(self.routing.sinks[n], rec) for n in sinks))
+        for name, out in zip(sinks, outs, strict=True):
+            if not out.ok:
+                log.error("delivery to %s failed for good: %s", name, out.error)
+                await self._dead_letter(
+                    msg, "delivery_failed", f"sink {name}: {out.error} ({out.attempts} attempts)"
+                )
+        if isinstance(rec, records.Alert):
+            await self._track(rec, routes)
+        return list(outs)
+
+    # ---------------------------------------------------------------- incidents + escalation
+
+    async def _track(self, a: records.Alert, routes: list[Route]) -> None:
+        if a.test:
+            return
+        if a.kind == "resolve":
+            await self.redis.srem(self.k("open"), a.incident_id)
+            await self.redis.set(self.k("ack", a.incident_id), b"resolved", ex=self.cfg.dedup_ttl_s)
+        else:
+            await self.redis.sadd(self.k("open"), a.incident_id)
+            if a.red_line:
+                await self.redis.set(
+                    self.k("incident", a.incident_id), records.encode(a), ex=self.cfg.dedup_ttl_s
+                )
+                due = time.time() + self.cfg.escalate_after_s
+                for r in routes:
+                    if r.escalation:
+                        await self.redis.zadd(
+                            self.k("escalations"), {f"{a.incident_id}|{r.name}|1": due}, nx=True
+                        )
+        OPEN_INCIDENTS.set(await self.redis.scard(self.k("open")))
+
+    async def escalate_due(self) -> int:
+        """Re-send unacknowledged red-line alerts whose time is up to their next tier."""
+        zkey, sent = self.k("escalations"), 0
+        for raw in await self.redis.zrangebyscore(zkey, "-inf", time.time()):
+            member = raw.decode()
+            incident, route_name, tier_s = member.rsplit("|", 2)
+            tier = int(tier_s)
+            blob = await self.redis.get(self.k("incident", incident))
+            if await self.redis.exists(self.k("ack", incident)) or blob is None:
+                await self.redis.zrem(zkey, member)
+                continue
+            try:
+                route = self.routing.route(route_name)
+            except Exception:
+                await self.redis.zrem(zkey, member)
+                continue
+            alert = records.decode(blob, records.Alert)
+            a0 = alert
+            fold_key = self.k("fold", a0.tenant, a0.stream_id, a0.account_id) + ":n"
+            folded = int(await self.redis.scard(fold_key))
+            names = route.escalation[tier - 1]
+            outs = await asyncio.gather(
+                *(
+                    self.deliver(self.routing.sinks[n], alert, tier=tier, folded=folded)
+                    for n in names
+                )
+            )
+            for n, out in zip(names, outs, strict=True):
+                if not out.ok:
+                    dead = deadletter.build(
+                        STAGE,
+                        "delivery_failed",
+                        f"escalation tier {tier} sink {n}: {out.error}",
+                        payload=blob,
+                    )
+                    await deadletter.send(self.producer, self.s, dead)
+            ESCALATED.labels(route=route_name).inc()
+            log.warning("escalated to tier %d (%s)", tier, ", ".join(names),
+                        extra={"incident_id": incident})  # fmt: skip
+            if tier < len(route.escalation):
+                nxt = f"{incident}|{route_name}|{tier + 1}"
+                await self.redis.zadd(zkey, {nxt: time.time() + self.cfg.escalate_after_s})
+            await self.redis.zrem(zkey, member)
+            sent += 1
+        return sent
+
+    async def _escalation_loop(self) -> None:
+        while True:
+            try:
+                await self.escalate_due()
+            except Exception:
+                log.exception("escalation check failed; retrying")
+            await asyncio.sleep(self.cfg.escalation_check_s)
+
+    async def _ack(self, request: web.Request) -> web.Response:
+        incident = request.match_info["id"]
+        if self.cfg.ack_token is not None:
+            want = f"Bearer {self.cfg.ack_token.get_secret_value()}".encode()
+            got = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(want, got):
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        known = await self.redis.exists(self.k("incident", incident))
+        if not known and not await self.redis.sismember(self.k("open"), incident):
+            return web.json_response({"error": f"no open incident {incident}"}, status=404)
+        by = request.query.get("by", "")
+        await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
+        log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
+        return web.json_response({"incident_id": incident, "acknowledged": True})
+
+    async def start_http(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/alerts/{id}/ack", self._ack)
+        app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.http_host, self.cfg.http_port)
+        await site.start()
+        self.http_port = self._runner.addresses[0][1]
+        log.info(
+            "ack endpoint on http://%s:%d/v1/alerts/{id}/ack", self.cfg.http_host, self.http_port
+        )
+
+    # ---------------------------------------------------------------- the consume loop
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        topics = [self.s.topics.name(TOPIC_OF[t]) for t in sorted(self.routing.wanted_types())]
+        # a batch may spend the whole retry budget: stay in the group meanwhile
+        c = self.cfg
+        budget_s = c.max_attempts * (c.backoff_max_s + c.request_timeout_s) + c.breaker_reset_s
+        consumer = kafkaio.consumer(
+            self.s,
+            *topics,
+            group_id=c.group_id,
+            max_poll_interval_ms=int(max(300.0, budget_s + 60) * 1000),
+        )
+        async with self.deliverer:
+            await self.producer.start()
+            await consumer.start()
+            await self.start_http()
+            OPEN_INCIDENTS.set(await self.redis.scard(self.k("open")))
+            esc = asyncio.create_task(self._escalation_loop())
+            log.info("routing %s to %d sink(s)", ", ".join(topics), len(self.routing.sinks))
+            try:
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=300, max_records=500)
+                    msgs = [m for ms in batch.values() for m in ms]
+                    if not msgs:
+                        continue
+                    by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = (
+                        collections.defaultdict(list)
+                    )
+                    for m in msgs:
+                        by_key[(m.topic, m.partition, m.key)].append(m)
+                    await asyncio.gather(*(self._in_order(ms) for ms in by_key.values()))
+                    try:
+                        await consumer.commit()
+                    except CommitFailedError as exc:  # rebalanced meanwhile: the new owner
+                        # re-reads these records and the Redis marks stop double pages
+                        log.warning("offsets not committed (%s); records will be re-read", exc)
+            finally:
+                esc.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await esc
+                if self._runner:
+                    await self._runner.cleanup()
+                await consumer.stop()
+                await self.producer.stop()
+                await self.redis.aclose()
+
+    async def _in_order(self, msgs: list[ConsumerRecord]) -> None:
+        """Records of one key stay in order (a resolve never overtakes its trigger)."""
+        for m in msgs:
+            async with self._slots:
+                await self.handle(m)

@@ -1,0 +1,122 @@
+"""Real local HTTP servers standing in for PagerDuty, Slack and a platform webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from alerts.verify import SignatureError, verify
+
+SECRET = "test-secret"
+
+
+@dataclass
+class Hit:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    status: int
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class SinkServer:
+    """Answers each request with the next scripted reply ('hang', 500, (429, retry_after), 200)."""
+
+    script: list[Any] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    port: int = 0
+    bad_signatures: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def accepted(self, path: str | None = None) -> list[Hit]:
+        return [h for h in self.hits if 200 <= h.status < 300 and (path is None or h.path == path)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.path == "/hook":
+            try:
+                verify(SECRET, body, request.headers)
+            except SignatureError:
+                self.bad_signatures += 1
+                self.hits.append(Hit(request.path, body, dict(request.headers), 401))
+                return web.Response(status=401)
+        reply = self.script.pop(0) if self.script else 200
+        if reply == "hang":
+            self.hits.append(Hit(request.path, body, dict(request.headers), 0))
+            await asyncio.sleep(3600)
+        headers = {}
+        if isinstance(reply, tuple):
+            reply, retry_after = reply
+            headers["Retry-After"] = str(retry_after)
+        self.hits.append(Hit(request.path, body, dict(request.headers), reply))
+        code = 202 if reply == 200 and request.path == "/pd" else reply
+        return web.json_response({"status": "ok" if code < 300 else "error"}, status=code,
+                                 headers=headers)  # fmt: skip
+
+
+@pytest.fixture
+async def sink_server() -> AsyncIterator[SinkServer]:
+    srv = SinkServer()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", srv.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    srv.port = runner.addresses[0][1]
+    yield srv
+    await runner.cleanup()
+
+
+def routing_yaml(base: str, *, escalation: bool = False) -> str:
+    esc = "    escalation: [tier2]\n" if escalation else ""
+    return f"""\
+sinks:
+  pd: {{type: pagerduty, url: "{base}/pd", routing_key: rk-123, timeout_s: 1}}
+  slack: {{type: slack, url: "{base}/slack", timeout_s: 1}}
+  platform: {{type: webhook, url: "{base}/hook", secret: {SECRET}, timeout_s: 1}}
+  tier2: {{type: webhook, url: "{base}/tier2", secret: {SECRET}, timeout_s: 1}}
+routes:
+  - name: oncall
+    match: {{types: [alert], red_line: true}}
+    sinks: [pd, slack]
+{esc}  - name: platform
+    match: {{types: [alert, enforcement]}}
+    sinks: [platform]
+"""
+
+
+FAST = {
+    "max_attempts": 5,
+    "backoff_base_s": 0.05,
+    "backoff_max_s": 0.2,
+    "request_timeout_s": 1.0,
+    "breaker_failures": 50,
+    "breaker_reset_s": 0.5,
+    "escalate_after_s": 600,
+    "escalation_check_s": 0.2,
+    "http_port": 0,
+}
+
+
+async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "") -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
