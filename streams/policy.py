@@ -207,8 +207,9 @@ def parse_file(name: str, text: str, taxonomy: Taxonomy) -> PolicyFile:
         rules[str(cat)] = fields
     # block >= review must hold for every effective combination within this file
     for cat, fields in rules.items():
-        rv = fields.get("review", defaults.get("review", 0.6))
-        bl = fields.get("block", defaults.get("block", 0.9))
+        if "review" not in fields or "block" not in fields:
+            continue  # checked on the merged rule in load_dir
+        rv, bl = fields["review"], fields["block"]
         if bl < rv:
             raise fail(("rules", cat), f"{cat}: block threshold {bl} is below review {rv}")
     if defaults.get("block", 0.9) < defaults.get("review", 0.6):
@@ -300,6 +301,17 @@ def load_dir(policy_dir: Path | None, taxonomy: Taxonomy) -> Policy:
         text = DEFAULT_POLICY.read_text(encoding="utf-8")
         texts.insert(0, ("<shipped default.yaml>", text))
         files.insert(0, parse_file("default.yaml", text, taxonomy))
+    policy = Policy(files=files, taxonomy=taxonomy, version="")
+    for f in files:
+        for cat in f.rules:
+            r = policy.rule(cat, f.tenant, f.channel)
+            if r.block < r.review:
+                raise PolicyError(
+                    f.name,
+                    None,
+                    f"{cat}: effective block threshold {r.block} is below review {r.review} "
+                    f"(review comes from {r.source} or defaults)",
+                )
     digest = hashlib.sha256()
     for n, t in texts:
         digest.update(n.encode() + b"\0" + t.encode() + b"\0")
