@@ -301,17 +301,7 @@ def load_dir(policy_dir: Path | None, taxonomy: Taxonomy) -> Policy:
         text = DEFAULT_POLICY.read_text(encoding="utf-8")
         texts.insert(0, ("<shipped default.yaml>", text))
         files.insert(0, parse_file("default.yaml", text, taxonomy))
-    policy = Policy(files=files, taxonomy=taxonomy, version="")
-    for f in files:
-        for cat in f.rules:
-            r = policy.rule(cat, f.tenant, f.channel)
-            if r.block < r.review:
-                raise PolicyError(
-                    f.name,
-                    None,
-                    f"{cat}: effective block threshold {r.block} is below review {r.review} "
-                    f"(review comes from {r.source} or defaults)",
-                )
+    _check_effective(files, taxonomy)
     digest = hashlib.sha256()
     for n, t in texts:
         digest.update(n.encode() + b"\0" + t.encode() + b"\0")
@@ -353,3 +343,66 @@ class PolicyStore:
             log.info("policy %s -> %s", self.policy.version, new.version)
         self.policy = new
         return changed
+
+
+def explain(
+    policy: Policy, scores: dict[str, float], tenant: str | None = None, channel: str | None = None
+) -> list[dict[str, Any]]:
+    """Which rule applies to each scored category, and what one frame of it would do."""
+    out: list[dict[str, Any]] = []
+    for cat, score in sorted(scores.items(), key=lambda kv: -kv[1]):
+        try:
+            r = policy.rule(cat, tenant, channel)
+        except TaxonomyError as exc:
+            out.append({"category": cat, "score": score, "verdict": "unknown", "why": str(exc)})
+            continue
+        sm = r.smoothing.describe()
+        if r.red_line and score >= r.block:
+            verdict, why = "block", f"red line: {score:.2f} >= {r.block:.2f} blocks on this frame"
+        elif score >= r.block:
+            verdict, why = "block", f"{score:.2f} >= block {r.block:.2f}; blocks when {sm} frames"
+        elif score >= r.review:
+            verdict, why = (
+                "review",
+                f"{score:.2f} >= review {r.review:.2f}; review when {sm} frames",
+            )
+        else:
+            verdict, why = "none", f"{score:.2f} below review {r.review:.2f}"
+        out.append(
+            {
+                "category": cat,
+                "score": score,
+                "verdict": verdict,
+                "why": why,
+                "rule": r.source,
+                "review": r.review,
+                "block": r.block,
+                "smoothing": sm,
+                "red_line": r.red_line,
+                "strike_weight": r.strike_weight,
+            }
+        )
+    return out
+
+
+def _check_effective(files: list[PolicyFile], taxonomy: Taxonomy) -> None:
+    """block >= review must hold for every rule once merged with the less specific ones."""
+    policy = Policy(files=files, taxonomy=taxonomy, version="")
+    for f in files:
+        for cat in f.rules:
+            r = policy.rule(cat, f.tenant, f.channel)
+            if r.block < r.review:
+                raise PolicyError(
+                    f.name,
+                    None,
+                    f"{cat}: effective block threshold {r.block} is below review {r.review} "
+                    f"(review comes from {r.source} or defaults)",
+                )
+
+
+def check_file(path: Path, taxonomy: Taxonomy) -> PolicyFile:
+    """Validate one file on its own and merged over the shipped default."""
+    f = parse_file(str(path), Path(path).read_text(encoding="utf-8"), taxonomy)
+    base = parse_file("default.yaml", DEFAULT_POLICY.read_text(encoding="utf-8"), taxonomy)
+    _check_effective([base, f] if f.rank else [f], taxonomy)
+    return f

@@ -77,8 +77,8 @@ def test_red_line_hash_match_blocks_and_review_match_reviews() -> None:
 
 def test_replay_gives_same_ids_and_duplicates_are_ignored() -> None:
     frames = [scores(i, cats={"violence.gore": c}) for i, c in enumerate([0.9, 0.9, 0.9, 0.9])]
-    st1, out1 = run(frames)
-    st2, out2 = run(frames + frames)
+    _, out1 = run(frames)
+    _, out2 = run(frames + frames)
     assert [o.decision.decision_id for o in out1] == [o.decision.decision_id for o in out2]
     assert len(out2) == len(out1)
 
@@ -94,7 +94,7 @@ def test_hold_smoothing_needs_the_score_held() -> None:
     frames = [scores(i, cats={"violence.weapons": 0.8}, dt=2.0) for i in range(5)]
     _, out = run(frames)
     assert out == []
-    _, out = run(frames + [scores(5, cats={"violence.weapons": 0.8}, dt=2.0)])
+    _, out = run([*frames, scores(5, cats={"violence.weapons": 0.8}, dt=2.0)])
     assert [o.decision.action for o in out] == ["review"]
 
 
