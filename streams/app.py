@@ -25,18 +25,30 @@ log = logging.getLogger(__name__)
 STAGE = "streams"
 
 
+def app_id(settings: Settings) -> str:
+    return f"{settings.topics.prefix}framewatch-streams"
+
+
+def ledger_changelog(settings: Settings) -> str:
+    """The changelog topic holding every account's ledger (read by `framewatch account show`)."""
+    return f"{app_id(settings)}-account-ledger-changelog"
+
+
 def build_app(settings: Settings) -> faust.App:
     """A Faust app whose id, tables and internal topics all carry the topic prefix."""
     t = settings.topics
     app = faust.App(
-        f"{t.prefix}framewatch-streams",
+        app_id(settings),
         **faust_broker_config(settings),
         store="memory://",
+        datadir=str(settings.streams.data_dir / f"{t.prefix}framewatch-streams"),
         topic_partitions=t.partitions,
         topic_replication_factor=t.replication_factor,
         table_standby_replicas=0,
         producer_acks=-1,
         web_enabled=False,
+        key_serializer="raw",
+        value_serializer="json",
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         broker_commit_interval=0.5,
@@ -53,15 +65,9 @@ def build_app(settings: Settings) -> faust.App:
         internal=True,
         **raw,
     )
-    state = app.Table(
-        "stream-state", default=None, partitions=t.partitions, key_type=str, value_serializer="json"
-    )
+    state = app.Table("stream-state", default=None, partitions=t.partitions, key_type=str)
     ledgers = app.Table(
-        "account-ledger",
-        default=None,
-        partitions=t.account_partitions,
-        key_type=str,
-        value_serializer="json",
+        "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
     proc = Processor(settings)
     redis = redisio.async_client(settings)
@@ -87,7 +93,7 @@ def build_app(settings: Settings) -> faust.App:
             except RecordDecodeError as exc:
                 await dead(event, exc)
                 continue
-            res = proc.on_scores(state[sc.stream_id], sc)
+            res = proc.on_scores(state.get(sc.stream_id), sc)
             state[sc.stream_id] = res.state
             for out in res.outputs:
                 await send(out)
@@ -107,7 +113,7 @@ def build_app(settings: Settings) -> faust.App:
             except RecordDecodeError as exc:
                 await dead(event, exc)
                 continue
-            led, outs = proc.on_decision(ledgers[d.account_id], d)
+            led, outs = proc.on_decision(ledgers.get(d.account_id), d)
             ledgers[d.account_id] = led
             for out in outs:
                 await send(out)
@@ -124,6 +130,7 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(create_topics(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -11,6 +11,9 @@ class StreamsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy_dir: Path = Field(Path("policies"), description="folder of policy YAML files")
+    data_dir: Path = Field(
+        Path(".framewatch") / "streams", description="Faust's local data folder (table state)"
+    )
     hot_ttl_s: int = Field(
         300, ge=1, description="TTL of the Redis 'hot' mark on a stream in review"
     )
