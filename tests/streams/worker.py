@@ -80,9 +80,7 @@ async def collect(
     worker: Worker | None = None,
 ) -> list[records._Record]:
     """Read the topic from the start until ``want`` records came (then a little longer)."""
-    cons = kafkaio.consumer(
-        settings, settings.topics.name(topic_key), group_id=f"test-{time.time_ns()}"
-    )
+    cons = kafkaio.consumer(settings, settings.topics.name(topic_key), group_id=None)
     await cons.start()
     out: list[records._Record] = []
     deadline = time.monotonic() + timeout
@@ -98,35 +96,6 @@ async def collect(
     finally:
         await cons.stop()
     return out
-
-
-async def changelog_latest(
-    settings: Settings, topic: str, timeout: float = 5.0
-) -> dict[str, bytes]:
-    """Last value per key of a table's changelog topic."""
-    from aiokafka import AIOKafkaConsumer
-
-    cons = AIOKafkaConsumer(
-        topic,
-        **kafkaio.client_config(settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await cons.start()
-    latest: dict[str, bytes] = {}
-    try:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            batch = await cons.getmany(timeout_ms=300)
-            if not batch:
-                break
-            for msgs in batch.values():
-                for m in msgs:
-                    latest[m.key.decode()] = m.value
-    finally:
-        await cons.stop()
-    return latest
 
 
 def run(coro):  # type: ignore[no-untyped-def]
