@@ -1,9 +1,108 @@
-"""`framewatch` subcommands of the streams stage."""
+"""`framewatch` subcommands of the streams stage: worker, policy check/explain."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from framewatch import taxonomy
+from framewatch.errors import FramewatchError
+from framewatch.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
+    p = sub.add_parser("streams", help="the decision worker (scores -> decisions, enforcement)")
+    ss = p.add_subparsers(dest="streams_command", required=True)
+    w = ss.add_parser(
+        "worker",
+        help="run the Faust worker: per-stream state, red-line fast lane, account strike ledger",
+    )
+    w.set_defaults(func=_worker)
+
+    p = sub.add_parser("policy", help="validate and explain moderation policies")
+    ps = p.add_subparsers(dest="policy_command", required=True)
+    c = ps.add_parser("check", help="validate policy files; exit 1 with file:line: reason")
+    c.add_argument("files", nargs="*", type=Path, help="files (default: the policy_dir)")
+    c.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    c.set_defaults(func=_check)
+    e = ps.add_parser("explain", help="show which rule fires for a set of scores, and why")
+    e.add_argument(
+        "--scores",
+        required=True,
+        help='JSON: {"category": score, ...} or a scores record (uses its scores/tenant/channel)',
+    )
+    e.add_argument("--tenant", default=None)
+    e.add_argument("--channel", default=None)
+    e.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    e.set_defaults(func=_explain)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app import run_worker
+
+    return run_worker(settings)
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.policy import PolicyError, check_file, load_dir
+
+    tax = taxonomy.load(settings.taxonomy_file)
+    results = []
+    ok = True
+    targets = args.files or [settings.streams.policy_dir]
+    for f in targets:
+        try:
+            if Path(f).is_dir():
+                version = load_dir(Path(f), tax).version
+            else:
+                check_file(Path(f), tax)
+                version = None
+            results.append({"file": str(f), "ok": True, "version": version})
+        except PolicyError as exc:
+            ok = False
+            results.append({"file": exc.file, "ok": False, "line": exc.line, "error": exc.reason})
+        except OSError as exc:
+            ok = False
+            results.append({"file": str(f), "ok": False, "line": None, "error": str(exc)})
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            if r["ok"]:
+                print(f"{r['file']}: ok" + (f" (version {r['version']})" if r["version"] else ""))
+            else:
+                where = f"{r['file']}:{r['line']}" if r.get("line") else r["file"]
+                print(f"{where}: {r['error']}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.policy import explain, load_dir
+
+    try:
+        body = json.loads(args.scores)
+    except ValueError as exc:
+        raise FramewatchError(
+            f"--scores is not JSON ({exc}); e.g. '{{\"hate.speech\": 0.7}}'"
+        ) from None
+    tenant, channel = args.tenant, args.channel
+    if isinstance(body, dict) and isinstance(body.get("scores"), dict):
+        tenant = tenant or body.get("tenant")
+        channel = channel or body.get("channel")
+        body = body["scores"]
+    if not isinstance(body, dict) or not all(isinstance(v, int | float) for v in body.values()):
+        raise FramewatchError('--scores must map categories to numbers, e.g. {"hate.speech": 0.7}')
+    policy = load_dir(settings.streams.policy_dir, taxonomy.load(settings.taxonomy_file))
+    rows = explain(policy, {k: float(v) for k, v in body.items()}, tenant, channel)
+    if args.json:
+        print(json.dumps({"policy_version": policy.version, "rules": rows}))
+        return 0
+    print(f"policy {policy.version} (tenant={tenant or '-'}, channel={channel or '-'})")
+    for r in rows:
+        extra = f"  [{r['rule']}, smoothing {r['smoothing']}]" if "rule" in r else ""
+        red = " RED-LINE" if r.get("red_line") else ""
+        print(f"{r['category']:<36} {r['verdict'].upper():<7}{red} {r['why']}{extra}")
+    return 0

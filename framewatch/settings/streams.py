@@ -11,3 +11,19 @@ class StreamsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy_dir: Path = Field(Path("policies"), description="folder of policy YAML files")
+    data_dir: Path = Field(
+        Path(".framewatch") / "streams", description="Faust's local data folder (table state)"
+    )
+    hot_ttl_s: int = Field(
+        300, ge=1, description="TTL of the Redis 'hot' mark on a stream in review"
+    )
+    runbook_url: str = Field(
+        "https://runbooks.example/framewatch/red-line", description="runbook linked from alerts"
+    )
+    reload_interval_s: float = Field(2.0, gt=0, description="how often to check policy files")
+    territorial_scope: dict[str, list[str]] = Field(
+        default_factory=dict, description="tenant -> ISO country codes for DSA statements"
+    )
+    default_territorial_scope: list[str] = Field(
+        default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
+    )

@@ -1,0 +1,137 @@
+"""The Faust worker: thin agents that decode, call the Processor, and send.
+
+Topics: scores (in, key stream_id) -> decisions (key stream_id) + alerts (key incident_id);
+decisions are re-keyed by account_id into an internal topic feeding the ledger table, which
+emits enforcement (key account_id). Tables live in memory and recover from their changelog
+topics, so a restarted worker resumes exactly where the committed offsets say.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from framewatch import deadletter, metrics, records, redisio
+from framewatch.errors import RecordDecodeError
+from framewatch.kafkaio import faust_broker_config
+from framewatch.records import Decision, Scores
+from framewatch.settings import Settings
+from streams.processor import Out, Processor
+
+log = logging.getLogger(__name__)
+STAGE = "streams"
+
+
+def app_id(settings: Settings) -> str:
+    return f"{settings.topics.prefix}framewatch-streams"
+
+
+def ledger_changelog(settings: Settings) -> str:
+    """The changelog topic holding every account's ledger (read by `framewatch account show`)."""
+    return f"{app_id(settings)}-account-ledger-changelog"
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app whose id, tables and internal topics all carry the topic prefix."""
+    t = settings.topics
+    app = faust.App(
+        app_id(settings),
+        **faust_broker_config(settings),
+        store="memory://",
+        datadir=str(settings.streams.data_dir / f"{t.prefix}framewatch-streams"),
+        topic_partitions=t.partitions,
+        topic_replication_factor=t.replication_factor,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="json",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=100,
+        broker_commit_interval=0.5,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    topics = {
+        k: app.topic(t.name(k), **raw)
+        for k in ("decisions", "alerts", "enforcement", "dead_letters")
+    }
+    scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
+    by_account = app.topic(
+        f"{t.prefix}framewatch-streams-decisions-by-account",
+        partitions=t.account_partitions,
+        internal=True,
+        **raw,
+    )
+    state = app.Table("stream-state", default=None, partitions=t.partitions, key_type=str)
+    ledgers = app.Table(
+        "account-ledger", default=None, partitions=t.account_partitions, key_type=str
+    )
+    proc = Processor(settings)
+    redis = redisio.async_client(settings)
+    hot_ttl = settings.streams.hot_ttl_s
+
+    async def send(out: Out) -> None:
+        topic = by_account if out.topic == "by_account" else topics[out.topic]
+        await topic.send(key=out.key.encode(), value=records.encode(out.record))
+        metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
+
+    async def dead(event: Any, exc: RecordDecodeError) -> None:
+        rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
+        metrics.DEAD_LETTERS.labels(stage=STAGE, reason=exc.reason).inc()
+        log.warning("dead-lettered: %s", exc)
+        await send(Out("dead_letters", rec.key or "", rec))
+
+    @app.agent(scores_topic)
+    async def decide(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
+            try:
+                sc = records.decode(event.value, expect=Scores)
+            except RecordDecodeError as exc:
+                await dead(event, exc)
+                continue
+            res = proc.on_scores(state.get(sc.stream_id), sc)
+            state[sc.stream_id] = res.state
+            for out in res.outputs:
+                await send(out)
+                if isinstance(out.record, Decision):
+                    await send(Out("by_account", out.record.account_id, out.record))
+                    metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
+                        max(0.0, time.time() - sc.captured_at)
+                    )
+            if res.hot:
+                await redis.set(redisio.key(settings, "hot", sc.stream_id), b"1", ex=hot_ttl)
+
+    @app.agent(by_account)
+    async def count(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                d = records.decode(event.value, expect=Decision)
+            except RecordDecodeError as exc:
+                await dead(event, exc)
+                continue
+            led, outs = proc.on_decision(ledgers.get(d.account_id), d)
+            ledgers[d.account_id] = led
+            for out in outs:
+                await send(out)
+
+    return app
+
+
+def run_worker(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (Faust handles the signals and a clean rebalance)."""
+    import asyncio
+
+    from framewatch.kafkaio import create_topics
+
+    asyncio.run(create_topics(settings))
+    if settings.metrics.enabled:
+        metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0

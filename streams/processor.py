@@ -1,0 +1,93 @@
+"""What the Faust agents call: one record in -> new state + records out. No Faust, no I/O.
+
+Keeping this apart lets the worker's agents stay a few lines (decode, call, send) and lets the
+tests drive the exact logic the worker runs without a broker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from framewatch import records, taxonomy
+from framewatch.records import Decision, Enforcement, Scores
+from framewatch.settings import Settings
+from streams import ledger as ledger_mod
+from streams import statement
+from streams.policy import PolicyStore
+from streams.state import StreamState, step
+
+
+@dataclass(frozen=True)
+class Out:
+    """A record to produce: topic key (settings.topics), message key, the record."""
+
+    topic: str
+    key: str
+    record: Any
+
+
+@dataclass
+class Result:
+    state: dict[str, Any] | None
+    outputs: list[Out] = field(default_factory=list)
+    hot: bool = False  # mark the stream hot in Redis (it went to review)
+
+
+class Processor:
+    """Holds the running policy (reloaded on change) and turns records into outputs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.taxonomy = taxonomy.load(settings.taxonomy_file)
+        self.policies = PolicyStore(settings.streams.policy_dir, self.taxonomy)
+        self._next_check = 0.0
+
+    def maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.settings.streams.reload_interval_s
+            self.policies.maybe_reload()
+
+    def on_scores(self, state: dict[str, Any] | None, sc: Scores) -> Result:
+        """Advance the stream's state machine; outputs are the transition and its alert."""
+        self.maybe_reload()
+        policy = self.policies.policy
+        st = StreamState.from_json(state)
+        o = step(st, sc, policy, runbook_url=self.settings.streams.runbook_url)
+        res = Result(o.state.to_json())
+        if o.decision is None:
+            return res
+        d = o.decision
+        if d.action == "block":
+            d = d.model_copy(
+                update={"statement": statement.for_decision(d, self.taxonomy, self.settings)}
+            )
+        res.outputs.append(Out("decisions", d.stream_id, d))
+        if o.alert is not None:
+            res.outputs.append(Out("alerts", o.alert.incident_id, o.alert))
+        res.hot = d.action == "review"
+        return res
+
+    def on_decision(
+        self, led: dict[str, Any] | None, d: Decision
+    ) -> tuple[dict[str, Any], list[Out]]:
+        """Count a decision in its account's ledger; outputs are ladder steps only."""
+        policy = self.policies.policy
+        lg = ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(d.account_id, d.tenant)
+        enf = ledger_mod.apply(lg, d, policy)
+        outs: list[Out] = []
+        if enf is not None:
+            enf = self._with_statement(enf, d)
+            outs.append(Out("enforcement", enf.account_id, enf))
+        return lg.to_json(), outs
+
+    def _with_statement(self, enf: Enforcement, d: Decision) -> Enforcement:
+        cat = d.reasons[0].category if d.reasons else "known_bad"
+        stm = statement.for_enforcement(enf, cat, self.taxonomy, self.settings, d.red_line)
+        return enf.model_copy(update={"statement": stm})
+
+
+def encode(out: Out) -> tuple[bytes, bytes]:
+    return out.key.encode(), records.encode(out.record)

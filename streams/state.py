@@ -1,0 +1,238 @@
+"""Per-stream state machine: ok / review / blocked, emitting only transitions.
+
+Pure: ``step(state, scores, policy, settings)`` returns the new state plus at most one Decision
+(and an Alert for red lines). The state is a plain dict so a Faust table can store it as JSON.
+Time is the frames' capture time, never the wall clock, so a replay gives the same decisions
+with the same ids (``stable_id(stream, transition, first frame)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from framewatch import records
+from framewatch.records import Alert, Decision, Reason, Scores
+from streams.policy import Policy, Rule
+
+MAX_HISTORY = 64
+
+
+@dataclass
+class StreamState:
+    """What one stream's worker remembers between frames."""
+
+    state: str = "ok"  # ok | review | blocked
+    last_flag_at: float | None = None  # capture time of the last frame over a review threshold
+    # category -> [[captured_at, score, frame_id], ...] newest last, at most MAX_HISTORY
+    history: dict[str, list[list[Any]]] = field(default_factory=dict)
+    last_seq: int = -1
+    decision_id: str | None = None  # the decision that put it in its current state
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "last_flag_at": self.last_flag_at,
+            "history": self.history,
+            "last_seq": self.last_seq,
+            "decision_id": self.decision_id,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> StreamState:
+        return cls(**d) if d else cls()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: StreamState
+    decision: Decision | None = None
+    alert: Alert | None = None
+
+
+def _fires(hist: list[list[Any]], threshold: float, rule: Rule) -> tuple[bool, list[list[Any]]]:
+    """Whether the smoothing condition holds at the newest frame, and the frames over threshold."""
+    sm = rule.smoothing
+    if sm.hold_s is not None:
+        run: list[list[Any]] = []
+        for h in reversed(hist):
+            if h[1] < threshold:
+                break
+            run.append(h)
+        run.reverse()
+        ok = bool(run) and run[-1][0] - run[0][0] >= sm.hold_s
+        return ok, run
+    window = hist[-sm.n :]
+    over = [h for h in window if h[1] >= threshold]
+    return len(over) >= sm.k and hist[-1][1] >= threshold, over
+
+
+def _reason(
+    cat: str,
+    rule: Rule,
+    threshold: float,
+    over: list[list[Any]],
+    hist: list[list[Any]],
+    source: str = "model",
+) -> Reason:
+    n = len(hist[-rule.smoothing.n :]) if rule.smoothing.hold_s is None else len(over)
+    return Reason(
+        category=cat,
+        score=max(h[1] for h in over) if over else 0.0,
+        threshold=threshold,
+        frames_seen=len(over),
+        frames_window=max(n, len(over)),
+        rule=rule.source,
+        source=source,  # type: ignore[arg-type]
+    )
+
+
+def step(
+    st: StreamState,
+    sc: Scores,
+    policy: Policy,
+    *,
+    runbook_url: str | None = None,
+    decided_at: float | None = None,
+) -> Outcome:
+    """Feed one scores record; return the new state and the transition it causes, if any."""
+    if sc.seq <= st.last_seq and st.last_seq >= 0:
+        return Outcome(st)  # a replayed/duplicate frame: already counted
+    st.last_seq = sc.seq
+    t = sc.captured_at
+    for cat, score in sc.scores.items():
+        if cat not in policy.taxonomy:
+            continue
+        h = st.history.setdefault(cat, [])
+        h.append([t, float(score), sc.frame_id])
+        del h[:-MAX_HISTORY]
+    if st.state == "blocked":
+        return Outcome(st)
+
+    red: list[Reason] = []
+    block: list[Reason] = []
+    review: list[Reason] = []
+    evidence: set[str] = set()
+    flagged = False
+    for m in sc.hash_matches:
+        rule = (
+            policy.rule(m.category, sc.tenant, sc.channel)
+            if m.category in policy.taxonomy
+            else None
+        )
+        r = Reason(
+            category=m.category,
+            score=1.0,
+            threshold=1.0,
+            frames_seen=1,
+            frames_window=1,
+            rule=f"hash_bank:{m.bank}:{m.entry_id}",
+            source="hash_bank",
+        )
+        if m.role == "red_line" or (rule is not None and rule.red_line):
+            red.append(r)
+        else:
+            review.append(r)
+        evidence.add(sc.frame_id)
+        flagged = True
+    for cat in sc.scores:
+        if cat not in policy.taxonomy:
+            continue
+        rule = policy.rule(cat, sc.tenant, sc.channel)
+        hist = st.history[cat]
+        score = hist[-1][1]
+        if score >= rule.review:
+            flagged = True
+        if rule.red_line and score >= rule.block:
+            red.append(_reason(cat, rule, rule.block, [hist[-1]], [hist[-1]]))
+            evidence.add(sc.frame_id)
+            continue
+        ok, over = _fires(hist, rule.block, rule)
+        if ok:
+            block.append(_reason(cat, rule, rule.block, over, hist))
+            evidence.update(h[2] for h in over)
+            continue
+        ok, over = _fires(hist, rule.review, rule)
+        if ok:
+            review.append(_reason(cat, rule, rule.review, over, hist))
+            evidence.update(h[2] for h in over)
+    if flagged:
+        st.last_flag_at = t
+
+    action: str | None = None
+    reasons: list[Reason] = []
+    if red:
+        action, reasons = "block", red
+    elif block:
+        action, reasons = "block", block
+    elif review and st.state == "ok":
+        action, reasons = "review", review
+    elif (
+        st.state == "review"
+        and not flagged
+        and st.last_flag_at is not None
+        and t - st.last_flag_at >= policy.quiet_period_s(sc.tenant, sc.channel)
+    ):
+        action = "allow"
+        evidence = {sc.frame_id}
+    if action is None:
+        return Outcome(st)
+
+    frames = _ordered(st, evidence) or [sc.frame_id]
+    first = frames[0]
+    decision = Decision(
+        decision_id=records.stable_id(sc.stream_id, action, first),
+        stream_id=sc.stream_id,
+        account_id=sc.account_id,
+        tenant=sc.tenant,
+        channel=sc.channel,
+        action=action,  # type: ignore[arg-type]
+        previous_state=st.state,  # type: ignore[arg-type]
+        reasons=sorted(reasons, key=lambda r: (-r.score, r.category)),
+        red_line=bool(red),
+        policy_version=policy.version,
+        evidence_frame_ids=frames,
+        first_frame_id=first,
+        captured_at=t,
+        decided_at=decided_at if decided_at is not None else records.now(),
+    )
+    st.state = {"block": "blocked", "review": "review", "allow": "ok"}[action]
+    st.decision_id = decision.decision_id
+    alert = None
+    if red:
+        top = decision.reasons[0]
+        alert = Alert(
+            incident_id=records.stable_id("incident", sc.stream_id, first),
+            severity="critical",
+            category=top.category,
+            red_line=True,
+            stream_id=sc.stream_id,
+            account_id=sc.account_id,
+            tenant=sc.tenant,
+            decision_id=decision.decision_id,
+            evidence_frame_ids=frames,
+            summary=(
+                f"red line {top.category} on stream {sc.stream_id} "
+                f"({top.rule}, score {top.score:.2f} >= {top.threshold:.2f}); stream blocked"
+            ),
+            runbook_url=runbook_url,
+            captured_at=t,
+            raised_at=decision.decided_at,
+        )
+    return Outcome(st, decision, alert)
+
+
+def _ordered(st: StreamState, ids: set[str]) -> list[str]:
+    """Evidence frame ids in capture order (the first is the decision's first frame)."""
+    seen: dict[str, float] = {}
+    for hist in st.history.values():
+        for ts, _, fid in hist:
+            if fid in ids:
+                seen.setdefault(fid, ts)
+    rest = sorted(ids - set(seen))
+    return sorted(seen, key=lambda f: (seen[f], f)) + rest
+
+
+def clear(st: StreamState) -> StreamState:
+    """An overturned review resets the stream to ok with no history."""
+    return StreamState(last_seq=st.last_seq)

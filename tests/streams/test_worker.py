@@ -1,0 +1,138 @@
+"""The real worker on the real broker: transitions, red-line fast lane, dead letters, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from framewatch import records, redisio
+from framewatch.records import Alert, DeadLetter, Decision, Enforcement
+from framewatch.settings import Settings
+from streams.app import ledger_changelog
+from streams.inspect import table_snapshot
+from tests.streams.helpers import scores
+from tests.streams.worker import Worker, collect, produce
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
+    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
+    w.start()
+    yield w
+    w.stop()
+    print((tmp_path / "worker.log").read_text()[-3000:])
+
+
+def enc(sc: records.Scores) -> tuple[str, bytes]:
+    return sc.stream_id, records.encode(sc)
+
+
+async def test_scripted_streams_red_lines_and_dead_letters(
+    settings: Settings, worker: Worker
+) -> None:
+    gore = [0.1, 0.6, 0.6, 0.6, 0.9, 0.9, 0.9, 0.9, 0.9]
+    items = [
+        enc(scores(i, "gore", cats={"violence.gore": c}, account="a1")) for i, c in enumerate(gore)
+    ]
+    items += [enc(scores(i, "clean", cats={"violence.gore": 0.05}, account="a2")) for i in range(6)]
+    items.append(enc(scores(0, "red", cats={"child_safety.csam": 0.7}, account="a3")))
+    items.append(enc(scores(1, "red", cats={"child_safety.csam": 0.9}, account="a3")))
+    match = {"bank": "terror", "entry_id": "e9", "distance": 8, "threshold": 31}
+    items.append(
+        enc(
+            scores(
+                0,
+                "hash",
+                matches=[{**match, "role": "red_line", "category": "known_bad.terror_bank"}],
+                account="a4",
+            )
+        )
+    )
+    items.append(("junk", b'{"type":"scores","v":1,"oops":true}'))
+    items.append(("junk2", b"\x00not json"))
+    # the worker carries on after bad records: this stream still reviews
+    items += [enc(scores(i, "after", cats={"hate.speech": 0.6}, account="a5")) for i in range(3)]
+    await produce(settings, items)
+
+    decisions = [
+        d
+        for d in await collect(settings, "decisions", want=6, worker=worker)
+        if isinstance(d, Decision)
+    ]
+    by_stream: dict[str, list[str]] = {}
+    for d in decisions:
+        by_stream.setdefault(d.stream_id, []).append(d.action)
+    assert by_stream == {
+        "gore": ["review", "block"],
+        "red": ["block"],
+        "hash": ["block"],
+        "after": ["review"],
+    }
+    red = next(d for d in decisions if d.stream_id == "red")
+    assert red.red_line and red.first_frame_id == "red-f0" and red.evidence_frame_ids == ["red-f0"]
+    assert red.statement is not None
+    assert red.statement.automated_decision == "AUTOMATED_DECISION_FULLY"
+    assert red.statement.category == "STATEMENT_CATEGORY_PROTECTION_OF_MINORS"
+    gore_block = next(d for d in decisions if d.stream_id == "gore" and d.action == "block")
+    assert gore_block.decision_id == records.stable_id("gore", "block", "gore-f4")
+
+    alerts = [a for a in await collect(settings, "alerts", want=2) if isinstance(a, Alert)]
+    assert sorted(a.stream_id for a in alerts) == ["hash", "red"]
+    assert all(a.severity == "critical" and a.runbook_url for a in alerts)
+
+    dead = [x for x in await collect(settings, "dead_letters", want=2) if isinstance(x, DeadLetter)]
+    assert sorted(x.key for x in dead) == ["junk", "junk2"]
+    assert {x.reason for x in dead} == {"invalid", "malformed"}
+
+    r = redis.from_url(settings.redis_url.get_secret_value())
+    assert r.get(redisio.key(settings, "hot", "after")) == b"1"
+    assert 0 < r.ttl(redisio.key(settings, "hot", "after")) <= settings.streams.hot_ttl_s
+    assert r.get(redisio.key(settings, "hot", "clean")) is None
+
+    enf = [e for e in await collect(settings, "enforcement", want=3) if isinstance(e, Enforcement)]
+    # a3 (child safety, weight 10) climbs to suspend_stream at once; a1 (gore 1.5) gets a warning
+    actions = {e.account_id: e.action for e in enf}
+    assert actions == {"a1": "warn", "a3": "suspend_stream", "a4": "suspend_stream"}
+    assert all(e.statement is not None for e in enf)
+
+
+async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
+    settings: Settings, worker: Worker
+) -> None:
+    def block_stream(n: int) -> list[tuple[str, bytes]]:
+        return [
+            enc(
+                scores(
+                    i, f"s{n}", cats={"violence.gore": 0.95}, account="acct", t0=1000.0 + n * 100
+                )
+            )
+            for i in range(4)
+        ]
+
+    await produce(settings, [x for n in range(4) for x in block_stream(n)])
+    await collect(settings, "decisions", want=4, timeout=60, settle=0.5, worker=worker)
+    worker.kill()  # SIGKILL: no clean shutdown, offsets may lag the outputs
+    # replay part of the input (as a rebalance would) and add new streams while it is down
+    await produce(settings, [x for n in range(2, 7) for x in block_stream(n)])
+    worker.start()
+    decisions = [
+        d
+        for d in await collect(settings, "decisions", want=7, timeout=90, worker=worker)
+        if isinstance(d, Decision)
+    ]
+    ids = {d.decision_id for d in decisions}
+    assert len(ids) == 7  # s0..s6 blocked once each (replays produce the same ids)
+    latest = await table_snapshot(settings, ledger_changelog(settings))
+    ledger = latest["acct"]
+    counted = [s["decision_id"] for s in ledger["strikes"]]
+    assert sorted(counted) == sorted(ids)  # every strike once, none lost
+    enf = [e for e in await collect(settings, "enforcement", want=3) if isinstance(e, Enforcement)]
+    # 7 gore blocks x 1.5 strikes: warn at 1.5, restrict at 4.5, suspend_stream at 9 -- once each
+    steps = {e.enforcement_id: e.action for e in enf}
+    assert sorted(steps.values()) == ["restrict", "suspend_stream", "warn"]
+    assert ledger["step"] == 3

@@ -1,0 +1,102 @@
+"""Run the real streams worker as a subprocess and talk to it over the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from framewatch import kafkaio, records
+from framewatch.settings import Settings
+
+
+def env_for(settings: Settings, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
+    env.update(
+        FRAMEWATCH_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        FRAMEWATCH_REDIS_URL=settings.redis_url.get_secret_value(),
+        FRAMEWATCH_REDIS_PREFIX=settings.redis_prefix,
+        FRAMEWATCH_TOPICS__PREFIX=settings.topics.prefix,
+        FRAMEWATCH_TOPICS__PARTITIONS=str(settings.topics.partitions),
+        FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS=str(settings.topics.account_partitions),
+        FRAMEWATCH_METRICS__ENABLED="false",
+        FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir),
+        FRAMEWATCH_STREAMS__POLICY_DIR=str(settings.streams.policy_dir),
+    )
+    return env
+
+
+class Worker:
+    """`python -m framewatch.cli streams worker` with the test's settings."""
+
+    def __init__(self, settings: Settings, data_dir: Path, log: Path) -> None:
+        self.settings, self.data_dir, self.log = settings, data_dir, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        fh = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "framewatch.cli", "streams", "worker"],
+            env=env_for(self.settings, self.data_dir),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def produce(settings: Settings, items: list[tuple[str, bytes]]) -> None:
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for key, value in items:
+            await prod.send_and_wait(settings.topics.name("scores"), value, key=key.encode())
+    finally:
+        await prod.stop()
+
+
+async def collect(
+    settings: Settings,
+    topic_key: str,
+    want: int,
+    timeout: float = 60.0,
+    settle: float = 1.5,
+    worker: Worker | None = None,
+) -> list[records._Record]:
+    """Read the topic from the start until ``want`` records came (then a little longer)."""
+    cons = kafkaio.consumer(settings, settings.topics.name(topic_key), group_id=None)
+    await cons.start()
+    out: list[records._Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if worker is not None and worker.proc is not None and worker.proc.poll() is not None:
+                raise AssertionError(f"the worker exited: see {worker.log}")
+            batch = await cons.getmany(timeout_ms=300)
+            for msgs in batch.values():
+                out.extend(records.decode(m.value) for m in msgs)
+            if len(out) >= want:
+                deadline = min(deadline, time.monotonic() + settle)
+    finally:
+        await cons.stop()
+    return out
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
