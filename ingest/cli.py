@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r.add_argument("stream_id")
     ls = ss.add_parser("list", help="registered pulls")
     ls.add_argument("--json", action="store_true")
+    sk = ss.add_parser(
+        "key", help="create an RTMP stream key: publish to rtmp://HOST:PORT/live/<key>"
+    )
+    sk.add_argument("--stream-id", required=True)
+    sk.add_argument("--account-id", required=True)
+    sk.add_argument("--tenant", default="default")
+    sk.add_argument("--json", action="store_true")
     s.set_defaults(func=_sources)
 
     k = sub.add_parser("apikeys", help="per-tenant API keys of the push API")
@@ -142,6 +149,11 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
             ),
         )  # fmt: skip
         print(f"registered {args.stream_id}: {args.source}")
+    elif args.sources_cmd == "key":
+        from ingest import rtmp
+
+        key = rtmp.create_key(settings, client, args.tenant, args.account_id, args.stream_id)
+        print(json.dumps({"stream_key": key, "stream_id": args.stream_id}) if args.json else key)
     elif args.sources_cmd == "remove":
         if not registry.remove(settings, client, args.stream_id):
             raise FramewatchError(f"no registered source {args.stream_id!r}; see `sources list`")

@@ -64,6 +64,7 @@ class StreamIngester:
         producer: AIOKafkaProducer | None = None,
         on_progress: Callable[[Counts, float], None] | None = None,
         source_options: dict[str, str] | None = None,
+        opened: VideoSource | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -75,6 +76,8 @@ class StreamIngester:
         self._own_producer = producer is None
         self.on_progress = on_progress
         self.source_options = source_options
+        # a source accepted by a listener: read once, never reconnect, no SSRF check
+        self.opened = opened
         self._stop = threading.Event()
         self.last_lag = 0.0
 
@@ -84,14 +87,14 @@ class StreamIngester:
     # ---- decode thread -------------------------------------------------------------------
     def _decode(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
         cfg = self.settings.ingest
-        live = is_live(self.source)
+        live = is_live(self.source) and self.opened is None
         backoff = cfg.reconnect_initial_s
         failures = 0
         connected_once = False
         started = time.monotonic()
         try:
             while not self._stop.is_set():
-                src = VideoSource(
+                src = self.opened or VideoSource(
                     self.source,
                     keyframes_only=self.keyframes_only,
                     realtime=self.realtime,
@@ -155,7 +158,7 @@ class StreamIngester:
     async def run(self) -> Summary:
         """Ingest until the source ends (file) or stop() (live). SourceError after dead-letter."""
         t0 = time.monotonic()
-        if is_live(self.source):
+        if is_live(self.source) and self.opened is None:
             check_url(self.source, allow_private=self.settings.ingest.allow_private_urls)
         producer = self._producer or kafkaio.producer(self.settings)
         if self._own_producer:

@@ -39,6 +39,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         settings.ingest.http_port,
     )
     tasks = [asyncio.create_task(Supervisor(settings, producer, client).run())]
+    if settings.ingest.rtmp_port:
+        from ingest.rtmp import RtmpListener
+
+        tasks.append(asyncio.create_task(RtmpListener(settings, producer, client).run()))
     try:
         await stop.wait()
     finally:

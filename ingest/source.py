@@ -50,6 +50,8 @@ class VideoSource:
         read_timeout_s: float = 10.0,
         options: dict[str, str] | None = None,
         threads: int = 0,
+        container: av.container.InputContainer | None = None,
+        end_on_read_error: bool = False,
     ) -> None:
         self.source = source
         self.keyframes_only = keyframes_only
@@ -62,8 +64,15 @@ class VideoSource:
         self.fps: float | None = None
         self.duration_s: float | None = None
         self._container: av.container.InputContainer | None = None
+        self._given = container  # already opened (e.g. an accepted RTMP publisher)
+        # an RTMP publisher hanging up reads as an I/O error: that is the end of its stream
+        self.end_on_read_error = end_on_read_error
 
     def open(self) -> None:
+        if self._given is not None:
+            self._container, self._given = self._given, None
+            self._setup()
+            return
         if not is_live(self.source) and not Path(self.source).exists():
             raise SourceError("open_failed", f"{self.source}: no such file; check the path")
         try:
@@ -93,6 +102,10 @@ class VideoSource:
                 f"{self.source}: cannot open as video ({exc}); the file may be truncated or "
                 "not a video",
             ) from None
+        self._setup()
+
+    def _setup(self) -> None:
+        assert self._container is not None
         if not self._container.streams.video:
             self.close()
             raise SourceError("no_video", f"{self.source}: has no video stream")
@@ -144,6 +157,8 @@ class VideoSource:
                 self._check_complete(stream.frames, packets, index)
                 return
             except (av.error.FFmpegError, OSError) as exc:
+                if self.end_on_read_error and index:
+                    return
                 if is_live(self.source):
                     raise SourceError(
                         "read_failed", f"{self.source}: read failed ({exc})"

@@ -42,4 +42,6 @@ class IngestSettings(BaseModel):
         40_000_000, ge=1, description="largest pushed image in pixels (decompression bombs)"
     )
     supervisor_poll_s: float = Field(2.0, gt=0, description="how often registered pulls are read")
+    rtmp_host: str = Field("127.0.0.1", description="RTMP listen address")
+    rtmp_port: int = Field(0, ge=0, le=65535, description="RTMP listen port (0: no listener)")
     queue_size: int = Field(64, ge=1, description="sampled frames buffered before Kafka")
