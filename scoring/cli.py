@@ -13,10 +13,6 @@ from framewatch import metrics
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 
-# default thresholds for `check`: score at or above -> block / review
-BLOCK = 0.85
-REVIEW = 0.5
-
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from scoring.service import ScoringService
@@ -35,19 +31,8 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def decide(scores: dict[str, float]) -> tuple[str, str]:
-    """The decision under the default threshold table, with a one-line rationale."""
-    if not scores:
-        return "allow", "no scores"
-    path, top = max(scores.items(), key=lambda kv: kv[1])
-    if top >= BLOCK:
-        return "block", f"{path} {top:.2f} >= block threshold {BLOCK}"
-    if top >= REVIEW:
-        return "review", f"{path} {top:.2f} >= review threshold {REVIEW}"
-    return "allow", f"highest {path} {top:.2f} < review threshold {REVIEW}"
-
-
 def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from scoring.api import decide
     from scoring.model import decode_jpeg
     from scoring.service import build_scorer
 
@@ -60,7 +45,8 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{p}: {e}", file=sys.stderr)
             return 2
         s = scorer.score([img])[0]
-        action, why = decide(s.scores)
+        sc = settings.scoring
+        action, why = decide(s.scores, sc.block_threshold, sc.review_threshold)
         out.append({"image": p, "scores": s.scores, "models": s.models, "decision": action,
                     "rationale": why,
                     "detections": [d.model_dump() for d in s.detections]})  # fmt: skip
@@ -86,12 +72,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "check",
         help="score image files now and print a decision",
         description="Score images with the configured models; print per-category scores "
-        f"and a decision (block >= {BLOCK}, review >= {REVIEW}) with a rationale.",
+        "and a decision under scoring.block_threshold / review_threshold with a rationale.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
+    p = sub.add_parser(
+        "check-api",
+        help="serve POST /v1/check and OpenAI-compatible POST /v1/moderations",
+        description="HTTP check API on scoring.http_host:http_port.",
+    )
+    p.set_defaults(func=_serve)
     _register_banks(sub)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from scoring.api import app
+    from scoring.service import build_scorer
+
+    sc = settings.scoring
+    web.run_app(app(settings, build_scorer(settings)), host=sc.http_host, port=sc.http_port)
+    return 0
 
 
 def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
