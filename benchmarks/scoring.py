@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Scoring benchmark: frames/s through Kafka vs the same models on ready tensors; bank matching.
 
 Starts its own Kafka broker and Redis on free ports. The last line printed is one JSON object.
@@ -5,6 +6,12 @@ Starts its own Kafka broker and Redis on free ports. The last line printed is on
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# run as a script, this file's folder comes first on sys.path and would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 import argparse
 import asyncio
@@ -75,15 +82,19 @@ async def through_kafka(settings, jpegs: list[bytes]) -> tuple[float, ScoringSer
     await cons.start()
     t0 = time.perf_counter()
     task = asyncio.create_task(svc.run())
-    got = 0
+    got, first, t_first = 0, 0, 0.0
     while got < len(jpegs):
-        batch = await cons.getmany(timeout_ms=500)
+        batch = await cons.getmany(timeout_ms=100)
         got += sum(len(v) for v in batch.values())
-    dt = time.perf_counter() - t0
+        if got and not first:
+            # steady state: from the first score (group join + model warm-up excluded)
+            first, t_first = got, time.perf_counter()
+    dt = time.perf_counter() - t_first
+    print(f"start-up to first score: {t_first - t0:.1f} s", file=sys.stderr)
     svc.stop()
     await task
     await cons.stop()
-    return len(jpegs) / dt, svc
+    return (len(jpegs) - first) / dt, svc
 
 
 def match_p99(n: int, queries: int = 200) -> float:
