@@ -150,7 +150,9 @@ def main() -> int:
         jpegs = _jpegs(n)
         print(f"scoring {n} frames through Kafka ...", file=sys.stderr)
         fps, svc = asyncio.run(through_kafka(settings, jpegs))
-        ceil, per_model = ceiling(svc, jpegs, settings.scoring.max_batch)
+        # best of two: the machine is shared, the ceiling is the least-disturbed run
+        runs = [ceiling(svc, jpegs, settings.scoring.max_batch) for _ in range(2)]
+        ceil, per_model = max(runs, key=lambda r: r[0])
         p1 = match_p99(1_000_000)
         p10 = match_p99(10_000_000, 50 if args.quick else 200)
         load_n = 1_000_000 if args.quick else 10_000_000
