@@ -32,31 +32,51 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from scoring.api import decide
-    from scoring.model import decode_jpeg
+    import redis
+
+    from scoring.api import CheckApi
     from scoring.service import build_scorer
 
-    scorer = build_scorer(settings)
+    api = CheckApi(settings, build_scorer(settings))
+    try:
+        api.index = api.store.load()
+    except redis.RedisError as e:
+        print(f"hash banks not checked: Redis unavailable ({e})", file=sys.stderr)
     out = []
     for p in args.images:
         try:
-            img = decode_jpeg(Path(p).read_bytes())
+            r = api._check(Path(p).read_bytes())
         except (OSError, FramewatchError) as e:
             print(f"{p}: {e}", file=sys.stderr)
             return 2
-        s = scorer.score([img])[0]
-        sc = settings.scoring
-        action, why = decide(s.scores, sc.block_threshold, sc.review_threshold)
-        out.append({"image": p, "scores": s.scores, "models": s.models, "decision": action,
-                    "rationale": why,
-                    "detections": [d.model_dump() for d in s.detections]})  # fmt: skip
+        out.append({"image": p, **r})
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
         for r in out:
             sc = " ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items()))
-            print(f"{r['image']}: {r['decision']} ({r['rationale']}) {sc}")
+            hm = " ".join(
+                f"bank={m['bank']}/{m['entry_id']}@{m['distance']}" for m in r["hash_matches"]
+            )
+            print(f"{r['image']}: {r['decision']} ({r['rationale']}) {sc} {hm}".rstrip())
     return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from scoring.api import app
+    from scoring.service import build_scorer
+
+    sc = settings.scoring
+    web.run_app(app(settings, build_scorer(settings)), host=sc.http_host, port=sc.http_port)
+    return 0
+
+
+def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from scoring import bank_cli
+
+    bank_cli.register(sub)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,20 +104,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.set_defaults(func=_serve)
     _register_banks(sub)
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
-    from scoring.api import app
-    from scoring.service import build_scorer
-
-    sc = settings.scoring
-    web.run_app(app(settings, build_scorer(settings)), host=sc.http_host, port=sc.http_port)
-    return 0
-
-
-def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from scoring import bank_cli
-
-    bank_cli.register(sub)
