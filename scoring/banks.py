@@ -170,6 +170,10 @@ class BankIndex:
     def __init__(self, words: np.ndarray, row_entry: np.ndarray, row_thr: np.ndarray,
                  entries: list[tuple[Bank, str, str]]) -> None:  # fmt: skip
         self.words = np.ascontiguousarray(words)
+        # column-major copy: each 64-bit word of all hashes is contiguous, so a query can
+        # sum the first two words' distances and only look further at the few survivors
+        self.cols = np.ascontiguousarray(words.T)
+        self.max_thr = int(row_thr.max()) if len(row_thr) else 0
         self.row_entry = row_entry
         self.row_thr = row_thr
         self.entries = entries
@@ -185,8 +189,13 @@ class BankIndex:
         """Entries with a hash within their bank's threshold, with the best distance each."""
         if not len(self.words):
             return []
-        d = pdq.distances(self.words, pdq.to_words([pdq_hex])[0])
-        rows = np.nonzero(d <= self.row_thr)[0]
+        q = pdq.to_words([pdq_hex])[0]
+        c = self.cols
+        d2 = np.bitwise_count(c[0] ^ q[0]) + np.bitwise_count(c[1] ^ q[1])
+        cand = np.nonzero(d2 <= self.max_thr)[0]
+        d = pdq.distances(self.words[cand], q)
+        rows = cand[d <= self.row_thr[cand]]
+        d = dict(zip(rows.tolist(), d[d <= self.row_thr[cand]].tolist(), strict=True))
         best: dict[int, int] = {}
         for r in rows:
             e = int(self.row_entry[r])

@@ -13,10 +13,6 @@ from framewatch import metrics
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 
-# default thresholds for `check`: score at or above -> block / review
-BLOCK = 0.85
-REVIEW = 0.5
-
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from scoring.service import ScoringService
@@ -35,42 +31,52 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def decide(scores: dict[str, float]) -> tuple[str, str]:
-    """The decision under the default threshold table, with a one-line rationale."""
-    if not scores:
-        return "allow", "no scores"
-    path, top = max(scores.items(), key=lambda kv: kv[1])
-    if top >= BLOCK:
-        return "block", f"{path} {top:.2f} >= block threshold {BLOCK}"
-    if top >= REVIEW:
-        return "review", f"{path} {top:.2f} >= review threshold {REVIEW}"
-    return "allow", f"highest {path} {top:.2f} < review threshold {REVIEW}"
-
-
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from scoring.model import decode_jpeg
+    import redis
+
+    from scoring.api import CheckApi
     from scoring.service import build_scorer
 
-    scorer = build_scorer(settings)
+    api = CheckApi(settings, build_scorer(settings))
+    try:
+        api.index = api.store.load()
+    except redis.RedisError as e:
+        print(f"hash banks not checked: Redis unavailable ({e})", file=sys.stderr)
     out = []
     for p in args.images:
         try:
-            img = decode_jpeg(Path(p).read_bytes())
+            r = api._check(Path(p).read_bytes())
         except (OSError, FramewatchError) as e:
             print(f"{p}: {e}", file=sys.stderr)
             return 2
-        s = scorer.score([img])[0]
-        action, why = decide(s.scores)
-        out.append({"image": p, "scores": s.scores, "models": s.models, "decision": action,
-                    "rationale": why,
-                    "detections": [d.model_dump() for d in s.detections]})  # fmt: skip
+        out.append({"image": p, **r})
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
         for r in out:
             sc = " ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items()))
-            print(f"{r['image']}: {r['decision']} ({r['rationale']}) {sc}")
+            hm = " ".join(
+                f"bank={m['bank']}/{m['entry_id']}@{m['distance']}" for m in r["hash_matches"]
+            )
+            print(f"{r['image']}: {r['decision']} ({r['rationale']}) {sc} {hm}".rstrip())
     return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from scoring.api import app
+    from scoring.service import build_scorer
+
+    sc = settings.scoring
+    web.run_app(app(settings, build_scorer(settings)), host=sc.http_host, port=sc.http_port)
+    return 0
+
+
+def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from scoring import bank_cli
+
+    bank_cli.register(sub)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,15 +92,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "check",
         help="score image files now and print a decision",
         description="Score images with the configured models; print per-category scores "
-        f"and a decision (block >= {BLOCK}, review >= {REVIEW}) with a rationale.",
+        "and a decision under scoring.block_threshold / review_threshold with a rationale.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
+    p = sub.add_parser(
+        "check-api",
+        help="serve POST /v1/check and OpenAI-compatible POST /v1/moderations",
+        description="HTTP check API on scoring.http_host:http_port.",
+    )
+    p.set_defaults(func=_serve)
     _register_banks(sub)
-
-
-def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from scoring import bank_cli
-
-    bank_cli.register(sub)

@@ -17,7 +17,7 @@ from scoring.errors import ImageDecodeError, ModelError
 
 log = logging.getLogger(__name__)
 # session creation without CUDA logs a scary error before falling back; we log the real provider
-ort.set_default_logger_severity(3)
+ort.set_default_logger_severity(4)
 
 PROVIDER = Info("framewatch_scoring_model_provider", "execution provider really used", ["model"])
 ON_GPU = Gauge("framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -30,6 +30,7 @@ from scoring.scorer import Scored, Scorer
 
 log = logging.getLogger(__name__)
 STAGE = "scoring"
+TEXT_ERRORS = Counter("framewatch_scoring_text_errors_total", "OCR/QR runs that failed")
 BATCH_SIZE = Histogram(
     "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
 )
@@ -185,7 +186,12 @@ class ScoringService:
         def work() -> list[records.TextFinding]:
             return text.text_findings(decode_jpeg(frame.jpeg), self.ocr, kw)
 
-        found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except Exception as e:  # OCR trouble must not lose the classifier scores
+            log.warning("text/QR failed on %s: %s", frame.frame_id, e)
+            TEXT_ERRORS.inc()
+            return scores
         spam = text.spam_scores(found, sc.text_score)
         models = dict(scores.models)
         for cat in spam:

@@ -47,3 +47,9 @@ class ScoringSettings(BaseModel):
         default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"
     )
     text_score: float = Field(0.9, ge=0, le=1, description="score a text rule finding reports")
+    allow_private_urls: bool = Field(
+        False, description="let /v1/check fetch image URLs on private/loopback addresses"
+    )
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest image accepted")
+    block_threshold: float = Field(0.85, ge=0, le=1, description="check: block at or above")
+    review_threshold: float = Field(0.5, ge=0, le=1, description="check: review at or above")

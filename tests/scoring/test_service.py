@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import cv2
+import numpy as np
 from aiokafka import TopicPartition
 
 from framewatch import kafkaio, records
@@ -180,3 +181,34 @@ async def test_same_picture_is_scored_once_then_served_from_the_cache(make_setti
     assert by_seq[1].cached and by_seq[2].cached
     assert by_seq[1].scores == by_seq[0].scores and by_seq[1].models == by_seq[0].models
     assert svc.batcher.batches == 1
+
+
+async def test_qr_code_on_every_nth_sample_reaches_the_scores(make_settings) -> None:  # type: ignore[no-untyped-def]
+    import zxingcpp
+
+    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
+                                      "text_every": 2, "score_cache_ttl_s": 0})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    f = frames("pattern-hd-no-bar.mp4", count=1)[0].copy()
+    qr = np.asarray(zxingcpp.create_barcode("https://t.example/x", zxingcpp.BarcodeFormat.QRCode)
+                    .to_image(scale=5))  # fmt: skip
+    f[20 : 20 + qr.shape[0], 20 : 20 + qr.shape[1]] = cv2.cvtColor(qr, cv2.COLOR_GRAY2BGR)
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for seq in range(3):
+            fr = _frame("q", seq, jpeg(f))
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"q")
+        got = await _read(settings, settings.topics.name("scores"), 3)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    for seq in (0, 2):  # every 2nd sample
+        s = by_seq[seq]
+        assert [(t.kind, t.text) for t in s.text if t.category] == [("qr", "https://t.example/x")]
+        assert s.scores["spam.qr_code"] > 0.5 and s.models["spam.qr_code"].startswith("zxing-cpp")
+    assert by_seq[1].text == [] and "spam.qr_code" not in by_seq[1].scores
