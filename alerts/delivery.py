@@ -18,6 +18,9 @@ from framewatch.settings.alerts import AlertsSettings
 log = logging.getLogger(__name__)
 
 DELIVERED = Counter("framewatch_alerts_delivered_total", "deliveries accepted by a sink", ["sink"])
+DELIVERIES = Counter(
+    "framewatch_alert_deliveries_total", "delivery outcomes per sink", ["sink", "outcome"]
+)
 RETRIED = Counter("framewatch_alerts_retried_total", "delivery retries", ["sink", "why"])
 FAILED = Counter("framewatch_alerts_dead_lettered_total", "deliveries given up", ["sink"])
 LATENCY = Histogram(
@@ -122,6 +125,7 @@ class Deliverer:
                     if 200 <= status < 300:
                         brk.success()
                         DELIVERED.labels(sink=sink.name).inc()
+                        DELIVERIES.labels(sink=sink.name, outcome="delivered").inc()
                         return Outcome(True, attempt + 1, status=status)
                     error = f"HTTP {status} from {sink.url}: {text}"
                     if status == 429:
@@ -133,6 +137,7 @@ class Deliverer:
                         why = "5xx"
                     else:
                         brk.success()  # the sink is up; the request itself is wrong
+                        DELIVERIES.labels(sink=sink.name, outcome="failed").inc()
                         return Outcome(False, attempt + 1, error + " (not retried)", status)
             except TimeoutError:
                 error, why = f"timed out after {timeout.total}s posting to {sink.url}", "timeout"
@@ -147,4 +152,5 @@ class Deliverer:
             log.info("sink %s: %s; retry %d in %.2fs", sink.name, error, attempt + 1, wait)
             await asyncio.sleep(wait)
         FAILED.labels(sink=sink.name).inc()
+        DELIVERIES.labels(sink=sink.name, outcome="failed").inc()
         return Outcome(False, self.cfg.max_attempts, error, status)

@@ -26,7 +26,7 @@ from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
 from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
-from framewatch.metrics import RECORDS_IN
+from framewatch.metrics import RECORDS_IN, observe_lag
 from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class Router:
             try:
                 while not stop.is_set():
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
+                    await observe_lag("alerts", consumer)
                     msgs = [m for ms in batch.values() for m in ms]
                     if not msgs:
                         continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -29,3 +30,22 @@ def serve(stage: str, host: str, port: int) -> None:
     if port:
         start_http_server(port, addr=host)
         log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+CONSUMER_LAG = Gauge(
+    "framewatch_consumer_lag",
+    "records between a consumer's position and the partition end (autoscaling reads it)",
+    ["stage", "topic", "partition"],
+)
+
+
+async def observe_lag(stage: str, consumer: Any) -> None:
+    """Export the lag of every partition an aiokafka consumer holds (cheap: no broker call)."""
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        pos = await consumer.position(tp)
+        CONSUMER_LAG.labels(stage=stage, topic=tp.topic, partition=str(tp.partition)).set(
+            max(0, high - pos)
+        )

@@ -11,6 +11,11 @@ FRAMES_SAMPLED = Counter(
 FRAMES_SUPPRESSED = Counter(
     "framewatch_ingest_frames_suppressed_total", "samples dropped as near-duplicates"
 )
+LAST_FRAME = Gauge(
+    "framewatch_stream_last_frame_timestamp_seconds",
+    "unix time of the last frame sent for a stream (alert when a live stream goes quiet)",
+    ["stream_id"],
+)
 FRAMES_SENT = Counter("framewatch_ingest_frames_sent_total", "frames produced to Kafka", ["source"])
 DECODE_ERRORS = Counter(
     "framewatch_ingest_decode_errors_total", "packets or frames that failed to decode"

@@ -22,7 +22,7 @@ from framewatch import records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest import apikeys, framedata, images
-from ingest.metrics import FRAMES_SENT, LAG, PRODUCE_LATENCY, PUSH_REQUESTS
+from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ async def push_frame(request: web.Request) -> web.Response:
     PRODUCE_LATENCY.observe(time.monotonic() - t0)
     LAG.labels(stream=stream_id).set(records.now() - captured_at)
     FRAMES_SENT.labels(source="push").inc()
+    LAST_FRAME.labels(stream_id=stream_id).set(captured_at)
     RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
     PUSH_REQUESTS.labels(status="202").inc()
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)

@@ -22,7 +22,7 @@ from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest.engine import Counts, SampleEngine, StreamMeta
 from ingest.errors import SourceError, SourceTimeoutError
-from ingest.metrics import FRAMES_SENT, LAG, PRODUCE_LATENCY, RECONNECTS, SOURCE_ERRORS
+from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, RECONNECTS, SOURCE_ERRORS
 from ingest.source import VideoSource, is_live
 from ingest.ssrf import check_url
 
@@ -193,6 +193,7 @@ class StreamIngester:
                 self.last_lag = records.now() - frame.captured_at
                 LAG.labels(stream=self.meta.stream_id).set(self.last_lag)
                 FRAMES_SENT.labels(source="pull").inc()
+                LAST_FRAME.labels(stream_id=self.meta.stream_id).set(frame.captured_at)
                 RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
                 self.engine.counts.sent += 1
                 if self.on_progress:

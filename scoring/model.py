@@ -21,6 +21,10 @@ ort.set_default_logger_severity(4)
 
 PROVIDER = Info("framewatch_scoring_model_provider", "execution provider really used", ["model"])
 ON_GPU = Gauge("framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"])
+# what deploy/prometheus/rules.yml (scorer on CPU) and the dashboard read
+SCORER_PROVIDER = Gauge(
+    "framewatch_scorer_provider", "1 for the execution provider in use", ["provider"]
+)
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -71,6 +75,7 @@ class Model:
         self.provider = self.session.get_providers()[0]
         PROVIDER.labels(model=manifest.name).info({"provider": self.provider, "ref": self.ref})
         ON_GPU.labels(model=manifest.name).set(1 if self.provider == "CUDAExecutionProvider" else 0)
+        SCORER_PROVIDER.labels(provider=self.provider).set(1)
         log.info("model %s loaded from %s on %s", self.ref, path, self.provider)
 
     # ---------------------------------------------------------------- preprocessing

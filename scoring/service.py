@@ -18,7 +18,7 @@ from prometheus_client import Counter, Histogram
 
 from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
-from framewatch.metrics import RECORDS_IN, RECORDS_OUT
+from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
 from framewatch.settings import Settings
 from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
@@ -127,6 +127,7 @@ class ScoringService:
                 batch = await consumer.getmany(
                     timeout_ms=200, max_records=self.settings.scoring.max_in_flight
                 )
+                await observe_lag("scoring", consumer)
                 msgs = [m for part in batch.values() for m in part]
                 if not msgs:
                     continue
