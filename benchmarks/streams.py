@@ -39,7 +39,7 @@ def scores(i: int, stream: str, cats: dict[str, float]) -> bytes:
             captured_at=t,
             scored_at=t,
             scores=cats,
-        )  # fmt: skip
+        )
     )
 
 
@@ -67,19 +67,26 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
     )
     prod = kafkaio.producer(settings, linger_ms=2)
     await prod.start()
-    cons = kafkaio.consumer(settings, settings.topics.name("decisions"), group_id=None,
-                            auto_offset_reset="latest")  # fmt: skip
+    cons = kafkaio.consumer(
+        settings, settings.topics.name("decisions"), group_id=None, auto_offset_reset="latest"
+    )
     await cons.start()
-    worker = subprocess.Popen([sys.executable, "-m", "framewatch.cli", "streams", "worker"],
-                              env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "framewatch.cli", "streams", "worker"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         # warm-up: wait until the worker answers
         print("waiting for the worker ...", file=sys.stderr)
         t0 = time.monotonic()
         got = False
         while not got and time.monotonic() - t0 < 120:
-            await prod.send_and_wait(settings.topics.name("scores"),
-                                     scores(0, f"warm{time.time_ns()}", {"child_safety.csam": 0.9}))  # fmt: skip
+            await prod.send_and_wait(
+                settings.topics.name("scores"),
+                scores(0, f"warm{time.time_ns()}", {"child_safety.csam": 0.9}),
+            )
             batch = await cons.getmany(timeout_ms=2000)
             got = any(batch.values())
         if not got:
@@ -88,9 +95,14 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
         base = await committed(settings, group)
         # 1. throughput
         print(f"producing {n} records ...", file=sys.stderr)
-        futs = [await prod.send(settings.topics.name("scores"),
-                                scores(i, f"bulk{i % 200}", {"violence.gore": 0.05}),
-                                key=f"bulk{i % 200}".encode()) for i in range(n)]  # fmt: skip
+        futs = [
+            await prod.send(
+                settings.topics.name("scores"),
+                scores(i, f"bulk{i % 200}", {"violence.gore": 0.05}),
+                key=f"bulk{i % 200}".encode(),
+            )
+            for i in range(n)
+        ]
         await asyncio.gather(*futs)
         t1 = time.monotonic()
         while await committed(settings, group) < base + n:
@@ -121,8 +133,11 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
             if delay > 0:
                 await asyncio.sleep(delay)
             sid = f"lat{i}"
-            await prod.send(settings.topics.name("scores"),
-                            scores(0, sid, {"child_safety.csam": 0.9}), key=sid.encode())  # fmt: skip
+            await prod.send(
+                settings.topics.name("scores"),
+                scores(0, sid, {"child_safety.csam": 0.9}),
+                key=sid.encode(),
+            )
         await task
     finally:
         worker.terminate()
@@ -154,19 +169,29 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = load_settings()
-        broker = KafkaBroker(ensure_jars(base.local.cache_dir, base.local.kafka_version),
-                             Path(tmp) / "kafka", free_port(), free_port(), base.local.kafka_heap)  # fmt: skip
+        broker = KafkaBroker(
+            ensure_jars(base.local.cache_dir, base.local.kafka_version),
+            Path(tmp) / "kafka",
+            free_port(),
+            free_port(),
+            base.local.kafka_heap,
+        )
         redis = RedisServer(Path(tmp) / "redis", free_port())
         print("starting Kafka + Redis ...", file=sys.stderr)
         broker.start()
         redis.start()
         try:
-            settings = load_settings(kafka_bootstrap=broker.bootstrap, redis_url=redis.url,
-                                     topics={"prefix": "bench.", "partitions": 3,
-                                             "account_partitions": 3},
-                                     metrics={"enabled": False})  # fmt: skip
-            res = asyncio.run(main_async(settings, args.records, args.rate, args.seconds,
-                                         Path(tmp) / "worker.log"))  # fmt: skip
+            settings = load_settings(
+                kafka_bootstrap=broker.bootstrap,
+                redis_url=redis.url,
+                topics={"prefix": "bench.", "partitions": 3, "account_partitions": 3},
+                metrics={"enabled": False},
+            )
+            res = asyncio.run(
+                main_async(
+                    settings, args.records, args.rate, args.seconds, Path(tmp) / "worker.log"
+                )
+            )
         finally:
             broker.stop(keep_data=False)
             redis.stop(keep_data=False)
