@@ -62,13 +62,13 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
         FRAMEWATCH_REDIS_URL=settings.redis_url.get_secret_value(),
         FRAMEWATCH_TOPICS__PREFIX=settings.topics.prefix,
         FRAMEWATCH_METRICS__ENABLED="false",
-        FRAMEWATCH_STREAMS__DATA_DIR=str(log.parent / "faust"),
+        FRAMEWATCH_STREAMS__DATA_DIR=str(Path(tempfile.mkdtemp()) / "faust"),
         FRAMEWATCH_LOG_LEVEL="WARNING",
     )
     prod = kafkaio.producer(settings, linger_ms=2)
     await prod.start()
     cons = kafkaio.consumer(
-        settings, settings.topics.name("decisions"), group_id=None, auto_offset_reset="latest"
+        settings, settings.topics.name("decisions"), group_id=None, auto_offset_reset="earliest"
     )
     await cons.start()
     worker = subprocess.Popen(
@@ -189,7 +189,11 @@ def main() -> None:
             )
             res = asyncio.run(
                 main_async(
-                    settings, args.records, args.rate, args.seconds, Path(tmp) / "worker.log"
+                    settings,
+                    args.records,
+                    args.rate,
+                    args.seconds,
+                    Path(tempfile.gettempdir()) / "framewatch-bench-streams-worker.log",
                 )
             )
         finally:
