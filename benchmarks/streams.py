@@ -61,6 +61,8 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
         FRAMEWATCH_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
         FRAMEWATCH_REDIS_URL=settings.redis_url.get_secret_value(),
         FRAMEWATCH_TOPICS__PREFIX=settings.topics.prefix,
+        FRAMEWATCH_TOPICS__PARTITIONS=str(settings.topics.partitions),
+        FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS=str(settings.topics.account_partitions),
         FRAMEWATCH_METRICS__ENABLED="false",
         FRAMEWATCH_STREAMS__DATA_DIR=str(Path(tempfile.mkdtemp()) / "faust"),
         FRAMEWATCH_LOG_LEVEL="WARNING",
@@ -162,6 +164,9 @@ async def main_async(settings: Settings, n: int, rate: int, seconds: float, log:
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=20000)
     ap.add_argument("--rate", type=int, default=500)
