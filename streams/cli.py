@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     w.set_defaults(func=_worker)
 
+    p = sub.add_parser("account", help="account strike ledger")
+    acs = p.add_subparsers(dest="account_command", required=True)
+    a = acs.add_parser("show", help="an account's strikes, window counts, ladder step and history")
+    a.add_argument("account", help="account_id")
+    a.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    a.set_defaults(func=_account_show)
+
     p = sub.add_parser("policy", help="validate and explain moderation policies")
     ps = p.add_subparsers(dest="policy_command", required=True)
     c = ps.add_parser("check", help="validate policy files; exit 1 with file:line: reason")
@@ -105,4 +112,50 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
         extra = f"  [{r['rule']}, smoothing {r['smoothing']}]" if "rule" in r else ""
         red = " RED-LINE" if r.get("red_line") else ""
         print(f"{r['category']:<36} {r['verdict'].upper():<7}{red} {r['why']}{extra}")
+    return 0
+
+
+def _account_show(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import time
+
+    from streams.app import ledger_changelog
+    from streams.inspect import table_snapshot
+    from streams.ledger import Ledger
+    from streams.policy import load_dir
+
+    snap = asyncio.run(table_snapshot(settings, ledger_changelog(settings)))
+    body = snap.get(args.account)
+    if body is None:
+        raise FramewatchError(
+            f"no ledger for account {args.account!r} (no block decisions yet, or a different "
+            "FRAMEWATCH_TOPICS__PREFIX than the worker's)"
+        )
+    led = Ledger.from_json(body)
+    policy = load_dir(settings.streams.policy_dir, taxonomy.load(settings.taxonomy_file))
+    now = time.time()
+    totals = led.totals(now, policy.enforcement(led.tenant).half_life_days)
+    ladder = policy.enforcement(led.tenant).ladder
+    view = {
+        "account_id": led.account_id,
+        "tenant": led.tenant,
+        "ladder_step": led.step,
+        "action": ladder[led.step - 1].action if led.step else "none",
+        "strikes_now": totals,
+        "strike_total_now": round(sum(totals.values()), 3),
+        "counts": led.counts(now),
+        "strikes": led.strikes,
+        "history": led.history,
+    }
+    if args.json:
+        print(json.dumps(view))
+        return 0
+    print(f"account {led.account_id} (tenant {led.tenant}): {view['action']} (step {led.step})")
+    print(f"  decayed strikes now: {view['strike_total_now']} " + json.dumps(totals))
+    print("  strikes in windows: " + ", ".join(f"{k}={v}" for k, v in view["counts"].items()))
+    for h in led.history:
+        print(
+            f"  step -> {h['action']} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(h['at']))}"
+            f" after {', '.join(h['decision_ids'])}"
+        )
     return 0

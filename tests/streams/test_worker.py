@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from framewatch.settings import Settings
 from streams.app import ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, produce
+from tests.streams.worker import Worker, collect, env_for, produce
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +139,13 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     steps = {e.enforcement_id: e.action for e in enf}
     assert sorted(steps.values()) == ["restrict", "suspend_stream", "warn"]
     assert ledger["step"] == 3
+    shown = subprocess.run(
+        [sys.executable, "-m", "framewatch.cli", "account", "show", "acct", "--json"],
+        env=env_for(settings, worker.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["action"] == "suspend_stream" and len(view["strikes"]) == 7
