@@ -25,7 +25,7 @@ from aiohttp import web
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
 from framewatch.local import free_port
-from framewatch.settings import Settings
+from framewatch.settings import Settings, to_env
 
 REPO = Path(__file__).resolve().parent.parent
 BANK = "demo-known-bad"
@@ -127,7 +127,7 @@ class Pipeline:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
-        env.update(settings_env(self.s))
+        env.update(to_env(self.s))
         env["FRAMEWATCH_ALERTS__ROUTING_FILE"] = str(self.tmp / "routing.yaml")
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -336,18 +336,3 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, str]:
         f"edited chair blocked as a red-line hash match; alert at the webhook "
         f"{summary['capture_to_webhook_s']} s after the matching frame was captured"
     )
-
-
-def settings_env(s: Settings) -> dict[str, str]:
-    """The env vars that give a child process these exact connection + topic settings."""
-    env = {
-        "FRAMEWATCH_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-        "FRAMEWATCH_REDIS_URL": s.redis_url.get_secret_value(),
-        "FRAMEWATCH_REDIS_PREFIX": s.redis_prefix,
-        "FRAMEWATCH_TOPICS__PREFIX": s.topics.prefix,
-        "FRAMEWATCH_TOPICS__PARTITIONS": str(s.topics.partitions),
-        "FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS": str(s.topics.account_partitions),
-    }
-    for k in ("ingest", "scoring", "streams", "alerts"):
-        env[f"FRAMEWATCH_METRICS__{k.upper()}_PORT"] = str(getattr(s.metrics, f"{k}_port"))
-    return env

@@ -8,6 +8,7 @@ module here, so the core never imports a stage but still validates everything at
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -174,6 +175,34 @@ class Settings(BaseSettings):
 _CONFIG_FILE: str | None = None
 
 
+def to_env(settings: Settings) -> dict[str, str]:
+    """FRAMEWATCH_* variables that give a child process exactly these settings.
+
+    Secrets are written in clear: this is for a child's environment, never for a log.
+    """
+    env: dict[str, str] = {}
+
+    def put(name: str, value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, list | dict):
+            value = json.dumps(value, default=str)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[ENV_PREFIX + name.upper()] = str(value)
+
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        if isinstance(value, BaseModel):
+            for sub in type(value).model_fields:
+                put(f"{field}__{sub}", getattr(value, sub))
+        else:
+            put(field, value)
+    return env
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build and validate the settings, turning any problem into a SettingsError that names it."""
     global _CONFIG_FILE
@@ -217,4 +246,4 @@ def _describe(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ENV_PREFIX", "TOPIC_KEYS", "Settings", "TopicsSettings", "load_settings"]
+__all__ = ["ENV_PREFIX", "TOPIC_KEYS", "Settings", "TopicsSettings", "load_settings", "to_env"]

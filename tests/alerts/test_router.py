@@ -18,7 +18,7 @@ import pytest
 from alerts.router import Router
 from alerts.routing import load
 from framewatch import kafkaio, records
-from framewatch.settings import Settings
+from framewatch.settings import Settings, to_env
 from tests.alerts.conftest import FAST, SinkServer, routing_yaml, wait_for
 
 
@@ -199,21 +199,7 @@ async def test_sigkill_mid_retry_then_restart_delivers_exactly_once(
     s = setup(backoff_base_s=1.0, backoff_max_s=1.0)
     sink_server.script = [500, 500]
     await produce(s, alert("inc-kill", red_line=False))
-    env = {
-        **os.environ,
-        "FRAMEWATCH_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-        "FRAMEWATCH_REDIS_URL": s.redis_url.get_secret_value(),
-        "FRAMEWATCH_REDIS_PREFIX": s.redis_prefix,
-        "FRAMEWATCH_TOPICS__PREFIX": s.topics.prefix,
-        "FRAMEWATCH_TOPICS__PARTITIONS": str(s.topics.partitions),
-        "FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS": str(s.topics.account_partitions),
-        "FRAMEWATCH_METRICS__ENABLED": "false",
-        **{
-            f"FRAMEWATCH_ALERTS__{k.upper()}": str(v)
-            for k, v in s.alerts.model_dump().items()
-            if v is not None
-        },
-    }
+    env = {**os.environ, **to_env(s), "FRAMEWATCH_METRICS__ENABLED": "false"}
     cmd = [sys.executable, "-m", "framewatch.cli", "alerts", "serve"]
     proc = subprocess.Popen(cmd, env=env)
     try:

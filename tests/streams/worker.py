@@ -11,22 +11,13 @@ import time
 from pathlib import Path
 
 from framewatch import kafkaio, records
-from framewatch.settings import Settings
+from framewatch.settings import Settings, to_env
 
 
 def env_for(settings: Settings, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
-    env.update(
-        FRAMEWATCH_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        FRAMEWATCH_REDIS_URL=settings.redis_url.get_secret_value(),
-        FRAMEWATCH_REDIS_PREFIX=settings.redis_prefix,
-        FRAMEWATCH_TOPICS__PREFIX=settings.topics.prefix,
-        FRAMEWATCH_TOPICS__PARTITIONS=str(settings.topics.partitions),
-        FRAMEWATCH_TOPICS__ACCOUNT_PARTITIONS=str(settings.topics.account_partitions),
-        FRAMEWATCH_METRICS__ENABLED="false",
-        FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir),
-        FRAMEWATCH_STREAMS__POLICY_DIR=str(settings.streams.policy_dir),
-    )
+    env.update(to_env(settings))
+    env.update(FRAMEWATCH_METRICS__ENABLED="false", FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir))
     return env
 
 

@@ -44,3 +44,18 @@ def test_missing_config_file_says_so(tmp_path: Path) -> None:
 def test_secrets_are_masked() -> None:
     s = load_settings(redis_url="redis://:hunter2@127.0.0.1:6379/0", kafka_sasl_password="pw123")
     assert "hunter2" not in repr(s) and "pw123" not in repr(s)
+
+
+def test_to_env_round_trips_every_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from framewatch.settings import to_env
+
+    s = load_settings(
+        kafka_bootstrap="k1:9092,k2:9092",
+        redis_url="redis://:pw@r:6379/1",
+        topics={"prefix": "x.", "partitions": 7},
+        scoring={"max_batch": 3, "models": ["opennsfw"]},
+        alerts={"routing_file": tmp_path / "r.yaml"},
+    )
+    for k, v in to_env(s).items():
+        monkeypatch.setenv(k, v)
+    assert load_settings() == s
