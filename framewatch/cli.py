@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
 from framewatch import logs
@@ -98,6 +99,44 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+@contextlib.contextmanager
+def _local_stack(
+    args: argparse.Namespace,
+    settings: Settings,
+    say: Callable[[str], None],
+    *,
+    enabled: bool,
+    what: str,
+    keep: bool = False,
+) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """Start the local Kafka and Redis when enabled; yield settings (and env) pointing at them.
+
+    What the user configured is kept. On exit, stop them only if this command started them
+    (a Ctrl-C during start-up included) and `keep` is off.
+    """
+    from framewatch.local import LocalStack
+
+    stack = LocalStack(settings)
+    started = False
+    try:
+        if not enabled:
+            yield settings, {}
+            return
+        started = not all(st["up"] for st in stack.status().values())
+        status = stack.start(progress=say)
+        found = {
+            "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
+            "redis_url": str(status["redis"]["url"]),
+        }
+        mine = {k: v for k, v in found.items() if k not in settings.model_fields_set}
+        env = {"FRAMEWATCH_" + k.upper(): v for k, v in mine.items()}
+        yield load_settings(args.config, **mine), env
+    finally:
+        if started and not keep:
+            say(f"stopping the local kafka and redis that {what} started")
+            stack.stop()
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     """Local broker/Redis (unless configured), topics, then every service under one supervisor."""
     import os
@@ -135,24 +174,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from framewatch.kafkaio import create_topics
-    from framewatch.local import LocalStack
 
-    env = dict(os.environ)
-    stack = LocalStack(settings)
-    started_local = False
-    try:
-        if start_local:
-            # stopped on exit only if up started it (Ctrl-C during start-up included)
-            started_local = not all(st["up"] for st in stack.status().values())
-            status = stack.start(progress=say)
-            overrides = {
-                "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
-                "redis_url": str(status["redis"]["url"]),
-            }
-            mine = {k: v for k, v in overrides.items() if k not in settings.model_fields_set}
-            for key, value in mine.items():  # keep what the user configured
-                env["FRAMEWATCH_" + key.upper()] = value
-            settings = load_settings(args.config, **mine)
+    with _local_stack(args, settings, say, enabled=start_local, what="up") as (settings, env):
+        env = {**os.environ, **env}
         if args.json:
             print(json.dumps(plan), flush=True)
         say(f"kafka {settings.kafka_bootstrap}, redis {_masked(settings)}")
@@ -164,10 +188,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         policy = sv.Policy(grace_s=args.grace, max_restarts=args.max_restarts)
         children = [sv.Child(s.name, s.argv(args.config, args.log_json), env) for s in services]
         return sv.run(children, policy)
-    finally:
-        if started_local:
-            say("stopping the local kafka and redis that up started")
-            stack.stop()
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,29 +195,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     import uuid
 
     from framewatch.demo import run_demo, verdict
-    from framewatch.local import LocalStack
 
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    stack = LocalStack(settings)
-    started_local = False
     external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
-    try:
-        if not external:
-            started_local = not all(st["up"] for st in stack.status().values())
-            status = stack.start(progress=say)
-            settings = load_settings(
-                args.config,
-                kafka_bootstrap=str(status["kafka"]["bootstrap"]),
-                redis_url=str(status["redis"]["url"]),
-            )
+    with _local_stack(
+        args, settings, say, enabled=not external, what="demo", keep=args.keep_running
+    ) as (settings, _env):
         run = uuid.uuid4().hex[:6]
         settings.topics.prefix = f"{settings.topics.prefix}demo-{run}."
         settings.redis_prefix = f"{settings.redis_prefix}demo-{run}:"
         summary = asyncio.run(run_demo(settings, as_json=args.json, seconds=args.seconds))
-    finally:
-        if started_local and not args.keep_running:
-            say("stopping the local kafka and redis that demo started")
-            stack.stop()
     ok, why = verdict(summary)
     if args.json:
         print(json.dumps({"ok": ok, "why": why, **summary}))
