@@ -132,9 +132,9 @@ class Pipeline:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    async def run_cmd(self, *args: str) -> str:
+    async def run_cmd(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "framewatch.cli", *args, env=self.env(),
+            sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await proc.communicate()
@@ -142,9 +142,10 @@ class Pipeline:
             raise FramewatchError(f"`framewatch {' '.join(args)}` failed:\n{out.decode()[-2000:]}")
         return out.decode()
 
-    async def start(self, name: str, *args: str) -> None:
+    async def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> None:
+        """Start (or restart, under the same name) one service; extra_env overrides settings."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "framewatch.cli", *args, env=self.env(),
+            sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -134,10 +134,21 @@ def _wait_port(port: int, pid: int, timeout: float, what: str, log: Path) -> Non
 class KafkaBroker:
     """One KRaft broker+controller bound to 127.0.0.1."""
 
-    def __init__(self, jars: Path, state_dir: Path, port: int, controller_port: int, heap: str):
+    def __init__(
+        self,
+        jars: Path,
+        state_dir: Path,
+        port: int,
+        controller_port: int,
+        heap: str,
+        proxy_listener: tuple[int, int] | None = None,
+    ):
         self.jars, self.dir, self.port, self.cport, self.heap = (
             jars, state_dir, port, controller_port, heap,
         )  # fmt: skip
+        # (listen port, advertised port): a second listener that tells clients to come back
+        # through a proxy on the advertised port (fault tests cut the network there)
+        self.proxy_listener = proxy_listener
         self.data_dir = state_dir / "data"
         self.log = state_dir / "broker.log"
         self.pid: int | None = None
@@ -166,6 +177,8 @@ class KafkaBroker:
             .read_text()
             .format(port=self.port, controller_port=self.cport, data_dir=self.data_dir)
         )
+        if self.proxy_listener:
+            props.write_text(_with_proxy_listener(props.read_text(), *self.proxy_listener))
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = _kafka_cluster_id()
             fmt = subprocess.run(
@@ -198,6 +211,20 @@ class KafkaBroker:
 
     def info(self) -> ProcInfo:
         return ProcInfo(self.pid or 0, self.port, str(self.dir), str(self.log))
+
+
+def _with_proxy_listener(props: str, listen_port: int, advertised_port: int) -> str:
+    """Add listener PROXIED on listen_port, advertised as 127.0.0.1:advertised_port."""
+    out = []
+    for line in props.splitlines():
+        if line.startswith("listeners="):
+            line += f",PROXIED://127.0.0.1:{listen_port}"
+        elif line.startswith("advertised.listeners="):
+            line += f",PROXIED://127.0.0.1:{advertised_port}"
+        elif line.startswith("listener.security.protocol.map="):
+            line += ",PROXIED:PLAINTEXT"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _kafka_cluster_id() -> str:
