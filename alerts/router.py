@@ -19,7 +19,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
 from alerts.routing import Routable, Route, Routing, Sink
@@ -39,6 +41,39 @@ DUPLICATES = Counter(
 FOLDED = Counter("framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)")
 UNROUTED = Counter("framewatch_alerts_unrouted_total", "records no route matched", ["type"])
 ESCALATED = Counter("framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"])
+REDIS_WAITS = Counter(
+    "framewatch_alerts_redis_waits_total", "Redis calls retried because Redis was unreachable"
+)
+REDIS_WAITING = Gauge("framewatch_alerts_redis_waiting", "1 while the router waits for Redis")
+
+
+class WaitForRedis(Retry):
+    """Retry every Redis call until Redis answers, with capped backoff, and say so in metrics.
+
+    The de-dup marks and the fold keys live in Redis: delivering without them would page twice,
+    and crashing drops the router for everyone. So the router waits (offsets stay uncommitted)."""
+
+    waiting = False
+
+    def __init__(self, cap_s: float = 2.0) -> None:
+        super().__init__(ExponentialBackoff(cap=cap_s, base=0.1), retries=-1)
+
+    async def call_with_retry(self, do: Any, fail: Any, *args: Any, **kw: Any) -> Any:
+        async def failed(error: Exception, *rest: Any) -> Any:
+            REDIS_WAITS.inc()
+            if not WaitForRedis.waiting:  # log once per outage
+                log.warning("Redis unreachable (%s); waiting for it, nothing is dropped", error)
+            WaitForRedis.waiting = True
+            REDIS_WAITING.set(1)
+            res = fail(error, *rest)
+            return await res if asyncio.iscoroutine(res) else res
+
+        result = await super().call_with_retry(do, failed, *args, **kw)
+        if WaitForRedis.waiting:
+            log.info("Redis is back")
+            WaitForRedis.waiting = False
+            REDIS_WAITING.set(0)
+        return result
 
 
 class Router:
@@ -51,6 +86,7 @@ class Router:
             timeout=30,
             socket_connect_timeout=3,
             health_check_interval=15,
+            retry=WaitForRedis(),
         )
         self.redis = aioredis.Redis.from_pool(pool)
         self._slots = asyncio.Semaphore(self.cfg.max_in_flight)

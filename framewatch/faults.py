@@ -492,9 +492,11 @@ class Run:
         port = {"score": self.s.metrics.scoring_port, "streams": self.s.metrics.streams_port,
                 "alerts": self.s.metrics.alerts_port}[stage]  # fmt: skip
         try:
-            async with ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = await r.text()
+            async with (
+                ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/metrics", timeout=5) as r,
+            ):
+                text = await r.text()
         except Exception:
             return None
         total, seen = 0.0, False

@@ -37,3 +37,7 @@ PRODUCE_LATENCY = Histogram(
 PUSH_REQUESTS = Counter(
     "framewatch_ingest_push_requests_total", "HTTP frame push requests", ["status"]
 )
+HOT_POLL_ERRORS = Counter(
+    "framewatch_ingest_hot_poll_errors_total",
+    "reads of the Redis 'hot' hint that failed (sampling stays at its last rate meanwhile)",
+)

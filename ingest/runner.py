@@ -22,7 +22,15 @@ from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest.engine import Counts, SampleEngine, StreamMeta
 from ingest.errors import SourceError, SourceTimeoutError
-from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, RECONNECTS, SOURCE_ERRORS
+from ingest.metrics import (
+    FRAMES_SENT,
+    HOT_POLL_ERRORS,
+    LAG,
+    LAST_FRAME,
+    PRODUCE_LATENCY,
+    RECONNECTS,
+    SOURCE_ERRORS,
+)
 from ingest.source import VideoSource, is_live
 from ingest.ssrf import check_url
 
@@ -150,6 +158,7 @@ class StreamIngester:
                 try:
                     self.engine.set_hot(bool(await client.exists(key)))
                 except Exception as exc:  # Redis down must not stop ingest
+                    HOT_POLL_ERRORS.inc()
                     log.debug("hot flag poll failed: %s", exc)
                 await asyncio.sleep(self.settings.ingest.hot_poll_s)
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -27,18 +28,33 @@ class ScoreCache:
         self.ttl = settings.scoring.score_cache_ttl_s
         self.version = hashlib.sha256(model_set.encode()).hexdigest()[:12]
         self.r = client
+        self.pause_s = settings.scoring.score_cache_pause_s
+        self._skip_until = 0.0  # after a Redis error, score without the cache for a while
+
+    def _usable(self) -> bool:
+        if not self.ttl:
+            return False
+        if time.monotonic() < self._skip_until:
+            CACHE.labels(result="bypassed").inc()
+            return False
+        return True
+
+    def _failed(self, e: Exception) -> None:
+        """Redis down: go on without the cache for pause_s rather than wait on every frame."""
+        log.warning("score cache unavailable, scoring without it for %gs: %s", self.pause_s, e)
+        CACHE.labels(result="error").inc()
+        self._skip_until = time.monotonic() + self.pause_s
 
     def key(self, jpeg: bytes) -> str:
         return redisio.key(self.s, "scorecache", self.version, hashlib.sha256(jpeg).hexdigest())
 
     async def get(self, jpeg: bytes) -> tuple[Scored, str | None, int | None] | None:
-        if not self.ttl:
+        if not self._usable():
             return None
         try:
             raw = await self.r.get(self.key(jpeg))
         except Exception as e:  # the cache is an optimisation: Redis down means score anyway
-            log.warning("score cache unavailable: %s", e)
-            CACHE.labels(result="error").inc()
+            self._failed(e)
             return None
         if raw is None:
             CACHE.labels(result="miss").inc()
@@ -53,7 +69,7 @@ class ScoreCache:
         return scored, d["pdq"], d["pdq_quality"]
 
     async def put(self, jpeg: bytes, s: Scored, pdq_hex: str | None, quality: int | None) -> None:
-        if not self.ttl:
+        if not self._usable():
             return
         body = json.dumps({"scores": s.scores, "models": s.models, "pdq": pdq_hex,
                            "pdq_quality": quality,
@@ -61,4 +77,4 @@ class ScoreCache:
         try:
             await self.r.set(self.key(jpeg), body, ex=self.ttl)
         except Exception as e:
-            log.warning("score cache unavailable: %s", e)
+            self._failed(e)

@@ -15,6 +15,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -31,6 +33,10 @@ from scoring.scorer import Scored, Scorer
 log = logging.getLogger(__name__)
 STAGE = "scoring"
 TEXT_ERRORS = Counter("framewatch_scoring_text_errors_total", "OCR/QR runs that failed")
+BANK_WATCH_ERRORS = Counter(
+    "framewatch_scoring_bank_watch_errors_total",
+    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
+)
 BATCH_SIZE = Histogram(
     "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
 )
@@ -58,7 +64,8 @@ class ScoringService:
         self.index = BankIndex.empty()
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
         self.bank_reloads = 0
-        self.redis = redisio.async_client(settings)
+        # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
+        self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
         self.ocr = text.Ocr() if sc.text_every else None
         self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
 
@@ -102,6 +109,7 @@ class ScoringService:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # Redis restarts: keep the last index, retry
+                BANK_WATCH_ERRORS.inc()
                 log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
                 await asyncio.sleep(1.0)
             finally:

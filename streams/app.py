@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import faust
+from prometheus_client import Counter
 
 from framewatch import deadletter, metrics, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -23,6 +24,10 @@ from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
 STAGE = "streams"
+REDIS_ERRORS = Counter(
+    "framewatch_streams_redis_errors_total",
+    "Redis writes that failed (the 'hot' sampling hint); decisions go on without them",
+)
 
 
 def app_id(settings: Settings) -> str:
@@ -103,7 +108,11 @@ def build_app(settings: Settings) -> faust.App:
                         max(0.0, time.time() - sc.captured_at)
                     )
             if res.hot:
-                await redis.set(redisio.key(settings, "hot", sc.stream_id), b"1", ex=hot_ttl)
+                try:
+                    await redis.set(redisio.key(settings, "hot", sc.stream_id), b"1", ex=hot_ttl)
+                except Exception as exc:  # only a sampling hint: Redis down must not stop us
+                    REDIS_ERRORS.inc()
+                    log.warning("could not mark %s hot in Redis: %s", sc.stream_id, exc)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:

@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import Counter, Gauge
 
 from framewatch.errors import FramewatchError, TaxonomyError
 from framewatch.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
+POLICY_OK = Gauge(
+    "framewatch_streams_policy_ok", "0 while the policy files on disk are refused (old one runs)"
+)
+POLICY_REFUSED = Counter(
+    "framewatch_streams_policy_refused_total", "policy reloads refused as invalid"
+)
+POLICY_OK.set(1)
 
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
 LADDER_ACTIONS = ("warn", "restrict", "suspend_stream", "suspend_account")
@@ -335,9 +343,12 @@ class PolicyStore:
             new = load_dir(self.policy_dir, self.taxonomy)
         except PolicyError as exc:
             self.last_error = exc
+            POLICY_REFUSED.inc()
+            POLICY_OK.set(0)
             log.error("policy refused, keeping %s: %s", self.policy.version, exc)
             return False
         self.last_error = None
+        POLICY_OK.set(1)
         changed = new.version != self.policy.version
         if changed:
             log.info("policy %s -> %s", self.policy.version, new.version)

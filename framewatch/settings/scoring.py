@@ -40,6 +40,9 @@ class ScoringSettings(BaseModel):
     score_cache_ttl_s: int = Field(
         3600, ge=0, description="seconds a frame's scores stay cached by JPEG sha256 (0: off)"
     )
+    score_cache_pause_s: float = Field(
+        5.0, gt=0, description="after a Redis error, score without the cache this long"
+    )
     text_every: int = Field(
         3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
     )
