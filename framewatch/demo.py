@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 BANK = "demo-known-bad"
 BANK_CATEGORY = "known_bad.csam_bank"
 WARMUP = "warmup"
+# log lines of a service worth showing: our format (" W "/" E "), Faust's ("[WARNING]"), crashes
+_NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
 
 
 def testdata_dir() -> Path:
@@ -156,7 +158,7 @@ class Pipeline:
         assert proc.stdout is not None
         async for line in proc.stdout:
             text = line.decode(errors="replace").rstrip()
-            if text and (" W " in text or " E " in text or "Traceback" in text):
+            if text and any(w in text for w in _NOTEWORTHY):
                 self.say(f"  [{name}] {text}")
 
     async def setup(self, bank_videos: list[Path]) -> None:

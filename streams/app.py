@@ -14,6 +14,8 @@ from typing import Any
 
 import faust
 from prometheus_client import Counter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from framewatch import deadletter, metrics, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -75,7 +77,8 @@ def build_app(settings: Settings) -> faust.App:
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
     proc = Processor(settings)
-    redis = redisio.async_client(settings)
+    # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
+    redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
     hot_ttl = settings.streams.hot_ttl_s
 
     async def send(out: Out) -> None:
