@@ -232,6 +232,8 @@ def _selftest(args: argparse.Namespace, settings: Settings) -> int:
     if not args.faults:
         raise FramewatchError("say which self-test: `framewatch selftest --faults`")
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+    # the harness's own readers reconnect through broker restarts: their complaints are noise
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     figs = asyncio.run(faults.run_all(settings, args.only or None, say))
     ok = all(f.ok for f in figs)
     if args.json:

@@ -38,7 +38,9 @@ _NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
 def testdata_dir() -> Path:
     """The shared test videos: ../shared/testdata beside the checkout (or FRAMEWATCH_TESTDATA)."""
     env = os.environ.get("FRAMEWATCH_TESTDATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "testdata"]:
+    # beside a clone, or two levels up from a git worktree (as the ingest tests look)
+    beside = [REPO.parent / "shared" / "testdata", REPO.parent.parent / "shared" / "testdata"]
+    for cand in ([Path(env)] if env else []) + beside:
         if (cand / "videos").is_dir():
             return cand
     raise FramewatchError(

@@ -41,3 +41,6 @@ HOT_POLL_ERRORS = Counter(
     "framewatch_ingest_hot_poll_errors_total",
     "reads of the Redis 'hot' hint that failed (sampling stays at its last rate meanwhile)",
 )
+BROKER_WAITS = Counter(
+    "framewatch_ingest_broker_waits_total", "failed connects to Kafka at start, retried"
+)

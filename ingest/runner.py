@@ -16,13 +16,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest.engine import Counts, SampleEngine, StreamMeta
-from ingest.errors import SourceError, SourceTimeoutError
+from ingest.errors import IngestError, SourceError, SourceTimeoutError
 from ingest.metrics import (
+    BROKER_WAITS,
     FRAMES_SENT,
     HOT_POLL_ERRORS,
     LAG,
@@ -164,6 +166,25 @@ class StreamIngester:
         finally:
             await client.aclose()
 
+    async def _start_producer(self, producer: AIOKafkaProducer) -> None:
+        """Wait for Kafka (a restart, a network blip) instead of failing the stream at once."""
+        deadline = time.monotonic() + self.settings.ingest.broker_wait_s
+        while True:
+            try:
+                await producer.start()
+                return
+            except KafkaConnectionError as exc:
+                await producer.stop()  # release what the failed start opened
+                if time.monotonic() >= deadline:
+                    raise IngestError(
+                        f"Kafka at {self.settings.kafka_bootstrap} unreachable for "
+                        f"{self.settings.ingest.broker_wait_s:g}s ({exc}); check "
+                        "FRAMEWATCH_KAFKA_BOOTSTRAP and that the broker runs"
+                    ) from None
+                BROKER_WAITS.inc()
+                log.warning("Kafka unreachable (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+
     async def run(self) -> Summary:
         """Ingest until the source ends (file) or stop() (live). SourceError after dead-letter."""
         t0 = time.monotonic()
@@ -171,7 +192,7 @@ class StreamIngester:
             check_url(self.source, allow_private=self.settings.ingest.allow_private_urls)
         producer = self._producer or kafkaio.producer(self.settings)
         if self._own_producer:
-            await producer.start()
+            await self._start_producer(producer)
         topic = self.settings.topics.name("frames")
         key = self.meta.stream_id.encode()
         queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.ingest.queue_size)

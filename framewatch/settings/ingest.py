@@ -44,4 +44,7 @@ class IngestSettings(BaseModel):
     supervisor_poll_s: float = Field(2.0, gt=0, description="how often registered pulls are read")
     rtmp_host: str = Field("127.0.0.1", description="RTMP listen address")
     rtmp_port: int = Field(0, ge=0, le=65535, description="RTMP listen port (0: no listener)")
+    broker_wait_s: float = Field(
+        60.0, ge=0, description="at start, wait this long for an unreachable Kafka before failing"
+    )
     queue_size: int = Field(64, ge=1, description="sampled frames buffered before Kafka")

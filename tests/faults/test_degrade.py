@@ -101,3 +101,30 @@ def test_invalid_policy_keeps_the_running_one_and_says_so(tmp_path: Path) -> Non
     store.maybe_reload()
     assert store.policy.version == running
     assert sample("framewatch_streams_policy_ok") == 1
+
+
+@pytest.mark.integration
+async def test_ingest_waits_for_an_unreachable_broker_at_start(
+    make_settings, kafka_bootstrap: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Found by restart-broker: a stream going live while Kafka restarted died with a traceback."""
+    from framewatch.demo import testdata_dir
+    from framewatch.kafkaio import create_topics
+    from framewatch.testing.tcpproxy import TcpProxy
+    from ingest.engine import StreamMeta
+    from ingest.runner import StreamIngester
+
+    host, port = kafka_bootstrap.rsplit(":", 1)
+    async with TcpProxy((host, int(port))) as proxy:
+        s = make_settings()
+        await create_topics(s)
+        s = s.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{proxy.port}"})
+        await proxy.cut()  # Kafka unreachable when the stream starts
+        waits = sample("framewatch_ingest_broker_waits_total")
+        clip = testdata_dir() / "videos" / "doorknob-hd-no-bar.mp4"
+        run = asyncio.create_task(StreamIngester(s, str(clip), StreamMeta("late", "a")).run())
+        await asyncio.sleep(2.5)
+        assert not run.done() and sample("framewatch_ingest_broker_waits_total") > waits
+        proxy.restore()
+        summary = await asyncio.wait_for(run, 60)
+    assert summary.sent == summary.sampled > 0 and summary.error is None
