@@ -508,6 +508,24 @@ class Run:
                 seen = True
         return total if seen else None
 
+    async def read_frames(self, limit: int) -> list[records.Frame]:
+        """Frames (with their JPEGs) already on the frames topic, warm-up excluded."""
+        cons = kafkaio.consumer(self.s, self.s.topics.name("frames"), group_id=None,
+                                auto_offset_reset="earliest")  # fmt: skip
+        await cons.start()
+        out: list[records.Frame] = []
+        try:
+            deadline = time.monotonic() + 30
+            while len(out) < limit and time.monotonic() < deadline:
+                for msgs in (await cons.getmany(timeout_ms=500)).values():
+                    for m in msgs:
+                        fr = records.decode(m.value, records.Frame)
+                        if fr.stream_id.startswith("bg-"):
+                            out.append(fr)
+        finally:
+            await cons.stop()
+        return out[:limit]
+
     def scored_at(self) -> dict[str, float]:
         first: dict[str, float] = {}
         for sc in self.pipe.scores:
@@ -596,6 +614,10 @@ class Run:
             n = sum(fr.stream_id == stream for fr in pipe.frames.values())
             if stream.startswith("off-") and n >= 4 and red.get(stream, 0) == 0:
                 f.problems.append(f"offender stream {stream} ({n} frames) never blocked")
+        for name in self.ingests:
+            if name.startswith(("live-", "corrupt-")):
+                text = (self.logs / f"ingest-{name}.log").read_text(errors="replace").strip()
+                f.notes.append(f"{name}: {text.splitlines()[-1] if text else '-'}")
         for name, p in pipe.procs.items():
             if p.returncode is not None and p.returncode not in (0, -9):
                 f.problems.append(f"service {name} exited {p.returncode}")
@@ -772,33 +794,44 @@ async def _garbage_source(run: Run) -> None:
     run.fig.recover_s = _first_scored_after(run, "live-http", run.t_clear or 0)
     if run.fig.recover_s is None:
         run.fig.problems.append("the live source never produced frames after the garbage")
-    tail = (run.logs / "ingest-corrupt-file.log").read_text(errors="replace")[-400:]
-    n = sum(f.stream_id == "corrupt-file" for f in run.pipe.frames.values())
-    run.fig.notes.append(f"corrupt file: {n} frames sampled; ingest said: "
-                         f"{tail.strip().splitlines()[-1] if tail.strip() else '-'}")  # fmt: skip
 
 
-async def _backlog(run: Run) -> None:
-    """The scorer stops; minutes of video pile up at full speed; it comes back and catches up."""
+def _tagged(jpeg: bytes, tag: str) -> bytes:
+    """The same picture with a JPEG comment: new bytes (no score-cache hit), same pixels."""
+    body = tag.encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(body) + 2).to_bytes(2, "big") + body + jpeg[2:]
+
+
+async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
+    """The scorer stops; minutes of sampled video land at once; it comes back and catches up.
+
+    The backlog is made of real frames already sampled from the sample videos, re-sent as
+    other streams whose capture times span the last `minutes` (as after a long outage), each
+    JPEG tagged so the score cache cannot shortcut the work."""
     run.fault()
     p = run.proc("score")
     p.terminate()
     await p.wait()
-    burst = [
-        await run.ingest(
-            f"burst-{i}",
-            str(run.media[k]),
-            f"acct-burst-{i}",
-            realtime=False,
-            FRAMEWATCH_INGEST__DEFAULT_FPS="2",
-        )
-        for i, k in enumerate(("pattern", "doorknob"))
-    ]
-    await asyncio.gather(*(b.wait() for b in burst))
-    await asyncio.sleep(1)
-    waiting = len(set(run.pipe.frames) - set(run.scored_at()))
-    run.fig.notes.append(f"backlog {waiting} frames (~{waiting / 2 / 60:.1f} min of video "
-                         f"at 2 fps), built in {time.time() - (run.t_fault or 0):.0f}s")  # fmt: skip
+    src = await run.read_frames(limit=60)
+    per = int(minutes * 60)
+    now, topic = time.time(), run.s.topics.name("frames")
+    prod = kafkaio.producer(run.s)
+    await prod.start()
+    try:
+        for i in range(streams):
+            for k in range(per):
+                fr = src[(i * per + k) % len(src)]
+                new = fr.model_copy(update={
+                    "frame_id": records.new_id(), "stream_id": f"burst-{i}",
+                    "account_id": f"acct-burst-{i}", "seq": k, "captured_at": now - (per - k),
+                    "jpeg": _tagged(fr.jpeg, f"burst-{i}-{k}"),
+                })  # fmt: skip
+                await prod.send(topic, records.encode(new), key=new.stream_id.encode())
+        await prod.flush()
+    finally:
+        await prod.stop()
+    run.fig.notes.append(f"backlog {streams * per} frames = {streams} streams x {minutes:g} min "
+                         f"at 1 fps, produced in {time.time() - now:.1f}s")  # fmt: skip
     await run.restart("score")
     run.cleared("score")
 
