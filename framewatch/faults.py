@@ -613,7 +613,10 @@ class Run:
         for stream in {fr.stream_id for fr in pipe.frames.values()}:
             n = sum(fr.stream_id == stream for fr in pipe.frames.values())
             if stream.startswith("off-") and n >= 4 and red.get(stream, 0) == 0:
-                f.problems.append(f"offender stream {stream} ({n} frames) never blocked")
+                seen = [f"{sc.seq}{'*' if sc.hash_matches else ''}"
+                        for sc in pipe.scores if sc.stream_id == stream]  # fmt: skip
+                f.problems.append(f"offender stream {stream} ({n} frames) never blocked; "
+                                  f"scores in topic order (* = bank match): {seen}")  # fmt: skip
         for name in self.ingests:
             if name.startswith(("live-", "corrupt-")):
                 text = (self.logs / f"ingest-{name}.log").read_text(errors="replace").strip()

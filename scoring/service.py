@@ -11,6 +11,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -139,7 +140,13 @@ class ScoringService:
                 msgs = [m for part in batch.values() for m in part]
                 if not msgs:
                     continue
-                await asyncio.gather(*(self._handle(producer, m) for m in msgs))
+                # score concurrently, but match and produce in input order: a stream's Scores
+                # must keep its frames' order (the streams worker drops a seq it has passed)
+                ready = await asyncio.gather(*(self._score(producer, m) for m in msgs))
+                acks = [await self._emit(producer, *r) for r in ready if r is not None]
+                await asyncio.gather(*acks)
+                RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
+                self.processed += len(acks)
                 offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
                 await consumer.commit({TopicPartition(tp.topic, tp.partition): o
                                        for tp, o in offsets.items()})  # fmt: skip
@@ -152,15 +159,17 @@ class ScoringService:
             await self.redis.aclose()
             self.executor.shutdown(wait=False)
 
-    async def _handle(self, producer: AIOKafkaProducer, msg: ConsumerRecord) -> None:
-        """Score one frame and await the ack of its Scores (or of its dead letter)."""
+    async def _score(
+        self, producer: AIOKafkaProducer, msg: ConsumerRecord
+    ) -> tuple[records.Frame, records.Scores, str | None] | None:
+        """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
         try:
             frame = records.decode(msg.value, records.Frame)
         except RecordDecodeError as e:
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
-            return
+            return None
         result = await self.cache.get(frame.jpeg)
         cached = result is not None
         if result is None:
@@ -168,24 +177,31 @@ class ScoringService:
         if isinstance(result, ImageDecodeError):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
-            return
+            return None
         scored, h, q = result
         if not cached:
             await self.cache.put(frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality
-        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
-        scores = to_scores(frame, scored, h, q, matches)
+        scores = to_scores(frame, scored, h, q, [])
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
         sc = self.settings.scoring
         if sc.text_every and frame.seq % sc.text_every == 0:
             scores = await self._with_text(frame, scores)
-        await producer.send_and_wait(
+        return frame, scores, h
+
+    async def _emit(
+        self, producer: AIOKafkaProducer, frame: records.Frame, scores: records.Scores,
+        h: str | None,
+    ) -> asyncio.Future[Any]:  # fmt: skip
+        """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
+        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
+        if matches:
+            scores = scores.model_copy(update={"hash_matches": matches})
+        return await producer.send(
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )
-        RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
-        self.processed += 1
 
     async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
         """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""
