@@ -3,8 +3,8 @@
 Bugs these pin down, found by the redis-down fault scenario:
 - the alert router exited on the first Redis error, so pages waited for a restart (6 of 6
   red-line pages missed in a 30 s outage); now it waits for Redis and counts the waits;
-- the scorer's cache lookups retried each failing call for seconds, so frames were scored up to
-  11 s after capture while Redis was down; now the cache is bypassed for a pause after an error;
+- the scorer's cache waited on every frame for a Redis that does not answer (5 s a lookup, again
+  a write); now one error bypasses the cache for a pause;
 - a refused policy file was only logged; now a gauge and a counter say so.
 """
 
