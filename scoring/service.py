@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 from redis.asyncio.retry import Retry
@@ -34,6 +35,9 @@ from scoring.scorer import Scored, Scorer
 log = logging.getLogger(__name__)
 STAGE = "scoring"
 TEXT_ERRORS = Counter("framewatch_scoring_text_errors_total", "OCR/QR runs that failed")
+COMMITS_FAILED = Counter(
+    "framewatch_scoring_commits_failed_total", "offset commits refused after a rebalance"
+)
 BANK_WATCH_ERRORS = Counter(
     "framewatch_scoring_bank_watch_errors_total",
     "bank watch lost Redis: matching goes on with the last loaded in-memory index",
@@ -148,8 +152,16 @@ class ScoringService:
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
                 self.processed += len(acks)
                 offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): o
-                                       for tp, o in offsets.items()})  # fmt: skip
+                try:
+                    await consumer.commit({TopicPartition(tp.topic, tp.partition): o
+                                           for tp, o in offsets.items()})  # fmt: skip
+                except CommitFailedError as exc:
+                    # the group moved on without us (a network cut longer than the session
+                    # timeout): the new owner re-reads these frames; their Scores repeat, and
+                    # the streams worker drops a seq it has seen. Crashing would lose nothing
+                    # more but stop scoring until someone restarts us.
+                    COMMITS_FAILED.inc()
+                    log.warning("offsets not committed (%s); frames will be re-read", exc)
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
