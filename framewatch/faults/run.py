@@ -35,6 +35,7 @@ class Scenario:
     fault: str
     inject: Callable[[Run], Awaitable[None]]
     quick: bool = False  # cheap enough for the default test run
+    drain_s: float = 120.0  # how long the backlog may take to drain after the load stops
     needs_proxy: bool = False
 
 
@@ -248,9 +249,9 @@ class Run:
             "alerts": (s.alerts.group_id, s.topics.name("alerts")),
         }[stage]
 
-    async def _caught_up(self, stages: list[str], timeout: float = 240.0) -> float | None:
+    async def _caught_up(self, stages: list[str]) -> float | None:
         """Seconds from t_clear until each stage's group committed past the ends at t_clear."""
-        t0, deadline = time.time(), time.monotonic() + timeout
+        t0, deadline = time.time(), time.monotonic() + self.sc.drain_s + 120
         cfg = kafkaio.client_config(self.s)
         admin, cons = AIOKafkaAdminClient(**cfg), AIOKafkaConsumer(**cfg, group_id=None)
         want: dict[str, dict[TopicPartition, int]] = {}
@@ -347,8 +348,8 @@ class Run:
             await asyncio.sleep(0.02)
 
     # ---- drain and count -----------------------------------------------------------------
-    async def drain(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def drain(self) -> None:
+        deadline = time.monotonic() + self.sc.drain_s
         while time.monotonic() < deadline:
             if set(self.pipe.frames) <= set(self.scored_at()):
                 break

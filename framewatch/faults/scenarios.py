@@ -243,7 +243,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("garbage-source", "300 kB of noise mid live stream; a file corrupted mid-way",
              _garbage_source),
     Scenario("backlog", "scorer stopped while minutes of video pile up, then catching up",
-             _backlog),
+             _backlog, drain_s=360.0),
     Scenario("invalid-policy", "policy file replaced by an invalid one for 20 s",
              _invalid_policy),
 ]}  # fmt: skip
