@@ -32,7 +32,7 @@ BANK = "demo-known-bad"
 BANK_CATEGORY = "known_bad.csam_bank"
 WARMUP = "warmup"
 # log lines of a service worth showing: our format (" W "/" E "), Faust's ("[WARNING]"), crashes
-_NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
+NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
 
 
 def testdata_dir() -> Path:
@@ -160,7 +160,7 @@ class Pipeline:
         assert proc.stdout is not None
         async for line in proc.stdout:
             text = line.decode(errors="replace").rstrip()
-            if text and any(w in text for w in _NOTEWORTHY):
+            if text and any(w in text for w in NOTEWORTHY):
                 self.say(f"  [{name}] {text}")
 
     async def setup(self, bank_videos: list[Path]) -> None:

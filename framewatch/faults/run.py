@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from framewatch import kafkaio, records
-from framewatch.demo import Hook, Pipeline, testdata_dir
+from framewatch.demo import NOTEWORTHY, Hook, Pipeline, testdata_dir
 from framewatch.faults.stack import LiveTs, Stack, remux
 from framewatch.testing.tcpproxy import TcpProxy
 
@@ -118,6 +118,16 @@ class _Pipe(Pipeline):
     """The demo pipeline, with per-service settings overrides (e.g. a proxied bootstrap)."""
 
     extra: dict[str, dict[str, str]] = {}
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        """Keep every line of a service in <tmp>/<name>.log; show the noteworthy ones."""
+        assert proc.stdout is not None
+        with open(self.tmp / f"{name}.log", "ab") as log:
+            async for line in proc.stdout:
+                log.write(line)
+                text = line.decode(errors="replace").rstrip()
+                if text and any(w in text for w in NOTEWORTHY):
+                    self.say(f"  [{name}] {text}")
 
     async def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> None:
         await super().start(
@@ -430,7 +440,9 @@ class Run:
                 f.notes.append(f"{name}: {text.splitlines()[-1] if text else '-'}")
         for name, p in pipe.procs.items():
             if p.returncode is not None and p.returncode not in (0, -9):
-                f.problems.append(f"service {name} exited {p.returncode}")
+                tail = (self.logs / f"{name}.log").read_text(errors="replace").strip()
+                f.problems.append(f"service {name} exited {p.returncode}: "
+                                  f"{tail.splitlines()[-1] if tail else '-'}")  # fmt: skip
 
     async def ledger(self, account: str) -> list[str]:
         try:
