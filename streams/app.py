@@ -2,7 +2,8 @@
 
 Topics: scores (in, key stream_id) -> decisions (key stream_id) + alerts (key incident_id);
 decisions are re-keyed by account_id into an internal topic feeding the ledger table, which
-emits enforcement (key account_id). Tables live in memory and recover from their changelog
+emits enforcement (key account_id). Reviews (streams/app_review.py) and the audit chain
+(streams/app_audit.py) add their agents in their own modules. Tables live in memory and recover from their changelog
 topics, so a restarted worker resumes exactly where the committed offsets say.
 """
 
@@ -19,6 +20,8 @@ from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
+from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
+from streams.app_review import add_review_agents
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,18 @@ def build_app(settings: Settings) -> faust.App:
             for out in outs:
                 await send(out)
 
+    audit_in = audit_in_topic(app, settings)
+    add_review_agents(
+        app,
+        settings,
+        state=state,
+        ledgers=ledgers,
+        proc=proc,
+        redis=redis,
+        dead=dead,
+        audit_in=audit_in,
+    )
+    add_audit_agents(app, settings, audit_in=audit_in, dead=dead)
     return app
 
 
@@ -128,6 +143,7 @@ def run_worker(settings: Settings) -> int:
     from framewatch.kafkaio import create_topics
 
     asyncio.run(create_topics(settings))
+    asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,9 @@ class StreamState:
     history: dict[str, list[list[Any]]] = field(default_factory=dict)
     last_seq: int = -1
     decision_id: str | None = None  # the decision that put it in its current state
+    # what a review of that decision needs: action, top reason, first frame, capture time
+    decided: dict[str, Any] | None = None
+    reviews: list[str] = field(default_factory=list)  # review ids applied, newest last
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +39,8 @@ class StreamState:
             "history": self.history,
             "last_seq": self.last_seq,
             "decision_id": self.decision_id,
+            "decided": self.decided,
+            "reviews": self.reviews,
         }
 
     @classmethod
@@ -198,6 +203,7 @@ def step(
     )
     st.state = {"block": "blocked", "review": "review", "allow": "ok"}[action]
     st.decision_id = decision.decision_id
+    st.decided = _summary(decision)
     alert = None
     if red:
         top = decision.reasons[0]
@@ -233,6 +239,20 @@ def _ordered(st: StreamState, ids: set[str]) -> list[str]:
     return sorted(seen, key=lambda f: (seen[f], f)) + rest
 
 
+def _summary(d: Decision) -> dict[str, Any]:
+    top = d.reasons[0] if d.reasons else None
+    return {
+        "action": d.action,
+        "category": top.category if top else None,
+        "score": top.score if top else None,
+        "threshold": top.threshold if top else None,
+        "red_line": d.red_line,
+        "channel": d.channel,
+        "first_frame_id": d.first_frame_id,
+        "captured_at": d.captured_at,
+    }
+
+
 def clear(st: StreamState) -> StreamState:
-    """An overturned review resets the stream to ok with no history."""
-    return StreamState(last_seq=st.last_seq)
+    """An overturned decision resets the stream to ok with no history (smoothing restarts)."""
+    return StreamState(last_seq=st.last_seq, reviews=list(st.reviews))

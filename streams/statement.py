@@ -135,3 +135,79 @@ def _scope(tenant: str, settings: Settings) -> list[str]:
     return (
         settings.streams.territorial_scope.get(tenant) or settings.streams.default_territorial_scope
     )
+
+
+def for_correction(
+    allow: Decision,
+    original_id: str,
+    category: str,
+    reviewer: str | None,
+    note: str | None,
+    taxonomy: Taxonomy,
+    settings: Settings,
+) -> StatementOfReasons:
+    """The corrected statement when a reviewer overturns a block: the restriction has ended.
+
+    The Transparency Database has no "amend" call, so the correction is a new statement (puid =
+    the correcting decision) that names the original (puid = the original decision id) in its
+    facts and sets ``end_date_visibility_restriction`` to the day the block was lifted.
+    """
+    who = f" by {reviewer}" if reviewer else ""
+    why = f" Reviewer note: {note}" if note else ""
+    s = StatementOfReasons(
+        decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
+        category=taxonomy.dsa_category(category)
+        if category in taxonomy
+        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        content_date=_date(allow.captured_at),
+        application_date=_date(allow.decided_at),
+        end_date_visibility_restriction=_date(allow.decided_at),
+        decision_facts=(
+            f"Correction of statement {original_id}: the block of live stream {allow.stream_id} "
+            f"for {category} was overturned on human review{who} and lifted; this statement "
+            f"({allow.decision_id}) supersedes it.{why} Policy {allow.policy_version}."
+        ),
+        source_type="SOURCE_VOLUNTARY",
+        automated_detection="Yes",
+        automated_decision="AUTOMATED_DECISION_PARTIALLY",
+        territorial_scope=_scope(allow.tenant, settings),
+        puid=allow.decision_id,
+        **_ground(category, taxonomy),
+    )
+    validate(s)
+    return s
+
+
+def for_reversal(
+    e: Enforcement, category: str, overturned: str, taxonomy: Taxonomy, settings: Settings
+) -> StatementOfReasons:
+    """The corrected statement when an overturned decision steps an account down the ladder."""
+    account = {
+        "restrict": "DECISION_ACCOUNT_SUSPENDED",
+        "suspend_stream": "DECISION_ACCOUNT_SUSPENDED",
+        "suspend_account": "DECISION_ACCOUNT_TERMINATED",
+    }.get(e.action)
+    s = StatementOfReasons(
+        decision_visibility=[] if account else ["DECISION_VISIBILITY_OTHER"],
+        decision_visibility_other=None if account else "Account restriction lifted or reduced",
+        decision_account=account,
+        category=taxonomy.dsa_category(category)
+        if category in taxonomy
+        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        application_date=_date(e.issued_at),
+        end_date_account_restriction=_date(e.issued_at),
+        decision_facts=(
+            f"Correction of statement {e.reverses}: decision {overturned} was overturned on "
+            f"human review and its strike removed; account {e.account_id} moved from "
+            f"'{e.previous_action}' to '{e.action}' (ladder step {e.ladder_step}) with "
+            f"{e.strike_total:.2f} decayed strikes. Policy {e.policy_version}."
+        ),
+        source_type="SOURCE_VOLUNTARY",
+        automated_detection="Yes",
+        automated_decision="AUTOMATED_DECISION_PARTIALLY",
+        territorial_scope=_scope(e.tenant, settings),
+        puid=e.enforcement_id,
+        **_ground(category, taxonomy),
+    )
+    validate(s)
+    return s

@@ -27,3 +27,12 @@ class StreamsSettings(BaseModel):
     default_territorial_scope: list[str] = Field(
         default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
     )
+    review_ids_kept: int = Field(
+        200, ge=1, description="review ids remembered per stream (re-sent reviews count once)"
+    )
+    audit_retention_ms: int = Field(
+        -1,
+        ge=-1,
+        description="retention.ms the worker sets on the audit topic at start (-1: keep forever; "
+        "a chain whose start expired is verified from its oldest link)",
+    )
