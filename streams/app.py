@@ -55,6 +55,8 @@ def build_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         broker_commit_interval=0.5,
+        broker_session_timeout=settings.streams.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     topics = {

@@ -36,3 +36,9 @@ class StreamsSettings(BaseModel):
         description="retention.ms the worker sets on the audit topic at start (-1: keep forever; "
         "a chain whose start expired is verified from its oldest link)",
     )
+    session_timeout_s: float = Field(
+        60.0,
+        ge=6.0,
+        description="Kafka group session timeout: how long a crashed worker's partitions wait "
+        "before another worker takes them (lower = faster failover, more false rebalances)",
+    )

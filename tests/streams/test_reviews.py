@@ -19,7 +19,7 @@ from framewatch import records, redisio
 from framewatch.records import Decision, Enforcement
 from framewatch.settings import Settings
 from streams import statement
-from streams.app import app_id
+from streams.app import app_id, ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, env_for, produce
@@ -228,10 +228,10 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     assert states["r"]["state"] == "ok"
     enf = of(await collect(settings, "enforcement", want=len(enf) + 1, timeout=3), Enforcement)
     assert sum(1 for e in enf if e.reverses) == 1
-    view = json.loads(cli(settings, worker, "account", "show", "acc", "--json").stdout)
-    assert len(view["strikes"]) == 2
-    view2 = json.loads(cli(settings, worker, "account", "show", "acc2", "--json").stdout)
-    assert len(view2["strikes"]) == 1 and view2["action"] == "warn"
+    ledgers = await table_snapshot(settings, ledger_changelog(settings))
+    assert len(ledgers["acc"]["strikes"]) == 2 and ledgers["acc"]["step"] == 1  # warn
+    assert len(ledgers["acc2"]["strikes"]) == 1 and ledgers["acc2"]["step"] == 1  # upheld: as is
+    assert "acc3" not in ledgers  # a review decision carries no strike to remove
 
     # precision per category from the reviews topic; the re-sent verdict counts once
     stats = cli(settings, worker, "review", "stats", "--json")
