@@ -90,24 +90,38 @@ def add_audit_agents(app: faust.App, settings: Settings, *, audit_in: TopicT, de
             metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc()
 
 
+DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic-level override
+
+
 async def ensure_audit_retention(settings: Settings) -> None:
-    """Set the audit topic's retention (default: forever) so the chain's start never expires."""
+    """Set the audit topic's retention (default: forever) so the chain's start never expires.
+
+    AlterConfigs replaces a topic's overrides as a whole, so the ones already set are read first
+    and sent back with retention.ms; nothing is sent when it is already right.
+    """
+    name = settings.topics.name("audit")
+    want = str(settings.streams.audit_retention_ms)
     admin = AIOKafkaAdminClient(**kafkaio.client_config(settings))
     await admin.start()
     errors: list[str] = []
     try:
-        responses = await admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    settings.topics.name("audit"),
-                    configs={"retention.ms": str(settings.streams.audit_retention_ms)},
-                )
-            ]
-        )
-        for resp in responses:
-            for res in getattr(resp, "resources", []):
-                if res[0]:  # (error_code, error_message, resource_type, name)
+        current: dict[str, str] = {}
+        for resp in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]):
+            for res in resp.resources:  # (error, message, type, name, entries)
+                for entry in res[4]:  # (name, value, read_only, source | is_default, ...)
+                    source = entry[3]
+                    dynamic = (
+                        source is False if resp.API_VERSION == 0 else source == DYNAMIC_TOPIC_CONFIG
+                    )
+                    if dynamic and entry[1] is not None:
+                        current[entry[0]] = entry[1]
+        if current.get("retention.ms") == want:
+            return
+        for resp in await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {**current, "retention.ms": want})]
+        ):
+            for res in resp.resources:  # (error_code, error_message, resource_type, name)
+                if res[0]:
                     errors.append(f"error {res[0]}: {res[1]}")
     except Exception as exc:  # a cluster may forbid it; the chain still works
         errors.append(str(exc))
@@ -115,7 +129,8 @@ async def ensure_audit_retention(settings: Settings) -> None:
         await admin.close()
     if errors:
         log.warning(
-            "could not set retention.ms on the audit topic (%s); set it yourself so the "
+            "could not set retention.ms on the audit topic %s (%s); set it yourself so the "
             "chain's first links are kept",
+            name,
             "; ".join(errors),
         )

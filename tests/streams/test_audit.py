@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from framewatch import kafkaio, records
 from framewatch.records import AuditEntry, Decision
@@ -143,6 +145,18 @@ async def test_chain_holds_across_a_crash_and_verify_reports_tampered_links(
     text = verify(settings, worker)
     assert text.returncode == 3
     assert f"partition {p1}: BROKEN at offset {ends[p1]} seq {last.seq}" in text.stdout
+    # the worker made the audit topic keep its links forever (the chain's start never expires)
+    assert await _topic_config(settings, settings.topics.name("audit"), "retention.ms") == "-1"
+
+
+async def _topic_config(settings: Settings, topic: str, key: str) -> str | None:
+    admin = AIOKafkaAdminClient(**kafkaio.client_config(settings))
+    await admin.start()
+    try:
+        [resp] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        return next((e[1] for e in resp.resources[0][4] if e[0] == key), None)
+    finally:
+        await admin.close()
 
 
 async def _links(settings: Settings) -> dict[int, list[AuditEntry]]:
