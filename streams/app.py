@@ -2,9 +2,9 @@
 
 Topics: scores (in, key stream_id) -> decisions (key stream_id) + alerts (key incident_id);
 decisions are re-keyed by account_id into an internal topic feeding the ledger table, which
-emits enforcement (key account_id). Reviews (streams/app_review.py) and the audit chain
-(streams/app_audit.py) add their agents in their own modules. Tables live in memory and recover from their changelog
-topics, so a restarted worker resumes exactly where the committed offsets say.
+emits enforcement (key account_id). Tables live in memory and recover from their changelog
+topics, so a restarted worker resumes exactly where the committed offsets say. Reviews
+(streams/app_review.py) and the audit chain (streams/app_audit.py) add their own agents.
 """
 
 from __future__ import annotations
