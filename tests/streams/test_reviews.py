@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from framewatch import records, redisio
-from framewatch.records import Decision, Enforcement
+from framewatch import kafkaio, records, redisio
+from framewatch.records import DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
 from streams import statement
 from streams.app import app_id, ledger_changelog
@@ -141,6 +141,16 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     )
     restrict = next(e for e in enf if e.account_id == "acc" and e.action == "restrict")
 
+    # a malformed review is dead-lettered and the worker carries on with the real ones
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        await prod.send_and_wait(
+            settings.topics.name("reviews"), b'{"type":"review","v":1,"outcome":"maybe"}', key=b"g"
+        )
+    finally:
+        await prod.stop()
+
     missing = cli(settings, worker, "review", "resolve", "nope", "--outcome", "upheld")
     assert missing.returncode == 1
     assert "no decision 'nope'" in missing.stderr and "tail decisions" in missing.stderr
@@ -233,6 +243,11 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     assert len(ledgers["acc2"]["strikes"]) == 1 and ledgers["acc2"]["step"] == 1  # upheld: as is
     # a review decision carries no strike: its overturn never went to the ledger
     assert ledgers["acc3"]["strikes"] == [] and ledgers["acc3"]["seen"] == []
+
+    dead = of(await collect(settings, "dead_letters", want=1, timeout=10), DeadLetter)
+    assert [(d.source_topic, d.reason) for d in dead] == [
+        (settings.topics.name("reviews"), "invalid")
+    ]
 
     # precision per category from the reviews topic; the re-sent verdict counts once
     stats = cli(settings, worker, "review", "stats", "--json")
