@@ -50,8 +50,11 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="json",
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
-        broker_commit_interval=0.5,
+        # at-least-once: Faust flushes the producer (outputs + changelogs, acks=all) before
+        # every offset commit; commits run on a timer, not inline every few records
+        broker_commit_every=settings.streams.commit_every,
+        broker_commit_interval=settings.streams.commit_interval_s,
+        producer_linger=settings.streams.producer_linger_ms / 1000.0,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     topics = {
@@ -73,10 +76,16 @@ def build_app(settings: Settings) -> faust.App:
     redis = redisio.async_client(settings)
     hot_ttl = settings.streams.hot_ttl_s
 
+    out_count: dict[str, Any] = {}
+
     async def send(out: Out) -> None:
+        """Hand a record to the producer. The await returns once it is buffered, not acked, so
+        sends do not wait on the broker one by one; the commit waits for all of them."""
         topic = by_account if out.topic == "by_account" else topics[out.topic]
         await topic.send(key=out.key.encode(), value=records.encode(out.record))
-        metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
+        if out.topic not in out_count:
+            out_count[out.topic] = metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic)
+        out_count[out.topic].inc()
 
     async def dead(event: Any, exc: RecordDecodeError) -> None:
         rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)

@@ -27,3 +27,21 @@ class StreamsSettings(BaseModel):
     default_territorial_scope: list[str] = Field(
         default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
     )
+    # throughput knobs of the Faust worker (benchmarks/streams.py measures them)
+    commit_every: int = Field(
+        10_000,
+        ge=1,
+        description="also commit after this many records between intervals; Faust commits "
+        "inline, stalling the consumer for a producer flush + commit round trip, so keep it high",
+    )
+    commit_interval_s: float = Field(
+        0.5, gt=0, description="commit offsets this often (after flushing the outputs)"
+    )
+    producer_linger_ms: int = Field(
+        5,
+        ge=0,
+        description="wait this long to batch outputs and changelog writes into one request",
+    )
+    lag_interval_s: float = Field(
+        5.0, gt=0, description="how often to export consumer lag (framewatch_consumer_lag)"
+    )
