@@ -78,14 +78,16 @@ def build_app(settings: Settings) -> faust.App:
 
     out_count: dict[str, Any] = {}
 
-    async def send(out: Out) -> None:
+    async def send(out: Out, value: bytes | None = None) -> bytes:
         """Hand a record to the producer. The await returns once it is buffered, not acked, so
         sends do not wait on the broker one by one; the commit waits for all of them."""
         topic = by_account if out.topic == "by_account" else topics[out.topic]
-        await topic.send(key=out.key.encode(), value=records.encode(out.record))
+        value = records.encode(out.record) if value is None else value
+        await topic.send(key=out.key.encode(), value=value)
         if out.topic not in out_count:
             out_count[out.topic] = metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic)
         out_count[out.topic].inc()
+        return value
 
     async def dead(event: Any, exc: RecordDecodeError) -> None:
         rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
@@ -105,9 +107,9 @@ def build_app(settings: Settings) -> faust.App:
             res = proc.on_scores(state.get(sc.stream_id), sc)
             state[sc.stream_id] = res.state
             for out in res.outputs:
-                await send(out)
+                value = await send(out)
                 if isinstance(out.record, Decision):
-                    await send(Out("by_account", out.record.account_id, out.record))
+                    await send(Out("by_account", out.record.account_id, out.record), value)
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )
