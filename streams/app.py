@@ -19,6 +19,7 @@ from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
+from streams import lag
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_every=settings.streams.commit_every,
         broker_commit_interval=settings.streams.commit_interval_s,
         producer_linger=settings.streams.producer_linger_ms / 1000.0,
+        broker_session_timeout=settings.streams.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     topics = {
@@ -71,6 +74,12 @@ def build_app(settings: Settings) -> faust.App:
     state = app.Table("stream-state", default=None, partitions=t.partitions, key_type=str)
     ledgers = app.Table(
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
+    )
+    lag.install(
+        app,
+        STAGE,
+        {scores_topic.get_topic_name(), by_account.get_topic_name()},
+        settings.streams.lag_interval_s,
     )
     proc = Processor(settings)
     redis = redisio.async_client(settings)

@@ -45,3 +45,9 @@ class StreamsSettings(BaseModel):
     lag_interval_s: float = Field(
         5.0, gt=0, description="how often to export consumer lag (framewatch_consumer_lag)"
     )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6.0,
+        description="a worker silent this long is dropped from the group and its partitions "
+        "move to the others (Kafka's group.min.session.timeout.ms is 6 s)",
+    )
