@@ -125,12 +125,23 @@ class Decisions:
         await self.cons.stop()
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process used so far: a figure that, unlike records/s,
+    holds up on a box shared with other work. Linux only."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
     def __init__(self, settings: Settings, log: Path, profile: Path | None) -> None:
         self.settings, self.log, self.profile = settings, log, profile
         self.topic = settings.topics.name("scores")
         self.group = f"{settings.topics.prefix}framewatch-streams"
         self.produced = 0
+        self.pid = 0
         self.admin: AIOKafkaAdminClient
         self.prod: AIOKafkaProducer
         self.decisions: Decisions
@@ -180,8 +191,10 @@ class Bench:
                 return
         raise SystemExit(f"worker did not answer; see {self.log}")
 
-    async def throughput(self, n: int, worst: bool = False) -> float:
+    async def throughput(self, n: int, worst: bool = False) -> tuple[float, float | None]:
+        """records/s through a backlog of n, and the worker's CPU ms per record."""
         print(f"backlog of {n} {'worst-case' if worst else 'mix'} records ...", file=sys.stderr)
+        c0 = cpu_s(self.pid)
         t0 = time.monotonic()
         for i in range(n):
             if worst:
@@ -189,7 +202,9 @@ class Bench:
             else:
                 sid, seq, cats, _ = mix("tp:", i, 100)
             await self.send(sid, _scores(sid, seq, account_of(sid), cats))
-        return n / (await self.drained() - t0)
+        rps = n / (await self.drained() - t0)
+        c1 = cpu_s(self.pid)
+        return rps, (round((c1 - c0) * 1000 / n, 3) if c0 is not None and c1 is not None else None)
 
     async def steady(self, tag: str, rate: int, seconds: float, worst: bool) -> dict[str, float]:
         print(f"{tag}: steady {rate}/s for {seconds:.0f}s ...", file=sys.stderr)
@@ -234,12 +249,17 @@ class Bench:
         await self.prod.start()
         await self.decisions.start()
         worker = self.worker()
+        self.pid = worker.pid
         try:
             await self.warm_up()
-            rps = await self.throughput(n)
+            rps, cpu = await self.throughput(n)
             res: dict[str, object] = {"records": n, "records_per_s": round(rps, 1)}
             res["records_per_s_goal"] = RECORDS_GOAL
-            res["worst_records_per_s"] = round(await self.throughput(n // 4, worst=True), 1)
+            res["worker_cpu_ms_per_record"] = cpu
+            rps, cpu = await self.throughput(n // 4, worst=True)
+            res["worst_records_per_s"] = round(rps, 1)
+            res["worst_worker_cpu_ms_per_record"] = cpu
+            res["load_avg_1m"] = os.getloadavg()[0]  # other work on the box skews every rate
             res["rate"] = rate
             res.update(await self.steady("mix", rate, seconds, worst=False))
             res.update(await self.steady("worst", rate, seconds, worst=True))
