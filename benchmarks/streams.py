@@ -6,9 +6,10 @@ One `framewatch streams worker` subprocess, all tables on, three phases:
    produced to the last offset the worker committed (it commits only after its outputs are
    flushed, so this is sustained, at-least-once throughput). Ceiling: 2,000 records/s.
    worst_records_per_s: the same for N/4 worst-case records (below).
-2. mix latency at a steady --rate (500/s): --rate/5 live streams at 5 frames/s, each living 10
-   frames, six categories scored per frame; 85 % of streams stay benign, 10 % go to review (the
-   worker marks them hot in Redis), 3 % block by smoothing, 2 % hit a red line (block + alert).
+2. mix latency at a steady --rate (500/s): --rate/5 live streams at 5 frames/s, each living 30
+   frames (lives staggered), six categories scored per frame; 40 % of streams stay benign, 35 %
+   go to review (the worker marks them hot in Redis), 15 % block by smoothing, 10 % hit a red
+   line (block + alert); the bad part of a life is short, so ~85 % of records are benign.
 3. worst-case latency at the same rate: every record is a new stream whose first frame is a red
    line, so every record yields a block with its statement, an alert, a ledger strike.
 
@@ -43,7 +44,7 @@ from framewatch.settings import Settings, load_settings, to_env
 
 RECORDS_GOAL = 2000
 P95_GOAL_MS = 100
-FRAMES_PER_STREAM = 10
+FRAMES_PER_STREAM = 30
 BENIGN = {
     "sexual.explicit": 0.02,
     "suggestive": 0.06,
@@ -70,22 +71,28 @@ def _scores(stream: str, seq: int, account: str, cats: dict[str, float]) -> byte
 
 
 def mix(prefix: str, i: int, live: int) -> tuple[str, int, dict[str, float], bool]:
-    """Record i of the realistic mix: (stream, seq, scores, is this frame a transition)."""
-    slot, frame = i % live, i // live
-    gen, seq = divmod(frame, FRAMES_PER_STREAM)
+    """Record i of the realistic mix: (stream, seq, scores, is this frame a transition).
+
+    ``live`` streams take turns; each lives FRAMES_PER_STREAM frames, their lives staggered so
+    histories of every age are in play. 40 % of streams stay benign all their life; the rest
+    turn bad from a frame of their own until they end: 35 % to review (hate 3 of 5 over 0.5),
+    15 % to block (gore 3 of 5 over 0.85), 10 % on a red line (blocks on its first frame).
+    """
+    slot = i % live
+    gen, seq = divmod(i // live + slot * FRAMES_PER_STREAM // live, FRAMES_PER_STREAM)
     sid = f"{prefix}{gen}-{slot}"
-    kind = zlib.crc32(sid.encode()) % 100
+    h = zlib.crc32(sid.encode())
+    kind, start = h % 100, 2 + (h // 100) % (FRAMES_PER_STREAM - 8)
     cats = dict(BENIGN)
-    hit = False
-    if kind < 2 and seq >= 3:  # red line from frame 3: blocks at once
+    if gen == 0 and slot * FRAMES_PER_STREAM // live > 0:
+        return sid, seq, cats, False  # joined mid-life: its start is not ours to judge
+    if kind < 10 and seq >= start:
         cats["child_safety.csam"] = 0.9
-        hit = seq == 3
-    elif kind < 5 and seq >= 4:  # gore over block: 3 of 5 frames -> block at frame 6
+    elif kind < 25 and seq >= start:
         cats["violence.gore"] = 0.95
-        hit = seq == 6
-    elif kind < 15 and seq >= 2:  # hate over review: 3 of 5 frames -> review at frame 4
+    elif kind < 60 and seq >= start:
         cats["hate.speech"] = 0.6
-        hit = seq == 4
+    hit = kind < 60 and seq == (start if kind < 10 else start + 2)
     return sid, seq, cats, hit
 
 
