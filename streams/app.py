@@ -19,7 +19,7 @@ from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
-from streams import lag
+from streams import guard, lag
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ def build_app(settings: Settings) -> faust.App:
     ledgers = app.Table(
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
+    app.sensors.add(guard.ExitOnSendError(STAGE))
+    guard.drain_before_commit(app.producer)
     lag.install(
         app,
         STAGE,

@@ -140,7 +140,12 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
             if ledger == {k: sorted(v) for k, v in expect.items()}:
                 break
             await asyncio.sleep(0.5)
-        assert ledger == {k: sorted(v) for k, v in expect.items()}
+        diff = {
+            k: {"missing": sorted(set(v) - set(ledger.get(k, []))), "counted": ledger.get(k)}
+            for k, v in expect.items()
+            if sorted(v) != ledger.get(k)
+        }
+        assert ledger == {k: sorted(v) for k, v in expect.items()}, diff
     finally:
         a.kill()
         b.stop()
