@@ -64,7 +64,7 @@ async def test_scripted_streams_red_lines_and_dead_letters(
 
     decisions = [
         d
-        for d in await collect(settings, "decisions", want=6, worker=worker)
+        for d in await collect(settings, "decisions", want=5, worker=worker)
         if isinstance(d, Decision)
     ]
     by_stream: dict[str, list[str]] = {}
