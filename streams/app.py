@@ -20,6 +20,7 @@ from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
+from streams import guard, lag
 from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
 from streams.app_review import add_review_agents
 from streams.processor import Out, Processor
@@ -53,8 +54,11 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="json",
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
-        broker_commit_interval=0.5,
+        # at-least-once: Faust flushes the producer (outputs + changelogs, acks=all) before
+        # every offset commit; commits run on a timer, not inline every few records
+        broker_commit_every=settings.streams.commit_every,
+        broker_commit_interval=settings.streams.commit_interval_s,
+        producer_linger=settings.streams.producer_linger_ms / 1000.0,
         broker_session_timeout=settings.streams.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
@@ -74,14 +78,30 @@ def build_app(settings: Settings) -> faust.App:
     ledgers = app.Table(
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
+    app.sensors.add(guard.ExitOnSendError(STAGE))
+    guard.drain_before_commit(app.producer)
+    lag.install(
+        app,
+        STAGE,
+        {scores_topic.get_topic_name(), by_account.get_topic_name()},
+        settings.streams.lag_interval_s,
+    )
     proc = Processor(settings)
     redis = redisio.async_client(settings)
     hot_ttl = settings.streams.hot_ttl_s
 
-    async def send(out: Out) -> None:
+    out_count: dict[str, Any] = {}
+
+    async def send(out: Out, value: bytes | None = None) -> bytes:
+        """Hand a record to the producer. The await returns once it is buffered, not acked, so
+        sends do not wait on the broker one by one; the commit waits for all of them."""
         topic = by_account if out.topic == "by_account" else topics[out.topic]
-        await topic.send(key=out.key.encode(), value=records.encode(out.record))
-        metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
+        value = records.encode(out.record) if value is None else value
+        await topic.send(key=out.key.encode(), value=value)
+        if out.topic not in out_count:
+            out_count[out.topic] = metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic)
+        out_count[out.topic].inc()
+        return value
 
     async def dead(event: Any, exc: RecordDecodeError) -> None:
         rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
@@ -101,9 +121,9 @@ def build_app(settings: Settings) -> faust.App:
             res = proc.on_scores(state.get(sc.stream_id), sc)
             state[sc.stream_id] = res.state
             for out in res.outputs:
-                await send(out)
+                value = await send(out)
                 if isinstance(out.record, Decision):
-                    await send(Out("by_account", out.record.account_id, out.record))
+                    await send(Out("by_account", out.record.account_id, out.record), value)
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )

@@ -55,6 +55,25 @@ class Outcome:
     alert: Alert | None = None
 
 
+def _trim(hist: list[list[Any]], rule: Rule) -> None:
+    """Keep only the frames the rule can still look at: the table writes the whole state to
+    its changelog on every frame, so a short history is what keeps the worker fast.
+
+    k of n needs the last n frames; held-for-t needs the newest run over the review threshold
+    (a frame under it ends every run), or just the newest frame when that one is under it.
+    """
+    sm = rule.smoothing
+    if sm.hold_s is None:
+        keep = sm.n
+    else:
+        keep = 0
+        for h in reversed(hist):
+            if h[1] < rule.review:
+                break
+            keep += 1
+    del hist[: -max(1, min(keep, MAX_HISTORY))]
+
+
 def _fires(hist: list[list[Any]], threshold: float, rule: Rule) -> tuple[bool, list[list[Any]]]:
     """Whether the smoothing condition holds at the newest frame, and the frames over threshold."""
     sm = rule.smoothing
@@ -105,12 +124,14 @@ def step(
         return Outcome(st)  # a replayed/duplicate frame: already counted
     st.last_seq = sc.seq
     t = sc.captured_at
+    rules: dict[str, Rule] = {}
     for cat, score in sc.scores.items():
         if cat not in policy.taxonomy:
             continue
+        rule = rules[cat] = policy.rule(cat, sc.tenant, sc.channel)
         h = st.history.setdefault(cat, [])
         h.append([t, float(score), sc.frame_id])
-        del h[:-MAX_HISTORY]
+        _trim(h, rule)
     if st.state == "blocked":
         return Outcome(st)
 
@@ -140,10 +161,7 @@ def step(
             review.append(r)
         evidence.add(sc.frame_id)
         flagged = True
-    for cat in sc.scores:
-        if cat not in policy.taxonomy:
-            continue
-        rule = policy.rule(cat, sc.tenant, sc.channel)
+    for cat, rule in rules.items():
         hist = st.history[cat]
         score = hist[-1][1]
         if score >= rule.review:
