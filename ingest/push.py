@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
 from aiokafka import AIOKafkaProducer
@@ -21,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from framewatch import records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
-from ingest import apikeys, framedata, images
+from ingest import framedata, images, tenancy
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -61,16 +62,11 @@ async def _body(request: web.Request, limit: int) -> bytes:
 async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer ") or not auth[7:].strip():
-        return error(
-            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
-        )
-    tenant = await apikeys.tenant_of(settings, request.app[REDIS], auth[7:].strip())
-    if tenant is None:
-        return error(
-            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
-        )
+    from ingest.sources_api import authenticate
+
+    tenant = await authenticate(request)
+    if isinstance(tenant, web.Response):
+        return tenant
     stream_id = request.match_info["stream_id"]
     account_id = _param(request, "account_id", "X-Account-Id")
     if not account_id:
@@ -94,6 +90,10 @@ async def push_frame(request: web.Request) -> web.Response:
         framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
     )
     client = request.app[REDIS]
+    try:
+        await tenancy.claim(settings, client, tenant, stream_id)
+    except tenancy.StreamOwnedError as exc:
+        return error(403, "stream_forbidden", str(exc))
     seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
     start_key = redisio.key(settings, "pushstart", tenant, stream_id)
     await client.set(start_key, captured_at, nx=True)
@@ -131,6 +131,16 @@ async def push_frame(request: web.Request) -> web.Response:
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
 
 
+@web.middleware
+async def _redis_down_is_503(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Redis (keys, stream owners, registry) unreachable: a retryable 503, not a 500."""
+    try:
+        return await handler(request)
+    except (redis.RedisError, OSError) as exc:
+        log.error("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+        return error(503, "unavailable", "key store unavailable; retry later")
+
+
 def openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the push API."""
     err = {"$ref": "#/components/schemas/Error"}
@@ -146,8 +156,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
+                (403, "the stream id belongs to another tenant"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
-                (422, "image could not be decoded"), (503, "Kafka unavailable; retry"),
+                (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
             )
         },
     }  # fmt: skip
@@ -160,6 +171,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
         {"name": "channel", "in": "query", "schema": {"type": "string"}},
     ]  # fmt: skip
     image = {"schema": {"type": "string", "format": "binary"}}
+    from ingest.sources_api import openapi_paths
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "framewatch ingest push API", "version": "1"},
@@ -185,7 +198,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
                     },
                     "responses": responses,
                 }
-            }
+            },
+            **openapi_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -207,7 +221,12 @@ def openapi(settings: Settings) -> dict[str, Any]:
 def make_app(
     settings: Settings, producer: AIOKafkaProducer, client: aioredis.Redis
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.ingest.push_max_bytes + 64 * 1024)
+    from ingest.sources_api import add_routes
+
+    app = web.Application(
+        client_max_size=settings.ingest.push_max_bytes + 64 * 1024,
+        middlewares=[_redis_down_is_503],
+    )
     app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
     doc = openapi(settings)
 
@@ -218,6 +237,7 @@ def make_app(
         return web.json_response({"ok": True})
 
     app.router.add_post("/v1/streams/{stream_id}/frames", push_frame)
+    add_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)
     return app
