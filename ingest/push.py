@@ -17,6 +17,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
 from framewatch import records, redisio
@@ -76,7 +77,10 @@ async def push_frame(request: web.Request) -> web.Response:
         captured_at = float(raw_time) if raw_time else records.now()
     except ValueError:
         return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
-    data = await _body(request, cfg.push_max_bytes)
+    try:
+        data = await _body(request, cfg.push_max_bytes)
+    except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
+        return error(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}")
     if not data:
         return error(400, "empty_body", "the body must be a JPEG, PNG or WebP image")
     try:
