@@ -20,7 +20,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
-from framewatch import records, redisio
+from framewatch import deadletter, records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest import framedata, images, tenancy
@@ -88,6 +88,7 @@ async def push_frame(request: web.Request) -> web.Response:
             images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
         )
     except images.ImageRejected as exc:
+        await _dead_letter(request, tenant, stream_id, exc, data)
         return error(exc.status, exc.code, str(exc))
     pdq, quality = await asyncio.to_thread(framedata.pdq, rgb)
     jpeg = await asyncio.to_thread(
@@ -133,6 +134,22 @@ async def push_frame(request: web.Request) -> web.Response:
     RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
     PUSH_REQUESTS.labels(status="202").inc()
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
+
+
+async def _dead_letter(
+    request: web.Request, tenant: str, stream_id: str, exc: images.ImageRejected, data: bytes
+) -> None:
+    """A refused image leaves a dead-letter record (the body only when it is small), so a
+    platform's bad pushes can be inspected later; the client has its 4xx already."""
+    settings = request.app[SETTINGS]
+    keep = len(data) <= settings.ingest.push_dead_letter_max_bytes
+    dead = deadletter.build(
+        "ingest", f"push_{exc.code}", f"tenant {tenant}: {exc}", payload=data if keep else None
+    ).model_copy(update={"key": stream_id})
+    try:
+        await deadletter.send(request.app[PRODUCER], settings, dead)
+    except Exception as e:  # Kafka down: the 4xx still goes out
+        log.error("push: dead-lettering a refused image failed: %s", e)
 
 
 @web.middleware

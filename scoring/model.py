@@ -57,7 +57,10 @@ def decode_jpeg(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
     arr = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
     if img is None:
-        raise ImageDecodeError(f"cannot decode image ({len(data)} bytes): not a JPEG/PNG")
+        raise ImageDecodeError(
+            f"cannot decode image ({len(data)} bytes): not a JPEG/PNG/WebP/GIF, or truncated "
+            "or corrupt"
+        )
     return img
 
 
