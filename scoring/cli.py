@@ -7,8 +7,8 @@ import asyncio
 import json
 import signal
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from framewatch import metrics
 from framewatch.errors import FramewatchError
