@@ -137,9 +137,11 @@ def _png16() -> bytes:
 
 
 def _exif_rotated() -> bytes:
-    """Landscape 64 x 48 stored, EXIF orientation 6: shown as portrait 48 x 64, red on top."""
-    img = Image.new("RGB", (64, 48), (0, 0, 200))
-    img.paste(Image.new("RGB", (16, 48), RED), (0, 0))  # left strip -> top after rotation
+    """Landscape 128 x 96 stored (textured, so PDQ is stable), EXIF orientation 6: shown as
+    portrait 96 x 128, with the red strip of its left side on top."""
+    blocks = np.random.default_rng(5).integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    img = Image.fromarray(blocks.repeat(8, 0).repeat(8, 1))
+    img.paste(Image.new("RGB", (16, 96), RED), (0, 0))  # left strip -> top after rotation
     exif = Image.Exif()
     exif[0x0112] = 6
     return _save(img, "JPEG", exif=exif, quality=95)
@@ -185,7 +187,7 @@ IMAGES = [
     Case("jpeg_cmyk", "image", ".jpg", _cmyk_jpeg, "CMYK JPEG, red"),
     Case("png_16bit", "image", ".png", _png16, "16-bit gray PNG, 25% | 75% of full scale"),
     Case("jpeg_exif_rotated", "image", ".jpg", _exif_rotated,
-         "64x48 JPEG, EXIF orientation 6 (red strip on the left -> top)"),
+         "128x96 JPEG, EXIF orientation 6 (red strip on the left -> top)"),
 ]  # fmt: skip
 
 ALL = {c.name: c for c in VIDEOS + IMAGES}
