@@ -66,8 +66,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[np.ndarray,
                     f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}",
                 )  # fmt: skip
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            rgb = np.asarray(_to_rgb(img))
+            ImageOps.exif_transpose(img, in_place=True)  # no copy: big images stay 2 copies
+            rgb = np.asarray(img if img.mode == "RGB" else _to_rgb(img))
+            del img
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -90,7 +90,7 @@ async def push_frame(request: web.Request) -> web.Response:
     except images.ImageRejected as exc:
         await _dead_letter(request, tenant, stream_id, exc, data)
         return error(exc.status, exc.code, str(exc))
-    pdq, quality = await asyncio.to_thread(framedata.pdq, rgb)
+    pdq, quality = await asyncio.to_thread(framedata.photo_pdq, rgb)
     jpeg = await asyncio.to_thread(
         framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
     )
