@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from typing import Any
 
@@ -75,8 +76,14 @@ async def push_frame(request: web.Request) -> web.Response:
     raw_time = _param(request, "captured_at", "X-Capture-Time")
     try:
         captured_at = float(raw_time) if raw_time else records.now()
+        if not math.isfinite(captured_at):
+            raise ValueError(raw_time)
     except ValueError:
         return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
+    try:  # before the body is read: nothing of another tenant's stream is touched
+        await tenancy.claim(settings, request.app[REDIS], tenant, stream_id)
+    except tenancy.StreamOwnedError as exc:
+        return error(403, "stream_forbidden", str(exc))
     try:
         data = await _body(request, cfg.push_max_bytes)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
@@ -95,10 +102,6 @@ async def push_frame(request: web.Request) -> web.Response:
         framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
     )
     client = request.app[REDIS]
-    try:
-        await tenancy.claim(settings, client, tenant, stream_id)
-    except tenancy.StreamOwnedError as exc:
-        return error(403, "stream_forbidden", str(exc))
     seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
     start_key = redisio.key(settings, "pushstart", tenant, stream_id)
     await client.set(start_key, captured_at, nx=True)
