@@ -144,7 +144,10 @@ def openapi_paths() -> dict[str, Any]:
         },
     }
     sid = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    unauth = {"401": {"description": "missing or unknown API key", "content": err}}
+    unauth = {
+        "401": {"description": "missing or unknown API key", "content": err},
+        "503": {"description": "Redis unavailable; retry", "content": err},
+    }
 
     def ok(desc: str, props: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": "object", "required": list(props), "properties": props}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -211,6 +212,15 @@ async def test_key_rotation_without_downtime(ingest: Ingest) -> None:
     # step 2: clients move over; meanwhile both keys work against the running server
     assert (await ingest.push(old, "cam-a", 1))[0] == 202
     assert (await ingest.push(new, "cam-a", 2))[0] == 202
-    assert apikeys.revoke(ingest.settings, r, old)  # step 3: revoke the old key
+    # step 3: the operator finds the old key's digest and revokes it (the real command)
+    env = {**to_env(ingest.settings), "PATH": "/usr/bin:/bin"}
+    listed = subprocess.run([sys.executable, "-m", "framewatch.cli", "apikeys", "list",
+                             "--tenant", "tenant-a", "--json"], env=env, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    digests = [e["sha256"] for e in json.loads(listed.stdout)]
+    assert apikeys.digest(old) in digests and old not in listed.stdout
+    revoked = subprocess.run([sys.executable, "-m", "framewatch.cli", "apikeys", "revoke",
+                              apikeys.digest(old)], env=env, capture_output=True, timeout=60)  # fmt: skip
+    assert revoked.returncode == 0
     assert (await ingest.push(old, "cam-a", 3))[0] == 401
     assert (await ingest.push(new, "cam-a", 4))[0] == 202
