@@ -172,6 +172,7 @@ async def test_a_cannot_acknowledge_bs_incident(settings: Settings) -> None:
         assert router._runner is not None
         await router._runner.cleanup()
         await router.redis.aclose()
+        await router.producer.stop()  # never started; closes its client
 
 
 async def test_keys_are_stored_hashed_and_compared_in_constant_time(
