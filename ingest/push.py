@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 REDIS = web.AppKey("redis", aioredis.Redis)
+DECODES = web.AppKey("decodes", asyncio.Semaphore)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -90,23 +91,29 @@ async def push_frame(request: web.Request) -> web.Response:
         return error(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}")
     if not data:
         return error(400, "empty_body", "the body must be a JPEG, PNG or WebP image")
-    try:
-        rgb, _mime = await asyncio.to_thread(
-            images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
-        )
-    except images.ImageRejected as exc:
-        await _dead_letter(request, tenant, stream_id, exc, data)
-        return error(exc.status, exc.code, str(exc))
-    pdq, quality = await asyncio.to_thread(framedata.photo_pdq, rgb)
-    jpeg = await asyncio.to_thread(
-        framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
-    )
+    async with request.app[DECODES]:  # bounded: each decode holds ~10 bytes a pixel
+        try:
+            rgb, _mime = await asyncio.to_thread(
+                images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
+            )
+        except images.ImageRejected as exc:
+            rejected: images.ImageRejected | None = exc
+        else:
+            rejected = None
+            pdq, quality = await asyncio.to_thread(framedata.photo_pdq, rgb)
+            jpeg = await asyncio.to_thread(
+                framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
+            )
+            h, w = rgb.shape[:2]
+            del rgb
+    if rejected is not None:
+        await _dead_letter(request, tenant, stream_id, rejected, data)
+        return error(rejected.status, rejected.code, str(rejected))
     client = request.app[REDIS]
     seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
     start_key = redisio.key(settings, "pushstart", tenant, stream_id)
     await client.set(start_key, captured_at, nx=True)
     start = float(await client.get(start_key) or captured_at)
-    h, w = rgb.shape[:2]
     frame = records.Frame(
         frame_id=records.stable_id(tenant, stream_id, hashlib.sha256(data).hexdigest()),
         stream_id=stream_id,
@@ -252,6 +259,7 @@ def make_app(
         middlewares=[_redis_down_is_503],
     )
     app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
+    app[DECODES] = asyncio.Semaphore(settings.ingest.push_max_concurrent_decodes)
     doc = openapi(settings)
 
     async def openapi_json(_request: web.Request) -> web.Response:

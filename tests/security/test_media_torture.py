@@ -13,8 +13,10 @@ import io
 import json
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -195,3 +197,56 @@ async def test_bad_images_through_framewatch_check(settings: Settings, tmp_path:
             assert words in r["error"] and f"{name}" in err, (name, r)
     a, b = results["jpeg_exif_rotated"]["pdq"], results["upright"]["pdq"]
     assert bin(int(a, 16) ^ int(b, 16)).count("1") <= 16, "EXIF rotation not applied by check"
+
+
+async def test_concurrent_push_decodes_are_bounded(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big pushes arriving together wait their turn: memory is bounded by the setting."""
+    from ingest import images
+
+    s = make_settings(ingest={"push_max_concurrent_decodes": 2})
+    await kafkaio.create_topics(s)
+    running, peak = 0, 0
+    lock, real = threading.Lock(), images.decode
+    pair = threading.Barrier(2, timeout=20)  # two decodes must run at once to pass it
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            pair.wait()
+            return real(*a, **kw)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(images, "decode", counting)
+    key = apikeys.create(s, redisio.sync_client(s), "tenant-t")
+    producer = kafkaio.producer(s)
+    await producer.start()
+    client = redisio.async_client(s)
+    runner = web.AppRunner(make_app(s, producer, client))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    data = ALL["jpeg_exif_rotated"].make()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def push(i: int) -> int:
+                async with http.post(
+                    f"{url}/v1/streams/cam-{i}/frames", data=data,
+                    params={"account_id": "a"}, headers={"Authorization": f"Bearer {key}"},
+                ) as r:  # fmt: skip
+                    return r.status
+
+            statuses = await asyncio.gather(*(push(i) for i in range(6)))
+    finally:
+        await runner.cleanup()
+        await client.aclose()
+        await producer.stop()
+    assert statuses == [202] * 6
+    assert peak == 2  # two at once (the barrier saw them), never a third
