@@ -126,6 +126,8 @@ class Router:
             return []
         if isinstance(rec, records.Alert) and await self._fold(rec):
             return []
+        if isinstance(rec, records.Alert):  # before paging: an ack right after the page finds it
+            await self._track(rec, routes)
         sinks = list(dict.fromkeys(s for r in routes for s in r.sinks))
         outs = await asyncio.gather(*(self.deliver(self.routing.sinks[n], rec) for n in sinks))
         for name, out in zip(sinks, outs, strict=True):
@@ -134,8 +136,6 @@ class Router:
                 await self._dead_letter(
                     msg, "delivery_failed", f"sink {name}: {out.error} ({out.attempts} attempts)"
                 )
-        if isinstance(rec, records.Alert):
-            await self._track(rec, routes)
         return list(outs)
 
     # ---------------------------------------------------------------- incidents + escalation
