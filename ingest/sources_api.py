@@ -136,7 +136,10 @@ def openapi_paths() -> dict[str, Any]:
         "type": "object",
         "required": ["source", "account_id"],
         "properties": {
-            "source": {"type": "string", "description": "rtmp(s)/rtsp(s)/srt/HLS http(s) URL"},
+            "source": {
+                "type": "string",
+                "description": "rtmp(s)/rtsp(s)/srt/HLS http(s) URL on a public address",
+            },
             "account_id": {"type": "string", "minLength": 1},
             "channel": {"type": "string"},
             "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
@@ -171,7 +174,15 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": [sid],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": body}},
+                    "content": {
+                        "application/json": {
+                            "schema": body,
+                            "example": {
+                                "source": "rtmp://93.184.215.14/live/stream-key",
+                                "account_id": "acct-1",
+                            },
+                        }
+                    },  # a public address literal: registrable without DNS
                 },
                 "responses": {
                     "200": ok(
