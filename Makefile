@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install system-deps jars demo test lint format schemas clean
+.PHONY: install system-deps jars demo test lint format schemas audit clean
 
 # Debian packages the local stack needs (we run as root on our machines; else use sudo).
 system-deps:
@@ -38,6 +38,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# requirements.lock against PyPI's vulnerability data; exit 1: vulnerable, 3: could not check
+audit: install
+	$(PY) tools/audit.py requirements.lock
 
 schemas: install
 	$(PY) -m framewatch.schemagen

@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
@@ -31,6 +32,18 @@ LATENCY = Histogram(
 )
 OPEN_INCIDENTS = Gauge("framewatch_alerts_open_incidents", "triggered, not yet resolved")
 BREAKER_OPEN = Gauge("framewatch_alerts_breaker_open", "1 while a sink's breaker is open", ["sink"])
+
+
+def public_url(url: str) -> str:
+    """The URL safe to log: scheme://host[:port], path and query cut (a Slack or Teams webhook
+    URL carries its token in the path, and userinfo holds passwords)."""
+    try:
+        p = urlsplit(url)
+        host, port = p.hostname or "?", p.port
+    except ValueError:
+        return "(unparseable URL)"
+    rest = "/..." if p.path not in ("", "/") or p.query else ""
+    return f"{p.scheme}://{host}{f':{port}' if port else ''}{rest}"
 
 
 @dataclass
@@ -112,6 +125,7 @@ class Deliverer:
         brk = self.breaker(sink.name)
         timeout = aiohttp.ClientTimeout(total=sink.timeout_s or self.cfg.request_timeout_s)
         error, status = "", None
+        where = public_url(sink.url)  # errors are logged and dead-lettered: never the full URL
         for attempt in range(self.cfg.max_attempts):
             if (w := brk.wait_s()) > 0:
                 await asyncio.sleep(w)
@@ -127,7 +141,7 @@ class Deliverer:
                         DELIVERED.labels(sink=sink.name).inc()
                         DELIVERIES.labels(sink=sink.name, outcome="delivered").inc()
                         return Outcome(True, attempt + 1, status=status)
-                    error = f"HTTP {status} from {sink.url}: {text}"
+                    error = f"HTTP {status} from {where}: {text}"
                     if status == 429:
                         delay = retry_after_s(
                             resp.headers.get("Retry-After"), self.cfg.retry_after_max_s
@@ -140,9 +154,10 @@ class Deliverer:
                         DELIVERIES.labels(sink=sink.name, outcome="failed").inc()
                         return Outcome(False, attempt + 1, error + " (not retried)", status)
             except TimeoutError:
-                error, why = f"timed out after {timeout.total}s posting to {sink.url}", "timeout"
+                error, why = f"timed out after {timeout.total}s posting to {where}", "timeout"
             except aiohttp.ClientError as exc:
-                error, why = f"{type(exc).__name__} posting to {sink.url}: {exc}", "connection"
+                msg = str(exc).replace(sink.url, where)
+                error, why = f"{type(exc).__name__} posting to {where}: {msg}", "connection"
             if why != "429":
                 brk.failure()
             if attempt + 1 >= self.cfg.max_attempts:

@@ -23,10 +23,11 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from alerts.api_doc import openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import deadletter, kafkaio, records, redisio
+from framewatch import apikeys, deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, observe_lag
 from framewatch.settings import Settings
@@ -161,6 +162,8 @@ class Router:
             return []
         if isinstance(rec, records.Alert) and await self._fold(rec):
             return []
+        if isinstance(rec, records.Alert):  # before paging: an ack right after the page finds it
+            await self._track(rec, routes)
         sinks = list(dict.fromkeys(s for r in routes for s in r.sinks))
         outs = await asyncio.gather(*(self.deliver(self.routing.sinks[n], rec) for n in sinks))
         for name, out in zip(sinks, outs, strict=True):
@@ -169,8 +172,6 @@ class Router:
                 await self._dead_letter(
                     msg, "delivery_failed", f"sink {name}: {out.error} ({out.attempts} attempts)"
                 )
-        if isinstance(rec, records.Alert):
-            await self._track(rec, routes)
         return list(outs)
 
     # ---------------------------------------------------------------- incidents + escalation
@@ -183,6 +184,9 @@ class Router:
             await self.redis.set(self.k("ack", a.incident_id), b"resolved", ex=self.cfg.dedup_ttl_s)
         else:
             await self.redis.sadd(self.k("open"), a.incident_id)
+            # whose incident it is: a tenant's API key may acknowledge only its own
+            await self.redis.set(self.k("tenant", a.incident_id), a.tenant,
+                                 ex=self.cfg.dedup_ttl_s)  # fmt: skip
             if a.red_line:
                 await self.redis.set(
                     self.k("incident", a.incident_id), records.encode(a), ex=self.cfg.dedup_ttl_s
@@ -249,16 +253,32 @@ class Router:
                 log.exception("escalation check failed; retrying")
             await asyncio.sleep(self.cfg.escalation_check_s)
 
+    async def _ack_caller(self, request: web.Request) -> str | None:
+        """'*' for the operator token, a tenant for a tenant's API key, None when neither."""
+        got = request.headers.get("Authorization", "")
+        if self.cfg.ack_token is not None:
+            want = f"Bearer {self.cfg.ack_token.get_secret_value()}"
+            if hmac.compare_digest(want.encode(), got.encode()):
+                return "*"
+        key = apikeys.bearer(got)
+        return await apikeys.tenant_of(self.s, self.redis, key) if key else None
+
     async def _ack(self, request: web.Request) -> web.Response:
         incident = request.match_info["id"]
-        if self.cfg.ack_token is not None:
-            want = f"Bearer {self.cfg.ack_token.get_secret_value()}".encode()
-            got = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(want, got):
-                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        caller = await self._ack_caller(request)
+        if caller is None:
+            return web.json_response(
+                {"error": "send 'Authorization: Bearer' with alerts.ack_token (on-call) or "
+                 "the incident tenant's API key (`framewatch apikeys add`)"},
+                status=401,
+            )  # fmt: skip
         known = await self.redis.exists(self.k("incident", incident))
         if not known and not await self.redis.sismember(self.k("open"), incident):
             return web.json_response({"error": f"no open incident {incident}"}, status=404)
+        if caller != "*":
+            owner = await self.redis.get(self.k("tenant", incident))
+            if owner is None or owner.decode() != caller:  # another tenant's reads as absent
+                return web.json_response({"error": f"no open incident {incident}"}, status=404)
         by = request.query.get("by", "")
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
         log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
@@ -266,8 +286,10 @@ class Router:
 
     async def start_http(self) -> None:
         app = web.Application()
+        doc = openapi()
         app.router.add_post("/v1/alerts/{id}/ack", self._ack)
         app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        app.router.add_get("/openapi.json", lambda _r: web.json_response(doc))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.http_host, self.cfg.http_port)

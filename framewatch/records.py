@@ -314,6 +314,10 @@ class ReviewOutcome(_Record):
     account_id: str
     tenant: str = "default"
     outcome: Literal["upheld", "overturned"]
+    action: Literal["block", "review"] | None = Field(None, description="the reviewed decision's")
+    category: CategoryPath | None = Field(
+        None, description="the reviewed decision's top category (per-category precision)"
+    )
     reviewer: str | None = None
     note: str | None = None
     resolved_at: float

@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ka.add_argument("--json", action="store_true")
     kr = ks.add_parser("revoke", help="revoke a key (give the key or its SHA-256 hex)")
     kr.add_argument("key")
+    kl = ks.add_parser("list", help="stored keys (SHA-256, tenant, created_at; never the keys), "
+                       "to pick the one to revoke after a rotation")  # fmt: skip
+    kl.add_argument("--tenant", default=None)
+    kl.add_argument("--json", action="store_true")
     k.set_defaults(func=_apikeys)
 
 
@@ -179,6 +183,14 @@ def _apikeys(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(key)
             print(f"(API key of tenant {args.tenant!r}; shown only now)", file=sys.stderr)
+        return 0
+    if args.keys_cmd == "list":
+        entries = apikeys.list_keys(settings, client, args.tenant)
+        if args.json:
+            print(json.dumps(entries))
+        for e in [] if args.json else entries:
+            made = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.get("created_at", 0)))
+            print(f"{e['sha256']}\t{e['tenant']}\t{made} UTC")
         return 0
     if not apikeys.revoke(settings, client, args.key):
         raise FramewatchError("no such API key")

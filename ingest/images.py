@@ -36,6 +36,14 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with 16/32-bit integer images scaled (PIL's own convert clips them to white)."""
+    if img.mode.startswith("I"):
+        wide = np.asarray(img).astype(np.uint32)
+        return Image.fromarray((wide // 257).clip(0, 255).astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")
+
+
 def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[np.ndarray, str]:
     """RGB pixels (EXIF rotation applied) and the sniffed MIME type, or ImageRejected."""
     if len(data) > max_bytes:
@@ -58,8 +66,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[np.ndarray,
                     f"image is {w}x{h} = {w * h} pixels; the limit is {max_pixels}",
                 )  # fmt: skip
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            rgb = np.asarray(img.convert("RGB"))
+            ImageOps.exif_transpose(img, in_place=True)  # no copy: big images stay 2 copies
+            rgb = np.asarray(img if img.mode == "RGB" else _to_rgb(img))
+            del img
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
-from framewatch import records, redisio
+from framewatch import deadletter, records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
-from ingest import apikeys, framedata, images
+from ingest import framedata, images, tenancy
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 REDIS = web.AppKey("redis", aioredis.Redis)
+DECODES = web.AppKey("decodes", asyncio.Semaphore)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -61,16 +65,11 @@ async def _body(request: web.Request, limit: int) -> bytes:
 async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer ") or not auth[7:].strip():
-        return error(
-            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
-        )
-    tenant = await apikeys.tenant_of(settings, request.app[REDIS], auth[7:].strip())
-    if tenant is None:
-        return error(
-            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
-        )
+    from ingest.sources_api import authenticate
+
+    tenant = await authenticate(request)
+    if isinstance(tenant, web.Response):
+        return tenant
     stream_id = request.match_info["stream_id"]
     account_id = _param(request, "account_id", "X-Account-Id")
     if not account_id:
@@ -78,27 +77,43 @@ async def push_frame(request: web.Request) -> web.Response:
     raw_time = _param(request, "captured_at", "X-Capture-Time")
     try:
         captured_at = float(raw_time) if raw_time else records.now()
+        if not math.isfinite(captured_at):
+            raise ValueError(raw_time)
     except ValueError:
         return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
-    data = await _body(request, cfg.push_max_bytes)
+    try:  # before the body is read: nothing of another tenant's stream is touched
+        await tenancy.claim(settings, request.app[REDIS], tenant, stream_id)
+    except tenancy.StreamOwnedError as exc:
+        return error(403, "stream_forbidden", str(exc))
+    try:
+        data = await _body(request, cfg.push_max_bytes)
+    except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
+        return error(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}")
     if not data:
         return error(400, "empty_body", "the body must be a JPEG, PNG or WebP image")
-    try:
-        rgb, _mime = await asyncio.to_thread(
-            images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
-        )
-    except images.ImageRejected as exc:
-        return error(exc.status, exc.code, str(exc))
-    pdq, quality = await asyncio.to_thread(framedata.pdq, rgb)
-    jpeg = await asyncio.to_thread(
-        framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
-    )
+    async with request.app[DECODES]:  # bounded: each decode holds ~10 bytes a pixel
+        try:
+            rgb, _mime = await asyncio.to_thread(
+                images.decode, data, max_bytes=cfg.push_max_bytes, max_pixels=cfg.push_max_pixels
+            )
+        except images.ImageRejected as exc:
+            rejected: images.ImageRejected | None = exc
+        else:
+            rejected = None
+            pdq, quality = await asyncio.to_thread(framedata.photo_pdq, rgb)
+            jpeg = await asyncio.to_thread(
+                framedata.thumbnail_jpeg, rgb, cfg.thumbnail_short_side, cfg.jpeg_quality
+            )
+            h, w = rgb.shape[:2]
+            del rgb
+    if rejected is not None:
+        await _dead_letter(request, tenant, stream_id, rejected, data)
+        return error(rejected.status, rejected.code, str(rejected))
     client = request.app[REDIS]
     seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
     start_key = redisio.key(settings, "pushstart", tenant, stream_id)
     await client.set(start_key, captured_at, nx=True)
     start = float(await client.get(start_key) or captured_at)
-    h, w = rgb.shape[:2]
     frame = records.Frame(
         frame_id=records.stable_id(tenant, stream_id, hashlib.sha256(data).hexdigest()),
         stream_id=stream_id,
@@ -131,6 +146,32 @@ async def push_frame(request: web.Request) -> web.Response:
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
 
 
+async def _dead_letter(
+    request: web.Request, tenant: str, stream_id: str, exc: images.ImageRejected, data: bytes
+) -> None:
+    """A refused image leaves a dead-letter record (the body only when it is small), so a
+    platform's bad pushes can be inspected later; the client has its 4xx already."""
+    settings = request.app[SETTINGS]
+    keep = len(data) <= settings.ingest.push_dead_letter_max_bytes
+    dead = deadletter.build(
+        "ingest", f"push_{exc.code}", f"tenant {tenant}: {exc}", payload=data if keep else None
+    ).model_copy(update={"key": stream_id})
+    try:
+        await deadletter.send(request.app[PRODUCER], settings, dead)
+    except Exception as e:  # Kafka down: the 4xx still goes out
+        log.error("push: dead-lettering a refused image failed: %s", e)
+
+
+@web.middleware
+async def _redis_down_is_503(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Redis (keys, stream owners, registry) unreachable: a retryable 503, not a 500."""
+    try:
+        return await handler(request)
+    except (redis.RedisError, OSError) as exc:
+        log.error("%s %s: Redis unavailable: %s", request.method, request.path, exc)
+        return error(503, "unavailable", "key store unavailable; retry later")
+
+
 def openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the push API."""
     err = {"$ref": "#/components/schemas/Error"}
@@ -146,8 +187,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
+                (403, "the stream id belongs to another tenant"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
-                (422, "image could not be decoded"), (503, "Kafka unavailable; retry"),
+                (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
             )
         },
     }  # fmt: skip
@@ -160,6 +202,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
         {"name": "channel", "in": "query", "schema": {"type": "string"}},
     ]  # fmt: skip
     image = {"schema": {"type": "string", "format": "binary"}}
+    from ingest.sources_api import openapi_paths
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "framewatch ingest push API", "version": "1"},
@@ -185,7 +229,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
                     },
                     "responses": responses,
                 }
-            }
+            },
+            **openapi_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -207,8 +252,14 @@ def openapi(settings: Settings) -> dict[str, Any]:
 def make_app(
     settings: Settings, producer: AIOKafkaProducer, client: aioredis.Redis
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.ingest.push_max_bytes + 64 * 1024)
+    from ingest.sources_api import add_routes
+
+    app = web.Application(
+        client_max_size=settings.ingest.push_max_bytes + 64 * 1024,
+        middlewares=[_redis_down_is_503],
+    )
     app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
+    app[DECODES] = asyncio.Semaphore(settings.ingest.push_max_concurrent_decodes)
     doc = openapi(settings)
 
     async def openapi_json(_request: web.Request) -> web.Response:
@@ -218,6 +269,7 @@ def make_app(
         return web.json_response({"ok": True})
 
     app.router.add_post("/v1/streams/{stream_id}/frames", push_frame)
+    add_routes(app)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/healthz", healthz)
     return app

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from framewatch import redisio
 from framewatch.settings import Settings
+from ingest import tenancy
 from ingest.engine import StreamMeta
 from ingest.runner import StreamIngester
 from ingest.source import is_live
@@ -43,9 +44,13 @@ def _hash(settings: Settings) -> str:
 
 
 def add(settings: Settings, client: redis.Redis, entry: SourceEntry) -> None:
-    """Register (or replace) a pull; URLs are checked against the SSRF guard first."""
+    """Register (or replace) a pull; URLs are checked against the SSRF guard first.
+
+    The stream id is claimed for the entry's tenant: another tenant's stream is never replaced.
+    """
     if is_live(entry.source):
         check_url(entry.source, allow_private=settings.ingest.allow_private_urls)
+    tenancy.claim_sync(settings, client, entry.tenant, entry.stream_id)
     client.hset(_hash(settings), entry.stream_id, json.dumps(asdict(entry)))
 
 

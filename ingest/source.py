@@ -110,6 +110,13 @@ class VideoSource:
             self.close()
             raise SourceError("no_video", f"{self.source}: has no video stream")
         stream = self._container.streams.video[0]
+        if stream.codec_context is None:  # FFmpeg knows no decoder for its codec tag
+            self.close()
+            raise SourceError(
+                "unsupported_codec",
+                f"{self.source}: its video codec is unknown to this FFmpeg, nothing can decode it; "
+                "re-encode it, e.g. to H.264",
+            )
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = self.threads
         if self.keyframes_only:
@@ -143,18 +150,19 @@ class VideoSource:
         wall0 = time.monotonic()
         demux = self._container.demux(stream)
         packets = 0
+        last_pts = 0.0
         while True:
             try:
                 packet = next(demux)
             except StopIteration:
-                self._check_complete(stream.frames, packets, index)
+                self._check_complete(stream.frames, packets, index, last_pts)
                 return
             except av.error.ExitError:
                 raise SourceTimeoutError(
                     f"{self.source}: no data for {self.read_timeout_s:g}s"
                 ) from None
             except av.error.EOFError:
-                self._check_complete(stream.frames, packets, index)
+                self._check_complete(stream.frames, packets, index, last_pts)
                 return
             except (av.error.FFmpegError, OSError) as exc:
                 if self.end_on_read_error and index:
@@ -182,6 +190,7 @@ class VideoSource:
                 if first is None:
                     first = t
                 pts = t - first
+                last_pts = pts
                 if self.realtime:
                     delay = wall0 + pts - time.monotonic()
                     if delay > 0:
@@ -189,13 +198,37 @@ class VideoSource:
                 yield DecodedFrame(index, pts, frame)
                 index += 1
 
-    def _check_complete(self, expected: int, packets: int, decoded: int) -> None:
-        """A file whose index promises more packets than it holds was cut short: say so."""
-        if is_live(self.source) or not expected or packets >= expected:
+    def _check_complete(
+        self, expected: int, packets: int, decoded: int, last_pts: float = 0.0
+    ) -> None:
+        """A file whose index promises more packets (or, without an index, its header a longer
+        duration) than it holds was cut short: say so."""
+        if is_live(self.source):
+            return
+        if not expected:
+            self._check_duration(decoded, last_pts)
+            return
+        if packets >= expected:
             return
         raise SourceError(
             "truncated",
             f"{self.source}: the file is truncated: its index lists {expected} video frames but "
             f"only {packets} are present ({decoded} decoded, their samples were sent); re-upload or re-record "
             "it",
+        )
+
+    def _check_duration(self, decoded: int, last_pts: float) -> None:
+        """FLV and other index-less files: compare the last frame's time with the duration the
+        header declares (only when the file has no audio, whose length may differ)."""
+        c = self._container
+        if c is None or not c.duration or c.streams.audio:
+            return
+        declared = c.duration / 1_000_000
+        if last_pts >= declared - max(1.0, 0.1 * declared):
+            return
+        raise SourceError(
+            "truncated",
+            f"{self.source}: the file is truncated or corrupt: its header declares "
+            f"{declared:.1f}s of video but it ends at {last_pts:.1f}s ({decoded} frames decoded, "
+            "their samples were sent); re-upload or re-record it",
         )

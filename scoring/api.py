@@ -17,6 +17,7 @@ from aiohttp import web
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 from scoring import pdq, text
+from scoring.api_doc import openapi
 from scoring.banks import BankIndex, BankStore
 from scoring.model import decode_jpeg
 from scoring.scorer import Scorer
@@ -63,11 +64,18 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
         if len(raw) > sc.max_image_bytes:
             raise UrlRefused(f"image larger than {sc.max_image_bytes} bytes")
         return raw
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:  # e.g. a bad IPv6 literal or port
+        raise UrlRefused(f"not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise UrlRefused(f"only http(s) and data: image URLs are fetched, not {url[:60]!r}")
-    infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 80,
-                                                         type=socket.SOCK_STREAM)  # fmt: skip
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port or 80,
+                                                             type=socket.SOCK_STREAM)  # fmt: skip
+    except (OSError, UnicodeError, ValueError) as e:
+        raise UrlRefused(f"cannot resolve {host[:80]!r} ({e}); check the URL") from None
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
         if not sc.allow_private_urls and (ip.is_private or ip.is_loopback or ip.is_link_local
@@ -77,10 +85,16 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
                 "scoring.allow_private_urls to fetch it"
             )
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url, allow_redirects=False) as r:
-        if r.status != 200:
-            raise UrlRefused(f"fetching {url[:80]} gave HTTP {r.status}")
-        body = await r.content.read(sc.max_image_bytes + 1)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as s,
+            s.get(url, allow_redirects=False) as r,
+        ):
+            if r.status != 200:
+                raise UrlRefused(f"fetching {url[:80]} gave HTTP {r.status}")
+            body = await r.content.read(sc.max_image_bytes + 1)
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+        raise UrlRefused(f"fetching {url[:80]} failed ({type(e).__name__}: {e})") from None
     if len(body) > sc.max_image_bytes:
         raise UrlRefused(f"image larger than {sc.max_image_bytes} bytes")
     return body
@@ -94,9 +108,9 @@ class CheckApi:
         self.index = BankIndex.empty()
 
     def _check(self, data: bytes) -> dict[str, Any]:
-        img = decode_jpeg(data)
+        img = decode_jpeg(data, self.s.scoring.max_image_pixels)
         scored = self.scorer.score([img])[0]
-        h, q = pdq.compute(img)
+        h, q = pdq.compute_still(img)
         hits = self.index.match(h)
         codes = text.find_codes(img)
         scores = {**scored.scores, **text.spam_scores(codes, self.s.scoring.text_score)}
@@ -122,20 +136,27 @@ class CheckApi:
     async def check(self, req: web.Request) -> web.Response:
         try:
             if req.content_type == "application/json":
-                body = await req.json()
+                try:
+                    body = await req.json()
+                except ValueError:
+                    return _err(400, 'body is not JSON; send image bytes, or {"image_url": ...}')
                 url = body.get("image_url") if isinstance(body, dict) else None
-                if not url:
-                    return _err(400, 'send image bytes, or JSON {"image_url": ...}')
+                if not url or not isinstance(url, str):
+                    return _err(400, 'send image bytes, or JSON {"image_url": "https://..."}')
                 data = await fetch_image(url, self.s)
             else:
                 data = await req.read()
             return web.json_response(await self._score(data))
+        except web.HTTPRequestEntityTooLarge:
+            return _err(413, f"body over {self.s.scoring.max_image_bytes} bytes; send less")
         except FramewatchError as e:
             return _err(422 if not isinstance(e, UrlRefused) else 400, str(e))
 
     async def moderations(self, req: web.Request) -> web.Response:
         try:
             body = await req.json()
+        except web.HTTPRequestEntityTooLarge:
+            return _err(413, f"body over {self.s.scoring.max_image_bytes} bytes; send less")
         except ValueError:
             return _err(400, "body must be JSON with an 'input'")
         inputs = body.get("input") if isinstance(body, dict) else None
@@ -190,4 +211,6 @@ def app(settings: Settings, scorer: Scorer) -> web.Application:
     a = web.Application(client_max_size=settings.scoring.max_image_bytes + 65536)
     a.router.add_post("/v1/check", api.check)
     a.router.add_post("/v1/moderations", api.moderations)
+    doc = openapi()
+    a.router.add_get("/openapi.json", lambda _r: web.json_response(doc))
     return a

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from framewatch import metrics
 from framewatch.errors import FramewatchError
@@ -42,24 +43,27 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         api.index = api.store.load()
     except redis.RedisError as e:
         print(f"hash banks not checked: Redis unavailable ({e})", file=sys.stderr)
-    out = []
-    for p in args.images:
+    out: list[dict[str, Any]] = []
+    failed = 0
+    for p in args.images:  # one bad file is reported, and never hides the others' results
         try:
             r = api._check(Path(p).read_bytes())
         except (OSError, FramewatchError) as e:
             print(f"{p}: {e}", file=sys.stderr)
-            return 2
+            out.append({"image": p, "error": str(e)})
+            failed += 1
+            continue
         out.append({"image": p, **r})
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
-        for r in out:
+        for r in (r for r in out if "error" not in r):
             sc = " ".join(f"{k}={v:.3f}" for k, v in sorted(r["scores"].items()))
             hm = " ".join(
                 f"bank={m['bank']}/{m['entry_id']}@{m['distance']}" for m in r["hash_matches"]
             )
             print(f"{r['image']}: {r['decision']} ({r['rationale']}) {sc} {hm}".rstrip())
-    return 0
+    return 2 if failed else 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 from prometheus_client import Gauge, Info
 
 from framewatch import records
@@ -27,12 +30,37 @@ SCORER_PROVIDER = Gauge(
 )
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    """JPEG (or PNG) bytes -> BGR uint8 HxWx3; raises ImageDecodeError on garbage."""
+def image_pixels(data: bytes) -> int | None:
+    """Width x height from the image header (nothing decoded), None when PIL cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]) * int(im.size[1])
+    except Image.DecompressionBombError:
+        return 1 << 62  # far beyond any limit: refused below without decoding
+    except Exception:
+        return None
+
+
+def decode_jpeg(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
+    """JPEG/PNG/WebP bytes -> BGR uint8 HxWx3 (EXIF rotation applied); ImageDecodeError on
+    garbage, and on images over `max_pixels` before their pixels are decoded (bombs)."""
+    pixels = image_pixels(data)
+    if pixels is not None and pixels > max_pixels:
+        raise ImageDecodeError(
+            f"image refused: it has {pixels} pixels, over the limit of {max_pixels} "
+            "(scoring.max_image_pixels); send a smaller image"
+            if pixels < 1 << 62
+            else f"image refused: a decompression bomb, over {max_pixels} pixels"
+        )
     arr = np.frombuffer(data, dtype=np.uint8)
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
     if img is None:
-        raise ImageDecodeError(f"cannot decode image ({len(data)} bytes): not a JPEG/PNG")
+        raise ImageDecodeError(
+            f"cannot decode image ({len(data)} bytes): not a JPEG/PNG/WebP/GIF, or truncated "
+            "or corrupt"
+        )
     return img
 
 

@@ -81,7 +81,7 @@ class ScoringService:
         images, idx, out, hashes = [], [], [], []
         for i, f in enumerate(frames):
             try:
-                img = decode_jpeg(f.jpeg)
+                img = decode_jpeg(f.jpeg, self.settings.scoring.max_image_pixels)
             except ImageDecodeError as e:
                 out.append(e)
                 continue
@@ -221,7 +221,7 @@ class ScoringService:
         kw = sc.tenant_keywords.get(frame.tenant, [])
 
         def work() -> list[records.TextFinding]:
-            return text.text_findings(decode_jpeg(frame.jpeg), self.ocr, kw)
+            return text.text_findings(decode_jpeg(frame.jpeg, sc.max_image_pixels), self.ocr, kw)
 
         try:
             found = await asyncio.get_running_loop().run_in_executor(self.executor, work)

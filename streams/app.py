@@ -3,7 +3,8 @@
 Topics: scores (in, key stream_id) -> decisions (key stream_id) + alerts (key incident_id);
 decisions are re-keyed by account_id into an internal topic feeding the ledger table, which
 emits enforcement (key account_id). Tables live in memory and recover from their changelog
-topics, so a restarted worker resumes exactly where the committed offsets say.
+topics, so a restarted worker resumes exactly where the committed offsets say. Reviews
+(streams/app_review.py) and the audit chain (streams/app_audit.py) add their own agents.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
+from streams import guard, lag
+from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
+from streams.app_review import add_review_agents
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -57,8 +61,13 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="json",
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
-        broker_commit_interval=0.5,
+        # at-least-once: Faust flushes the producer (outputs + changelogs, acks=all) before
+        # every offset commit; commits run on a timer, not inline every few records
+        broker_commit_every=settings.streams.commit_every,
+        broker_commit_interval=settings.streams.commit_interval_s,
+        producer_linger=settings.streams.producer_linger_ms / 1000.0,
+        broker_session_timeout=settings.streams.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     topics = {
@@ -76,15 +85,31 @@ def build_app(settings: Settings) -> faust.App:
     ledgers = app.Table(
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
+    app.sensors.add(guard.ExitOnSendError(STAGE))
+    guard.drain_before_commit(app.producer)
+    lag.install(
+        app,
+        STAGE,
+        {scores_topic.get_topic_name(), by_account.get_topic_name()},
+        settings.streams.lag_interval_s,
+    )
     proc = Processor(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
     hot_ttl = settings.streams.hot_ttl_s
 
-    async def send(out: Out) -> None:
+    out_count: dict[str, Any] = {}
+
+    async def send(out: Out, value: bytes | None = None) -> bytes:
+        """Hand a record to the producer. The await returns once it is buffered, not acked, so
+        sends do not wait on the broker one by one; the commit waits for all of them."""
         topic = by_account if out.topic == "by_account" else topics[out.topic]
-        await topic.send(key=out.key.encode(), value=records.encode(out.record))
-        metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
+        value = records.encode(out.record) if value is None else value
+        await topic.send(key=out.key.encode(), value=value)
+        if out.topic not in out_count:
+            out_count[out.topic] = metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic)
+        out_count[out.topic].inc()
+        return value
 
     async def dead(event: Any, exc: RecordDecodeError) -> None:
         rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
@@ -104,9 +129,9 @@ def build_app(settings: Settings) -> faust.App:
             res = proc.on_scores(state.get(sc.stream_id), sc)
             state[sc.stream_id] = res.state
             for out in res.outputs:
-                await send(out)
+                value = await send(out)
                 if isinstance(out.record, Decision):
-                    await send(Out("by_account", out.record.account_id, out.record))
+                    await send(Out("by_account", out.record.account_id, out.record), value)
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )
@@ -130,6 +155,18 @@ def build_app(settings: Settings) -> faust.App:
             for out in outs:
                 await send(out)
 
+    audit_in = audit_in_topic(app, settings)
+    add_review_agents(
+        app,
+        settings,
+        state=state,
+        ledgers=ledgers,
+        proc=proc,
+        redis=redis,
+        dead=dead,
+        audit_in=audit_in,
+    )
+    add_audit_agents(app, settings, audit_in=audit_in, dead=dead)
     return app
 
 
@@ -140,6 +177,7 @@ def run_worker(settings: Settings) -> int:
     from framewatch.kafkaio import create_topics
 
     asyncio.run(create_topics(settings))
+    asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""`framewatch` subcommands of the streams stage: worker, policy check/explain."""
+"""`framewatch` subcommands of the streams stage: worker, policy, account (review and audit:
+streams/cli_review.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from framewatch.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
+    from streams import cli_review
+
+    cli_review.register(sub)
     p = sub.add_parser("streams", help="the decision worker (scores -> decisions, enforcement)")
     ss = p.add_subparsers(dest="streams_command", required=True)
     w = ss.add_parser(

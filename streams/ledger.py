@@ -108,7 +108,14 @@ def apply(
 def remove(
     led: Ledger, decision_id: str, policy: Policy, at: float, issued_at: float | None = None
 ) -> Enforcement | None:
-    """An overturned decision: drop its strike; an Enforcement (reversal) if the step fell."""
+    """An overturned decision: drop its strike; an Enforcement (reversal) if the step fell.
+
+    The id is also marked seen, so the decision arriving late (a replay that reorders it after
+    its review) never counts; removing twice finds no strike and returns None.
+    """
+    if decision_id not in led.seen:
+        led.seen.append(decision_id)
+        del led.seen[:-MAX_SEEN]
     before = len(led.strikes)
     led.strikes = [s for s in led.strikes if s["decision_id"] != decision_id]
     if len(led.strikes) == before:

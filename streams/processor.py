@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framewatch import records, taxonomy
-from framewatch.records import Decision, Enforcement, Scores
+from framewatch.records import Decision, Enforcement, ReviewOutcome, Scores
 from framewatch.settings import Settings
 from streams import ledger as ledger_mod
-from streams import statement
+from streams import review, statement
 from streams.policy import PolicyStore
 from streams.state import StreamState, step
 
@@ -87,6 +87,76 @@ class Processor:
         cat = d.reasons[0].category if d.reasons else "known_bad"
         stm = statement.for_enforcement(enf, cat, self.taxonomy, self.settings, d.red_line)
         return enf.model_copy(update={"statement": stm})
+
+
+@dataclass
+class ReviewResult:
+    """A review applied to its stream: new state, records out, and what the agent reports."""
+
+    state: dict[str, Any]
+    outputs: list[Out] = field(default_factory=list)
+    category: str | None = None
+    duplicate: bool = False
+    cleared: bool = False  # drop the stream's hot mark
+
+
+class ReviewProcessor:
+    """Review outcomes: stream side (reviews topic) and ledger side (re-keyed by account)."""
+
+    def __init__(self, proc: Processor) -> None:
+        self.proc = proc
+
+    def on_review(self, state: dict[str, Any] | None, rv: ReviewOutcome) -> ReviewResult:
+        """Apply a verdict to a stream; outputs: the clearing allow (with its corrected
+        statement when a block was overturned), the review re-keyed for the ledger, and the
+        review itself for the audit trail."""
+        p = self.proc
+        p.maybe_reload()
+        r = review.on_stream(
+            StreamState.from_json(state),
+            rv,
+            p.policies.policy.version,
+            keep=p.settings.streams.review_ids_kept,
+        )
+        res = ReviewResult(
+            r.state.to_json(), category=r.category, duplicate=r.duplicate, cleared=r.cleared
+        )
+        if r.decision is not None:
+            d = r.decision
+            if r.original_action == "block":
+                stm = statement.for_correction(
+                    d,
+                    rv.decision_id,
+                    r.category or "known_bad",
+                    rv.reviewer,
+                    rv.note,
+                    p.taxonomy,
+                    p.settings,
+                )
+                d = d.model_copy(update={"statement": stm})
+            res.outputs.append(Out("decisions", d.stream_id, d))
+        if r.forward:
+            res.outputs.append(Out("reviews_by_account", rv.account_id, rv))
+        res.outputs.append(Out("audit_in", rv.stream_id, rv))
+        return res
+
+    def on_ledger(
+        self, led: dict[str, Any] | None, rv: ReviewOutcome
+    ) -> tuple[dict[str, Any], list[Out]]:
+        """Remove an overturned decision's strike; outputs a reversal only if the step fell."""
+        p = self.proc
+        lg = (
+            ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(rv.account_id, rv.tenant)
+        )
+        enf, cat = review.on_ledger(lg, rv, p.policies.policy)
+        outs: list[Out] = []
+        if enf is not None:
+            stm = statement.for_reversal(
+                enf, cat or "known_bad", rv.decision_id, p.taxonomy, p.settings
+            )
+            enf = enf.model_copy(update={"statement": stm})
+            outs.append(Out("enforcement", enf.account_id, enf))
+        return lg.to_json(), outs
 
 
 def encode(out: Out) -> tuple[bytes, bytes]:

@@ -28,6 +28,9 @@ class StreamState:
     history: dict[str, list[list[Any]]] = field(default_factory=dict)
     last_seq: int = -1
     decision_id: str | None = None  # the decision that put it in its current state
+    # what a review of that decision needs: action, top reason, first frame, capture time
+    decided: dict[str, Any] | None = None
+    reviews: list[str] = field(default_factory=list)  # review ids applied, newest last
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +39,8 @@ class StreamState:
             "history": self.history,
             "last_seq": self.last_seq,
             "decision_id": self.decision_id,
+            "decided": self.decided,
+            "reviews": self.reviews,
         }
 
     @classmethod
@@ -48,6 +53,25 @@ class Outcome:
     state: StreamState
     decision: Decision | None = None
     alert: Alert | None = None
+
+
+def _trim(hist: list[list[Any]], rule: Rule) -> None:
+    """Keep only the frames the rule can still look at: the table writes the whole state to
+    its changelog on every frame, so a short history is what keeps the worker fast.
+
+    k of n needs the last n frames; held-for-t needs the newest run over the review threshold
+    (a frame under it ends every run), or just the newest frame when that one is under it.
+    """
+    sm = rule.smoothing
+    if sm.hold_s is None:
+        keep = sm.n
+    else:
+        keep = 0
+        for h in reversed(hist):
+            if h[1] < rule.review:
+                break
+            keep += 1
+    del hist[: -max(1, min(keep, MAX_HISTORY))]
 
 
 def _fires(hist: list[list[Any]], threshold: float, rule: Rule) -> tuple[bool, list[list[Any]]]:
@@ -100,12 +124,14 @@ def step(
         return Outcome(st)  # a replayed/duplicate frame: already counted
     st.last_seq = sc.seq
     t = sc.captured_at
+    rules: dict[str, Rule] = {}
     for cat, score in sc.scores.items():
         if cat not in policy.taxonomy:
             continue
+        rule = rules[cat] = policy.rule(cat, sc.tenant, sc.channel)
         h = st.history.setdefault(cat, [])
         h.append([t, float(score), sc.frame_id])
-        del h[:-MAX_HISTORY]
+        _trim(h, rule)
     if st.state == "blocked":
         return Outcome(st)
 
@@ -135,10 +161,7 @@ def step(
             review.append(r)
         evidence.add(sc.frame_id)
         flagged = True
-    for cat in sc.scores:
-        if cat not in policy.taxonomy:
-            continue
-        rule = policy.rule(cat, sc.tenant, sc.channel)
+    for cat, rule in rules.items():
         hist = st.history[cat]
         score = hist[-1][1]
         if score >= rule.review:
@@ -198,6 +221,7 @@ def step(
     )
     st.state = {"block": "blocked", "review": "review", "allow": "ok"}[action]
     st.decision_id = decision.decision_id
+    st.decided = _summary(decision)
     alert = None
     if red:
         top = decision.reasons[0]
@@ -233,6 +257,20 @@ def _ordered(st: StreamState, ids: set[str]) -> list[str]:
     return sorted(seen, key=lambda f: (seen[f], f)) + rest
 
 
+def _summary(d: Decision) -> dict[str, Any]:
+    top = d.reasons[0] if d.reasons else None
+    return {
+        "action": d.action,
+        "category": top.category if top else None,
+        "score": top.score if top else None,
+        "threshold": top.threshold if top else None,
+        "red_line": d.red_line,
+        "channel": d.channel,
+        "first_frame_id": d.first_frame_id,
+        "captured_at": d.captured_at,
+    }
+
+
 def clear(st: StreamState) -> StreamState:
-    """An overturned review resets the stream to ok with no history."""
-    return StreamState(last_seq=st.last_seq)
+    """An overturned decision resets the stream to ok with no history (smoothing restarts)."""
+    return StreamState(last_seq=st.last_seq, reviews=list(st.reviews))

@@ -41,6 +41,14 @@ class IngestSettings(BaseModel):
     push_max_pixels: int = Field(
         40_000_000, ge=1, description="largest pushed image in pixels (decompression bombs)"
     )
+    push_dead_letter_max_bytes: int = Field(
+        256 * 1024, ge=0, description="refused pushed images up to this size are kept in their "
+        "dead-letter record (larger: reason only); below the broker's message size limit"
+    )  # fmt: skip
+    push_max_concurrent_decodes: int = Field(
+        4, ge=1, description="pushed images decoded at once; the rest wait (peak memory is "
+        "about this many times ~10 bytes a pixel of the largest allowed image)"
+    )  # fmt: skip
     supervisor_poll_s: float = Field(2.0, gt=0, description="how often registered pulls are read")
     rtmp_host: str = Field("127.0.0.1", description="RTMP listen address")
     rtmp_port: int = Field(0, ge=0, le=65535, description="RTMP listen port (0: no listener)")

@@ -54,5 +54,9 @@ class ScoringSettings(BaseModel):
         False, description="let /v1/check fetch image URLs on private/loopback addresses"
     )
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest image accepted")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="largest image in pixels, read from its header before "
+        "decoding (decompression bombs)"
+    )  # fmt: skip
     block_threshold: float = Field(0.85, ge=0, le=1, description="check: block at or above")
     review_threshold: float = Field(0.5, ge=0, le=1, description="check: review at or above")

@@ -27,3 +27,36 @@ class StreamsSettings(BaseModel):
     default_territorial_scope: list[str] = Field(
         default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
     )
+    review_ids_kept: int = Field(
+        200, ge=1, description="review ids remembered per stream (re-sent reviews count once)"
+    )
+    audit_retention_ms: int = Field(
+        -1,
+        ge=-1,
+        description="retention.ms the worker sets on the audit topic at start (-1: keep forever; "
+        "a chain whose start expired is verified from its oldest link)",
+    )
+    # throughput knobs of the Faust worker (benchmarks/streams.py measures them)
+    commit_every: int = Field(
+        10_000,
+        ge=1,
+        description="also commit after this many records between intervals; Faust commits "
+        "inline, stalling the consumer for a producer flush + commit round trip, so keep it high",
+    )
+    commit_interval_s: float = Field(
+        0.5, gt=0, description="commit offsets this often (after flushing the outputs)"
+    )
+    producer_linger_ms: int = Field(
+        5,
+        ge=0,
+        description="wait this long to batch outputs and changelog writes into one request",
+    )
+    lag_interval_s: float = Field(
+        5.0, gt=0, description="how often to export consumer lag (framewatch_consumer_lag)"
+    )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6.0,
+        description="a worker silent this long is dropped from the group and its partitions "
+        "move to the others (Kafka's group.min.session.timeout.ms is 6 s)",
+    )

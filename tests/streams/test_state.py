@@ -107,3 +107,22 @@ def test_channel_override_changes_outcome(tmp_path) -> None:
     assert o.decision is not None and o.decision.action == "block"
     o = step(StreamState(), scores(0, cats={"suggestive.swimwear": 0.5}), pol)
     assert o.decision is None
+
+
+def test_history_keeps_only_what_the_rules_can_look_at() -> None:
+    # the whole state goes to the table's changelog on every frame: it must not grow with the
+    # stream's age. violence.gore is 3 of 5 (keep 5); weapons is held 10 s (keep the run >= 0.7)
+    weapons = [0.1] * 30 + [0.8] * 4
+    frames = [
+        scores(i, cats={"violence.gore": 0.1, "violence.weapons": w}) for i, w in enumerate(weapons)
+    ]
+    st, out = run(frames)
+    assert out == []
+    assert [h[2] for h in st.history["violence.gore"]] == [f"s1-f{i}" for i in range(29, 34)]
+    assert [h[1] for h in st.history["violence.weapons"]] == [0.8] * 4
+    st, out = run([scores(34, cats={"violence.weapons": 0.1})], st)
+    assert [h[1] for h in st.history["violence.weapons"]] == [0.1]
+    # the trimmed history still decides exactly as before: a held run blocks/reviews on time
+    st, out = run([scores(i, cats={"violence.weapons": 0.8}, dt=2.0) for i in range(35, 42)], st)
+    assert [o.decision.action for o in out] == ["review"]
+    assert out[0].decision.first_frame_id == "s1-f35"

@@ -8,31 +8,44 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from framewatch import kafkaio, records
 from framewatch.settings import Settings, to_env
 
 
-def env_for(settings: Settings, data_dir: Path) -> dict[str, str]:
+def env_for(settings: Settings, data_dir: Path, metrics_port: int = 0) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
     env.update(to_env(settings))
     env.update(FRAMEWATCH_METRICS__ENABLED="false", FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir))
+    if metrics_port:
+        env.update(
+            FRAMEWATCH_METRICS__ENABLED="true",
+            FRAMEWATCH_METRICS__HOST="127.0.0.1",
+            FRAMEWATCH_METRICS__STREAMS_PORT=str(metrics_port),
+        )
     return env
 
 
 class Worker:
-    """`python -m framewatch.cli streams worker` with the test's settings."""
+    """`python -m framewatch.cli streams worker` with the test's settings (metrics_port > 0
+    serves its /metrics there)."""
 
-    def __init__(self, settings: Settings, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, data_dir: Path, log: Path, metrics_port: int = 0
+    ) -> None:
         self.settings, self.data_dir, self.log = settings, data_dir, log
+        self.metrics_port = metrics_port
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "framewatch.cli", "streams", "worker"],
-            env=env_for(self.settings, self.data_dir),
+            env=env_for(self.settings, self.data_dir, self.metrics_port),
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -50,6 +63,23 @@ class Worker:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def lag(self) -> dict[tuple[str, int], float]:
+        """framewatch_consumer_lag from the worker's /metrics: (topic, partition) -> records."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}  # not serving yet
+        out: dict[tuple[str, int], float] = {}
+        for fam in text_string_to_metric_families(text):
+            if fam.name != "framewatch_consumer_lag":
+                continue
+            for s in fam.samples:
+                if s.labels.get("stage") == "streams":
+                    out[(s.labels["topic"], int(s.labels["partition"]))] = s.value
+        return out
 
 
 async def produce(settings: Settings, items: list[tuple[str, bytes]]) -> None:

@@ -1,0 +1,153 @@
+"""Peak memory (RSS) of each hostile input of the media torture set, one child process each.
+
+Every case of framewatch/testing/torture.py is written to a temporary file and run, in a fresh
+child process, through the same decode path the product uses:
+
+* videos: ``VideoSource`` + ``SampleEngine`` (decode, sample, PDQ, thumbnail), as in
+  `framewatch ingest FILE`, without Kafka;
+* images, ``push``: ``ingest.images.decode`` + PDQ + thumbnail, as in the push API;
+* images, ``check``: ``scoring.model.decode_jpeg`` + PDQ, as in `framewatch check` (the model
+  itself is left out: it sees a fixed-size resize, whatever the input).
+
+The parent reads each child's own peak RSS with ``os.wait4`` (ru_maxrss, KiB on Linux) and
+compares it with the ceiling: ``--ceiling-mib`` (default 768). Inputs over the pixel limits
+(default 40 Mpx) are refused from their header, before any pixel is decoded; an accepted image
+costs ~10 bytes a pixel at its peak (decoded RGB, its array copy; PDQ runs on a copy shrunk to
+2048 px), so the largest allowed image stays near baseline + 400 MiB. A ``baseline`` child
+imports the same modules and decodes nothing. The last line is one JSON object.
+
+Usage: ``python benchmarks/torture.py [--ceiling-mib 768] [--case NAME ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# keep this folder off sys.path: benchmarks/ingest.py would shadow the `ingest` package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def child(case: str, path: str, route: str) -> int:
+    """Runs in the child: one input through one path; prints the outcome."""
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    from framewatch.settings import load_settings
+    from ingest import framedata, images
+    from ingest.engine import SampleEngine, StreamMeta
+    from ingest.errors import IngestError
+    from ingest.source import VideoSource
+    from scoring import pdq
+    from scoring.errors import ImageDecodeError
+    from scoring.model import decode_jpeg
+
+    s = load_settings()
+    if route == "baseline":
+        print("ok")
+        return 0
+    data = Path(path).read_bytes()
+    try:
+        if route == "video":
+            engine = SampleEngine(s, StreamMeta(case, "acct"))
+            with VideoSource(path) as src:
+                n = sum(1 for _ in engine.process(src.frames()))
+            print(f"ok: {n} samples, {src.decode_errors} decode errors")
+        elif route == "push":
+            rgb, _ = images.decode(data, max_bytes=s.ingest.push_max_bytes,
+                                   max_pixels=s.ingest.push_max_pixels)  # fmt: skip
+            framedata.photo_pdq(rgb)
+            framedata.thumbnail_jpeg(rgb, s.ingest.thumbnail_short_side, s.ingest.jpeg_quality)
+            print(f"ok: {rgb.shape[1]}x{rgb.shape[0]}")
+        else:
+            bgr = decode_jpeg(data, s.scoring.max_image_pixels)
+            pdq.compute_still(bgr)
+            print(f"ok: {bgr.shape[1]}x{bgr.shape[0]}")
+    except (IngestError, ImageDecodeError) as exc:
+        print(f"refused: {type(exc).__name__}: {str(exc)[:90]}")
+    return 0
+
+
+def make(folder: str) -> int:
+    """Runs in a child: write every case into `folder`, print the manifest. (Made here, not in
+    the parent: a child inherits its parent's peak RSS through fork + exec on Linux.)"""
+    from framewatch.testing.torture import ALL
+
+    manifest = {}
+    for name, c in ALL.items():
+        path = str(Path(folder) / f"{name}{c.suffix}")
+        Path(path).write_bytes(c.make())
+        manifest[name] = {"kind": c.kind, "path": path, "what": c.what}
+    print(json.dumps(manifest))
+    return 0
+
+
+def measure(case: str, path: str, route: str, timeout: float) -> dict[str, object]:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", case, path, route],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode().strip()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "case": case,
+        "path": route,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "exit": proc.returncode,
+        "outcome": out.splitlines()[-1] if out else "(no output: crashed)",
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        return child(*sys.argv[2:5])
+    if len(sys.argv) == 3 and sys.argv[1] == "--make":
+        return make(sys.argv[2])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ceiling-mib", type=float, default=768.0)
+    ap.add_argument("--case", action="append", help="only these cases (default: all)")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        made = subprocess.run([sys.executable, __file__, "--make", tmp], capture_output=True,
+                              check=True, cwd=REPO, timeout=args.timeout)  # fmt: skip
+        manifest = json.loads(made.stdout.decode().strip().splitlines()[-1])
+        rows.append(measure("baseline", "", "baseline", args.timeout))
+        for name in args.case or list(manifest):
+            c = manifest[name]
+            for route in ("video",) if c["kind"] == "video" else ("push", "check"):
+                rows.append(measure(name, c["path"], route, args.timeout))
+    print(f"{'case':<20} {'path':<8} {'peak RSS MiB':>12}  outcome")
+    for r in rows:
+        print(f"{r['case']:<20} {r['path']:<8} {r['peak_rss_mib']:>12}  {r['outcome']}")
+    worst = max(rows, key=lambda r: float(r["peak_rss_mib"]))  # type: ignore[arg-type]
+    crashed = [f"{r['case']}/{r['path']}" for r in rows if r["exit"] != 0]
+    over = [f"{r['case']}/{r['path']}" for r in rows if float(r["peak_rss_mib"]) > args.ceiling_mib]  # type: ignore[arg-type]
+    print(f"ceiling {args.ceiling_mib:.0f} MiB per input; worst {worst['case']}/{worst['path']} "
+          f"{worst['peak_rss_mib']} MiB; over the ceiling: {over or 'none'}; crashed: "
+          f"{crashed or 'none'}")  # fmt: skip
+    print(json.dumps({
+        "benchmark": "torture", "ceiling_mib": args.ceiling_mib,
+        "baseline_mib": rows[0]["peak_rss_mib"], "worst_case": worst["case"],
+        "worst_path": worst["path"], "worst_peak_rss_mib": worst["peak_rss_mib"],
+        "over_ceiling": over, "crashed": crashed, "cases": rows,
+    }))  # fmt: skip
+    return 1 if over or crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Worker agents for the audit trail (kept apart from the scores path in streams/app.py).
+
+decisions + enforcement --relay--> internal audit-in (key: the record's key) --chain--> audit.
+Reviews reach audit-in from the review agent. One agent instance owns each audit-in partition
+and is the only writer of the same audit partition, so each audit partition is one chain; its
+head (seq, hash, last audit-in offset) lives in the ``audit-head`` table keyed by partition and
+recovers from its changelog after a restart. See streams/audit.py for the guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from faust.types import TopicT
+from prometheus_client import Counter
+
+from framewatch import kafkaio, metrics, records
+from framewatch.errors import RecordDecodeError
+from framewatch.settings import Settings
+from streams import audit
+
+log = logging.getLogger(__name__)
+STAGE = "streams"
+
+AUDIT_ENTRIES = Counter("framewatch_audit_entries_total", "links appended to the audit chain")
+Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
+
+
+def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
+    t = settings.topics
+    return app.topic(
+        f"{t.prefix}framewatch-streams-audit-in",
+        partitions=t.partitions,
+        internal=True,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def add_audit_agents(app: faust.App, settings: Settings, *, audit_in: TopicT, dead: Dead) -> None:
+    t = settings.topics
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    published = app.topic(t.name("decisions"), t.name("enforcement"), **raw)
+    audit_topic = app.topic(t.name("audit"), **raw)
+    heads = app.Table("audit-head", default=None, partitions=t.partitions, key_type=str)
+
+    @app.agent(published)
+    async def relay(stream: faust.StreamT) -> None:
+        """Copy what was published to audit-in, keyed as it was (a stream's records chain in
+        one partition)."""
+        async for event in stream.events():
+            await audit_in.send(key=event.key, value=event.value)
+
+    @app.agent(audit_in)
+    async def chain(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                rec = records.decode(event.value)
+            except RecordDecodeError as exc:
+                await dead(event, exc)
+                continue
+            part = str(msg.partition)
+            written_at = msg.timestamp if msg.timestamp else records.now()
+            link = audit.append(
+                audit.Head.from_json(heads.get(part)),
+                rec,
+                src_offset=msg.offset,
+                written_at=written_at,
+            )
+            if link is None:
+                continue  # chained before a restart: the head already covers this offset
+            entry, head = link
+            # force: send now, not at commit; wait for the broker's ack before the head moves,
+            # so a saved head never points past a link that was not written
+            fut = await audit_topic.send(
+                key=event.key,
+                value=records.encode(entry),
+                partition=msg.partition,
+                force=True,
+            )
+            await fut
+            heads[part] = head.to_json()
+            AUDIT_ENTRIES.inc()
+            metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc()
+
+
+DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic-level override
+
+
+async def ensure_audit_retention(settings: Settings) -> None:
+    """Set the audit topic's retention (default: forever) so the chain's start never expires.
+
+    AlterConfigs replaces a topic's overrides as a whole, so the ones already set are read first
+    and sent back with retention.ms; nothing is sent when it is already right.
+    """
+    name = settings.topics.name("audit")
+    want = str(settings.streams.audit_retention_ms)
+    admin = AIOKafkaAdminClient(**kafkaio.client_config(settings))
+    await admin.start()
+    errors: list[str] = []
+    try:
+        current: dict[str, str] = {}
+        for resp in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]):
+            for res in resp.resources:  # (error, message, type, name, entries)
+                for entry in res[4]:  # (name, value, read_only, source | is_default, ...)
+                    source = entry[3]
+                    dynamic = (
+                        source is False if resp.API_VERSION == 0 else source == DYNAMIC_TOPIC_CONFIG
+                    )
+                    if dynamic and entry[1] is not None:
+                        current[entry[0]] = entry[1]
+        if current.get("retention.ms") == want:
+            return
+        for resp in await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {**current, "retention.ms": want})]
+        ):
+            for res in resp.resources:  # (error_code, error_message, resource_type, name)
+                if res[0]:
+                    errors.append(f"error {res[0]}: {res[1]}")
+    except Exception as exc:  # a cluster may forbid it; the chain still works
+        errors.append(str(exc))
+    finally:
+        await admin.close()
+    if errors:
+        log.warning(
+            "could not set retention.ms on the audit topic %s (%s); set it yourself so the "
+            "chain's first links are kept",
+            name,
+            "; ".join(errors),
+        )

@@ -1,0 +1,106 @@
+"""Worker agents for review outcomes (kept apart from the scores path in streams/app.py).
+
+reviews (key stream_id, co-partitioned with scores, so the stream-state table is local) ->
+the clearing ``allow`` decision on decisions, and the review re-keyed by account_id into an
+internal topic whose agent removes the strike from the ``account-ledger`` table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from faust.types import TableT, TopicT
+from prometheus_client import Counter
+from redis.asyncio import Redis
+
+from framewatch import metrics, records, redisio
+from framewatch.errors import RecordDecodeError
+from framewatch.records import ReviewOutcome
+from framewatch.settings import Settings
+from streams.processor import Out, Processor, ReviewProcessor
+
+log = logging.getLogger(__name__)
+STAGE = "streams"
+
+REVIEW_OUTCOMES = Counter(
+    "framewatch_review_outcomes_total",
+    "reviewer verdicts on decisions (precision = upheld / (upheld + overturned))",
+    ["category", "outcome"],
+)
+Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
+
+
+def add_review_agents(
+    app: faust.App,
+    settings: Settings,
+    *,
+    state: TableT,
+    ledgers: TableT,
+    proc: Processor,
+    redis: Redis,
+    dead: Dead,
+    audit_in: TopicT,
+) -> None:
+    t = settings.topics
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    reviews = app.topic(t.name("reviews"), partitions=t.partitions, **raw)
+    by_account = app.topic(
+        f"{t.prefix}framewatch-streams-reviews-by-account",
+        partitions=t.account_partitions,
+        internal=True,
+        **raw,
+    )
+    targets = {
+        "decisions": app.topic(t.name("decisions"), **raw),
+        "enforcement": app.topic(t.name("enforcement"), **raw),
+        "reviews_by_account": by_account,
+        "audit_in": audit_in,
+    }
+    rp = ReviewProcessor(proc)
+
+    async def send(out: Out) -> None:
+        await targets[out.topic].send(key=out.key.encode(), value=records.encode(out.record))
+        if out.topic in ("decisions", "enforcement"):
+            metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
+
+    @app.agent(reviews)
+    async def resolve(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
+            try:
+                rv = records.decode(event.value, expect=ReviewOutcome)
+            except RecordDecodeError as exc:
+                await dead(event, exc)
+                continue
+            res = rp.on_review(state.get(rv.stream_id), rv)
+            state[rv.stream_id] = res.state
+            for out in res.outputs:
+                await send(out)
+            if res.cleared:
+                await redis.delete(redisio.key(settings, "hot", rv.stream_id))
+            if not res.duplicate:
+                REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
+            log.info(
+                "review %s of decision %s: %s%s%s",
+                rv.review_id,
+                rv.decision_id,
+                rv.outcome,
+                " (stream cleared)" if res.cleared else "",
+                " (seen before)" if res.duplicate else "",
+            )
+
+    @app.agent(by_account)
+    async def unstrike(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                rv = records.decode(event.value, expect=ReviewOutcome)
+            except RecordDecodeError as exc:
+                await dead(event, exc)
+                continue
+            led, outs = rp.on_ledger(ledgers.get(rv.account_id), rv)
+            ledgers[rv.account_id] = led
+            for out in outs:
+                await send(out)
