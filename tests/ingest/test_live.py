@@ -141,12 +141,22 @@ def test_cli_ingest_realtime_json(settings: Settings, kafka_topics: object, tmp_
     assert len(frames) == summary["sent"]
 
 
-def test_cli_missing_file_says_so(settings: Settings) -> None:
-    env = {"FRAMEWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "PATH": "/usr/bin"}
-    proc = subprocess.run(
+async def test_cli_missing_file_says_so_and_dead_letters(
+    settings: Settings, kafka_topics: dict[str, str]
+) -> None:
+    env = {
+        "FRAMEWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FRAMEWATCH_REDIS_URL": settings.redis_url.get_secret_value(),
+        "FRAMEWATCH_TOPICS__PREFIX": settings.topics.prefix,
+        "PATH": "/usr/bin",
+    }
+    proc = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "framewatch.cli", "ingest", "/nonexistent.mp4",
          "--stream-id", "x", "--account-id", "a"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1
     assert "no such file" in proc.stderr
+    dead = await consume(settings, "dead_letters", 1)
+    assert [d.payload for d in dead] == [b"/nonexistent.mp4"]  # type: ignore[attr-defined]
