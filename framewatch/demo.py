@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import statistics
 import sys
@@ -26,6 +27,8 @@ from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
 from framewatch.local import free_port
 from framewatch.settings import Settings, to_env
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 BANK = "demo-known-bad"
@@ -228,12 +231,14 @@ class Pipeline:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             try:
                 await asyncio.wait_for(proc.wait(), 15)
             except TimeoutError:
+                log.warning("%s did not stop within 15 s of SIGTERM; killing it", name)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
+                await proc.wait()  # reap it while this loop still runs
         if self._runner:
             await self._runner.cleanup()
 

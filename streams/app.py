@@ -24,7 +24,12 @@ from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
 from streams import guard, lag
-from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
+from streams.app_audit import (
+    add_audit_agents,
+    audit_in_name,
+    audit_in_topic,
+    ensure_audit_retention,
+)
 from streams.app_review import add_review_agents
 from streams.processor import Out, Processor
 
@@ -43,6 +48,17 @@ def app_id(settings: Settings) -> str:
 def ledger_changelog(settings: Settings) -> str:
     """The changelog topic holding every account's ledger (read by `framewatch account show`)."""
     return f"{app_id(settings)}-account-ledger-changelog"
+
+
+def internal_topics(settings: Settings) -> dict[str, int]:
+    """The worker's own topics (name -> partitions), created before Faust starts: a consumer
+    that subscribes before Faust has declared them ignores them until its next rebalance."""
+    t = settings.topics
+    return {by_account_name(settings): t.account_partitions, audit_in_name(settings): t.partitions}
+
+
+def by_account_name(settings: Settings) -> str:
+    return f"{settings.topics.prefix}framewatch-streams-decisions-by-account"
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -76,7 +92,7 @@ def build_app(settings: Settings) -> faust.App:
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
-        f"{t.prefix}framewatch-streams-decisions-by-account",
+        by_account_name(settings),
         partitions=t.account_partitions,
         internal=True,
         **raw,
@@ -176,7 +192,7 @@ def run_worker(settings: Settings) -> int:
 
     from framewatch.kafkaio import create_topics
 
-    asyncio.run(create_topics(settings))
+    asyncio.run(create_topics(settings, extra=internal_topics(settings)))
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
