@@ -30,7 +30,7 @@ from streams.app_audit import (
     audit_in_topic,
     ensure_audit_retention,
 )
-from streams.app_review import add_review_agents
+from streams.app_review import add_review_agents, reviews_by_account_name
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def internal_topics(settings: Settings) -> dict[str, int]:
     """The worker's own topics (name -> partitions), created before Faust starts: a consumer
     that subscribes before Faust has declared them ignores them until its next rebalance."""
     t = settings.topics
-    return {by_account_name(settings): t.account_partitions, audit_in_name(settings): t.partitions}
+    return {
+        by_account_name(settings): t.account_partitions,
+        reviews_by_account_name(settings): t.account_partitions,
+        audit_in_name(settings): t.partitions,
+    }
 
 
 def by_account_name(settings: Settings) -> str:
@@ -86,7 +90,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    topics = {
+    targets = {
         k: app.topic(t.name(k), **raw)
         for k in ("decisions", "alerts", "enforcement", "dead_letters")
     }
@@ -97,6 +101,8 @@ def build_app(settings: Settings) -> faust.App:
         internal=True,
         **raw,
     )
+    audit_in = audit_in_topic(app, settings)
+    targets.update(by_account=by_account, audit_in=audit_in)
     state = app.Table("stream-state", default=None, partitions=t.partitions, key_type=str)
     ledgers = app.Table(
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
@@ -116,10 +122,22 @@ def build_app(settings: Settings) -> faust.App:
 
     out_count: dict[str, Any] = {}
 
+    async def mark_hot(stream_id: str, hot: bool) -> None:
+        """Set or clear the stream's hot mark: only a sampling hint, so Redis down must not
+        stop decisions (counted and logged instead)."""
+        key = redisio.key(settings, "hot", stream_id)
+        try:
+            await (redis.set(key, b"1", ex=hot_ttl) if hot else redis.delete(key))
+        except Exception as exc:
+            REDIS_ERRORS.inc()
+            log.warning(
+                "could not %s %s hot in Redis: %s", "mark" if hot else "unmark", stream_id, exc
+            )
+
     async def send(out: Out, value: bytes | None = None) -> bytes:
         """Hand a record to the producer. The await returns once it is buffered, not acked, so
         sends do not wait on the broker one by one; the commit waits for all of them."""
-        topic = by_account if out.topic == "by_account" else topics[out.topic]
+        topic = targets[out.topic]
         value = records.encode(out.record) if value is None else value
         await topic.send(key=out.key.encode(), value=value)
         if out.topic not in out_count:
@@ -152,11 +170,7 @@ def build_app(settings: Settings) -> faust.App:
                         max(0.0, time.time() - sc.captured_at)
                     )
             if res.hot:
-                try:
-                    await redis.set(redisio.key(settings, "hot", sc.stream_id), b"1", ex=hot_ttl)
-                except Exception as exc:  # only a sampling hint: Redis down must not stop us
-                    REDIS_ERRORS.inc()
-                    log.warning("could not mark %s hot in Redis: %s", sc.stream_id, exc)
+                await mark_hot(sc.stream_id, True)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
@@ -171,16 +185,16 @@ def build_app(settings: Settings) -> faust.App:
             for out in outs:
                 await send(out)
 
-    audit_in = audit_in_topic(app, settings)
     add_review_agents(
         app,
         settings,
         state=state,
         ledgers=ledgers,
         proc=proc,
-        redis=redis,
+        send=send,
+        targets=targets,
+        mark_hot=mark_hot,
         dead=dead,
-        audit_in=audit_in,
     )
     add_audit_agents(app, settings, audit_in=audit_in, dead=dead)
     return app

@@ -14,9 +14,8 @@ from typing import Any
 import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
-from redis.asyncio import Redis
 
-from framewatch import metrics, records, redisio
+from framewatch import metrics, records
 from framewatch.errors import RecordDecodeError
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
@@ -31,6 +30,12 @@ REVIEW_OUTCOMES = Counter(
     ["category", "outcome"],
 )
 Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
+Send = Callable[[Out], Awaitable[Any]]
+MarkHot = Callable[[str, bool], Awaitable[None]]
+
+
+def reviews_by_account_name(settings: Settings) -> str:
+    return f"{settings.topics.prefix}framewatch-streams-reviews-by-account"
 
 
 def add_review_agents(
@@ -40,31 +45,24 @@ def add_review_agents(
     state: TableT,
     ledgers: TableT,
     proc: Processor,
-    redis: Redis,
+    send: Send,
+    targets: dict[str, TopicT],
+    mark_hot: MarkHot,
     dead: Dead,
-    audit_in: TopicT,
 ) -> None:
+    """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
+    ``send`` (metrics, send-error guard) routes review outputs too."""
     t = settings.topics
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     reviews = app.topic(t.name("reviews"), partitions=t.partitions, **raw)
     by_account = app.topic(
-        f"{t.prefix}framewatch-streams-reviews-by-account",
+        reviews_by_account_name(settings),
         partitions=t.account_partitions,
         internal=True,
         **raw,
     )
-    targets = {
-        "decisions": app.topic(t.name("decisions"), **raw),
-        "enforcement": app.topic(t.name("enforcement"), **raw),
-        "reviews_by_account": by_account,
-        "audit_in": audit_in,
-    }
+    targets["reviews_by_account"] = by_account
     rp = ReviewProcessor(proc)
-
-    async def send(out: Out) -> None:
-        await targets[out.topic].send(key=out.key.encode(), value=records.encode(out.record))
-        if out.topic in ("decisions", "enforcement"):
-            metrics.RECORDS_OUT.labels(stage=STAGE, topic=out.topic).inc()
 
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
@@ -80,7 +78,7 @@ def add_review_agents(
             for out in res.outputs:
                 await send(out)
             if res.cleared:
-                await redis.delete(redisio.key(settings, "hot", rv.stream_id))
+                await mark_hot(rv.stream_id, False)
             if not res.duplicate:
                 REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
             log.info(
