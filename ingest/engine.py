@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from framewatch import records
+from framewatch.pdq import hash_rgb
 from framewatch.settings import Settings
 from ingest import framedata
 from ingest.metrics import FRAMES_DECODED, FRAMES_SAMPLED, FRAMES_SUPPRESSED
@@ -97,7 +98,7 @@ class SampleEngine:
             if reason is None:
                 continue
             rgb = df.frame.to_ndarray(format="rgb24")
-            pdq, quality = framedata.pdq(rgb)
+            pdq, quality = hash_rgb(rgb)
             final = self.dedup.decide(pdq, time.monotonic(), reason)
             if final is None:
                 self.counts.suppressed += 1

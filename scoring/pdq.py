@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import pdqhash
 
+from framewatch import pdq
 from scoring.errors import BankError
 
-
-def compute(bgr: np.ndarray) -> tuple[str, int]:
-    """PDQ of a BGR image as 64 hex chars (bit 0 first, packed big-endian) + quality 0-100."""
-    bits, quality = pdqhash.compute(np.ascontiguousarray(bgr[:, :, ::-1]))
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
-
-
-# A still over this long side is shrunk (aspect kept) before hashing: full-size PDQ costs ~16
-# bytes a pixel of float buffers, and the hash moves by only 2-4 bits of 256 (ingest's push API
-# does the same, ingest/framedata.py).
-STILL_LONG_SIDE = 2048
+# re-exported: the banks and the scorer hash OpenCV (BGR) images
+compute = pdq.hash_bgr
 
 
 def compute_still(bgr: np.ndarray) -> tuple[str, int]:
     """:func:`compute` with bounded memory, for arbitrary uploaded images (the check API)."""
-    h, w = bgr.shape[:2]
-    scale = STILL_LONG_SIDE / max(h, w)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-    return compute(bgr)
+    return compute(pdq.shrink_still(bgr))
 
 
 def to_words(hexes: list[str]) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from framewatch.pdq import hash_rgb
 from ingest import framedata, images
 
 
@@ -57,6 +58,6 @@ def test_thumbnail_short_side_never_upscaled() -> None:
 
 def test_pdq_is_256_bit_hex_and_flat_frames_have_low_quality() -> None:
     rng = np.random.default_rng(0)
-    h, q = framedata.pdq(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
+    h, q = hash_rgb(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
     assert len(h) == 64 and int(h, 16) >= 0 and q > 50
-    assert framedata.pdq(np.zeros((256, 256, 3), np.uint8))[1] < 50
+    assert hash_rgb(np.zeros((256, 256, 3), np.uint8))[1] < 50
