@@ -77,9 +77,7 @@ def for_decision(d: Decision, taxonomy: Taxonomy, settings: Settings) -> Stateme
     )
     s = StatementOfReasons(
         decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
-        category=taxonomy.dsa_category(top.category)
-        if top.category in taxonomy
-        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        category=_category(top.category, taxonomy),
         category_specification=[],
         content_date=_date(d.captured_at),
         application_date=_date(d.decided_at),
@@ -101,20 +99,13 @@ def for_enforcement(
     e: Enforcement, category: str, taxonomy: Taxonomy, settings: Settings, red_line: bool
 ) -> StatementOfReasons:
     """The statement for an account-level step (warning, restriction, suspension)."""
-    account = {
-        "warn": None,
-        "restrict": "DECISION_ACCOUNT_SUSPENDED",
-        "suspend_stream": "DECISION_ACCOUNT_SUSPENDED",
-        "suspend_account": "DECISION_ACCOUNT_TERMINATED",
-    }.get(e.action)
+    account = _ACCOUNT_DECISION.get(e.action)
     vis = [] if account else ["DECISION_VISIBILITY_OTHER"]
     s = StatementOfReasons(
         decision_visibility=vis,
         decision_visibility_other=None if account else "Warning issued to the account",
         decision_account=account,
-        category=taxonomy.dsa_category(category)
-        if category in taxonomy
-        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        category=_category(category, taxonomy),
         application_date=_date(e.issued_at),
         decision_facts=(
             f"Account {e.account_id} moved to '{e.action}' (ladder step {e.ladder_step}) with "
@@ -133,6 +124,21 @@ def for_enforcement(
     )
     validate(s)
     return s
+
+
+# ladder action -> the DSA decision_account it amounts to (warn restricts nothing)
+_ACCOUNT_DECISION = {
+    "restrict": "DECISION_ACCOUNT_SUSPENDED",
+    "suspend_stream": "DECISION_ACCOUNT_SUSPENDED",
+    "suspend_account": "DECISION_ACCOUNT_TERMINATED",
+}
+
+
+def _category(category: str, taxonomy: Taxonomy) -> str:
+    """The DSA STATEMENT_CATEGORY_* of a taxonomy path (OTHER for paths it does not know)."""
+    if category in taxonomy:
+        return taxonomy.dsa_category(category)
+    return "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
 
 
 def _scope(tenant: str, settings: Settings) -> list[str]:
@@ -160,9 +166,7 @@ def for_correction(
     why = f" Reviewer note: {note}" if note else ""
     s = StatementOfReasons(
         decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
-        category=taxonomy.dsa_category(category)
-        if category in taxonomy
-        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        category=_category(category, taxonomy),
         content_date=_date(allow.captured_at),
         application_date=_date(allow.decided_at),
         end_date_visibility_restriction=_date(allow.decided_at),
@@ -186,18 +190,12 @@ def for_reversal(
     e: Enforcement, category: str, overturned: str, taxonomy: Taxonomy, settings: Settings
 ) -> StatementOfReasons:
     """The corrected statement when an overturned decision steps an account down the ladder."""
-    account = {
-        "restrict": "DECISION_ACCOUNT_SUSPENDED",
-        "suspend_stream": "DECISION_ACCOUNT_SUSPENDED",
-        "suspend_account": "DECISION_ACCOUNT_TERMINATED",
-    }.get(e.action)
+    account = _ACCOUNT_DECISION.get(e.action)
     s = StatementOfReasons(
         decision_visibility=[] if account else ["DECISION_VISIBILITY_OTHER"],
         decision_visibility_other=None if account else "Account restriction lifted or reduced",
         decision_account=account,
-        category=taxonomy.dsa_category(category)
-        if category in taxonomy
-        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        category=_category(category, taxonomy),
         application_date=_date(e.issued_at),
         end_date_account_restriction=_date(e.issued_at),
         decision_facts=(
