@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from framewatch import kafkaio, records
+from aiohttp import web
+
+from framewatch import kafkaio, records, redisio
 from framewatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,3 +44,23 @@ async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -
     finally:
         await c.stop()
     return out
+
+
+@asynccontextmanager
+async def push_server(settings: Settings) -> AsyncIterator[str]:
+    """The real push API in this process, on a free port, with a real producer and Redis;
+    yields its base URL."""
+    from ingest.push import make_app
+
+    producer = kafkaio.producer(settings)
+    await producer.start()
+    client = redisio.async_client(settings)
+    runner = web.AppRunner(make_app(settings, producer, client))
+    try:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+        await client.aclose()
+        await producer.stop()

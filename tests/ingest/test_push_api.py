@@ -11,14 +11,12 @@ from dataclasses import dataclass
 import aiohttp
 import numpy as np
 import pytest
-from aiohttp import web
 from PIL import Image
 
-from framewatch import kafkaio, records, redisio
+from framewatch import records, redisio
 from framewatch.settings import Settings
 from ingest import apikeys
-from ingest.push import make_app
-from tests.ingest.helpers import consume
+from tests.ingest.helpers import consume, push_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,18 +31,8 @@ class Api:
 @pytest.fixture
 async def api(settings: Settings, kafka_topics: object) -> AsyncIterator[Api]:
     key = apikeys.create(settings, redisio.sync_client(settings), "tenant-a")
-    producer = kafkaio.producer(settings)
-    await producer.start()
-    client = redisio.async_client(settings)
-    runner = web.AppRunner(make_app(settings, producer, client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Api(f"http://127.0.0.1:{port}", key, settings)
-    await runner.cleanup()
-    await client.aclose()
-    await producer.stop()
+    async with push_server(settings) as url:
+        yield Api(url, key, settings)
 
 
 def jpeg(w: int = 640, h: int = 480, exif_rotate: bool = False) -> bytes:

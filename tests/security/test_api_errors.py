@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from framewatch import apikeys, kafkaio, redisio
+from framewatch import apikeys, redisio
 from framewatch.settings import Settings
-from ingest.push import make_app
 from scoring.api import app as check_app
 from scoring.scorer import Scorer
+from tests.ingest.helpers import push_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -44,25 +43,14 @@ async def test_push_api_malformed_multipart_and_nan_time_are_400(
     settings: Settings, kafka_topics: object
 ) -> None:
     key = apikeys.create(settings, redisio.sync_client(settings), "t")
-    producer = kafkaio.producer(settings)
-    await producer.start()
-    client = redisio.async_client(settings)
-    runner = web.AppRunner(make_app(settings, producer, client))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/streams/s/frames?account_id=a"
     auth = {"Authorization": f"Bearer {key}"}
     body = (b'--b\r\nContent-Disposition: form-data; name="\x0b\xf3\x8f"\r\n\r\nx\r\n'
             b'--b\r\nContent-Disposition: form-data; name="frame"\r\n\r\n)\r\n--b--\r\n')  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as s:
-            headers = {**auth, "Content-Type": "multipart/form-data; boundary=b"}
-            async with s.post(url, data=body, headers=headers) as r:
-                assert r.status == 400 and (await r.json())["error"] == "bad_multipart"
-            for bad in ("nan", "inf"):
-                async with s.post(f"{url}&captured_at={bad}", data=b"x", headers=auth) as r:
-                    assert r.status == 400 and (await r.json())["error"] == "bad_captured_at"
-    finally:
-        await runner.cleanup()
-        await client.aclose()
-        await producer.stop()
+    async with push_server(settings) as base, aiohttp.ClientSession() as s:
+        url = f"{base}/v1/streams/s/frames?account_id=a"
+        headers = {**auth, "Content-Type": "multipart/form-data; boundary=b"}
+        async with s.post(url, data=body, headers=headers) as r:
+            assert r.status == 400 and (await r.json())["error"] == "bad_multipart"
+        for bad in ("nan", "inf"):
+            async with s.post(f"{url}&captured_at={bad}", data=b"x", headers=auth) as r:
+                assert r.status == 400 and (await r.json())["error"] == "bad_captured_at"

@@ -21,14 +21,12 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from aiohttp import web
 from PIL import Image
 
 from framewatch import apikeys, kafkaio, records, redisio
 from framewatch.settings import Settings, to_env
 from framewatch.testing.torture import ALL, IMAGES, VIDEOS
-from ingest.push import make_app
-from tests.ingest.helpers import consume
+from tests.ingest.helpers import consume, push_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -125,16 +123,8 @@ async def test_bad_videos_through_file_ingest(
 @pytest.fixture
 async def push_url(settings: Settings, kafka_topics: object) -> AsyncIterator[tuple[str, str]]:
     key = apikeys.create(settings, redisio.sync_client(settings), "tenant-t")
-    producer = kafkaio.producer(settings)
-    await producer.start()
-    client = redisio.async_client(settings)
-    runner = web.AppRunner(make_app(settings, producer, client))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", key
-    await runner.cleanup()
-    await client.aclose()
-    await producer.stop()
+    async with push_server(settings) as url:
+        yield url, key
 
 
 async def test_bad_images_through_the_push_api(
@@ -225,28 +215,16 @@ async def test_concurrent_push_decodes_are_bounded(
 
     monkeypatch.setattr(images, "decode", counting)
     key = apikeys.create(s, redisio.sync_client(s), "tenant-t")
-    producer = kafkaio.producer(s)
-    await producer.start()
-    client = redisio.async_client(s)
-    runner = web.AppRunner(make_app(s, producer, client))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     data = ALL["jpeg_exif_rotated"].make()
-    try:
-        async with aiohttp.ClientSession() as http:
+    async with push_server(s) as url, aiohttp.ClientSession() as http:
 
-            async def push(i: int) -> int:
-                async with http.post(
-                    f"{url}/v1/streams/cam-{i}/frames", data=data,
-                    params={"account_id": "a"}, headers={"Authorization": f"Bearer {key}"},
-                ) as r:  # fmt: skip
-                    return r.status
+        async def push(i: int) -> int:
+            async with http.post(
+                f"{url}/v1/streams/cam-{i}/frames", data=data,
+                params={"account_id": "a"}, headers={"Authorization": f"Bearer {key}"},
+            ) as r:  # fmt: skip
+                return r.status
 
-            statuses = await asyncio.gather(*(push(i) for i in range(6)))
-    finally:
-        await runner.cleanup()
-        await client.aclose()
-        await producer.stop()
+        statuses = await asyncio.gather(*(push(i) for i in range(6)))
     assert statuses == [202] * 6
     assert peak == 2  # two at once (the barrier saw them), never a third

@@ -16,16 +16,14 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from aiohttp import web
 from PIL import Image
 from pydantic import SecretStr
 
 from alerts.router import Router
 from alerts.routing import Routing
-from framewatch import apikeys, kafkaio, records, redisio
+from framewatch import apikeys, records, redisio
 from framewatch.settings import Settings, to_env
-from ingest.push import make_app
-from tests.ingest.helpers import consume
+from tests.ingest.helpers import consume, push_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -65,17 +63,8 @@ class Ingest:
 async def ingest(settings: Settings, kafka_topics: object) -> AsyncIterator[Ingest]:
     r = redisio.sync_client(settings)
     a, b = apikeys.create(settings, r, "tenant-a"), apikeys.create(settings, r, "tenant-b")
-    producer = kafkaio.producer(settings)
-    await producer.start()
-    client = redisio.async_client(settings)
-    runner = web.AppRunner(make_app(settings, producer, client))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield Ingest(f"http://127.0.0.1:{runner.addresses[0][1]}", a, b, settings)
-    await runner.cleanup()
-    await client.aclose()
-    await producer.stop()
+    async with push_server(settings) as url:
+        yield Ingest(url, a, b, settings)
 
 
 async def test_a_cannot_push_into_bs_stream(ingest: Ingest) -> None:

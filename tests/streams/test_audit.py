@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,21 +20,6 @@ from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, env_for, produce
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    # a killed worker's partitions move after the session timeout: keep the restart quick
-    return make_settings(streams={"session_timeout_s": 8})
-
-
-@pytest.fixture
-def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.stop()
-    print((tmp_path / "worker.log").read_text()[-3000:])
 
 
 def verify(settings: Settings, worker: Worker, *flags: str) -> subprocess.CompletedProcess[str]:

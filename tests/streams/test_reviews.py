@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 import redis
 
 from framewatch import kafkaio, records, redisio
+from framewatch.local import free_port
 from framewatch.records import DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
 from streams import statement
@@ -27,46 +26,9 @@ from tests.streams.worker import Worker, collect, env_for, produce
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class MetricsWorker(Worker):
-    """The worker with its /metrics endpoint on (the review counters are checked there)."""
-
-    def __init__(self, settings: Settings, data_dir: Path, log: Path) -> None:
-        super().__init__(settings, data_dir, log)
-        self.port = _free_port()
-
-    def start(self) -> None:
-        fh = self.log.open("ab")
-        env = env_for(self.settings, self.data_dir)
-        env.update(
-            FRAMEWATCH_METRICS__ENABLED="true", FRAMEWATCH_METRICS__STREAMS_PORT=str(self.port)
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "framewatch.cli", "streams", "worker"],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def metric(self, line_start: str) -> float:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read()
-        for line in body.decode().splitlines():
-            if line.startswith(line_start):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-
 @pytest.fixture
-def worker(
-    settings: Settings, kafka_topics: dict[str, str], tmp_path: Path
-) -> Iterator[MetricsWorker]:
-    w = MetricsWorker(settings, tmp_path / "faust", tmp_path / "worker.log")
+def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
+    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log", metrics_port=free_port())
     w.start()
     yield w
     w.stop()
@@ -105,7 +67,7 @@ async def until(settings: Settings, topic: str, pred: Any, worker: Worker, timeo
 
 
 async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
-    settings: Settings, worker: MetricsWorker
+    settings: Settings, worker: Worker
 ) -> None:
     # account "acc": gore 1.5 + hate 1.5 + gore 1.5 = 4.5 strikes -> warn, then restrict.
     # Capture times are recent: the ledger re-steps at the review's time, with decay.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,21 +18,6 @@ from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, env_for, produce
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    # a killed worker's partitions move after the session timeout: keep restarts quick
-    return make_settings(streams={"session_timeout_s": 8})
-
-
-@pytest.fixture
-def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.stop()
-    print((tmp_path / "worker.log").read_text()[-3000:])
 
 
 def enc(sc: records.Scores) -> tuple[str, bytes]:

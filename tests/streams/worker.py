@@ -64,12 +64,22 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def metrics_text(self, timeout: float = 2.0) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.read().decode()
+
+    def metric(self, line_start: str) -> float:
+        """The value of the first /metrics sample line that starts with ``line_start`` (0 if none)."""
+        for line in self.metrics_text(timeout=5).splitlines():
+            if line.startswith(line_start):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def lag(self) -> dict[tuple[str, int], float]:
         """framewatch_consumer_lag from the worker's /metrics: (topic, partition) -> records."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                text = resp.read().decode()
+            text = self.metrics_text()
         except OSError:
             return {}  # not serving yet
         out: dict[tuple[str, int], float] = {}
