@@ -27,6 +27,7 @@ COPY ingest ./ingest
 COPY scoring ./scoring
 COPY streams ./streams
 COPY alerts ./alerts
+COPY devkit ./devkit
 # model packages declare plain onnxruntime, which must never sit beside onnxruntime-gpu
 RUN pip install . \
  && pip install --no-deps -r requirements-nodeps.txt \

@@ -22,7 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-from framewatch.demo import Pipeline, make_edited_copy, testdata_dir
+from devkit.testdata import testdata_dir
+from framewatch.demo import Pipeline, make_edited_copy
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
 

@@ -25,23 +25,15 @@ import av
 # this file is named ingest.py: keep its folder off sys.path so `ingest` is the package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from devkit.testdata import video  # noqa: E402
 from framewatch.settings import load_settings  # noqa: E402
 from ingest.engine import SampleEngine, StreamMeta  # noqa: E402
 from ingest.source import VideoSource  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def testdata() -> Path:
-    for p in (REPO / ".." / "shared" / "testdata", REPO / ".." / ".." / "shared" / "testdata"):
-        if p.is_dir():
-            return p
-    sys.exit("no ../shared/testdata beside the repository; pass VIDEO")
-
 
 def make_720p30(out: Path, seconds: float = 20.0) -> Path:
     """Re-encode doorknob-hd-no-bar.mp4 (1280x720, 30 fps) in a loop to `seconds` of H.264."""
-    src = testdata() / "videos" / "doorknob-hd-no-bar.mp4"
+    src = video("doorknob-hd-no-bar.mp4")
     with av.open(str(src)) as inp:
         frames = [f.to_ndarray(format="yuv420p") for f in inp.decode(video=0)]
     with av.open(str(out), "w") as container:

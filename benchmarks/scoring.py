@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from devkit.testdata import video
 from framewatch import kafkaio, records
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
 from scoring.banks import Bank, BankIndex, BankStore
 from scoring.service import ScoringService
 
-VIDEO = Path("/work/shared/testdata/videos/chair-orig-22-sd-bar.mp4")
+VIDEO = video("chair-orig-22-sd-bar.mp4")
 
 
 def _jpegs(n: int) -> list[bytes]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
 from framewatch.local import free_port
@@ -30,26 +31,11 @@ from framewatch.settings import Settings, to_env
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
 BANK = "demo-known-bad"
 BANK_CATEGORY = "known_bad.csam_bank"
 WARMUP = "warmup"
 # log lines of a service worth showing: our format (" W "/" E "), Faust's ("[WARNING]"), crashes
 NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
-
-
-def testdata_dir() -> Path:
-    """The shared test videos: ../shared/testdata beside the checkout (or FRAMEWATCH_TESTDATA)."""
-    env = os.environ.get("FRAMEWATCH_TESTDATA")
-    # beside a clone, or two levels up from a git worktree (as the ingest tests look)
-    beside = [REPO.parent / "shared" / "testdata", REPO.parent.parent / "shared" / "testdata"]
-    for cand in ([Path(env)] if env else []) + beside:
-        if (cand / "videos").is_dir():
-            return cand
-    raise FramewatchError(
-        "sample videos not found: expected ../shared/testdata/videos beside the checkout; "
-        "set FRAMEWATCH_TESTDATA to the folder that holds videos/"
-    )
 
 
 def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> Path:

@@ -1,6 +1,6 @@
 """A real single-node Kafka (KRaft) and Redis on 127.0.0.1, for local runs and tests.
 
-The broker's jars come from Maven Central through `mvn` (deploy/local/pom.xml) into a cache
+The broker's jars come from Maven Central through `mvn` (framewatch/data/local/pom.xml) into a cache
 folder once; each start formats a throwaway data dir. Processes run in their own session so a
 Ctrl-C in the terminal does not take them down, and `stop` ends the whole process group.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 from framewatch.errors import LocalStackError
 from framewatch.settings import Settings
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "local"
+DEPLOY_DIR = Path(__file__).resolve().parent / "data" / "local"
 
 
 def free_port() -> int:

@@ -20,8 +20,9 @@ from aiohttp import ClientSession, web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
-from framewatch.demo import NOTEWORTHY, Hook, Pipeline, testdata_dir
+from framewatch.demo import NOTEWORTHY, Hook, Pipeline
 from framewatch.faults.stack import LiveTs, Stack, remux
 from framewatch.testing.tcpproxy import TcpProxy
 

@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from aiohttp import web
 
+from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records, redisio
 from framewatch.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
-# CI: a fresh clone with shared/ beside it; git worktrees here sit one level deeper
-TESTDATA = next(
-    (p for p in (REPO / ".." / "shared" / "testdata", REPO / ".." / ".." / "shared" / "testdata")
-     if p.is_dir()),
-    REPO / ".." / "shared" / "testdata",
-)  # fmt: skip
+TESTDATA = testdata_dir()
 VIDEOS = TESTDATA / "videos"
 VPDQ = TESTDATA / "vpdq"
 

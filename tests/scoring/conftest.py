@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
 import cv2
 import numpy as np
 import pytest
 
-VIDEOS = Path("/work/shared/testdata/videos")
+from devkit.testdata import testdata_dir
+
+VIDEOS = testdata_dir() / "videos"
 
 
 def frames(name: str, every: int = 30, count: int = 3) -> list[np.ndarray]:
