@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -51,7 +50,8 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     # the dependencies, not framewatch: a .pth in a folder reached through a .pth is not run,
     # so the test venv's editable hook for the checkout stays off
-    (site / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    deps = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (site / "deps.pth").write_text("\n".join(deps) + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
           "--no-deps", "-q", str(wheel)], cwd=tmp)  # fmt: skip
     return wheel, venv
