@@ -22,8 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+from devkit.demo import Pipeline, make_edited_copy
 from devkit.testdata import testdata_dir
-from framewatch.demo import Pipeline, make_edited_copy
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
 

@@ -1,6 +1,6 @@
 """Peak memory (RSS) of each hostile input of the media torture set, one child process each.
 
-Every case of framewatch/testing/torture.py is written to a temporary file and run, in a fresh
+Every case of devkit/torture.py is written to a temporary file and run, in a fresh
 child process, through the same decode path the product uses:
 
 * videos: ``VideoSource`` + ``SampleEngine`` (decode, sample, PDQ, thumbnail), as in
@@ -78,7 +78,7 @@ def child(case: str, path: str, route: str) -> int:
 def make(folder: str) -> int:
     """Runs in a child: write every case into `folder`, print the manifest. (Made here, not in
     the parent: a child inherits its parent's peak RSS through fork + exec on Linux.)"""
-    from framewatch.testing.torture import ALL
+    from devkit.torture import ALL
 
     manifest = {}
     for name, c in ALL.items():

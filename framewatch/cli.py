@@ -100,7 +100,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextlib.contextmanager
-def _local_stack(
+def local_stack(
     args: argparse.Namespace,
     settings: Settings,
     say: Callable[[str], None],
@@ -175,7 +175,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     from framewatch.kafkaio import create_topics
 
-    with _local_stack(args, settings, say, enabled=start_local, what="up") as (settings, env):
+    with local_stack(args, settings, say, enabled=start_local, what="up") as (settings, env):
         env = {**os.environ, **env}
         if args.json:
             print(json.dumps(plan), flush=True)
@@ -188,60 +188,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         policy = sv.Policy(grace_s=args.grace, max_restarts=args.max_restarts)
         children = [sv.Child(s.name, s.argv(args.config, args.log_json), env) for s in services]
         return sv.run(children, policy)
-
-
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    """The demo scenario on a local (or configured) Kafka and Redis, in its own topic prefix."""
-    import uuid
-
-    from framewatch.demo import run_demo, verdict
-
-    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
-    with _local_stack(
-        args, settings, say, enabled=not external, what="demo", keep=args.keep_running
-    ) as (settings, _env):
-        run = uuid.uuid4().hex[:6]
-        settings.topics.prefix = f"{settings.topics.prefix}demo-{run}."
-        settings.redis_prefix = f"{settings.redis_prefix}demo-{run}:"
-        summary = asyncio.run(run_demo(settings, as_json=args.json, seconds=args.seconds))
-    ok, why = verdict(summary)
-    if args.json:
-        print(json.dumps({"ok": ok, "why": why, **summary}))
-    else:
-        print("\nsummary")
-        for key in (
-            "frames_in",
-            "frames_scored",
-            "blocked_streams",
-            "alerts",
-            "webhook_received",
-            "capture_to_webhook_s",
-            "latency_ms_p50",
-            "latency_ms_max",
-        ):
-            print(f"  {key:<22} {summary[key]}")
-        print(f"\n{'OK' if ok else 'FAILED'}: {why}")
-    return 0 if ok else 1
-
-
-def _selftest(args: argparse.Namespace, settings: Settings) -> int:
-    """The fault suite against a Kafka + Redis it starts on free ports (nothing shared)."""
-    from framewatch import faults
-
-    if not args.faults:
-        raise FramewatchError("say which self-test: `framewatch selftest --faults`")
-    say = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
-    # the harness's own readers reconnect through broker restarts: their complaints are noise
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    figs = asyncio.run(faults.run_all(settings, args.only or None, say))
-    ok = all(f.ok for f in figs)
-    if args.json:
-        print(json.dumps({"ok": ok, "scenarios": [f.as_dict() for f in figs]}))
-    else:
-        print("\n" + faults.table(figs))
-        print(f"\n{'OK' if ok else 'FAILED'}: {sum(f.ok for f in figs)}/{len(figs)} scenarios")
-    return 0 if ok else 1
 
 
 def _masked(settings: Settings) -> str:
@@ -340,50 +286,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_json_flag(p)
     p.set_defaults(func=_up)
-
-    p = sub.add_parser(
-        "demo",
-        help="run the whole pipeline on the bundled sample videos",
-        description="Starts the local Kafka and Redis (unless configured), puts the chair sample "
-        "video into a red-line hash bank, streams an edited copy of it and three unrelated "
-        "sample videos as live streams through ingest, scoring, streams and alerts (each its own "
-        "process), prints decisions and alerts as they happen, then a summary. Exit 0 when the "
-        "edited chair stream was blocked, the alert reached the local webhook and nothing else "
-        "was blocked.",
-    )
-    p.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="stream only the first S seconds of the chair video (default: all 22 s)",
-    )
-    p.add_argument(
-        "--keep-running",
-        action="store_true",
-        help="leave the local Kafka and Redis running afterwards",
-    )
-    add_json_flag(p)
-    p.set_defaults(func=_demo)
-
-    p = sub.add_parser(
-        "selftest",
-        help="prove the pipeline survives faults: `selftest --faults` (takes minutes)",
-        description="Starts its own Kafka and Redis on free ports, then for each fault scenario "
-        "runs the four stages as real processes under a steady load of live streams (looped "
-        "sample videos plus a red-line offender going live every 8 s), injects the fault "
-        "(kill -9 of a stage, broker or Redis restart, Redis down 30 s, network cut through a "
-        "TCP proxy, a stalling or garbage-spitting source, a backlog, a broken policy file) and "
-        "counts against the frames topic: frames never scored, duplicate decisions and pages, "
-        "strikes miscounted, time to recover. Prints progress, then a table. Exit 0 when every "
-        "figure is at its goal. About 2 minutes a scenario on 2 cores; docs/faults.md.",
-    )
-    p.add_argument("--faults", action="store_true", help="run the fault scenarios")
-    p.add_argument(
-        "--only", action="append", metavar="NAME",
-        help="run only this scenario (repeatable; an unknown name lists them all)",
-    )  # fmt: skip
-    add_json_flag(p)
-    p.set_defaults(func=_selftest)
 
     for ep in sorted(entry_points(group="framewatch.commands"), key=lambda e: e.name):
         try:

@@ -1,1 +1,1 @@
-pytest_plugins = ["framewatch.testing.pytest_plugin"]
+pytest_plugins = ["devkit.pytest_plugin"]

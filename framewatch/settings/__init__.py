@@ -226,7 +226,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
 
 def _check_env_names() -> None:
     """A misspelt FRAMEWATCH_* variable would otherwise be ignored silently."""
-    known = set(Settings.model_fields) | {"config", "testdata"}  # testdata: framewatch.demo
+    known = set(Settings.model_fields) | {"config", "testdata"}  # testdata: devkit.demo
     for name in os.environ:
         if name.startswith(ENV_PREFIX):
             field = name[len(ENV_PREFIX) :].split("__")[0].lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from framewatch.demo import run_demo
+from devkit.demo import run_demo
 from framewatch.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from framewatch.faults import Stack
+from devkit.faults import Stack
 from framewatch.settings import load_settings
 
 

@@ -108,9 +108,9 @@ async def test_ingest_waits_for_an_unreachable_broker_at_start(
     make_settings, kafka_bootstrap: str
 ) -> None:  # type: ignore[no-untyped-def]
     """Found by restart-broker: a stream going live while Kafka restarted died with a traceback."""
+    from devkit.tcpproxy import TcpProxy
     from devkit.testdata import testdata_dir
     from framewatch.kafkaio import create_topics
-    from framewatch.testing.tcpproxy import TcpProxy
     from ingest.engine import StreamMeta
     from ingest.runner import StreamIngester
 

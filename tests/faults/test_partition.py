@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
+from devkit.faults import Stack
+from devkit.tcpproxy import TcpProxy
 from framewatch import kafkaio, records
-from framewatch.faults import Stack
-from framewatch.testing.tcpproxy import TcpProxy
 from scoring.service import ScoringService
 from tests.scoring.conftest import frames, jpeg
 from tests.scoring.test_service import _frame, _read

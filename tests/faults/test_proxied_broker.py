@@ -8,9 +8,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from framewatch.faults import Stack
+from devkit.faults import Stack
+from devkit.tcpproxy import TcpProxy
 from framewatch.kafkaio import create_topics
-from framewatch.testing.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.quick, pytest.mark.integration]
 

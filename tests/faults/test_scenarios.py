@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from framewatch.faults import SCENARIOS, Stack, run_scenario, table
+from devkit.faults import SCENARIOS, Stack, run_scenario, table
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 

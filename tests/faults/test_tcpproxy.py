@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from framewatch.testing.tcpproxy import TcpProxy
+from devkit.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.quick]
 

@@ -3,7 +3,7 @@
 Every input ends in a clear error (with a dead-letter record where a pipeline consumed it) or a
 correct frame (EXIF rotation applied, CMYK converted, 16-bit scaled, first frame of an
 animation); never a crash, never a hang. Inputs are made at test time
-(framewatch/testing/torture.py); `benchmarks/torture.py` measures their peak memory.
+(devkit/torture.py); `benchmarks/torture.py` measures their peak memory.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devkit.torture import ALL, IMAGES, VIDEOS
 from framewatch import apikeys, kafkaio, records, redisio
 from framewatch.settings import Settings, to_env
-from framewatch.testing.torture import ALL, IMAGES, VIDEOS
 from tests.ingest.helpers import consume, push_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

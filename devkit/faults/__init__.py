@@ -1,6 +1,6 @@
 """Fault scenarios: the real pipeline under a steady live load, one fault each, counted.
 
-Every scenario starts the four stages as real processes (framewatch.demo.Pipeline) on its own
+Every scenario starts the four stages as real processes (devkit.demo.Pipeline) on its own
 topic and Redis prefix of a Kafka + Redis stack started here on free ports (Stack), runs live
 streams of the sample videos (looped, ingested with --realtime) plus a red-line offender who goes
 live again every few seconds (each clip must be blocked, paged and struck exactly once), injects
@@ -16,9 +16,9 @@ one fault, then counts against the ground truth read from the topics:
 `framewatch selftest --faults` runs them and prints the table; tests/faults runs them in pytest.
 """
 
-from framewatch.faults.run import Figures, Run, Scenario, table
-from framewatch.faults.scenarios import SCENARIOS, run_all, run_scenario
-from framewatch.faults.stack import LiveTs, Stack
+from devkit.faults.run import Figures, Run, Scenario, table
+from devkit.faults.scenarios import SCENARIOS, run_all, run_scenario
+from devkit.faults.stack import LiveTs, Stack
 
 __all__ = [
     "SCENARIOS",

@@ -20,11 +20,11 @@ from aiohttp import ClientSession, web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devkit.demo import NOTEWORTHY, Hook, Pipeline
+from devkit.faults.stack import LiveTs, Stack, remux
+from devkit.tcpproxy import TcpProxy
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
-from framewatch.demo import NOTEWORTHY, Hook, Pipeline
-from framewatch.faults.stack import LiveTs, Stack, remux
-from framewatch.testing.tcpproxy import TcpProxy
 
 Say = Callable[[str], None]
 OFFENDER = "acct-offender"

@@ -1,6 +1,6 @@
 """Session-scoped real Kafka (KRaft) + Redis, and per-test isolated settings.
 
-Enable with ``pytest_plugins = ["framewatch.testing.pytest_plugin"]``. One broker and one Redis
+Enable with ``pytest_plugins = ["devkit.pytest_plugin"]``. One broker and one Redis
 serve the whole run, on free ports under a temporary folder; when FRAMEWATCH_KAFKA_BOOTSTRAP /
 FRAMEWATCH_REDIS_URL are set, those are used and nothing is started. Every test's ``settings``
 has its own topic prefix and Redis key prefix, so tests never see each other's data.

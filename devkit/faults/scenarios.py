@@ -8,9 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from devkit.faults.run import Figures, Run, Say, Scenario
+from devkit.faults.stack import LiveTs, Stack, corrupt_copy
 from framewatch import kafkaio, records
-from framewatch.faults.run import Figures, Run, Say, Scenario
-from framewatch.faults.stack import LiveTs, Stack, corrupt_copy
 from framewatch.settings import Settings
 
 # ------------------------------------------------------------------------------------------
