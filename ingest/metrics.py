@@ -44,3 +44,23 @@ HOT_POLL_ERRORS = Counter(
 BROKER_WAITS = Counter(
     "framewatch_ingest_broker_waits_total", "failed connects to Kafka at start, retried"
 )
+FRAMES_DROPPED = Counter(
+    "framewatch_ingest_frames_dropped_total",
+    "samples dropped unsent because a live source's buffer was full (the oldest goes first)",
+    ["strategy"],
+)
+SOURCE_STATE = Gauge(
+    "framewatch_ingest_source_state",
+    "1 for the state a source is in (connecting, live, stalled, reconnecting, ended, failed)",
+    ["stream_id", "state"],
+)
+RTMP_REFUSED = Counter(
+    "framewatch_ingest_rtmp_refused_total",
+    "RTMP connections closed before decoding (handshake_timeout, idle_timeout, bad_key, "
+    "too_many, not_rtmp, bad_app)",
+    ["reason"],
+)
+EGRESS_REFUSED = Counter(
+    "framewatch_ingest_egress_refused_total",
+    "connections of pulls refused by the network guard (redirects, playlist entries, DNS)",
+)

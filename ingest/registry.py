@@ -19,11 +19,10 @@ from aiokafka import AIOKafkaProducer
 
 from framewatch import redisio
 from framewatch.settings import Settings
-from ingest import tenancy
+from ingest import egress, tenancy
 from ingest.engine import StreamMeta
 from ingest.runner import StreamIngester
 from ingest.source import is_live
-from ingest.ssrf import check_url
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def add(settings: Settings, client: redis.Redis, entry: SourceEntry) -> None:
     The stream id is claimed for the entry's tenant: another tenant's stream is never replaced.
     """
     if is_live(entry.source):
-        check_url(entry.source, allow_private=settings.ingest.allow_private_urls)
+        egress.check(entry.source, allow_private=settings.ingest.allow_private_urls)
     tenancy.claim_sync(settings, client, entry.tenant, entry.stream_id)
     client.hset(_hash(settings), entry.stream_id, json.dumps(asdict(entry)))
 

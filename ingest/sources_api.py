@@ -15,10 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from framewatch import apikeys
-from ingest import registry, tenancy
-from ingest.errors import UrlRefusedError
+from framewatch.netguard import UrlRefusedError
+from ingest import egress, registry, tenancy
 from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
-from ingest.ssrf import check_url
 
 
 async def authenticate(request: web.Request) -> str | web.Response:
@@ -88,7 +87,7 @@ async def put_source(request: web.Request) -> web.Response:
         return error(400, "bad_request", str(exc))
     try:
         await asyncio.to_thread(
-            check_url, entry.source, allow_private=settings.ingest.allow_private_urls
+            egress.check, entry.source, allow_private=settings.ingest.allow_private_urls
         )
     except (UrlRefusedError, ValueError) as exc:
         return error(400, "url_refused", str(exc))

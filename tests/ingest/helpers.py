@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import av
 from aiohttp import web
 
 from devkit.testdata import testdata_dir
@@ -19,6 +21,26 @@ VPDQ = TESTDATA / "vpdq"
 
 def video(name: str) -> str:
     return str((VIDEOS / name).resolve())
+
+
+def make_hls(src: str, folder: Path) -> Path:
+    """Remux a test video into an HLS VOD playlist with ~1 s segments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    playlist = folder / "live.m3u8"
+    with (
+        av.open(src) as inp,
+        av.open(
+            str(playlist), "w", format="hls", options={"hls_time": "1", "hls_list_size": "0"}
+        ) as out,
+    ):
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.stream = outs
+            out.mux(packet)
+    return playlist
 
 
 async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -> list[object]:
