@@ -329,7 +329,7 @@ class StreamIngester:
         c = self.engine.counts
         return Summary(
             stream_id=self.meta.stream_id,
-            source=self.source,
+            source=self.label,
             read=c.read,
             sampled=c.sampled,
             suppressed=c.suppressed,

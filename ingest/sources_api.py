@@ -16,6 +16,7 @@ from aiohttp import web
 
 from framewatch import apikeys
 from framewatch.netguard import UrlRefusedError
+from framewatch.redact import mask_url
 from ingest import egress, registry, tenancy
 from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
 
@@ -50,7 +51,11 @@ async def list_sources(request: web.Request) -> web.Response:
     tenant = await authenticate(request)
     if isinstance(tenant, web.Response):
         return tenant
-    mine = [asdict(e) for e in (await _entries(request)).values() if e.tenant == tenant]
+    mine = [
+        {**asdict(e), "source": mask_url(e.source)}
+        for e in (await _entries(request)).values()
+        if e.tenant == tenant
+    ]
     return web.json_response({"sources": sorted(mine, key=lambda e: e["stream_id"])})
 
 
