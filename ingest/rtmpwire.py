@@ -98,9 +98,10 @@ def command(mtype: int, payload: bytes) -> list[Any] | None:
         while pos < len(payload):
             value, pos = _value(payload, pos, 0)
             values.append(value)
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
-        raise RtmpProtocolError(f"malformed AMF0 command ({exc})") from None
-    return values
+    except (IndexError, struct.error, UnicodeDecodeError, RtmpProtocolError) as exc:
+        if not values:  # no command name at all
+            raise RtmpProtocolError(f"malformed AMF0 command ({exc})") from None
+    return values  # the values up to a part this reader does not know
 
 
 def _value(d: bytes, p: int, depth: int) -> tuple[Any, int]:

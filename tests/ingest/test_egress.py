@@ -23,6 +23,7 @@ from framewatch.kafkaio import create_topics
 from framewatch.settings import Settings
 from ingest.engine import StreamMeta
 from ingest.errors import SourceError
+from ingest.rtmpwire import ChunkReader, command
 from ingest.runner import StreamIngester
 from tests.ingest.helpers import make_hls, video
 
@@ -259,3 +260,67 @@ async def test_rtsp_redirect_to_an_internal_host_is_refused(make_settings, world
     assert outside.requests  # FFmpeg did talk to the public server
     assert inside.requests == []
     assert error is not None and "redirect" in error
+
+
+class RtmpProbe:
+    """An RTMP endpoint that answers the handshake, records the client's connect command
+    (its tcUrl) and hangs up: enough to see where FFmpeg connected and what it asked for."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.tcurls: list[str] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            c0c1 = await reader.readexactly(1537)
+            writer.write(b"\x03" + bytes(1536) + c0c1[1:])  # S0, S1 (simple), S2 = C1
+            await reader.readexactly(1536)
+            chunks = ChunkReader()
+            while data := await reader.read(65536):
+                for mtype, payload in chunks.feed(data):
+                    cmd = command(mtype, payload)
+                    if cmd and cmd[0] == "connect":
+                        self.tcurls.append(cmd[2].get("tcUrl"))
+                        return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def start(self) -> RtmpProbe:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_rtmp_goes_to_the_checked_address_and_keeps_its_tcurl(make_settings, world) -> None:  # type: ignore[no-untyped-def]
+    probe = await RtmpProbe().start()
+    try:
+        await pull(make_settings, f"rtmp://localhost:{probe.port}/live/KEY")
+    finally:
+        probe.stop()
+    assert probe.tcurls and set(probe.tcurls) == {f"rtmp://localhost:{probe.port}/live"}
+
+
+async def test_rtmp_dns_rebinding_is_refused(make_settings, world) -> None:  # type: ignore[no-untyped-def]
+    calls = []
+
+    def answers() -> str:
+        calls.append(1)
+        return PUBLIC if len(calls) == 1 else "127.0.0.1"
+
+    world.answers = answers
+    probe = await RtmpProbe().start()
+    try:
+        _read, error = await pull(make_settings, f"rtmp://localhost:{probe.port}/live/KEY")
+    finally:
+        probe.stop()
+    assert probe.connections == 0
+    assert error is not None and "refused" in error
