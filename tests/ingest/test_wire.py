@@ -69,5 +69,5 @@ def test_rtsp_redirect_is_caught_after_interleaved_data_and_bodies() -> None:
     w.feed(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 5\r\n\r\nv=0\r\n")
     w.feed(b"$\x00\x00\x04RTSP" + b"$\x01\x00\x02ab")  # media that looks like text
     w.feed(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\n\r\n")
-    with pytest.raises(RtspRedirectError, match="rtsp://10.0.0.1/x"):
+    with pytest.raises(RtspRedirectError, match=r"rtsp://10\.0\.0\.1/x"):
         w.feed(b"RTSP/1.0 301 Moved\r\nCSeq: 3\r\nLocation: rtsp://10.0.0.1/x\r\n\r\n")
