@@ -131,7 +131,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"{d['stream_id']}: read {d['read']} frames, sampled {d['sampled']}, "
                 f"suppressed {d['suppressed']}, sent {d['sent']}, decode errors "
-                f"{d['decode_errors']}, reconnects {d['reconnects']} in {d['elapsed_s']}s"
+                f"{d['decode_errors']}, reconnects {d['reconnects']}, dropped {d['dropped']} "
+                f"(buffer full) in {d['elapsed_s']}s; {d['state']}"
             )
         if summary.error:
             print(f"framewatch: error: {summary.error}", file=sys.stderr)

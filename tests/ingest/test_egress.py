@@ -10,7 +10,10 @@ its frames); with the egress guard it never does.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +263,48 @@ async def test_rtsp_redirect_to_an_internal_host_is_refused(make_settings, world
     assert outside.requests  # FFmpeg did talk to the public server
     assert inside.requests == []
     assert error is not None and "redirect" in error
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A self-signed certificate for localhost (FFmpeg does not verify it: its default)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=localhost", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    return ctx
+
+
+async def test_https_goes_through_a_checked_tunnel(make_settings, world, hls_dir, tls_context) -> None:  # type: ignore[no-untyped-def]
+    """https: FFmpeg tunnels with CONNECT; the tunnel is opened to the checked address, and a
+    playlist entry pointing inside is refused the same way."""
+    inside = Server()
+    inside.app.router.add_static("/hls/", hls_dir)
+    await inside.start()
+    outside = Server()
+    outside.app.router.add_static("/hls/", hls_dir)
+    master = f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://127.0.0.1:{inside.port}/hls/live.m3u8\n"
+    outside.app.router.add_get("/master.m3u8", lambda r: web.Response(text=master))
+    runner = web.AppRunner(outside.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        read, error = await pull(make_settings, f"https://localhost:{port}/hls/live.m3u8")
+        assert read >= 120 and error is None  # the whole video, over TLS through the tunnel
+        read, error = await pull(make_settings, f"https://localhost:{port}/master.m3u8")
+        assert read == 0 and error is not None and "refused" in error
+    finally:
+        await runner.cleanup()
+        await inside.stop()
+    assert inside.hits == []
 
 
 class RtmpProbe:
