@@ -281,7 +281,9 @@ def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     return ctx
 
 
-async def test_https_goes_through_a_checked_tunnel(make_settings, world, hls_dir, tls_context) -> None:  # type: ignore[no-untyped-def]
+async def test_https_goes_through_a_checked_tunnel(
+    make_settings, world, hls_dir, tls_context
+) -> None:  # type: ignore[no-untyped-def]
     """https: FFmpeg tunnels with CONNECT; the tunnel is opened to the checked address, and a
     playlist entry pointing inside is refused the same way."""
     inside = Server()
@@ -289,7 +291,9 @@ async def test_https_goes_through_a_checked_tunnel(make_settings, world, hls_dir
     await inside.start()
     outside = Server()
     outside.app.router.add_static("/hls/", hls_dir)
-    master = f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://127.0.0.1:{inside.port}/hls/live.m3u8\n"
+    master = (
+        f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://127.0.0.1:{inside.port}/hls/live.m3u8\n"
+    )
     outside.app.router.add_get("/master.m3u8", lambda r: web.Response(text=master))
     runner = web.AppRunner(outside.app)
     await runner.setup()
