@@ -140,3 +140,63 @@ async def test_sources_list_shows_the_state_serve_reports(make_settings) -> None
         await client.aclose()
         await producer.stop()
     assert rows[0]["stream_id"] == "rep" and rows[0]["state"] == "ended" and rows[0]["sent"] > 0
+
+
+def _to_ts(src: str, dst: Path) -> Path:
+    import av
+
+    with av.open(src) as inp, av.open(str(dst), "w", format="mpegts") as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is not None:
+                packet.stream = outs
+                out.mux(packet)
+    return dst
+
+
+async def test_a_live_source_that_goes_silent_is_stalled_then_reconnects_and_is_live_again(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from devkit.faults.stack import LiveTs
+
+    live = LiveTs(_to_ts(video("doorknob-hd-no-bar.mp4"), tmp_path / "live.ts"))
+    await live.start()
+    settings: Settings = make_settings(
+        ingest={
+            "allow_private_urls": True,
+            "read_timeout_s": 3,
+            "open_timeout_s": 3,
+            "stall_s": 1,
+            "reconnect_initial_s": 0.2,
+            "dedup_max_distance": -1,
+        }  # fmt: skip
+    )
+    slow = SlowProducer(0.0)
+    ing = StreamIngester(settings, live.url, StreamMeta("stall", "a"), fps=2, producer=slow)  # type: ignore[arg-type]
+    task = asyncio.create_task(ing.run())
+    seen: list[str] = []
+
+    async def until(cond, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+        end = asyncio.get_running_loop().time() + timeout
+        while not cond():
+            if not seen or seen[-1] != ing.status.state.value:
+                seen.append(ing.status.state.value)
+            assert asyncio.get_running_loop().time() < end, seen
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(lambda: len(slow.sent) >= 3)
+        live.paused.clear()  # the source goes silent
+        await until(lambda: ing.status.state is SourceState.RECONNECTING)
+        live.paused.set()
+        before = len(slow.sent)
+        await until(lambda: len(slow.sent) > before + 2)
+        await until(lambda: ing.status.state is SourceState.LIVE)
+    finally:
+        ing.stop()
+        await asyncio.wait_for(task, 30)
+        await live.close()
+    assert seen[:3] == ["connecting", "live", "stalled"] and seen[-1] == "live"
+    assert seen.index("stalled") < seen.index("reconnecting") < len(seen) - 1
+    assert ing.status.state is SourceState.ENDED  # stopped by the operator

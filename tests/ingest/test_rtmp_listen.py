@@ -146,3 +146,19 @@ async def test_a_clear_key_of_an_older_version_still_works_and_moves_to_its_dige
         assert await streamkeys.lookup(settings, client, "wrong") is None
     finally:
         await client.aclose()
+
+
+async def test_two_publishers_at_once(make_settings) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    settings: Settings = make_settings(ingest={"rtmp_port": port, "dedup_max_distance": -1})
+    sync = redisio.sync_client(settings)
+    keys = [streamkeys.create_key(settings, sync, "acme", "a", f"cam-{i}") for i in (1, 2)]
+    stop = await _listener(settings)
+    try:
+        pubs = [publish(f"rtmp://127.0.0.1:{port}/live/{k}") for k in keys]
+        assert [await asyncio.to_thread(p.wait, 45) for p in pubs] == [0, 0]
+        frames = await consume(settings, "frames", 8, timeout=20)
+    finally:
+        await stop()
+    by_stream = {s: [f for f in frames if f.stream_id == s] for s in ("cam-1", "cam-2")}
+    assert all(len(v) >= 4 for v in by_stream.values())
