@@ -170,7 +170,7 @@ async def test_a_live_source_that_goes_silent_is_stalled_then_reconnects_and_is_
             "stall_s": 1,
             "reconnect_initial_s": 0.2,
             "dedup_max_distance": -1,
-        }  # fmt: skip
+        }
     )
     slow = SlowProducer(0.0)
     ing = StreamIngester(settings, live.url, StreamMeta("stall", "a"), fps=2, producer=slow)  # type: ignore[arg-type]
