@@ -144,9 +144,11 @@ class StreamIngester:
         failures = 0
         connected_once = False
         started = time.monotonic()
+        attempt = 0
         try:
             while not self._stop.is_set():
-                if connected_once and live:  # every reconnect is checked again
+                attempt += 1
+                if attempt > 1 and live:  # every reconnect is checked again (run() did the first)
                     try:
                         egress.check(self.source, allow_private=cfg.allow_private_urls)
                     except UrlRefusedError as exc:
