@@ -46,7 +46,10 @@ def make_hls(src: str, folder: Path) -> Path:
 async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -> list[object]:
     """Read up to n records of topic `key` (frames/dead_letters) from the start."""
     c = kafkaio.consumer(
-        settings, settings.topics.name(key), group_id=f"test-{key}", auto_offset_reset="earliest"
+        settings,
+        settings.topics.name(key),
+        group_id=f"test-{settings.topics.name(key)}",  # one group a test: no rebalance by others
+        auto_offset_reset="earliest",
     )
     await c.start()
     out: list[object] = []
