@@ -57,7 +57,7 @@ SOURCE_STATE = Gauge(
 RTMP_REFUSED = Counter(
     "framewatch_ingest_rtmp_refused_total",
     "RTMP connections closed before decoding (handshake_timeout, idle_timeout, bad_key, "
-    "too_many, not_rtmp, bad_app)",
+    "too_many, not_rtmp, bad_app, closed_before_publish, key_check_failed)",
     ["reason"],
 )
 EGRESS_REFUSED = Counter(

@@ -28,6 +28,7 @@ from typing import Any
 
 import av
 import av.error
+import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
@@ -91,6 +92,9 @@ class RtmpListener:
         except Refused as exc:
             RTMP_REFUSED.labels(reason=exc.reason).inc()
             log.warning("RTMP connection from %s refused: %s", session.peer, exc.reason)
+        except redis.RedisError as exc:  # the key cannot be checked: refuse, never guess
+            RTMP_REFUSED.labels(reason="key_check_failed").inc()
+            log.warning("RTMP publisher from %s refused: Redis unavailable (%s)", session.peer, exc)
         except (OSError, asyncio.IncompleteReadError) as exc:
             log.info("RTMP connection from %s ended: %s", session.peer, exc)
         finally:
