@@ -143,6 +143,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def _sources(args: argparse.Namespace, settings: Settings) -> int:
     from framewatch import redisio
+    from framewatch.redact import mask_url
     from ingest import registry
 
     client = redisio.sync_client(settings)
@@ -155,7 +156,7 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
                 args.fps, args.keyframes,
             ),
         )  # fmt: skip
-        print(f"registered {args.stream_id}: {args.source}")
+        print(f"registered {args.stream_id}: {mask_url(args.source)}")
     elif args.sources_cmd == "key":
         from ingest import streamkeys
 

@@ -251,6 +251,8 @@ class _Session:
                 self.l.settings,
                 deadletter.build("ingest", "rtmp_failed", str(exc)),
             )
+        finally:
+            ing.status.forget()  # a publisher that left keeps no state series
 
     async def close(self) -> None:
         for t in self.tasks:
