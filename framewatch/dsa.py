@@ -258,10 +258,54 @@ def _pair(field: str, value: str | None, chosen: bool, where: str, choice: str) 
         raise ValueError(f"{field} is only allowed when {where} is {choice}")
 
 
+def _conditional_schema(schema: dict[str, Any]) -> None:
+    """The conditional rules in the published JSON Schema too (what JSON Schema can say; the
+    date order and keyword-category membership are checked by the model only). Optional
+    fields serialise as null, so "absent" is written as type null."""
+    text, null = {"type": "string"}, {"type": "null"}
+
+    def when(cond: dict[str, Any], need: list[str], ban: list[str]) -> dict[str, Any]:
+        return {
+            "if": cond,
+            "then": {
+                "required": need,
+                "properties": {**{f: text for f in need}, **{f: null for f in ban}},
+            },
+        }
+
+    def other(field: str, where: str, choice: str, is_list: bool) -> dict[str, Any]:
+        test = {"contains": {"const": choice}} if is_list else {"const": choice}
+        return {
+            "if": {"required": [where], "properties": {where: test}},
+            "then": {"required": [field], "properties": {field: text}},
+            "else": {"properties": {field: null}},
+        }
+
+    illegal = ["illegal_content_legal_ground", "illegal_content_explanation"]
+    incompatible = ["incompatible_content_ground", "incompatible_content_explanation"]
+    schema["allOf"] = [
+        {"anyOf": [
+            {"required": ["decision_visibility"], "properties": {"decision_visibility": {"minItems": 1}}},
+            *({"required": [f], "properties": {f: text}}
+              for f in ("decision_monetary", "decision_provision", "decision_account")),
+        ]},
+        when({"properties": {"decision_ground": {"const": "DECISION_GROUND_ILLEGAL_CONTENT"}}},
+             illegal, [*incompatible, "incompatible_content_illegal"]),
+        when({"properties": {"decision_ground": {"const": "DECISION_GROUND_INCOMPATIBLE_CONTENT"}}},
+             incompatible, illegal),
+        other("decision_visibility_other", "decision_visibility", "DECISION_VISIBILITY_OTHER", True),
+        other("decision_monetary_other", "decision_monetary", "DECISION_MONETARY_OTHER", False),
+        other("content_type_other", "content_type", "CONTENT_TYPE_OTHER", True),
+        other("category_specification_other", "category_specification", "KEYWORD_OTHER", True),
+        {"if": {"properties": {"source_type": {"const": "SOURCE_VOLUNTARY"}}},
+         "then": {"properties": {"source_identity": null}}},
+    ]  # fmt: skip
+
+
 class StatementOfReasons(BaseModel):
     """One statement of reasons (Art. 17/24(5) DSA) as the Transparency Database API takes it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_conditional_schema)
 
     # what was restricted: at least one of the four
     decision_visibility: list[DecisionVisibility] = Field(default_factory=list)

@@ -229,3 +229,28 @@ def test_territorial_scope_settings_take_eu_and_refuse_non_eea() -> None:
 
     with pytest.raises(SettingsError, match="not accepted by the DSA Transparency Database"):
         load_settings(streams={"default_territorial_scope": ["GB"]})
+
+
+def test_the_published_schema_says_the_same() -> None:
+    """framewatch/schemas/decision.v1.json (generated from the model) refuses what the database
+    refuses, conditional fields included, and takes what the worker writes."""
+    import json
+
+    import jsonschema
+
+    from framewatch import records
+    from framewatch.schemagen import SCHEMA_DIR, filename
+
+    schema = json.loads((SCHEMA_DIR / filename("decision")).read_text())
+    check = jsonschema.Draft202012Validator(schema)
+    d = block("violence.gore")
+    rec = json.loads(records.encode(d.model_copy(update={"statement": good_model()})))
+    assert list(check.iter_errors(rec)) == []
+    for change in ({"territorial_scope": ["EU"]}, {"illegal_content_legal_ground": "Art. 5"},
+                   {"decision_visibility": []}, {"content_date": None}, {"puid": "a b"}):  # fmt: skip
+        bad = {**rec, "statement": {**rec["statement"], **change}}
+        assert list(check.iter_errors(bad)), change
+
+
+def good_model() -> Any:
+    return statement.for_decision(block("violence.gore"), TAX, load_settings())
