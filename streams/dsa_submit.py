@@ -106,8 +106,12 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to exponential backoff
+    return max(0.0, when.timestamp() - time.time())
 
 
 class Client:
@@ -188,6 +192,11 @@ class Client:
         return status, body
 
 
+def _clip(text: str, limit: int = 4000) -> str:
+    """The database's reasons, bounded so the dead-letter record always fits."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 async def settle(client: Client, items: list[_Item]) -> _Settled:
     """Submit items until each is created, known as a duplicate, or refused with a reason."""
     out = _Settled()
@@ -205,18 +214,19 @@ async def settle(client: Client, items: list[_Item]) -> _Settled:
             for k, v in errors.items()
             if k.startswith("statement_") and k.removeprefix("statement_").isdigit()
         }
+        refused = {n: v for n, v in refused.items() if n < len(pending)}
         if existing & {i.puid for i in pending}:
             out.duplicates += [i for i in pending if i.puid in existing]
             pending = [i for i in pending if i.puid not in existing]
         elif refused:
             out.rejected += [
-                (i, json.dumps(refused[n], sort_keys=True))
+                (i, _clip(json.dumps(refused[n], sort_keys=True)))
                 for n, i in enumerate(pending)
                 if n in refused
             ]
             pending = [i for n, i in enumerate(pending) if n not in refused]
-        else:  # refused as a whole with no statement named: each gets the database's message
-            why = json.dumps(body, sort_keys=True)[:2000]
+        else:  # refused as a whole, no statement named: each gets the database's whole answer
+            why = _clip(json.dumps(body, sort_keys=True))
             out.rejected += [(i, why) for i in pending]
             break
     return out
