@@ -39,9 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "already has counts as delivered; a statement it refuses goes to the dead-letter topic "
         "with its reasons; 429/5xx are retried with backoff. Needs FRAMEWATCH_DSA__TOKEN and "
         "FRAMEWATCH_DSA__BASE_URL (production https://transparency.dsa.ec.europa.eu, or the "
-        "sandbox URL from your onboarding). Without --follow it stops once it has caught up.",
+        "sandbox URL from your onboarding). Each tenant is its own platform there: run one "
+        "submitter per tenant with its token. Without --follow it stops once it has caught up.",
     )
     d.add_argument("--follow", action="store_true", help="keep running and submit new statements")
+    d.add_argument(
+        "--tenant", default=None, help="submit this tenant's statements (default: dsa.tenant)"
+    )
     d.add_argument(
         "--max-batches",
         type=int,
@@ -85,6 +89,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _dsa_submit(args: argparse.Namespace, settings: Settings) -> int:
     from streams.dsa_submit import main
 
+    if args.tenant:
+        settings = settings.model_copy(
+            update={"dsa": settings.dsa.model_copy(update={"tenant": args.tenant})}
+        )
     return main(settings, follow=args.follow, max_batches=args.max_batches, as_json=args.json)
 
 

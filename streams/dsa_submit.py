@@ -1,7 +1,8 @@
 """`framewatch dsa submit`: statements of reasons from the topics to the DSA Transparency Database.
 
-Reads decisions and enforcement steps (consumer group ``dsa.group_id``), takes the statement each
-one carries and submits them with the database's batch endpoint, ``POST /api/v1/statements``
+Reads decisions and enforcement steps (consumer group ``dsa.group_id`` + tenant), takes the
+statement each record of ``dsa.tenant`` carries (each tenant is its own platform in the database,
+with its own token: one submitter per tenant) and submits them with the database's batch endpoint, ``POST /api/v1/statements``
 with ``{"statements": [...]}`` (1-100 a call, Bearer token). Offsets are committed only after a
 batch is settled, so a stopped or crashed run resumes where it left off.
 
@@ -68,6 +69,7 @@ class Summary:
     duplicates: int = 0
     rejected: int = 0
     skipped: int = 0  # records that carry no statement (reviews, allows without a block)
+    other_tenants: int = 0  # statements of other tenants (their own submitter sends them)
     batches: int = 0  # batches of records settled (and committed)
     calls: int = 0  # API calls answered 201 or 422
     retries: int = 0
@@ -76,7 +78,8 @@ class Summary:
     def line(self) -> str:
         return (
             f"{self.accepted} accepted, {self.duplicates} already there, {self.rejected} refused "
-            f"(dead-lettered), {self.skipped} records without a statement, {self.batches} batches, "
+            f"(dead-lettered), {self.skipped} records without a new statement, {self.other_tenants} "
+            f"of other tenants, {self.batches} batches, "
             f"{self.calls} calls, "
             f"{self.retries} retries"
         )
@@ -232,8 +235,14 @@ async def settle(client: Client, items: list[_Item]) -> _Settled:
     return out
 
 
-def _items(messages: list[ConsumerRecord], dead: list[records.DeadLetter]) -> list[_Item]:  # type: ignore[type-arg]
-    """The statements these records carry, once per puid; undecodable records dead-lettered."""
+def _items(
+    messages: list[ConsumerRecord],  # type: ignore[type-arg]
+    tenant: str,
+    dead: list[records.DeadLetter],
+    summary: Summary,
+) -> list[_Item]:
+    """This tenant's statements in these records, once per puid; undecodable records are
+    dead-lettered, the rest counted as skipped or another tenant's."""
     items: dict[str, _Item] = {}
     for m in messages:
         try:
@@ -242,7 +251,11 @@ def _items(messages: list[ConsumerRecord], dead: list[records.DeadLetter]) -> li
             dead.append(deadletter.build(STAGE, exc.reason, str(exc), message=m))
             continue
         stm = getattr(rec, "statement", None)
-        if stm is not None and stm.puid not in items:
+        if stm is None or stm.puid in items:
+            summary.skipped += 1
+        elif getattr(rec, "tenant", "default") != tenant:
+            summary.other_tenants += 1
+        else:
             items[stm.puid] = _Item(stm.puid, stm.to_api(), m)
     return list(items.values())
 
@@ -264,7 +277,10 @@ async def run(
     async with aiohttp.ClientSession() as session:
         client = Client(cfg, session, summary)  # refuses to start without a token
         consumer = kafkaio.consumer(
-            settings, *topics, group_id=cfg.group_id, max_poll_records=cfg.batch_size
+            settings,
+            *topics,
+            group_id=f"{cfg.group_id}.{cfg.tenant}",
+            max_poll_records=cfg.batch_size,
         )
         producer = kafkaio.producer(settings)
         try:
@@ -308,8 +324,7 @@ async def _submit(
 ) -> None:
     summary.records += len(messages)
     dead: list[records.DeadLetter] = []
-    items = _items(messages, dead)
-    summary.skipped += len(messages) - len(items) - len(dead)
+    items = _items(messages, settings.dsa.tenant, dead, summary)
     if items:
         done = await settle(client, items)
         summary.accepted += len(done.accepted)

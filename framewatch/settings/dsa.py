@@ -30,8 +30,14 @@ class DsaSettings(BaseModel):
     retry_max_wait_s: float = Field(
         60.0, gt=0, description="longest wait between tries (Retry-After is honoured up to this)"
     )
+    tenant: str = Field(
+        "default",
+        description="submit this tenant's statements only: each tenant is its own platform in "
+        "the database, with its own token (run one submitter per tenant)",
+    )
     group_id: str = Field(
-        "framewatch-dsa-submit", description="Kafka consumer group: where submission resumes"
+        "framewatch-dsa-submit",
+        description="Kafka consumer group (the tenant is appended): where submission resumes",
     )
 
     @field_validator("base_url")

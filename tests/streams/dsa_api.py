@@ -10,9 +10,9 @@ PlatformUniqueIdService, RouteServiceProvider), not framewatch's:
 - a puid twice in one call, or one the platform already submitted, is 422 with
   ``errors.existing_puids`` and nothing is created;
 - otherwise 201 with the created statements.
-The real API limits a token to 200 calls/s and 12,000/min with a 429; here faults are scripted
-per call number: "429" (with Retry-After), "503", or "lost" (created, then a 500: the answer
-never reached the client).
+The real API limits a token to 200 calls/s and 12,000/min with a 429; here faults are scripted:
+``faults`` by call number, "429" (with Retry-After) or "503"; ``lose_creates`` by the ordinal
+of a call that creates statements: created, then a 500 (the answer never reached the client).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class FakeTransparencyDb:
     token: str
     retired: frozenset[str] = frozenset()
     faults: dict[int, str] = field(default_factory=dict)
+    lose_creates: set[int] = field(default_factory=set)
+    creates: int = 0
     stored: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
@@ -100,6 +102,7 @@ class FakeTransparencyDb:
         created = [{**s, "uuid": str(uuid.uuid4())} for s in stmts]
         for s in created:
             self.stored[s["puid"]] = s
-        if fault == "lost":
+        self.creates += 1
+        if self.creates in self.lose_creates:
             return self._answer(500, puids, "Server Error")
         return self._answer(201, puids, {"statements": created})

@@ -49,11 +49,14 @@ def _settings(
     )
 
 
-def _block(n: int, cat: str, settings: Settings, action: str = "block") -> Decision:
+def _block(
+    n: int, cat: str, settings: Settings, action: str = "block", tenant: str = "default"
+) -> Decision:
     d = Decision(
         decision_id=f"dec-{n:04d}",
         stream_id=f"s{n}",
         account_id=f"a{n % 7}",
+        tenant=tenant,
         action=action,  # type: ignore[arg-type]
         previous_state="ok",
         reasons=[
@@ -99,10 +102,11 @@ async def test_backlog_batches_retries_restart_and_dead_letter(
     refused = _block(999, "self_harm.depiction", s)  # a category this database retired
     reviews = [_block(500 + n, "violence.gore", s, action="review") for n in range(10)]
     steps = [_step(n, s) for n in range(20)]
-    await _produce(s, [*blocks, blocks[5], refused, *reviews, *steps])  # blocks[5]: a replay
+    acme = [_block(700 + n, "violence.gore", s, tenant="acme") for n in range(5)]  # not ours
+    await _produce(s, [*blocks, blocks[5], refused, *reviews, *steps, *acme])  # [5]: a replay
     expected = {r.statement.puid for r in [*blocks, *steps]}
-    # call 1: 429 (Retry-After: 1); call 3: 503; call 4: created but the answer is lost
-    db.faults = {1: "429", 3: "503", 4: "lost"}
+    # call 1: 429 (Retry-After: 1); call 3: 503; the 2nd create's answer is lost (a 500)
+    db.faults, db.lose_creates = {1: "429", 3: "503"}, {2}
 
     first = await dsa_submit.run(s, max_batches=1)  # stops after one batch: a restart
     assert first.batches == 1 and first.retries >= 1 and first.accepted + first.rejected > 0
@@ -132,7 +136,8 @@ async def test_backlog_batches_retries_restart_and_dead_letter(
     total = {k: getattr(first, k) + second[k] for k in second}
     print(f"calls {len(db.calls)}: {statuses}; largest batch {max(len(c.puids) for c in db.calls)}; "
           f"run 1 {first.as_dict()}; run 2 (after restart) {second}")  # fmt: skip
-    assert total["records"] == 262 and total["rejected"] == 1
+    assert total["records"] == 267 and total["rejected"] == 1
+    assert total["other_tenants"] == 5  # another tenant's statements wait for its own submitter
     # the replayed block is dropped in its batch (skipped) or answered as a duplicate
     assert total["skipped"] + total["duplicates"] == 10 + len(lost) + 1
     assert total["accepted"] == 250 - len(lost)
