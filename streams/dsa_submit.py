@@ -181,7 +181,8 @@ class Client:
         if status in (401, 403):
             raise SubmitError(
                 f"the DSA Transparency Database refused the token ({status}): generate a new one "
-                "in your profile there and set FRAMEWATCH_DSA__TOKEN; nothing was committed"
+                "in your profile there and set FRAMEWATCH_DSA__TOKEN; nothing after the last settled "
+                "batch was committed"
             )
         try:
             body = json.loads(text) if text else {}
