@@ -130,7 +130,6 @@ class ReviewProcessor:
                     d,
                     rv.decision_id,
                     r.category or "known_bad",
-                    rv.reviewer,
                     rv.note,
                     p.taxonomy,
                     p.settings,

@@ -4,6 +4,10 @@ Each builder returns a :class:`framewatch.dsa.StatementOfReasons`, whose constru
 validation against the Transparency Database's rules (no second pass). The category and its
 keywords come from the taxonomy's ``dsa`` / ``keywords``. Red lines are decided fully
 automatically; other blocks partially (a human reviews them through the reviews topic).
+
+The database publishes every statement and takes no personal data (its API documentation), so
+the facts name decisions, categories, scores and policy versions, never an account, a stream or
+a reviewer: the puid (our decision or enforcement id) leads back to those in our own records.
 """
 
 from __future__ import annotations
@@ -118,9 +122,7 @@ def for_decision(d: Decision, taxonomy: Taxonomy, settings: Settings) -> Stateme
         decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
         content_date=_content_date(d.captured_at, applied),
         application_date=applied,
-        decision_facts=_clip(
-            f"Live stream {d.stream_id} blocked: {facts}. Policy {d.policy_version}.", 5000
-        ),
+        decision_facts=_clip(f"Live stream blocked: {facts}. Policy {d.policy_version}.", 5000),
         **_what(top.category, taxonomy),
         **_common(
             d.tenant,
@@ -166,7 +168,7 @@ def for_enforcement(
         content_date=_content_date(content_at, applied),
         application_date=applied,
         decision_facts=_clip(
-            f"Account {e.account_id} moved to '{e.action}' (ladder step {e.ladder_step}) with "
+            f"The account moved to '{e.action}' (ladder step {e.ladder_step}) with "
             f"{e.strike_total:.2f} decayed strikes "
             + ", ".join(f"{k}={v:.2f}" for k, v in sorted(e.strikes.items()))
             + f" after decisions {', '.join(e.decision_ids)}. Policy {e.policy_version}.",
@@ -186,7 +188,6 @@ def for_correction(
     allow: Decision,
     original_id: str,
     category: str,
-    reviewer: str | None,
     note: str | None,
     taxonomy: Taxonomy,
     settings: Settings,
@@ -197,7 +198,6 @@ def for_correction(
     the correcting decision) that names the original (puid = the original decision id) in its
     facts and sets ``end_date_visibility_restriction`` to the day the block was lifted.
     """
-    who = f" by {reviewer}" if reviewer else ""
     why = f" Reviewer note: {note}" if note else ""
     applied = _date(allow.decided_at)
     return build(
@@ -206,8 +206,8 @@ def for_correction(
         application_date=applied,
         end_date_visibility_restriction=applied,
         decision_facts=_clip(
-            f"Correction of statement {original_id}: the block of live stream {allow.stream_id} "
-            f"for {category} was overturned on human review{who} and lifted; this statement "
+            f"Correction of statement {original_id}: the block of the live stream for "
+            f"{category} was overturned on human review and lifted; this statement "
             f"({allow.decision_id}) supersedes it. Policy {allow.policy_version}.{why}",
             5000,
         ),
@@ -235,7 +235,7 @@ def for_reversal(
         end_date_account_restriction=applied,
         decision_facts=_clip(
             f"Correction of statement {e.reverses}: decision {overturned} was overturned on "
-            f"human review and its strike removed; account {e.account_id} moved from "
+            f"human review and its strike removed; the account moved from "
             f"'{e.previous_action}' to '{e.action}' (ladder step {e.ladder_step}) with "
             f"{e.strike_total:.2f} decayed strikes. Policy {e.policy_version}.",
             5000,

@@ -6,6 +6,7 @@ source (not from our model); the negative cases prove the oracle and our model b
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -30,9 +31,13 @@ def proc() -> Processor:
 
 
 def accepted(stm: Any) -> dict[str, Any]:
-    """The API body of a statement, asserted to be accepted by the database's rules."""
+    """The API body of a statement, asserted to be accepted by the database's rules and free of
+    the account, stream and reviewer names (the database publishes it: no personal data)."""
     body = stm.to_api()
     assert dsa_rules.check(body) == {}, body
+    text = json.dumps(body)
+    for name in ("acct1", "a1", "st0", "s-fix", "s1", "ana"):
+        assert f" {name} " not in text and f"{name}:" not in text, (name, body["decision_facts"])
     return body
 
 
