@@ -317,7 +317,9 @@ class StatementOfReasons(BaseModel):
     account_type: AccountType | None = None
     # why
     decision_ground: DecisionGround
-    decision_ground_reference_url: Annotated[str, Field(max_length=500)] | None = None
+    decision_ground_reference_url: (
+        Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s/$.?#][^\s]*$")] | None
+    ) = None
     illegal_content_legal_ground: Text500 | None = None
     illegal_content_explanation: Text2000 | None = None
     incompatible_content_ground: Text500 | None = None

@@ -194,6 +194,7 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("end_date_account_restriction", {"end_date_account_restriction": "2038-01-02"}),
     ("content_type", {"content_type": []}),
     ("automated_decision", {"automated_decision": "Yes"}),
+    ("decision_ground_reference_url", {"decision_ground_reference_url": "terms of service"}),
     ("incompatible_content_ground", {"incompatible_content_ground": None}),
     ("illegal_content_legal_ground", {"decision_ground": "DECISION_GROUND_ILLEGAL_CONTENT"}),
 ]
