@@ -24,6 +24,7 @@ from aiohttp import web
 from framewatch import netguard
 from framewatch.kafkaio import create_topics
 from framewatch.settings import Settings
+from ingest.egress import Egress
 from ingest.engine import StreamMeta
 from ingest.errors import SourceError
 from ingest.rtmpwire import ChunkReader, command
@@ -373,3 +374,29 @@ async def test_rtmp_dns_rebinding_is_refused(make_settings, world) -> None:  # t
         probe.stop()
     assert probe.connections == 0
     assert error is not None and "refused" in error
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"CONNECT 127.0.0.1:16379 HTTP/1.1\r\nHost: 127.0.0.1:16379\r\n\r\n", b"403"),
+        (b"GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\n\r\n", b"403"),
+        (b"GET http://[::ffff:10.0.0.1]/ HTTP/1.1\r\n\r\n", b"403"),
+        (b"GET file:///etc/passwd HTTP/1.1\r\n\r\n", b"400"),
+        (b"GET /relative HTTP/1.1\r\n\r\n", b"400"),
+    ],
+)
+async def test_the_proxy_is_no_way_inside(request_head: bytes, status: bytes) -> None:
+    """Whatever FFmpeg (or anyone on the host) asks the pull's proxy for, inside is refused."""
+    egress = Egress("http://93.184.216.34/live.m3u8", allow_private=False)
+    await egress.start()
+    try:
+        port = int(egress.plan().options["http_proxy"].rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request_head)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    finally:
+        await egress.close()
+    assert answer.split(b" ")[1] == status
+    assert (egress.refused() is not None) == (status == b"403")
