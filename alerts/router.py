@@ -24,28 +24,43 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from alerts.api_doc import openapi
-from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
+from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome, init_series
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import apikeys, deadletter, kafkaio, records, redisio
+from framewatch import apikeys, deadletter, kafkaio, metrics, records, redisio
 from framewatch.errors import RecordDecodeError
-from framewatch.metrics import RECORDS_IN, observe_lag
+from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
 from framewatch.settings import Settings
+
+_REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 STAGE = "alerts"
 TOPIC_OF = {"alert": "alerts", "enforcement": "enforcement", "decision": "decisions"}
 
 DUPLICATES = Counter(
-    "framewatch_alerts_duplicates_total", "deliveries skipped: already sent", ["sink"]
+    "framewatch_alerts_duplicates_total",
+    "deliveries skipped: already sent",
+    ["sink"],
+    registry=_REG,
 )
-FOLDED = Counter("framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)")
-UNROUTED = Counter("framewatch_alerts_unrouted_total", "records no route matched", ["type"])
-ESCALATED = Counter("framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"])
+FOLDED = Counter(
+    "framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)", registry=_REG
+)
+UNROUTED = Counter(
+    "framewatch_alerts_unrouted_total", "records no route matched", ["type"], registry=_REG
+)
+ESCALATED = Counter(
+    "framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"], registry=_REG
+)
 REDIS_WAITS = Counter(
-    "framewatch_alerts_redis_waits_total", "Redis calls retried because Redis was unreachable"
+    "framewatch_alerts_redis_waits_total",
+    "Redis calls retried because Redis was unreachable",
+    registry=_REG,
 )
-REDIS_WAITING = Gauge("framewatch_alerts_redis_waiting", "1 while the router waits for Redis")
+REDIS_WAITING = Gauge(
+    "framewatch_alerts_redis_waiting", "1 while the router waits for Redis", registry=_REG
+)
 
 
 class WaitForRedis(Retry):
@@ -92,6 +107,9 @@ class Router:
         self.redis = aioredis.Redis.from_pool(pool)
         self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
         self.deliverer = Deliverer(self.cfg)
+        init_series(routing.sinks)
+        metrics.init_series(STAGE, topics_in=[settings.topics.name(TOPIC_OF[t]) for t in TOPIC_OF],
+                            dead_letter_reasons=("unexpected_type", "delivery_failed"))  # fmt: skip
         self.producer = kafkaio.producer(settings)
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None

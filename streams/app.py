@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 from framewatch import deadletter, metrics, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
+from framewatch.metrics import stage_registry
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
 from streams import guard, lag
@@ -33,11 +34,14 @@ from streams.app_audit import (
 from streams.app_review import add_review_agents, reviews_by_account_name
 from streams.processor import Out, Processor
 
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
+
 log = logging.getLogger(__name__)
 STAGE = "streams"
 REDIS_ERRORS = Counter(
     "framewatch_streams_redis_errors_total",
     "Redis writes that failed (the 'hot' sampling hint); decisions go on without them",
+    registry=_REG,
 )
 
 
@@ -210,6 +214,8 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+        metrics.init_series(STAGE, topics_in=["scores", "reviews"],
+                            topics_out=["decisions", "alerts", "enforcement", "audit"])  # fmt: skip
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

@@ -1,0 +1,114 @@
+"""Prometheus is the receiver of our metrics and rules: promtool checks them, and each
+service's /metrics holds its own series, created at start so the first failure is seen."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from framewatch import metrics
+from framewatch.local import free_port
+
+PROM = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool not installed: `apt-get install prometheus` (Debian; .ci/run installs it)",
+)
+# what the `framewatch` command imports: every stage's modules are loaded in every process
+STAGE_MODULES = {
+    "ingest": ["ingest.metrics", "ingest.runner", "ingest.push"],
+    "scoring": ["scoring.service", "scoring.model", "scoring.cache"],
+    "streams": ["streams.app", "streams.app_audit", "streams.app_review", "streams.policy"],
+    "alerts": ["alerts.router", "alerts.delivery"],
+}
+OWNER_PREFIXES = {
+    "ingest": ("framewatch_ingest_", "framewatch_stream_last_frame"),
+    "scoring": ("framewatch_scoring_", "framewatch_scorer_"),
+    "streams": ("framewatch_streams_", "framewatch_audit_", "framewatch_review_"),
+    "alerts": ("framewatch_alerts_", "framewatch_alert_"),
+}
+
+
+def promtool(*args: str, cwd: Path = PROM) -> str:
+    assert PROMTOOL is not None
+    p = subprocess.run(
+        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert p.returncode == 0, f"promtool {' '.join(args)}:\n{p.stdout}\n{p.stderr}"
+    return p.stdout + p.stderr
+
+
+@needs_promtool
+def test_rules_unit_tests_pass_including_first_failed_red_line_delivery() -> None:
+    out = promtool("test", "rules", "rules.test.yml")
+    assert "SUCCESS" in out
+    tests = yaml.safe_load((PROM / "rules.test.yml").read_text())["tests"]
+    named = {t["alertname"] for case in tests for t in case["alert_rule_test"]}
+    assert "FramewatchAlertDeliveryFailing" in named
+
+
+@needs_promtool
+def test_rules_and_configs_are_clean(tmp_path: Path) -> None:
+    assert "7 rules found" in promtool("check", "rules", "rules.yml")
+    promtool("check", "config", "prometheus.local.yml")
+    # the compose config names the rules where the container mounts them: check it against ours
+    (tmp_path / "rules.yml").write_text((PROM / "rules.yml").read_text())
+    text = (PROM / "prometheus.yml").read_text().replace("/etc/prometheus/rules.yml", "rules.yml")
+    (tmp_path / "prometheus.yml").write_text(text)
+    assert "1 rule files found" in promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+
+
+def scrape(stage: str) -> str:
+    """The stage's real /metrics page, served the way the service serves it, in a process
+    that has loaded every stage's modules (as the `framewatch` command does)."""
+    for mods in STAGE_MODULES.values():
+        for m in mods:
+            importlib.import_module(m)
+    port = free_port()
+    metrics.serve(stage, "127.0.0.1", port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+@pytest.mark.parametrize("stage", list(STAGE_MODULES))
+def test_each_service_exports_only_its_own_metrics(stage: str) -> None:
+    names = {f.name for f in text_string_to_metric_families(scrape(stage))}
+    mine = [n for n in names if n.startswith(OWNER_PREFIXES[stage])]
+    others = [
+        n for s, pre in OWNER_PREFIXES.items() if s != stage for n in names if n.startswith(pre)
+    ]
+    assert mine, f"{stage} serves none of its own metrics"
+    assert others == [], f"{stage}'s /metrics serves other stages' metrics"
+    assert "framewatch_dead_letters" in names and "framewatch_up" in names  # the shared core
+
+
+@needs_promtool
+@pytest.mark.parametrize("stage", list(STAGE_MODULES))
+def test_promtool_check_metrics_is_clean_on_each_service(stage: str) -> None:
+    assert PROMTOOL is not None
+    p = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=scrape(stage), capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0 and not p.stdout.strip(), p.stdout + p.stderr
+
+
+def test_series_the_rules_read_exist_at_zero_from_the_start() -> None:
+    """The alerts service starts with every sink's failed-delivery series at 0 and every
+    dead-letter reason at 0, so the first failure moves increase() and pages."""
+    from alerts.delivery import init_series
+
+    init_series(["pagerduty-oncall"])
+    metrics.init_series("alerts", dead_letter_reasons=["delivery_failed"])
+    page = scrape("alerts")
+    assert 'framewatch_alert_deliveries_total{outcome="failed",sink="pagerduty-oncall"} 0.0' in page
+    assert 'framewatch_dead_letters_total{reason="delivery_failed",stage="alerts"} 0.0' in page
+    assert 'framewatch_dead_letters_total{reason="malformed",stage="alerts"} 0.0' in page
