@@ -46,6 +46,15 @@ def long_smoothing_decision(tmp_path: Path) -> records.Decision:
     return out
 
 
+def red_line_from_the_state_machine() -> records.Alert:
+    """The page the streams worker raises, for a stream and account id sent by a hostile client."""
+    policy = load_dir(None, taxonomy.load())
+    sc = scores(0, stream=HOSTILE, account=HOSTILE, cats={"child_safety.csam": 0.97})
+    out = step(StreamState(), sc, policy, decided_at=1000.0, runbook_url=RUNBOOK)
+    assert out.alert is not None
+    return out.alert
+
+
 def every_kind(tmp_path: Path) -> list[tuple[str, Routable, dict[str, int]]]:
     now = 1_700_000_000.0
     alert = dict(
@@ -79,6 +88,7 @@ def every_kind(tmp_path: Path) -> list[tuple[str, Routable, dict[str, int]]]:
     )  # fmt: skip
     return [
         ("red line", red, {}),
+        ("red line from the worker", red_line_from_the_state_machine(), {}),
         ("review alert", review, {}),
         ("hostile ids", hostile, {}),
         ("huge fields", huge, {}),

@@ -112,3 +112,9 @@ def test_series_the_rules_read_exist_at_zero_from_the_start() -> None:
     assert 'framewatch_alert_deliveries_total{outcome="failed",sink="pagerduty-oncall"} 0.0' in page
     assert 'framewatch_dead_letters_total{reason="delivery_failed",stage="alerts"} 0.0' in page
     assert 'framewatch_dead_letters_total{reason="malformed",stage="alerts"} 0.0' in page
+    from streams.app import init_series as streams_init
+
+    streams_init()
+    page = scrape("streams")
+    assert 'framewatch_decisions_total{action="block",category="child_safety"} 0.0' in page
+    assert 'framewatch_capture_to_decision_seconds_count{action="block"} 0.0' in page
