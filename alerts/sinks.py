@@ -78,16 +78,25 @@ def _pd_dedup_key(rid: str) -> str:
 
 
 def request_for(
-    sink: Sink, rec: Routable, evidence_url: str, *, tier: int = 0, folded: int = 0
+    sink: Sink,
+    rec: Routable,
+    evidence_url: str,
+    *,
+    tier: int = 0,
+    folded: int = 0,
+    action: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """Body bytes and headers of one delivery to ``sink``."""
+    """Body bytes and headers of one delivery to ``sink`` (``action``: PagerDuty's
+    event_action when it is not the record's own, e.g. ``acknowledge``)."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "framewatch-alerts",
         **sink.headers,
     }
     if sink.type == "pagerduty":
-        body = json.dumps(pagerduty_body(sink, rec, evidence_url, tier=tier)).encode()
+        body = json.dumps(
+            pagerduty_body(sink, rec, evidence_url, tier=tier, action=action)
+        ).encode()
     elif sink.type == "slack":
         body = json.dumps(slack.message(rec, evidence_url, tier=tier, folded=folded)).encode()
     else:
