@@ -177,7 +177,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--format",
         choices=hashfiles.FORMATS,
         help="the --file format when detection guesses wrong: vpdq, te (signal file), te-csv "
-        "(threatexchange dataset --csv), hex, csv (id,hash,note)",
+        "(threatexchange dataset --csv), hma (HMA / threatexchange CLI simple.HASH_PDQ.te rows), "
+        "hex, csv (id,hash,note)",
     )
     p.add_argument("--role", choices=["red_line", "review"])
     p.add_argument("--category", help="taxonomy path, e.g. known_bad.csam_bank")
@@ -193,7 +194,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="write a bank as a hash list others can import",
         description="Write a bank's hashes in an exchange format: vpdq (one video entry: "
         "--entry), te (python-threatexchange / HMA signal file), te-csv (threatexchange "
-        "dataset --csv columns), hex, csv (id,hash,note).",
+        "dataset --csv columns), hma (HMA's simple.HASH_PDQ.te rows), hex, csv (id,hash,note).",
     )
     p.add_argument("name")
     p.add_argument("--format", choices=hashfiles.FORMATS, default="te")

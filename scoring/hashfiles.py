@@ -15,6 +15,11 @@ Formats (read at the source, github.com/facebook/ThreatExchange):
     ``threatexchange dataset -P --csv`` (``cli/dataset_cmd.py``), which HMA deployments exchange
     too: a header ``signal_type,signal_str,collab,category,tags``; rows whose category is
     ``NEGATIVE_CLASS`` (someone's "not a match" opinion) are counted and left out.
+``hma``
+    the PDQ rows HMA and the threatexchange CLI keep (``simple.HASH_PDQ.te``,
+    ``cli/dataset/simple_serialization.py``): ``indicator,indicator_id,first_descriptor_id,
+    added_on,labels`` (HMA) or ``indicator,first_descriptor_id,added_on,labels`` (the CLI), no
+    header; labels are space-separated.
 ``hex``
     one PDQ hash (64 hex characters) a line; ``#`` starts a comment.
 ``csv``
@@ -36,8 +41,8 @@ from typing import Literal
 
 from scoring.errors import BankError
 
-FORMATS = ("vpdq", "te", "te-csv", "hex", "csv")
-Format = Literal["vpdq", "te", "te-csv", "hex", "csv"]
+FORMATS = ("vpdq", "te", "te-csv", "hma", "hex", "csv")
+Format = Literal["vpdq", "te", "te-csv", "hma", "hex", "csv"]
 TE_CSV_COLUMNS = ["signal_type", "signal_str", "collab", "category", "tags"]
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _VPDQ_LINE = re.compile(r"^\d+,\d+,[0-9a-fA-F]{64},[0-9.]+$")
@@ -87,6 +92,9 @@ def detect(path: Path, lines: list[str]) -> Format:
             return "hex"
         if _TE_LINE.match(line):
             return "te"
+        row = next(csv.reader([line]))
+        if len(row) in (4, 5) and _HEX.match(row[0]) and row[-3].strip().isdigit():
+            return "hma"
         if "," in line:
             return "csv"
         raise HashFileError(
@@ -109,8 +117,8 @@ def read(path: Path, fmt: str | None = None, *, min_quality: int = 50,
         raise BankError(f"unknown hash file format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = Parsed(fmt)
     errors: list[str] = []
-    reader = {"vpdq": _read_vpdq, "te": _read_te, "te-csv": _read_te_csv, "hex": _read_hex,
-              "csv": _read_csv}[fmt]  # fmt: skip
+    reader = {"vpdq": _read_vpdq, "te": _read_te, "te-csv": _read_te_csv, "hma": _read_hma,
+              "hex": _read_hex, "csv": _read_csv}[fmt]  # fmt: skip
     reader(path, lines, out, errors, min_quality, entry_id)
     if errors:
         shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
@@ -261,6 +269,22 @@ def _read_te_csv(path: Path, lines: list[str], out: Parsed, errors: list[str], m
                 f"{path}:{n}", out, errors, min_q, note)  # fmt: skip
 
 
+def _read_hma(path: Path, lines: list[str], out: Parsed, errors: list[str], min_q: int,
+              entry_id: str | None) -> None:  # fmt: skip
+    for n, row in enumerate(csv.reader(lines), 1):
+        if not row:
+            continue
+        where = f"{path}:{n}"
+        if len(row) not in (4, 5) or not row[-3].strip().isdigit():
+            errors.append(f"{where}: an HMA row is indicator,indicator_id,first_descriptor_id,"
+                          "added_on,labels (the threatexchange CLI's has no indicator_id)")  # fmt: skip
+            continue
+        if (h := _hex(row[0], where, errors)) is not None:
+            eid = row[1].strip() if len(row) == 5 and row[1].strip() else h
+            labels = row[-1].strip()
+            out.entries.append(Entry(eid, [h], "hash", f"labels={labels}" if labels else ""))
+
+
 def _read_hex(path: Path, lines: list[str], out: Parsed, errors: list[str], min_q: int,
               entry_id: str | None) -> None:  # fmt: skip
     for n, raw in enumerate(lines, 1):
@@ -306,6 +330,12 @@ def write(entries: Iterable[Entry], fmt: str, *, bank: str, category: str,
         for e in entries:
             for i, h in enumerate(e.hexes):
                 w.writerow([e.entry_id if len(e.hexes) == 1 else f"{e.entry_id}#{i}", h, e.note])
+    elif fmt == "hma":  # single hashes; a video's frames become one row each
+        w = csv.writer(buf, lineterminator="\n")
+        for e in entries:
+            for i, h in enumerate(e.hexes):
+                eid = e.entry_id if len(e.hexes) == 1 else f"{e.entry_id}#{i}"
+                w.writerow([h, eid, 0, "", category.replace(" ", "_")])
     elif fmt == "vpdq":
         videos = [e for e in entries if e.kind == "video"]
         if len(entries) != 1 or len(videos) != 1:

@@ -40,6 +40,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
         "csv": f"id,hash,note\ncase-1,{H1},first\ncase-2,{H2},\n",
         "te": f"pdq {H1}\nvpdq {vp}\nvideo_md5 d41d8cd98f00b204e9800998ecf8427e\n",
         "te-csv": te_csv,
+        "hma": f"{H1},1234567890,987,2021-05-01T00:00:00+0000,csam known_bad\n"
+        f"{H2},1234567891,988,2021-05-02T00:00:00+0000,\n",
     }
     paths = {k: tmp_path / f"list-{k}.txt" for k in out}
     for k, p in paths.items():
@@ -60,6 +62,11 @@ def test_each_format_is_detected_and_read(tmp_path: Path) -> None:
     assert [e.hexes for e in tc.entries] == [[H1], [H1, H2]]  # the NEGATIVE_CLASS row is not banked
     assert "NEGATIVE_CLASS" in hashfiles.summary(tc) and "video_md5" in hashfiles.summary(tc)
     assert tc.entries[0].note == "collab=Sample Collab; category=POSITIVE_CLASS; tags=csam"
+    hma = hashfiles.read(files(tmp_path)["hma"])
+    assert [(e.entry_id, e.hexes, e.note) for e in hma.entries] == [
+        ("1234567890", [H1], "labels=csam known_bad"),
+        ("1234567891", [H2], ""),
+    ]
 
 
 def test_low_quality_vpdq_frames_are_skipped_with_a_count() -> None:
