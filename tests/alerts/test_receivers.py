@@ -98,6 +98,30 @@ def every_kind(tmp_path: Path) -> list[tuple[str, Routable, dict[str, int]]]:
         ("hostile escalation", hostile, {"tier": 1, "folded": 3}),
         *[(f"decision {a}", d, {}) for a, d in decisions.items()],
         ("enforcement", enforcement, {}),
+        (
+            "enforcement reversal",
+            enforcement.model_copy(
+                update={
+                    "enforcement_id": records.new_id(),
+                    "action": "restrict",
+                    "previous_action": "suspend_stream",
+                    "reverses": enforcement.enforcement_id,
+                }
+            ),
+            {},
+        ),
+        (
+            "decision correction",
+            base.model_copy(
+                update={
+                    "decision_id": records.new_id(),
+                    "action": "allow",
+                    "previous_state": "blocked",
+                    "corrects": base.decision_id,
+                }
+            ),
+            {},
+        ),
     ]
 
 
