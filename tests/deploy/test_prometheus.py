@@ -3,9 +3,13 @@ service's /metrics holds its own series, created at start so the first failure i
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
 import shutil
 import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +18,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from framewatch import metrics
+from framewatch.kafkaio import create_topics
 from framewatch.local import free_port
+from framewatch.settings import Settings, to_env
 
 PROM = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
@@ -118,3 +124,46 @@ def test_series_the_rules_read_exist_at_zero_from_the_start() -> None:
     page = scrape("streams")
     assert 'framewatch_decisions_total{action="block",category="child_safety"} 0.0' in page
     assert 'framewatch_capture_to_decision_seconds_count{action="block"} 0.0' in page
+
+
+def test_the_real_alerts_service_starts_with_its_failure_series_at_zero(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`framewatch alerts serve` as a user starts it: before any record, /metrics already has
+    every sink's failed-delivery series at 0, only alerts' own and core series, lint-clean."""
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        "sinks:\n"
+        '  oncall: {type: pagerduty, url: "http://127.0.0.1:9/pd", routing_key: rk}\n'
+        '  chat: {type: slack, url: "http://127.0.0.1:9/slack"}\n'
+        "routes:\n  - {name: red, match: {types: [alert], red_line: true}, sinks: [oncall, chat]}\n"
+    )
+    asyncio.run(create_topics(settings))
+    port = free_port()
+    env = {**os.environ, **to_env(settings), "FRAMEWATCH_ALERTS__ROUTING_FILE": str(routing),
+           "FRAMEWATCH_METRICS__ENABLED": "true", "FRAMEWATCH_METRICS__ALERTS_PORT": str(port),
+           "FRAMEWATCH_ALERTS__HTTP_PORT": "0"}  # fmt: skip
+    cmd = [sys.executable, "-m", "framewatch.cli", "alerts", "serve"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    want = 'framewatch_alert_deliveries_total{outcome="failed",sink="oncall"} 0.0'
+    page = ""
+    try:
+        deadline = time.monotonic() + 60
+        while want not in page and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    page = r.read().decode()
+            except OSError:
+                continue
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert want in page, err.decode()[-2000:]
+    assert 'framewatch_alert_deliveries_total{outcome="failed",sink="chat"} 0.0' in page
+    names = {f.name for f in text_string_to_metric_families(page)}
+    assert not [n for n in names if n.startswith(("framewatch_ingest_", "framewatch_scoring_"))]
+    if PROMTOOL:
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=page, capture_output=True,
+                           text=True, timeout=60, check=False)  # fmt: skip
+        assert p.returncode == 0 and not p.stdout.strip(), p.stdout + p.stderr
