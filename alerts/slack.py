@@ -21,6 +21,7 @@ Slack's published rules this module keeps (read at the source, docs.slack.dev):
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alerts.routing import Routable
@@ -42,6 +43,8 @@ TEXT_MAX = 40000
 VALUE_MAX = 200
 EVIDENCE_LINKS_MAX = 10
 FALLBACK_MAX = 3000
+_URL = re.compile(r"^https?://[^\s<>|]+$")
+_TOPIC = {"alert": "alerts", "decision": "decisions", "enforcement": "enforcement"}
 
 
 def escape(text: str) -> str:
@@ -112,7 +115,7 @@ def message(rec: Routable, evidence_url: str, *, tier: int = 0, folded: int = 0)
                                          "text": _section(["*evidence:* " + " ".join(shown) + note])}}
         )  # fmt: skip
     runbook = getattr(rec, "runbook_url", None)
-    if runbook and len(runbook) <= BUTTON_URL_MAX:
+    if runbook and len(runbook) <= BUTTON_URL_MAX and _URL.match(runbook):  # else invalid_blocks
         blocks.append(
             {
                 "type": "actions",
@@ -128,7 +131,7 @@ def message(rec: Routable, evidence_url: str, *, tier: int = 0, folded: int = 0)
         )
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _value(
-            f"framewatch {rec.TYPE} · `framewatch tail {rec.TYPE}s` has the full record", 300
+            f"framewatch {rec.TYPE} · `framewatch tail {_TOPIC[rec.TYPE]}` has the full record", 300
         )}]}
     )  # fmt: skip
     return {"text": _fallback(rec, tier), "blocks": blocks[:MAX_BLOCKS]}

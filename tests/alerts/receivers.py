@@ -104,6 +104,8 @@ def slack_problems(msg: dict[str, Any]) -> list[str]:
                 for key, limit in (("url", 3000), ("value", 2000), ("action_id", 255)):
                     if len(e.get(key, "")) > limit:
                         errs.append(f"{w}.button[{j}].{key} > {limit}")
+                if "url" in e and not re.match(r"^https?://[^\s]+$", e["url"]):
+                    errs.append(f"{w}.button[{j}].url is not an http(s) URL")
         elif kind != "divider":
             errs.append(f"{w}: block type not used by framewatch")
     return errs

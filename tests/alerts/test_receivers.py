@@ -66,7 +66,8 @@ def every_kind(tmp_path: Path) -> list[tuple[str, Routable, dict[str, int]]]:
     red = records.Alert(**alert)
     hostile = records.Alert(
         **{**alert, "stream_id": HOSTILE, "account_id": HOSTILE, "tenant": HOSTILE,
-           "summary": HOSTILE * 3, "evidence_frame_ids": [HOSTILE, "f|x>y"]}
+           "summary": HOSTILE * 3, "evidence_frame_ids": [HOSTILE, "f|x>y"],
+           "runbook_url": "javascript:alert(1) <!channel>"}
     )  # fmt: skip
     huge = records.Alert(
         **{**alert, "account_id": "a" * 5000, "stream_id": "<" * 5000, "summary": "&" * 50000,
