@@ -3,6 +3,7 @@ service's /metrics holds its own series, created at start so the first failure i
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import os
@@ -167,3 +168,33 @@ def test_the_real_alerts_service_starts_with_its_failure_series_at_zero(
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=page, capture_output=True,
                            text=True, timeout=60, check=False)  # fmt: skip
         assert p.returncode == 0 and not p.stdout.strip(), p.stdout + p.stderr
+
+
+def _literal_args(func: str, index: int) -> set[str]:
+    """String literals passed as argument ``index`` to calls of ``func`` in the stages' code."""
+    found = set()
+    for path in (Path(__file__).resolve().parents[2]).glob("[ais]*/*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or len(node.args) <= index:
+                continue
+            name = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", "")
+            )
+            arg = node.args[index]
+            if name == func and isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.add(arg.value)
+    return found
+
+
+def test_every_dead_letter_reason_in_the_code_is_created_at_start() -> None:
+    """A new reason code must join the lists the services initialise, or its first dead letter
+    would not raise FramewatchDeadLettersIncreasing."""
+    from ingest.metrics import PUSH_CODES, SOURCE_REASONS
+
+    assert "bad_jpeg" in _literal_args("build", 1)  # the scan finds the calls
+    assert _literal_args("SourceError", 0) <= set(SOURCE_REASONS)
+    assert _literal_args("ImageRejected", 1) <= set(PUSH_CODES)
+    initialised = {"rtmp_failed", "bad_jpeg", "unexpected_type", "delivery_failed"}
+    assert _literal_args("build", 1) - {"ingest", "scoring", "alerts", "streams"} <= initialised
