@@ -40,12 +40,16 @@ COPY scoring ./scoring
 COPY streams ./streams
 COPY alerts ./alerts
 COPY devkit ./devkit
-# model packages declare plain onnxruntime, which must never sit beside onnxruntime-gpu
-RUN pip install . \
+# pdqhash builds from source (a C++ compiler, and Debian's Python headers on a Debian base), then
+# the compiler goes again in the same layer. Model packages declare plain onnxruntime, which must
+# never sit beside onnxruntime-gpu.
+RUN build="g++ $(dpkg -s python3 >/dev/null 2>&1 && echo python3-dev)" \
+ && apt-get update && apt-get install -y --no-install-recommends $build \
+ && pip install . \
  && pip install --no-deps -r requirements-nodeps.txt \
  && if [ "$GPU" = "1" ]; then pip install "onnxruntime-gpu[cuda,cudnn]"; fi \
  && python -m framewatch.envcheck \
- && rm -rf /app/build
+ && apt-get purge -y --auto-remove $build && rm -rf /var/lib/apt/lists/* /app/build
 
 USER framewatch
 # metrics: ingest 9101, scorer 9102, streams 9103, alerts 9104; HTTP: ingest 8081, scorer 8082,
