@@ -51,6 +51,10 @@ RUN build="g++ $(dpkg -s python3 >/dev/null 2>&1 && echo python3-dev)" \
  && python -m framewatch.envcheck \
  && apt-get purge -y --auto-remove $build && rm -rf /var/lib/apt/lists/* /app/build
 
+# services keep their working state (the streams worker's Faust data dir, the local evidence
+# store) relative to the working directory: one the service user owns
+RUN mkdir -p /var/lib/framewatch && chown framewatch /var/lib/framewatch
+WORKDIR /var/lib/framewatch
 USER framewatch
 # metrics: ingest 9101, scorer 9102, streams 9103, alerts 9104; HTTP: ingest 8081, scorer 8082,
 # alerts 8084

@@ -44,6 +44,10 @@ class ComposeTestError(FramewatchError):
         self.service = service
 
 
+class ServiceFailed(ComposeTestError):
+    """A service exited or turned unhealthy: waiting longer will not help."""
+
+
 def say(msg: str) -> None:
     print(f"compose-test: {msg}", file=sys.stderr, flush=True)
 
@@ -119,6 +123,8 @@ def _until(what: str, probe: Any, timeout: float, service: str | None = None) ->
             last = probe()
             if last:
                 return last
+        except ServiceFailed:
+            raise
         except (OSError, ValueError, ComposeTestError) as exc:
             last = exc
         time.sleep(2)
@@ -209,14 +215,19 @@ def run(keep: bool) -> dict[str, Any]:
         figures["image_mib"] = round(size / 2**20)
         say(f"built in {figures['build_s']} s; framewatch:cpu is {figures['image_mib']} MiB")
         t0 = time.monotonic()
-        stack.compose("up", "-d")
+        try:
+            stack.compose("up", "-d")
+        except ComposeTestError as exc:  # a dependency never got healthy: show whose logs
+            state = stack.health()
+            exc.service = next((s for s, v in state.items() if v != "healthy"), None)
+            raise
 
         def healthy() -> bool:
             state = stack.health()
             bad = {s: v for s, v in state.items() if v not in ("healthy",)}
             failed = [s for s, v in bad.items() if v in ("exited", "dead", "unhealthy")]
             if failed:
-                raise ComposeTestError(f"service {failed[0]} is {bad[failed[0]]}", failed[0])
+                raise ServiceFailed(f"service {failed[0]} is {bad[failed[0]]}", failed[0])
             return not bad
 
         try:

@@ -15,7 +15,7 @@ RUN mvn -q -B -f /opt/kafka/pom.xml -Dkafka.version=${KAFKA_VERSION} \
       dependency:copy-dependencies -DoutputDirectory=/opt/kafka/libs -DincludeScope=runtime \
  && rm -rf /root/.m2 \
  && apt-get purge -y maven && apt-get autoremove -y \
- && useradd --uid 10002 --create-home kafka && mkdir -p /var/lib/kafka && chown kafka /var/lib/kafka
+ && useradd --uid 10002 --create-home kafka && mkdir -p /var/lib/kafka/data && chown -R kafka /var/lib/kafka
 COPY deploy/container/kafka/ /opt/kafka/
 USER kafka
 EXPOSE 9092
