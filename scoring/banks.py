@@ -26,6 +26,7 @@ from framewatch.errors import TaxonomyError
 from framewatch.settings import Settings
 from scoring import hashfiles, pdq
 from scoring.errors import BankError
+from scoring.hashindex import HammingIndex
 
 log = logging.getLogger(__name__)
 Role = Literal["red_line", "review"]
@@ -190,14 +191,11 @@ class Hit:
 
 
 class BankIndex:
-    """Every banked hash as one (N, 4) uint64 array; a query is one vectorised popcount pass."""
+    """Every banked hash in one multi-index (:mod:`scoring.hashindex`): exact, sub-linear lookups."""
 
     def __init__(self, words: np.ndarray, row_entry: np.ndarray, row_thr: np.ndarray,
                  entries: list[tuple[Bank, str, str]]) -> None:  # fmt: skip
-        self.words = np.ascontiguousarray(words)
-        # column-major copy: each 64-bit word of all hashes is contiguous, so a query can
-        # sum the first two words' distances and only look further at the few survivors
-        self.cols = np.ascontiguousarray(words.T)
+        self.hashes = HammingIndex(words)
         self.max_thr = int(row_thr.max()) if len(row_thr) else 0
         self.row_entry = row_entry
         self.row_thr = row_thr
@@ -208,23 +206,24 @@ class BankIndex:
         return cls(np.zeros((0, 4), np.uint64), np.zeros(0, np.int32), np.zeros(0, np.uint16), [])
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self.hashes)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the index holds (hashes, tables, per-row entry and threshold)."""
+        return self.hashes.nbytes + self.row_entry.nbytes + self.row_thr.nbytes
 
     def match(self, pdq_hex: str) -> list[Hit]:
         """Entries with a hash within their bank's threshold, with the best distance each."""
-        if not len(self.words):
+        if not len(self.hashes):
             return []
         q = pdq.to_words([pdq_hex])[0]
-        c = self.cols
-        d2 = np.bitwise_count(c[0] ^ q[0]) + np.bitwise_count(c[1] ^ q[1])
-        cand = np.nonzero(d2 <= self.max_thr)[0]
-        d = pdq.distances(self.words[cand], q)
-        rows = cand[d <= self.row_thr[cand]]
-        d = dict(zip(rows.tolist(), d[d <= self.row_thr[cand]].tolist(), strict=True))
+        rows, d = self.hashes.within(q, self.max_thr)
+        ok = d <= self.row_thr[rows]
         best: dict[int, int] = {}
-        for r in rows:
+        for r, dist in zip(rows[ok].tolist(), d[ok].tolist(), strict=True):
             e = int(self.row_entry[r])
-            best[e] = min(best.get(e, 256), int(d[r]))
+            best[e] = min(best.get(e, 256), dist)
         return [Hit(self.entries[e][0], self.entries[e][1], self.entries[e][2], dist)
                 for e, dist in best.items()]  # fmt: skip
 
