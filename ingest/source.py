@@ -184,6 +184,9 @@ class VideoSource:
                 ) from None
             if packet.size:
                 packets += 1
+                if self.keyframes_only and not packet.is_keyframe:
+                    # skip_frame=NONKEY would drop its frame anyway: not even parse it
+                    continue
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
