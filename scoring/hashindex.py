@@ -55,7 +55,7 @@ class HammingIndex:
         n = len(self.words)
         ids = np.arange(n, dtype=np.uint64)
         self.widths = widths(n) if n else []
-        self.starts = np.cumsum([0, *self.widths[:-1]]).tolist()
+        self.starts = [sum(self.widths[:i]) for i in range(len(self.widths))]
         self.perm: list[np.ndarray] = []
         self.offsets: list[np.ndarray] = []
         for a, width in zip(self.starts, self.widths, strict=True):

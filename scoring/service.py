@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
@@ -82,11 +84,15 @@ class ScoringService:
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
         self.ocr = text.Ocr() if sc.text_every else None
+        self.text_memory = text.TextMemory(sc.text_reuse_distance)
+        # one text read at a time a stream, so a frame sees the result of the one before it
+        self._text_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
+        self._text_locks = weakref.WeakValueDictionary()
         self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
 
     def _score_batch(
         self, frames: list[records.Frame]
-    ) -> list[tuple[Scored, str | None, int | None] | ImageDecodeError]:
+    ) -> list[tuple[Scored, str | None, int | None, np.ndarray] | ImageDecodeError]:
         """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
         images, idx, out, hashes = [], [], [], []
         for i, f in enumerate(frames):
@@ -100,8 +106,8 @@ class ScoringService:
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
         BATCH_SIZE.observe(len(images))
-        for i, s, (h, q) in zip(idx, self.scorer.score(images), hashes, strict=True):
-            out[i] = (s, h, q)
+        for i, s, (h, q), img in zip(idx, self.scorer.score(images), hashes, images, strict=True):
+            out[i] = (s, h, q, img)  # the image goes on to text reading: one decode a JPEG
         return out  # type: ignore[return-value]
 
     async def reload_banks(self) -> None:
@@ -192,15 +198,15 @@ class ScoringService:
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
             return None
-        result = await self.cache.get(frame.jpeg)
-        cached = result is not None
-        if result is None:
-            result = await self.batcher.submit(frame)
+        hit = await self.cache.get(frame.jpeg)
+        cached = hit is not None
+        # a cache hit decoded nothing: text reading decodes the JPEG if it runs
+        result = (*hit, None) if hit is not None else await self.batcher.submit(frame)
         if isinstance(result, ImageDecodeError):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
             return None
-        scored, h, q = result
+        scored, h, q, img = result
         if not cached:
             await self.cache.put(frame.jpeg, scored, h, q)
         elif frame.pdq:
@@ -209,8 +215,8 @@ class ScoringService:
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
         sc = self.settings.scoring
-        if sc.text_every and frame.seq % sc.text_every == 0:
-            scores = await self._with_text(frame, scores)
+        if sc.text_every:
+            scores = await self._with_text(frame, scores, h, img)
         return frame, scores, h
 
     async def _emit(
@@ -225,21 +231,22 @@ class ScoringService:
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )
 
-    async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
-        """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""
-        sc = self.settings.scoring
-        kw = sc.tenant_keywords.get(frame.tenant, [])
-
-        def work() -> list[records.TextFinding]:
-            return text.text_findings(decode_jpeg(frame.jpeg, sc.max_image_pixels), self.ocr, kw)
-
-        try:
-            found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-        except Exception as e:  # OCR trouble must not lose the classifier scores
-            log.warning("text/QR failed on %s: %s", frame.frame_id, e)
-            TEXT_ERRORS.inc()
+    async def _with_text(
+        self, frame: records.Frame, scores: records.Scores, h: str | None, img: np.ndarray | None
+    ) -> records.Scores:
+        """Text findings: the stream's last ones while the picture is the same (PDQ), else
+        OCR + QR on every Nth sample (slower than the classifiers, so rarer)."""
+        key = (frame.tenant, frame.stream_id)
+        lock = self._text_locks.get(key)
+        if lock is None:
+            lock = self._text_locks[key] = asyncio.Lock()
+        async with lock:
+            found = self.text_memory.recall(key, h)
+            if found is None:
+                found = await self._read_text(frame, h, img)
+        if found is None:
             return scores
-        spam = text.spam_scores(found, sc.text_score)
+        spam = text.spam_scores(found, self.settings.scoring.text_score)
         models = dict(scores.models)
         for cat in spam:
             models[cat] = (
@@ -247,6 +254,28 @@ class ScoringService:
             )
         return scores.model_copy(update={"text": found, "scores": {**scores.scores, **spam},
                                          "models": models})  # fmt: skip
+
+    async def _read_text(
+        self, frame: records.Frame, h: str | None, img: np.ndarray | None
+    ) -> list[records.TextFinding] | None:
+        """OCR + QR of this frame on every Nth sample (None otherwise, or when it fails)."""
+        sc = self.settings.scoring
+        if frame.seq % sc.text_every:
+            return None
+        kw = sc.tenant_keywords.get(frame.tenant, [])
+
+        def work() -> list[records.TextFinding]:
+            bgr = img if img is not None else decode_jpeg(frame.jpeg, sc.max_image_pixels)
+            return text.text_findings(bgr, self.ocr, kw)
+
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        except Exception as e:  # OCR trouble must not lose the classifier scores
+            log.warning("text/QR failed on %s: %s", frame.frame_id, e)
+            TEXT_ERRORS.inc()
+            return None
+        self.text_memory.remember((frame.tenant, frame.stream_id), h, found)
+        return found
 
 
 def to_scores(

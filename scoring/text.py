@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import zxingcpp
 
 from framewatch import records
+from scoring import pdq
 
 log = logging.getLogger(__name__)
 QR_MODEL = "zxing-cpp@3"
@@ -115,3 +117,39 @@ def text_findings(
 
 def spam_scores(findings: list[records.TextFinding], score: float) -> dict[str, float]:
     return {f.category: score for f in findings if f.category}
+
+
+class TextMemory:
+    """The last OCR'd frame of each (tenant, stream): its PDQ and what was read on it.
+
+    On-screen text persists for many frames. A frame whose PDQ is within ``max_distance`` of
+    the stream's last OCR'd frame shows the same picture, so its findings are that frame's,
+    without running OCR again. ``max_distance`` < 0 turns reuse off. The least recently used
+    streams are forgotten beyond ``max_streams``.
+    """
+
+    def __init__(self, max_distance: int, max_streams: int = 50_000) -> None:
+        self.max_distance = max_distance
+        self.max_streams = max_streams
+        self._last: OrderedDict[tuple[str, str], tuple[np.ndarray, list[records.TextFinding]]]
+        self._last = OrderedDict()
+
+    def recall(self, key: tuple[str, str], pdq_hex: str | None) -> list[records.TextFinding] | None:
+        """The stream's last findings if this frame looks the same; None: run OCR."""
+        if self.max_distance < 0 or not pdq_hex or key not in self._last:
+            return None
+        words, found = self._last[key]
+        self._last.move_to_end(key)
+        if int(pdq.distances(words, pdq.to_words([pdq_hex])[0])[0]) > self.max_distance:
+            return None
+        return found
+
+    def remember(
+        self, key: tuple[str, str], pdq_hex: str | None, found: list[records.TextFinding]
+    ) -> None:
+        if self.max_distance < 0 or not pdq_hex:
+            return
+        self._last[key] = (pdq.to_words([pdq_hex]), found)
+        self._last.move_to_end(key)
+        while len(self._last) > self.max_streams:
+            self._last.popitem(last=False)

@@ -46,6 +46,11 @@ class ScoringSettings(BaseModel):
     text_every: int = Field(
         3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
     )
+    text_reuse_distance: int = Field(
+        4, ge=-1, le=256, description="a stream's frame within this PDQ distance of its last "
+        "OCR'd frame reuses that frame's text findings instead of running OCR/QR (-1: never); "
+        "a changed small caption can move PDQ by only 8-16 bits, so keep it low"
+    )  # fmt: skip
     tenant_keywords: dict[str, list[str]] = Field(
         default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"
     )

@@ -44,6 +44,12 @@ def test_same_rows_and_distances_as_brute_force(n: int) -> None:
     assert found > 0  # the near duplicates are found, so the comparison is not vacuous
 
 
+def test_an_empty_index_finds_nothing() -> None:
+    assert BankIndex.empty().match("ab" * 32) == []
+    rows, d = HammingIndex(np.zeros((0, 4), np.uint64)).within(np.zeros(4, np.uint64), 31)
+    assert (len(rows), len(d)) == (0, 0)
+
+
 def test_bank_threshold_is_inclusive_per_bank() -> None:
     rng = np.random.default_rng(7)
     words = rng.integers(0, 2**63, size=(5000, 4), dtype=np.uint64)

@@ -187,7 +187,8 @@ async def test_qr_code_on_every_nth_sample_reaches_the_scores(make_settings) -> 
     import zxingcpp
 
     settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
-                                      "text_every": 2, "score_cache_ttl_s": 0})  # fmt: skip
+                                      "text_every": 2, "text_reuse_distance": -1,
+                                      "score_cache_ttl_s": 0})  # fmt: skip
     await kafkaio.create_topics(settings)
     f = frames("pattern-hd-no-bar.mp4", count=1)[0].copy()
     qr = np.asarray(zxingcpp.create_barcode("https://t.example/x", zxingcpp.BarcodeFormat.QRCode)
@@ -212,3 +213,53 @@ async def test_qr_code_on_every_nth_sample_reaches_the_scores(make_settings) -> 
         assert [(t.kind, t.text) for t in s.text if t.category] == [("qr", "https://t.example/x")]
         assert s.scores["spam.qr_code"] > 0.5 and s.models["spam.qr_code"].startswith("zxing-cpp")
     assert by_seq[1].text == [] and "spam.qr_code" not in by_seq[1].scores
+
+
+def _overlay(f: np.ndarray, line: str) -> np.ndarray:
+    f = cv2.resize(f, (854, 480))
+    cv2.rectangle(f, (20, 150), (820, 290), (0, 0, 0), -1)
+    cv2.putText(f, line, (40, 230), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3)
+    return f
+
+
+async def test_static_text_is_read_once_and_reported_on_every_frame(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from scoring import pdq
+    from scoring.model import decode_jpeg
+
+    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
+                                      "text_every": 1, "score_cache_ttl_s": 0})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    still = _overlay(frames("pattern-hd-no-bar.mp4", count=1)[0], "DM me on telegram")
+    # a static scene: the same picture, encoded a little differently each time
+    jpegs = [jpeg(still, q) for q in (90, 85, 80)]
+    jpegs.append(
+        jpeg(_overlay(frames("chair-orig-22-sd-bar.mp4", count=1)[0], "www.buy-now.example"))
+    )
+    hashes = [pdq.compute(decode_jpeg(j, 10**8))[0] for j in jpegs]
+    dist = pdq.distances(pdq.to_words(hashes), pdq.to_words(hashes[:1])[0]).tolist()
+    reuse = settings.scoring.text_reuse_distance
+    assert max(dist[:3]) <= reuse < dist[3]  # the premise: 3 alike, then a changed picture
+    svc = ScoringService(settings)
+    assert svc.ocr is not None
+    calls: list[int] = []
+    read = svc.ocr.lines
+    svc.ocr.lines = lambda bgr: calls.append(bgr.shape[1]) or read(bgr)  # type: ignore[method-assign]
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for seq, (j, h) in enumerate(zip(jpegs, hashes, strict=True)):
+            fr = _frame("ocr", seq, j).model_copy(update={"pdq": h, "width": 854, "height": 480})
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"ocr")
+        got = await _read(settings, settings.topics.name("scores"), 4, timeout=120)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    for seq in range(3):
+        assert "spam.solicitation" in {t.category for t in by_seq[seq].text}, by_seq[seq].text
+        assert by_seq[seq].scores["spam.solicitation"] > 0.5
+    assert "spam.url" in {t.category for t in by_seq[3].text}, by_seq[3].text
+    assert "spam.solicitation" not in by_seq[3].scores
+    assert len(calls) == 2  # once for the static overlay, once for the changed picture

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import zxingcpp
 
+from framewatch import records
 from scoring import text
 from tests.scoring.conftest import frames
 
@@ -70,3 +71,18 @@ def test_ocr_finds_spam_text_rendered_on_a_real_frame(ocr: text.Ocr) -> None:
         cv2.resize(frames("chair-orig-22-sd-bar.mp4", count=1)[0], (854, 480)), ocr, []
     )
     assert not [x for x in clean if x.category], clean
+
+
+def test_text_memory_is_per_tenant_and_stream_and_measured_from_the_last_read() -> None:
+    found = [records.TextFinding(kind="url", text="x.example", category="spam.url")]
+    base = bytes(32)
+    near = bytes([0b111]) + bytes(31)  # 3 bits away
+    far = bytes([0xFF, 0x0F]) + bytes(30)  # 12 bits away
+    mem = text.TextMemory(max_distance=4)
+    mem.remember(("t1", "s"), base.hex(), found)
+    assert mem.recall(("t1", "s"), near.hex()) == found
+    assert mem.recall(("t2", "s"), base.hex()) is None  # another tenant's stream of that name
+    assert mem.recall(("t1", "other"), base.hex()) is None
+    assert mem.recall(("t1", "s"), far.hex()) is None
+    assert mem.recall(("t1", "s"), None) is None  # no PDQ: read it
+    assert text.TextMemory(max_distance=-1).recall(("t1", "s"), base.hex()) is None
