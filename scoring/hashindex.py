@@ -44,7 +44,7 @@ def chunk(words: np.ndarray, a: int, width: int) -> np.ndarray:
     val = words[:, w] >> np.uint64(off)
     if off + width > 64:
         val = val | (words[:, w + 1] << np.uint64(64 - off))
-    return (val & np.uint64((1 << width) - 1)).astype(np.int64)
+    return val & np.uint64((1 << width) - 1)
 
 
 class HammingIndex:
@@ -61,11 +61,11 @@ class HammingIndex:
         for a, width in zip(self.starts, self.widths, strict=True):
             key = chunk(self.words, a, width)
             # one SIMD sort of (key, row id) pairs: faster than argsort, same order
-            packed = np.sort((key.astype(np.uint64) << np.uint64(32)) | ids)
-            self.perm.append((packed & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+            packed = np.sort((key << np.uint64(32)) | ids)
+            self.perm.append(packed.astype(np.uint32))  # the low 32 bits: the row ids
             del packed
             offs = np.zeros((1 << width) + 1, np.uint32)
-            np.cumsum(np.bincount(key, minlength=1 << width), out=offs[1:])
+            np.cumsum(np.bincount(key.view(np.int64), minlength=1 << width), out=offs[1:])
             self.offsets.append(offs)
         self._masks = {(w, f): _masks(w, f) for w in set(self.widths) for f in range(MAX_FLIPS + 1)}
 
@@ -86,7 +86,7 @@ class HammingIndex:
         q2 = q.reshape(1, 4)
         parts = []
         for t, (a, width) in enumerate(zip(self.starts, self.widths, strict=True)):
-            probes = int(chunk(q2, a, width)[0]) ^ self._masks[(width, flips)]
+            probes = int(chunk(q2, a, width)[0]) ^ self._masks[(width, flips)]  # int64
             offs = self.offsets[t]
             start = offs[probes].astype(np.int64)
             lengths = offs[probes + 1].astype(np.int64) - start
