@@ -76,13 +76,14 @@ class HammingIndex:
     def nbytes(self) -> int:
         return self.words.nbytes + sum(a.nbytes for a in [*self.perm, *self.offsets])
 
-    def candidates(self, q: np.ndarray, radius: int) -> np.ndarray:
-        """Row ids that may lie within ``radius`` of query q (a superset; may repeat)."""
+    def candidates(self, q: np.ndarray, radius: int) -> np.ndarray | None:
+        """Row ids that may lie within ``radius`` of query q (a superset; may repeat), or None
+        when the radius is too wide for the tables and every row must be scanned."""
         if not self.widths:
             return np.zeros(0, np.uint32)
         flips = radius // len(self.widths)
         if flips > MAX_FLIPS:
-            return np.arange(len(self.words))
+            return None
         q2 = q.reshape(1, 4)
         parts = []
         for t, (a, width) in enumerate(zip(self.starts, self.widths, strict=True)):
@@ -102,6 +103,10 @@ class HammingIndex:
     def within(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, exact distances) of every row within ``radius`` of q, each row once, sorted."""
         cand = self.candidates(q, radius)
+        if cand is None:  # the scan: every row's exact distance
+            d = np.bitwise_count(self.words ^ q).sum(axis=1, dtype=np.uint16)
+            rows = np.nonzero(d <= radius)[0]
+            return rows, d[rows]
         d = np.bitwise_count(self.words[cand] ^ q).sum(axis=1, dtype=np.uint16)
         keep = d <= radius
         rows, first = np.unique(cand[keep], return_index=True)
