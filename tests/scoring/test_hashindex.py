@@ -25,11 +25,13 @@ def _brute(words: np.ndarray, q: np.ndarray, radius: int) -> tuple[list[int], li
     return rows.tolist(), d[rows].tolist()
 
 
-@pytest.mark.parametrize("n", [300, 70_000])
+@pytest.mark.parametrize("n", [300, 70_000, 200_000])
 def test_same_rows_and_distances_as_brute_force(n: int) -> None:
     rng = np.random.default_rng(n)
     words = rng.integers(0, 2**64 - 1, size=(n, 4), dtype=np.uint64, endpoint=True)
     index = HammingIndex(words)
+    if n == 200_000:  # 17- and 18-bit chunks: some straddle two 64-bit words
+        assert any(a % 64 + w > 64 for a, w in zip(index.starts, index.widths, strict=True))
     queries = [rng.integers(0, 2**64 - 1, size=4, dtype=np.uint64, endpoint=True)
                for _ in range(20)]  # fmt: skip
     for k in [0, 1, 15, 16, 17, 30, 31, 32, 33, 40, 47, 48, 60]:
