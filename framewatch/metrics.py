@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -24,12 +25,51 @@ CAPTURE_TO_DECISION = Histogram(
 )
 
 
-def serve(stage: str, host: str, port: int) -> None:
-    """Start the /metrics endpoint (port 0 disables it) and mark the stage up."""
+BIND_FAILED = Gauge(
+    "framewatch_metrics_bind_failed",
+    "1 when this process could not bind its /metrics port and runs without it",
+    ["stage"],
+)
+
+
+def serve(stage: str, host: str, port: int, port_dir: Path | None = None) -> int | None:
+    """Start the /metrics endpoint and mark the stage up; return the bound port (None if none).
+
+    Port 0 disables it, unless ``port_dir`` is set: then the kernel picks a free port and it is
+    written to ``<port_dir>/<stage>.port`` (a harness that picked a port and bound it later
+    would race every outgoing connection for it). Metrics are optional: a port already taken
+    (a predecessor still stopping, a second worker on the host) is logged loudly and the process
+    goes on without them, because exiting would stop decisions, red lines included.
+    """
     UP.labels(stage=stage).set(1)
-    if port:
-        start_http_server(port, addr=host)
-        log.info("metrics on http://%s:%d/metrics", host, port)
+    if not port and port_dir is None:
+        return None
+    try:
+        server, _thread = start_http_server(0 if port_dir is not None else port, addr=host)
+    except OSError as exc:
+        BIND_FAILED.labels(stage=stage).set(1)
+        log.error(
+            "cannot serve metrics on %s:%d (%s); %s goes on WITHOUT /metrics. Free the port "
+            "(is an older %s process still running?) or set another metrics port, then restart",
+            host, port, exc, stage, stage,
+        )  # fmt: skip
+        return None
+    bound = int(server.server_port)
+    if port_dir is not None:
+        port_dir.mkdir(parents=True, exist_ok=True)
+        tmp = port_dir / f".{stage}.port.tmp"
+        tmp.write_text(str(bound))
+        tmp.replace(port_dir / f"{stage}.port")
+    log.info("metrics on http://%s:%d/metrics", host, bound)
+    return bound
+
+
+def served_port(port_dir: Path, stage: str) -> int | None:
+    """The port a process started with ``port_dir`` bound for its metrics (None until then)."""
+    try:
+        return int((port_dir / f"{stage}.port").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 CONSUMER_LAG = Gauge(

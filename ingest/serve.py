@@ -25,7 +25,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
     if settings.metrics.enabled:
-        metrics.serve("ingest", settings.metrics.host, settings.metrics.ingest_port)
+        metrics.serve(
+            "ingest", settings.metrics.host, settings.metrics.ingest_port, settings.metrics.port_dir
+        )
     producer = kafkaio.producer(settings)
     await producer.start()
     client = redisio.async_client(settings)

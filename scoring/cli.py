@@ -20,7 +20,12 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
     svc = ScoringService(settings)
     if settings.metrics.enabled:
-        metrics.serve("scoring", settings.metrics.host, settings.metrics.scoring_port)
+        metrics.serve(
+            "scoring",
+            settings.metrics.host,
+            settings.metrics.scoring_port,
+            settings.metrics.port_dir,
+        )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

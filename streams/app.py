@@ -209,7 +209,9 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(create_topics(settings, extra=internal_topics(settings)))
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
-        metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+        metrics.serve(
+            STAGE, settings.metrics.host, settings.metrics.streams_port, settings.metrics.port_dir
+        )
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

@@ -25,6 +25,7 @@ from devkit.faults.stack import LiveTs, Stack, remux
 from devkit.tcpproxy import TcpProxy
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
+from framewatch.metrics import served_port
 
 Say = Callable[[str], None]
 OFFENDER = "acct-offender"
@@ -175,7 +176,7 @@ class Run:
             "ts": remux(v / "pattern-hd-no-bar.mp4", m / "pattern-live.ts", 300, "mpegts"),
         })  # fmt: skip
         if self.sc.needs_proxy:
-            self.proxy = await TcpProxy(self.stack.proxied_upstream, self.stack.proxy_port).start()
+            self.proxy = await self.stack.proxy().start()
             boot = f"127.0.0.1:{self.stack.proxy_port}"
             self.pipe.extra["score"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
         await self.pipe.setup([v / "chair-orig-22-sd-bar.mp4"])
@@ -308,8 +309,10 @@ class Run:
 
     async def metric(self, stage: str, name: str, labels: str = "") -> float | None:
         """Sum of a metric's samples on a service's /metrics (None when it cannot be read)."""
-        port = {"score": self.s.metrics.scoring_port, "streams": self.s.metrics.streams_port,
-                "alerts": self.s.metrics.alerts_port}[stage]  # fmt: skip
+        assert self.s.metrics.port_dir is not None
+        port = served_port(self.s.metrics.port_dir, {"score": "scoring"}.get(stage, stage))
+        if port is None:
+            return None
         try:
             async with (
                 ClientSession() as http,

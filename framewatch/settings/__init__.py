@@ -82,6 +82,12 @@ class MetricsSettings(BaseModel):
     scoring_port: int = Field(9102, ge=0, le=65535)
     streams_port: int = Field(9103, ge=0, le=65535)
     alerts_port: int = Field(9104, ge=0, le=65535)
+    port_dir: Path | None = Field(
+        None,
+        description="when set, every process binds /metrics on a port the kernel picks (the "
+        "*_port settings are ignored) and writes it to <port_dir>/<stage>.port: for harnesses "
+        "running many stacks on one host, where picking a free port to bind later is racy",
+    )
 
 
 class LocalSettings(BaseModel):
