@@ -108,10 +108,12 @@ def local_stack(
     enabled: bool,
     what: str,
     keep: bool = False,
+    free_if_taken: bool = False,
 ) -> Iterator[tuple[Settings, dict[str, str]]]:
     """Start the local Kafka and Redis when enabled; yield settings (and env) pointing at them.
 
-    What the user configured is kept. On exit, stop them only if this command started them
+    What the user configured is kept. ``free_if_taken``: a throwaway stack takes free ports
+    where the configured ones are held by another process. On exit, stop them only if this command started them
     (a Ctrl-C during start-up included) and `keep` is off.
     """
     from framewatch.local import LocalStack
@@ -123,7 +125,7 @@ def local_stack(
             yield settings, {}
             return
         started = not all(st["up"] for st in stack.status().values())
-        status = stack.start(progress=say)
+        status = stack.start(progress=say, free_if_taken=free_if_taken)
         found = {
             "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
             "redis_url": str(status["redis"]["url"]),
