@@ -24,13 +24,8 @@ from framewatch.kafkaio import faust_broker_config
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
 from streams import guard, lag
-from streams.app_audit import (
-    add_audit_agents,
-    audit_in_name,
-    audit_in_topic,
-    ensure_audit_retention,
-)
-from streams.app_review import add_review_agents, reviews_by_account_name
+from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
+from streams.app_review import add_review_agents
 from streams.processor import Out, Processor
 
 log = logging.getLogger(__name__)
@@ -41,38 +36,14 @@ REDIS_ERRORS = Counter(
 )
 
 
-def app_id(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams"
-
-
-def ledger_changelog(settings: Settings) -> str:
-    """The changelog topic holding every account's ledger (read by `framewatch account show`)."""
-    return f"{app_id(settings)}-account-ledger-changelog"
-
-
-def internal_topics(settings: Settings) -> dict[str, int]:
-    """The worker's own topics (name -> partitions), created before Faust starts: a consumer
-    that subscribes before Faust has declared them ignores them until its next rebalance."""
-    t = settings.topics
-    return {
-        by_account_name(settings): t.account_partitions,
-        reviews_by_account_name(settings): t.account_partitions,
-        audit_in_name(settings): t.partitions,
-    }
-
-
-def by_account_name(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams-decisions-by-account"
-
-
 def build_app(settings: Settings) -> faust.App:
     """A Faust app whose id, tables and internal topics all carry the topic prefix."""
     t = settings.topics
     app = faust.App(
-        app_id(settings),
+        t.app_id(),
         **faust_broker_config(settings),
         store="memory://",
-        datadir=str(settings.streams.data_dir / f"{t.prefix}framewatch-streams"),
+        datadir=str(settings.streams.data_dir / t.app_id()),
         topic_partitions=t.partitions,
         topic_replication_factor=t.replication_factor,
         table_standby_replicas=0,
@@ -96,7 +67,7 @@ def build_app(settings: Settings) -> faust.App:
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
-        by_account_name(settings),
+        t.internal("decisions_by_account"),
         partitions=t.account_partitions,
         internal=True,
         **raw,
@@ -206,7 +177,9 @@ def run_worker(settings: Settings) -> int:
 
     from framewatch.kafkaio import create_topics
 
-    asyncio.run(create_topics(settings, extra=internal_topics(settings)))
+    # created before Faust starts: a consumer that subscribes before Faust has declared them
+    # ignores them until its next rebalance
+    asyncio.run(create_topics(settings, extra=settings.topics.internal_all()))
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(

@@ -257,7 +257,7 @@ class Run:
         s = self.s
         return {
             "score": (s.scoring.group_id, s.topics.name("frames")),
-            "streams": (f"{s.topics.prefix}framewatch-streams", s.topics.name("scores")),
+            "streams": (s.topics.app_id(), s.topics.name("scores")),
             "alerts": (s.alerts.group_id, s.topics.name("alerts")),
         }[stage]
 

@@ -39,6 +39,16 @@ TOPIC_KEYS = (
     "dead_letters",
 )
 
+# the streams worker's Faust app: its id is also its consumer group and the stem of the topics
+# Faust owns (re-keyed repartitions, table changelogs); every such name is built below
+STREAMS_APP = "framewatch-streams"
+INTERNAL_TOPICS = {
+    "decisions_by_account": ("decisions-by-account", "account"),
+    "reviews_by_account": ("reviews-by-account", "account"),
+    "audit_in": ("audit-in", "stream"),
+}
+TABLES = ("stream-state", "account-ledger", "audit-head")
+
 
 class TopicsSettings(BaseModel):
     """Topic names and partition counts.
@@ -71,6 +81,33 @@ class TopicsSettings(BaseModel):
     def all(self) -> dict[str, tuple[str, int]]:
         """Every topic as key -> (full name, partitions)."""
         return {k: (self.name(k), self.partitions_of(k)) for k in TOPIC_KEYS}
+
+    # -- internal topics: the one place their names are made ------------------------------
+
+    def app_id(self) -> str:
+        """The streams worker's Faust app id, which is also its consumer group."""
+        return self.prefix + STREAMS_APP
+
+    def internal(self, key: str) -> str:
+        """An internal topic of the streams worker (a re-keyed copy of a public topic)."""
+        if key not in INTERNAL_TOPICS:
+            raise SettingsError(
+                f"unknown internal topic {key!r}; known: {', '.join(INTERNAL_TOPICS)}"
+            )
+        return f"{self.app_id()}-{INTERNAL_TOPICS[key][0]}"
+
+    def internal_all(self) -> dict[str, int]:
+        """Every internal topic (full name -> partitions), created before Faust starts."""
+        return {
+            self.internal(k): self.account_partitions if keyed == "account" else self.partitions
+            for k, (_, keyed) in INTERNAL_TOPICS.items()
+        }
+
+    def changelog(self, table: str) -> str:
+        """The changelog topic of one of the worker's tables (read back by inspect tools)."""
+        if table not in TABLES:
+            raise SettingsError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        return f"{self.app_id()}-{table}-changelog"
 
 
 class MetricsSettings(BaseModel):
