@@ -26,6 +26,7 @@ from aiohttp import web
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
+from framewatch.services import consumers
 from framewatch.settings import Settings, to_env
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,8 @@ class Pipeline:
             self.say(f"red-line bank {BANK}: adding {video.name}")
             await self.run_cmd("bank", "add", BANK, "--video", str(video), "--role", "red_line",
                                "--category", BANK_CATEGORY)  # fmt: skip
-        await self.start("score", "score")
-        await self.start("streams", "streams", "worker")
-        await self.start("alerts", "alerts", "serve")
+        for svc in consumers():  # scoring, streams, alerts, as the stages registered them
+            await self.start(svc.name, *svc.args)
         self._watcher = asyncio.create_task(self._watch())
         await self._warm_up()
 

@@ -144,8 +144,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
     from framewatch import supervisor as sv
+    from framewatch.services import select
 
-    services = sv.select_services(args.only)
+    services = select(args.only)
     say = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda _m: None)
     # external = set in the environment or the config file, not just defaulted
     external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
@@ -157,10 +158,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                 "name": s.name,
                 "argv": s.argv(args.config, args.log_json),
                 "metrics": (
-                    f"http://{settings.metrics.host}:"
-                    f"{getattr(settings.metrics, s.metrics_port_setting)}/metrics"
-                    if settings.metrics.enabled
-                    and getattr(settings.metrics, s.metrics_port_setting)
+                    f"http://{settings.metrics.host}:{s.metrics_port(settings)}/metrics"
+                    if settings.metrics.enabled and s.metrics_port(settings)
                     else None
                 ),
             }

@@ -239,61 +239,9 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-# -- framewatch's services --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Service:
-    """One long-running framewatch process: its `framewatch ...` arguments and metrics port.
-
-    This table is the one place that says which services exist; `framewatch up` runs it and the
-    deploy tests check compose/k8s/Dockerfile/Prometheus against it.
-    """
-
-    name: str
-    args: tuple[str, ...]  # after `framewatch`
-    metrics_port_setting: str  # field of MetricsSettings
-
-    def argv(self, config: str | None = None, log_json: bool = False) -> list[str]:
-        """The child's command line: this interpreter, so it works inside any venv."""
-        pre = (["--config", config] if config else []) + (["--log-json"] if log_json else [])
-        return [sys.executable, "-m", "framewatch.cli", *pre, *self.args]
-
-
-SERVICES: tuple[Service, ...] = (
-    Service("ingest", ("ingest", "serve"), "ingest_port"),
-    Service("scorer", ("score",), "scoring_port"),
-    Service("streams", ("streams", "worker"), "streams_port"),
-    Service("alerts", ("alerts", "serve"), "alerts_port"),
-)
-
-
-def select_services(only: str | None) -> list[Service]:
-    """Services named in a comma list (all when empty), in pipeline order."""
-    if not only:
-        return list(SERVICES)
-    wanted = [w.strip() for w in only.split(",") if w.strip()]
-    known = {s.name for s in SERVICES}
-    unknown = [w for w in wanted if w not in known]
-    if unknown:
-        raise SupervisorError(
-            f"unknown service(s) {', '.join(unknown)} in --only; choose from {', '.join(known)}"
-        )
-    return [s for s in SERVICES if s.name in wanted]
-
-
 def run(children: Sequence[Child], policy: Policy | None = None) -> int:
     """Blocking entry point for commands."""
     return asyncio.run(Supervisor(children, policy).run())
 
 
-__all__ = [
-    "SERVICES",
-    "Child",
-    "Policy",
-    "Service",
-    "Supervisor",
-    "SupervisorError",
-    "run",
-    "select_services",
-]
+__all__ = ["Child", "Policy", "Supervisor", "SupervisorError", "run"]

@@ -26,6 +26,7 @@ from devkit.tcpproxy import TcpProxy
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.metrics import served_port
+from framewatch.services import service
 
 Say = Callable[[str], None]
 OFFENDER = "acct-offender"
@@ -137,9 +138,6 @@ class _Pipe(Pipeline):
         )
 
 
-SERVICES = {"score": ("score",), "streams": ("streams", "worker"), "alerts": ("alerts", "serve")}
-
-
 class Run:
     """One scenario's pipeline, live load, fault clock and ground truth."""
 
@@ -178,7 +176,7 @@ class Run:
         if self.sc.needs_proxy:
             self.proxy = await self.stack.proxy().start()
             boot = f"127.0.0.1:{self.stack.proxy_port}"
-            self.pipe.extra["score"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
+            self.pipe.extra["scoring"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
         await self.pipe.setup([v / "chair-orig-22-sd-bar.mp4"])
 
     async def ingest(self, stream: str, source: str, account: str, realtime: bool = True,
@@ -240,7 +238,7 @@ class Run:
         await p.wait()
 
     async def restart(self, name: str) -> None:
-        await self.pipe.start(name, *SERVICES[name])
+        await self.pipe.start(name, *service(name).args)
 
     def fault(self) -> None:
         self.t_fault = time.time()
@@ -254,12 +252,10 @@ class Run:
             self._recovery = asyncio.create_task(self._caught_up(list(groups)))
 
     def group(self, stage: str) -> tuple[str, str]:
-        s = self.s
-        return {
-            "score": (s.scoring.group_id, s.topics.name("frames")),
-            "streams": (s.topics.app_id(), s.topics.name("scores")),
-            "alerts": (s.alerts.group_id, s.topics.name("alerts")),
-        }[stage]
+        """The consumer group and topic of a stage, as the stage registered its service."""
+        svc = service(stage)
+        assert svc.group is not None and svc.consumes is not None, f"{stage} consumes nothing"
+        return svc.group(self.s), self.s.topics.name(svc.consumes)
 
     async def _caught_up(self, stages: list[str]) -> float | None:
         """Seconds from t_clear until each stage's group committed past the ends at t_clear."""
@@ -310,7 +306,7 @@ class Run:
     async def metric(self, stage: str, name: str, labels: str = "") -> float | None:
         """Sum of a metric's samples on a service's /metrics (None when it cannot be read)."""
         assert self.s.metrics.port_dir is not None
-        port = served_port(self.s.metrics.port_dir, {"score": "scoring"}.get(stage, stage))
+        port = served_port(self.s.metrics.port_dir, service(stage).name)
         if port is None:
             return None
         try:

@@ -20,10 +20,10 @@ from framewatch.settings import Settings
 async def _kill_scorer(run: Run) -> None:
     await run.wait_pending_scores()
     run.fault()
-    await run.kill("score")
+    await run.kill("scoring")
     await asyncio.sleep(2)
-    await run.restart("score")
-    run.cleared("score")
+    await run.restart("scoring")
+    run.cleared("scoring")
 
 
 async def _kill_streams(run: Run) -> None:
@@ -51,14 +51,14 @@ async def _restart_broker(run: Run) -> None:
     run.fault()
     await asyncio.to_thread(run.stack.broker.stop)
     await asyncio.to_thread(run.stack.broker.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
 
 
 async def _restart_redis(run: Run) -> None:
     run.fault()
     await asyncio.to_thread(run.stack.redis.stop)
     await asyncio.to_thread(run.stack.redis.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
 
 
 async def _redis_down(run: Run, down_s: float = 30.0) -> None:
@@ -69,13 +69,13 @@ async def _redis_down(run: Run, down_s: float = 30.0) -> None:
     await asyncio.sleep(down_s * 0.8)
     seen = {
         "scorer cache errors": await run.metric(
-            "score", "framewatch_scoring_cache_total", 'result="error"'
+            "scoring", "framewatch_scoring_cache_total", 'result="error"'
         ),
         "router redis waits": await run.metric("alerts", "framewatch_alerts_redis_waits_total"),
     }
     await asyncio.sleep(max(0.0, down_s - (time.time() - t0)))
     await asyncio.to_thread(run.stack.redis.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
     t1 = run.t_clear or time.time()
     for what, v in seen.items():
         if not v:
@@ -112,7 +112,7 @@ async def _cut_network(run: Run, cut_s: float = 20.0) -> None:
     await run.proxy.cut()
     await asyncio.sleep(cut_s)
     run.proxy.restore()
-    run.cleared("score")
+    run.cleared("scoring")
     run.fig.notes.append(f"scorer reached the broker only through the proxy "
                          f"({run.proxy.connections} connections)")  # fmt: skip
 
@@ -174,7 +174,7 @@ async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
     other streams whose capture times span the last `minutes` (as after a long outage), each
     JPEG tagged so the score cache cannot shortcut the work."""
     run.fault()
-    p = run.proc("score")
+    p = run.proc("scoring")
     p.terminate()
     await p.wait()
     src = await run.read_frames(limit=60)
@@ -197,8 +197,8 @@ async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
         await prod.stop()
     run.fig.notes.append(f"backlog {streams * per} frames = {streams} streams x {minutes:g} min "
                          f"at 1 fps, produced in {time.time() - now:.1f}s")  # fmt: skip
-    await run.restart("score")
-    run.cleared("score")
+    await run.restart("scoring")
+    run.cleared("scoring")
 
 
 async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
