@@ -5,8 +5,8 @@ child process, through the same decode path the product uses:
 
 * videos: ``VideoSource`` + ``SampleEngine`` (decode, sample, PDQ, thumbnail), as in
   `framewatch ingest FILE`, without Kafka;
-* images, ``push``: ``ingest.images.decode`` + PDQ + thumbnail, as in the push API;
-* images, ``check``: ``scoring.model.decode_jpeg`` + PDQ, as in `framewatch check` (the model
+* images, ``push``: ``framewatch.images.decode`` + PDQ + thumbnail, as in the push API;
+* images, ``check``: ``scoring.model.decode_image`` + PDQ, as in `framewatch check` (the model
   itself is left out: it sees a fixed-size resize, whatever the input).
 
 The parent reads each child's own peak RSS with ``os.wait4`` (ru_maxrss, KiB on Linux) and
@@ -40,14 +40,15 @@ def child(case: str, path: str, route: str) -> int:
     import logging
 
     logging.disable(logging.CRITICAL)
+    from framewatch import images
+    from framewatch.images import ImageRejected
     from framewatch.settings import load_settings
-    from ingest import framedata, images
+    from ingest import framedata
     from ingest.engine import SampleEngine, StreamMeta
     from ingest.errors import IngestError
     from ingest.source import VideoSource
     from scoring import pdq
-    from scoring.errors import ImageDecodeError
-    from scoring.model import decode_jpeg
+    from scoring.model import decode_image
 
     s = load_settings()
     if route == "baseline":
@@ -67,10 +68,10 @@ def child(case: str, path: str, route: str) -> int:
             framedata.thumbnail_jpeg(rgb, s.ingest.thumbnail_short_side, s.ingest.jpeg_quality)
             print(f"ok: {rgb.shape[1]}x{rgb.shape[0]}")
         else:
-            bgr = decode_jpeg(data, s.scoring.max_image_pixels)
+            bgr = decode_image(data, s)
             pdq.compute_still(bgr)
             print(f"ok: {bgr.shape[1]}x{bgr.shape[0]}")
-    except (IngestError, ImageDecodeError) as exc:
+    except (IngestError, ImageRejected) as exc:
         print(f"refused: {type(exc).__name__}: {str(exc)[:90]}")
     return 0
 

@@ -21,10 +21,10 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
-from framewatch import deadletter, records, redisio
+from framewatch import deadletter, images, records, redisio
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
-from ingest import framedata, images, tenancy
+from ingest import framedata, tenancy
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from framewatch.settings import Settings
 from scoring import pdq, text
 from scoring.api_doc import openapi
 from scoring.banks import BankIndex, BankStore
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class CheckApi:
         self.index = BankIndex.empty()
 
     def _check(self, data: bytes) -> dict[str, Any]:
-        img = decode_jpeg(data, self.s.scoring.max_image_pixels)
+        img = decode_image(data, self.s)
         scored = self.scorer.score([img])[0]
         h, q = pdq.compute_still(img)
         hits = self.index.match(h)

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Histogram
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from framewatch import deadletter, kafkaio, records, redisio
+from framewatch import deadletter, images, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
 from framewatch.settings import Settings
@@ -28,8 +28,7 @@ from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
-from scoring.errors import ImageDecodeError
-from scoring.model import decode_jpeg, load_models
+from scoring.model import decode_image, load_models
 from scoring.scorer import Scored, Scorer
 
 log = logging.getLogger(__name__)
@@ -76,21 +75,21 @@ class ScoringService:
 
     def _score_batch(
         self, frames: list[records.Frame]
-    ) -> list[tuple[Scored, str | None, int | None] | ImageDecodeError]:
+    ) -> list[tuple[Scored, str | None, int | None] | images.ImageRejected]:
         """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
-        images, idx, out, hashes = [], [], [], []
+        imgs, idx, out, hashes = [], [], [], []
         for i, f in enumerate(frames):
             try:
-                img = decode_jpeg(f.jpeg, self.settings.scoring.max_image_pixels)
-            except ImageDecodeError as e:
+                img = decode_image(f.jpeg, self.settings)
+            except images.ImageRejected as e:
                 out.append(e)
                 continue
-            images.append(img)
+            imgs.append(img)
             idx.append(i)
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
-        BATCH_SIZE.observe(len(images))
-        for i, s, (h, q) in zip(idx, self.scorer.score(images), hashes, strict=True):
+        BATCH_SIZE.observe(len(imgs))
+        for i, s, (h, q) in zip(idx, self.scorer.score(imgs), hashes, strict=True):
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
 
@@ -186,7 +185,7 @@ class ScoringService:
         cached = result is not None
         if result is None:
             result = await self.batcher.submit(frame)
-        if isinstance(result, ImageDecodeError):
+        if isinstance(result, images.ImageRejected):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
             return None
@@ -221,7 +220,7 @@ class ScoringService:
         kw = sc.tenant_keywords.get(frame.tenant, [])
 
         def work() -> list[records.TextFinding]:
-            return text.text_findings(decode_jpeg(frame.jpeg, sc.max_image_pixels), self.ocr, kw)
+            return text.text_findings(decode_image(frame.jpeg, self.settings), self.ocr, kw)
 
         try:
             found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
