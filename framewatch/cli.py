@@ -21,8 +21,6 @@ from framewatch.settings import Settings, load_settings
 
 log = logging.getLogger("framewatch")
 
-Handler = Callable[[argparse.Namespace, Settings], int]
-
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")

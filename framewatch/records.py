@@ -379,9 +379,6 @@ ALL_RECORDS: dict[str, type[_Record]] = {"frame": Frame, **JSON_RECORDS}
 DOWNSTREAM_RECORDS = ("scores", "decision", "enforcement", "alert")
 
 R = TypeVar("R", bound=_Record)
-AnyRecord = (
-    Frame | Scores | Decision | Enforcement | Alert | ReviewOutcome | AuditEntry | DeadLetter
-)
 
 
 def encode(record: _Record) -> bytes:

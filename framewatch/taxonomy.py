@@ -66,10 +66,6 @@ class Taxonomy:
         parts = path.split(".")
         return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
-    def descendants(self, path: str) -> list[str]:
-        self.get(path)
-        return [p for p in self._cats if p.startswith(path + ".")]
-
     def dsa_category(self, path: str) -> str:
         return self.get(path).dsa or "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
 

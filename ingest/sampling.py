@@ -47,15 +47,6 @@ class IntervalSampler:
         return None
 
 
-def luma_signature(rgb: np.ndarray, size: int = 32) -> np.ndarray:
-    """A tiny grey picture (size x size, 0..1) to compare consecutive frames cheaply."""
-    h, w = rgb.shape[:2]
-    ys = (np.arange(size) * h // size).astype(np.intp)
-    xs = (np.arange(size) * w // size).astype(np.intp)
-    small = rgb[ys][:, xs].astype(np.float32)
-    return (small[..., 0] * 0.299 + small[..., 1] * 0.587 + small[..., 2] * 0.114) / 255.0
-
-
 @dataclass
 class SceneCutDetector:
     """Flag a frame whose picture differs a lot from the previous checked frame."""

@@ -194,7 +194,7 @@ class ScoringService:
             await self.cache.put(frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality
-        scores = to_scores(frame, scored, h, q, [])
+        scores = to_scores(frame, scored, h, q)
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
         sc = self.settings.scoring
@@ -243,7 +243,6 @@ def to_scores(
     s: Scored,
     pdq_hex: str | None,
     quality: int | None,
-    matches: list[records.HashMatch],
 ) -> records.Scores:
     return records.Scores(
         frame_id=frame.frame_id,
@@ -259,6 +258,5 @@ def to_scores(
         detections=s.detections,
         pdq=pdq_hex,
         pdq_quality=quality,
-        hash_matches=matches,
         timings_ms=s.timings_ms,
     )

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch import records, taxonomy
+from framewatch import taxonomy
 from framewatch.records import Decision, Enforcement, ReviewOutcome, Scores
 from framewatch.settings import Settings
 from streams import ledger as ledger_mod
@@ -157,7 +157,3 @@ class ReviewProcessor:
             enf = enf.model_copy(update={"statement": stm})
             outs.append(Out("enforcement", enf.account_id, enf))
         return lg.to_json(), outs
-
-
-def encode(out: Out) -> tuple[bytes, bytes]:
-    return out.key.encode(), records.encode(out.record)
