@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from framewatch.errors import SettingsError
+from framewatch.records import MAX_RECORD_BYTES
 from framewatch.settings.alerts import AlertsSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
@@ -163,6 +164,13 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     kafka_client_id: str = "framewatch"
+    kafka_max_record_bytes: int = Field(
+        MAX_RECORD_BYTES,
+        ge=1 << 20,
+        le=MAX_RECORD_BYTES,
+        description="largest record produced or fetched; at most the broker's and the topics' "
+        "message.max.bytes (the local broker's server.properties sets 16 MiB, the format's cap)",
+    )
 
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"),

@@ -73,3 +73,15 @@ def test_internal_topic_names_all_carry_the_prefix_and_come_from_one_place() -> 
     }
     with pytest.raises(SettingsError, match="known: stream-state"):
         t.changelog("ledger")
+
+
+def test_the_record_cap_matches_the_local_brokers_message_max_bytes() -> None:
+    """A record the producer may send must be one the broker accepts, and no larger."""
+    from importlib import resources
+
+    props = resources.files("framewatch").joinpath("data/local/server.properties").read_text()
+    broker = int(next(ln.split("=", 1)[1] for ln in props.splitlines()
+                      if ln.startswith("message.max.bytes=")))  # fmt: skip
+    assert load_settings().kafka_max_record_bytes == broker
+    with pytest.raises(SettingsError, match="kafka_max_record_bytes"):
+        load_settings(kafka_max_record_bytes=broker + 1)
