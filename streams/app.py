@@ -42,11 +42,11 @@ def build_app(settings: Settings) -> faust.App:
     app = faust.App(
         t.app_id(),
         **faust_broker_config(settings),
-        store="memory://",
+        store=settings.streams.table_store,
         datadir=str(settings.streams.data_dir / t.app_id()),
         topic_partitions=t.partitions,
         topic_replication_factor=t.replication_factor,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.streams.table_standby_replicas,
         producer_acks=-1,
         web_enabled=False,
         key_serializer="raw",

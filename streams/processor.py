@@ -42,6 +42,10 @@ class Processor:
         self.settings = settings
         self.taxonomy = taxonomy.load(settings.taxonomy_file)
         self.policies = PolicyStore(settings.streams.policy_dir, self.taxonomy)
+        st = settings.streams
+        self.keep = ledger_mod.Keep(
+            st.ledger_seen_kept, st.ledger_strike_days, st.ledger_history_kept
+        )
         self._next_check = 0.0
 
     def maybe_reload(self) -> None:
@@ -77,6 +81,7 @@ class Processor:
         policy = self.policies.policy
         lg = ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(d.account_id, d.tenant)
         enf = ledger_mod.apply(lg, d, policy)
+        ledger_mod.prune(lg, d.captured_at, self.keep)
         outs: list[Out] = []
         if enf is not None:
             enf = self._with_statement(enf, d)
@@ -149,6 +154,7 @@ class ReviewProcessor:
             ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(rv.account_id, rv.tenant)
         )
         enf, cat = review.on_ledger(lg, rv, p.policies.policy)
+        ledger_mod.prune(lg, rv.resolved_at, p.keep)
         outs: list[Out] = []
         if enf is not None:
             stm = statement.for_reversal(
