@@ -84,10 +84,9 @@ class Router:
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
             max_connections=self.cfg.max_in_flight + 16,
-            timeout=30,
-            socket_connect_timeout=3,
-            health_check_interval=15,
+            timeout=settings.redis_pool_wait_s,
             retry=WaitForRedis(),
+            **redisio.pool_options(settings),
         )
         self.redis = aioredis.Redis.from_pool(pool)
         self._slots = asyncio.Semaphore(self.cfg.max_in_flight)

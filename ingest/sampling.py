@@ -17,7 +17,7 @@ class IntervalSampler:
     """Sample the first frame and then one frame every 1/fps seconds of presentation time."""
 
     fps: float
-    max_jump_s: float = 5.0
+    max_jump_s: float  # settings.ingest.max_jump_s
     _next_due: float | None = field(default=None, init=False)
     _last_pts: float | None = field(default=None, init=False)
 

@@ -84,7 +84,7 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
                 f"{parts.hostname} resolves to {ip}, a private address; set "
                 "scoring.allow_private_urls to fetch it"
             )
-    timeout = aiohttp.ClientTimeout(total=10)
+    timeout = aiohttp.ClientTimeout(total=sc.image_fetch_timeout_s)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as s,

@@ -17,8 +17,6 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from framewatch import deadletter, images, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -69,7 +67,7 @@ class ScoringService:
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
-        self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+        self.redis = redisio.hot_path_client(settings)
         self.ocr = text.Ocr() if sc.text_every else None
         self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
 
@@ -220,7 +218,8 @@ class ScoringService:
         kw = sc.tenant_keywords.get(frame.tenant, [])
 
         def work() -> list[records.TextFinding]:
-            return text.text_findings(decode_image(frame.jpeg, self.settings), self.ocr, kw)
+            img = decode_image(frame.jpeg, self.settings)
+            return text.text_findings(img, self.ocr, kw, sc.ocr_min_confidence)
 
         try:
             found = await asyncio.get_running_loop().run_in_executor(self.executor, work)

@@ -15,8 +15,6 @@ from typing import Any
 
 import faust
 from prometheus_client import Counter
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from framewatch import deadletter, metrics, records, redisio
 from framewatch.errors import RecordDecodeError
@@ -88,7 +86,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     proc = Processor(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
-    redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+    redis = redisio.hot_path_client(settings)
     hot_ttl = settings.streams.hot_ttl_s
 
     out_count: dict[str, Any] = {}

@@ -177,6 +177,19 @@ class Settings(BaseSettings):
         description="redis:// or rediss:// URL; may carry a password, so it prints masked",
     )
     redis_prefix: str = Field("fw:", description="prepended to every Redis key framewatch writes")
+    redis_connect_timeout_s: float = Field(3.0, gt=0, description="Redis connection set-up")
+    redis_health_check_s: float = Field(
+        15.0, ge=0, description="ping an idle pooled Redis connection before reuse after this"
+    )
+    redis_hot_path_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="socket timeout of the Redis calls that must not stall frames (score "
+        "cache, the streams hot mark): they give up and go on without Redis",
+    )
+    redis_pool_wait_s: float = Field(
+        30.0, gt=0, description="how long a record waits for a free pooled connection (alerts)"
+    )
 
     taxonomy_file: Path | None = Field(
         None, description="YAML file that extends or overrides the built-in taxonomy"
