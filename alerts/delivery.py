@@ -18,7 +18,6 @@ from framewatch.settings.alerts import AlertsSettings
 
 log = logging.getLogger(__name__)
 
-DELIVERED = Counter("framewatch_alerts_delivered_total", "deliveries accepted by a sink", ["sink"])
 DELIVERIES = Counter(
     "framewatch_alert_deliveries_total", "delivery outcomes per sink", ["sink", "outcome"]
 )
@@ -138,7 +137,6 @@ class Deliverer:
                     text = (await resp.text())[:300]
                     if 200 <= status < 300:
                         brk.success()
-                        DELIVERED.labels(sink=sink.name).inc()
                         DELIVERIES.labels(sink=sink.name, outcome="delivered").inc()
                         return Outcome(True, attempt + 1, status=status)
                     error = f"HTTP {status} from {where}: {text}"
