@@ -322,7 +322,7 @@ class Router:
             try:
                 while not stop.is_set():
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
-                    await observe_lag("alerts", consumer)
+                    await observe_lag("alerts", consumer, self.s.metrics.lag_interval_s)
                     msgs = [m for ms in batch.values() for m in ms]
                     if not msgs:
                         continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +75,26 @@ def served_port(port_dir: Path, stage: str) -> int | None:
 
 CONSUMER_LAG = Gauge(
     "framewatch_consumer_lag",
-    "records between a consumer's position and the partition end (autoscaling reads it)",
+    "records between the partition end and the group's committed offset: work not yet durably "
+    "done, what a restart would redo and what autoscaling reads (as Kafka's own tools count it)",
     ["stage", "topic", "partition"],
 )
+_LAST_LAG: dict[str, float] = {}
 
 
-async def observe_lag(stage: str, consumer: Any) -> None:
-    """Export the lag of every partition an aiokafka consumer holds (cheap: no broker call)."""
+async def observe_lag(stage: str, consumer: Any, every_s: float) -> None:
+    """Export end - committed for every partition an aiokafka consumer holds, at most every
+    ``every_s`` (the committed offset is a broker call). The same meaning as streams/lag.py:
+    end - position would hide records fetched and in flight but not yet produced or committed."""
+    now = time.monotonic()
+    if now - _LAST_LAG.get(stage, float("-inf")) < every_s:
+        return
+    _LAST_LAG[stage] = now
     for tp in consumer.assignment():
         high = consumer.highwater(tp)
         if high is None:
             continue
-        pos = await consumer.position(tp)
+        done = await consumer.committed(tp) or 0  # never committed: all of it is pending
         CONSUMER_LAG.labels(stage=stage, topic=tp.topic, partition=str(tp.partition)).set(
-            max(0, high - pos)
+            max(0, high - done)
         )

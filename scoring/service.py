@@ -137,7 +137,7 @@ class ScoringService:
                 batch = await consumer.getmany(
                     timeout_ms=200, max_records=self.settings.scoring.max_in_flight
                 )
-                await observe_lag("scoring", consumer)
+                await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 msgs = [m for part in batch.values() for m in part]
                 if not msgs:
                     continue

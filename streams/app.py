@@ -82,7 +82,7 @@ def build_app(settings: Settings) -> faust.App:
         app,
         STAGE,
         {scores_topic.get_topic_name(), by_account.get_topic_name()},
-        settings.streams.lag_interval_s,
+        settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions

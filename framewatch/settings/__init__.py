@@ -120,6 +120,12 @@ class MetricsSettings(BaseModel):
     scoring_port: int = Field(9102, ge=0, le=65535)
     streams_port: int = Field(9103, ge=0, le=65535)
     alerts_port: int = Field(9104, ge=0, le=65535)
+    lag_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="how often each consumer exports framewatch_consumer_lag (the partition "
+        "end minus the group's committed offset; reading the committed offset is a broker call)",
+    )
     port_dir: Path | None = Field(
         None,
         description="when set, every process binds /metrics on a port the kernel picks (the "

@@ -78,9 +78,6 @@ class StreamsSettings(BaseModel):
         ge=0,
         description="wait this long to batch outputs and changelog writes into one request",
     )
-    lag_interval_s: float = Field(
-        5.0, gt=0, description="how often to export consumer lag (framewatch_consumer_lag)"
-    )
     session_timeout_s: float = Field(
         30.0,
         ge=6.0,

@@ -53,7 +53,8 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
 ) -> None:
     settings = make_settings(
         topics={"partitions": PARTS, "account_partitions": PARTS},
-        streams={"lag_interval_s": 0.5, "session_timeout_s": 6.0},
+        metrics={"lag_interval_s": 0.5},
+        streams={"session_timeout_s": 6.0},
     )
     await create_topics(settings)
     topic = settings.topics.name("scores")
