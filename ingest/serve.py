@@ -11,7 +11,7 @@ from aiohttp import web
 
 from framewatch import kafkaio, metrics, redisio
 from framewatch.settings import Settings
-from ingest.push import make_app
+from ingest.api import make_app
 from ingest.registry import Supervisor
 
 log = logging.getLogger(__name__)

@@ -14,26 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from framewatch import apikeys
 from ingest import registry, tenancy
 from ingest.errors import UrlRefusedError
-from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
+from ingest.http import REDIS, SETTINGS, authenticate, error  # one server with the push API
 from ingest.ssrf import check_url
-
-
-async def authenticate(request: web.Request) -> str | web.Response:
-    """The caller's tenant, or the 401 response to send."""
-    key = apikeys.bearer(request.headers.get("Authorization"))
-    if key is None:
-        return error(
-            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
-        )
-    tenant = await apikeys.tenant_of(request.app[SETTINGS], request.app[REDIS], key)
-    if tenant is None:
-        return error(
-            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
-        )
-    return tenant
 
 
 async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
