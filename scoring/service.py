@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
@@ -98,24 +99,32 @@ class ScoringService:
         log.info("hash banks loaded: %d hashes", len(self.index))
 
     async def _watch_banks(self) -> None:
-        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
-        while True:
-            client = redisio.async_client(self.settings)
-            try:
-                async with client.pubsub() as ps:
-                    await ps.subscribe(self.banks.channel)
-                    await self.reload_banks()  # catch changes made while unsubscribed
-                    async for msg in ps.listen():
-                        if msg["type"] == "message":
-                            await self.reload_banks()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # Redis restarts: keep the last index, retry
-                BANK_WATCH_ERRORS.inc()
-                log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
-                await asyncio.sleep(1.0)
-            finally:
-                await client.aclose()
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart); a lost
+        Redis keeps the last index and is retried every second, for as long as it takes."""
+
+        def lost(rs: tenacity.RetryCallState) -> None:
+            BANK_WATCH_ERRORS.inc()
+            log.warning(
+                "bank watch lost Redis (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
+            )
+
+        async for attempt in tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(Exception),  # not CancelledError
+            wait=tenacity.wait_fixed(1.0),
+            before_sleep=lost,
+        ):
+            with attempt:
+                client = redisio.async_client(self.settings)
+                try:
+                    async with client.pubsub() as ps:
+                        await ps.subscribe(self.banks.channel)
+                        await self.reload_banks()  # catch changes made while unsubscribed
+                        async for msg in ps.listen():
+                            if msg["type"] == "message":
+                                await self.reload_banks()
+                    raise ConnectionError("the bank channel closed")  # subscribe again
+                finally:
+                    await client.aclose()
 
     def stop(self) -> None:
         self._stop.set()
