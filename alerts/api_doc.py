@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from framewatch.httpapi import ERROR_SCHEMA
+
 
 def openapi() -> dict[str, Any]:
-    err = {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}},
-            }
-        }
-    }
+    err = {"application/json": {"schema": ERROR_SCHEMA}}
     acked = {
         "type": "object",
         "required": ["incident_id", "acknowledged"],
@@ -51,6 +45,7 @@ def openapi() -> dict[str, Any]:
                         },
                         "401": {"description": "no valid token or API key", "content": err},
                         "404": {"description": "no open incident of the caller", "content": err},
+                        "503": {"description": "Redis unavailable; retry", "content": err},
                     },
                 }
             },

@@ -27,8 +27,9 @@ from alerts.api_doc import openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import apikeys, deadletter, kafkaio, records, redisio
+from framewatch import apikeys, deadletter, httpapi, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
+from framewatch.httpapi import TENANT, HttpError
 from framewatch.metrics import RECORDS_IN, observe_lag
 from framewatch.settings import Settings
 
@@ -264,27 +265,30 @@ class Router:
 
     async def _ack(self, request: web.Request) -> web.Response:
         incident = request.match_info["id"]
-        caller = await self._ack_caller(request)
-        if caller is None:
-            return web.json_response(
-                {"error": "send 'Authorization: Bearer' with alerts.ack_token (on-call) or "
-                 "the incident tenant's API key (`framewatch apikeys add`)"},
-                status=401,
-            )  # fmt: skip
+        caller = request[TENANT]
+        absent = HttpError(404, "not_found", f"no open incident {incident}")
         known = await self.redis.exists(self.k("incident", incident))
         if not known and not await self.redis.sismember(self.k("open"), incident):
-            return web.json_response({"error": f"no open incident {incident}"}, status=404)
+            raise absent
         if caller != "*":
             owner = await self.redis.get(self.k("tenant", incident))
             if owner is None or owner.decode() != caller:  # another tenant's reads as absent
-                return web.json_response({"error": f"no open incident {incident}"}, status=404)
+                raise absent
         by = request.query.get("by", "")
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
         log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
         return web.json_response({"incident_id": incident, "acknowledged": True})
 
     async def start_http(self) -> None:
-        app = web.Application()
+        app = web.Application(
+            middlewares=[
+                httpapi.middleware(
+                    auth=self._ack_caller,
+                    unauthorized="send 'Authorization: Bearer' with alerts.ack_token (on-call) "
+                    "or the incident tenant's API key (`framewatch apikeys add`)",
+                )
+            ]
+        )
         doc = openapi()
         app.router.add_post("/v1/alerts/{id}/ack", self._ack)
         app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from framewatch.settings import Settings
 from ingest import push, sources_api
-from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, redis_down_is_503
+from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, middleware
 
 
 def make_app(
@@ -18,7 +18,7 @@ def make_app(
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.ingest.push_max_bytes + 64 * 1024,
-        middlewares=[redis_down_is_503],
+        middlewares=[middleware()],
     )
     app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
     app[DECODES] = asyncio.Semaphore(settings.ingest.push_max_concurrent_decodes)

@@ -1,26 +1,22 @@
-"""What the ingest HTTP routes share: app keys, the error body, authentication, Redis-down.
+"""What the ingest HTTP routes share: app keys, the error body and the core middleware.
 
 Both route modules (``ingest/push.py``, ``ingest/sources_api.py``) import what they share from
-here (app keys, the error body, authentication, the Redis-down middleware); ``ingest/api.py``
+here (app keys, the error body, the middleware: keys, errors, Redis-down); ``ingest/api.py``
 assembles the app. No circle: http <- push, sources_api <- api.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from framewatch import apikeys
+from framewatch import apikeys, httpapi
 from framewatch.settings import Settings
 from ingest.metrics import PUSH_REQUESTS
-
-log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
@@ -29,30 +25,28 @@ DECODES = web.AppKey("decodes", asyncio.Semaphore)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
+    """The core envelope, counted in the push API's request metric."""
+    count(status)
+    return httpapi.error_response(status, code, message)
+
+
+def count(status: int) -> None:
     PUSH_REQUESTS.labels(status=str(status)).inc()
-    return web.json_response({"error": code, "message": message}, status=status)
 
 
-async def authenticate(request: web.Request) -> str | web.Response:
-    """The caller's tenant, or the 401 response to send."""
+async def tenant_of(request: web.Request) -> str | None:
+    """The caller's tenant from its API key (None: the middleware answers 401)."""
     key = apikeys.bearer(request.headers.get("Authorization"))
     if key is None:
-        return error(
-            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
-        )
-    tenant = await apikeys.tenant_of(request.app[SETTINGS], request.app[REDIS], key)
-    if tenant is None:
-        return error(
-            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
-        )
-    return tenant
+        return None
+    return await apikeys.tenant_of(request.app[SETTINGS], request.app[REDIS], key)
 
 
-@web.middleware
-async def redis_down_is_503(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Redis (keys, stream owners, registry) unreachable: a retryable 503, not a 500."""
-    try:
-        return await handler(request)
-    except (redis.RedisError, OSError) as exc:
-        log.error("%s %s: Redis unavailable: %s", request.method, request.path, exc)
-        return error(503, "unavailable", "key store unavailable; retry later")
+def middleware() -> Any:
+    """Keys, errors and Redis-down for every ingest route (framewatch.httpapi)."""
+    return httpapi.middleware(
+        auth=tenant_of,
+        unauthorized="send the tenant's API key as 'Authorization: Bearer KEY' (create one "
+        "with `framewatch apikeys add`)",
+        on_error=count,
+    )

@@ -18,11 +18,12 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from framewatch import deadletter, images, records, redisio
+from framewatch import deadletter, httpapi, images, records, redisio
+from framewatch.httpapi import TENANT
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest import framedata, sources_api, tenancy
-from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, authenticate, error
+from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, error
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
 async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
     account_id = _param(request, "account_id", "X-Account-Id")
     if not account_id:
@@ -208,13 +207,7 @@ def openapi(settings: Settings) -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                }
-            },
+            "schemas": {"Error": httpapi.ERROR_SCHEMA},
         },
         "x-limits": {
             "max_bytes": settings.ingest.push_max_bytes,

@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from framewatch.httpapi import TENANT
 from ingest import registry, tenancy
 from ingest.errors import UrlRefusedError
-from ingest.http import REDIS, SETTINGS, authenticate, error  # one server with the push API
+from ingest.http import REDIS, SETTINGS, error  # one server with the push API
 from ingest.ssrf import check_url
 
 
@@ -32,9 +33,7 @@ async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
 
 
 async def list_sources(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     mine = [asdict(e) for e in (await _entries(request)).values() if e.tenant == tenant]
     return web.json_response({"sources": sorted(mine, key=lambda e: e["stream_id"])})
 
@@ -61,9 +60,7 @@ def _entry(body: Any, stream_id: str, tenant: str) -> registry.SourceEntry:
 
 
 async def put_source(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     settings = request.app[SETTINGS]
     stream_id = request.match_info["stream_id"]
     try:
@@ -86,9 +83,7 @@ async def put_source(request: web.Request) -> web.Response:
 
 
 async def delete_source(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
     entry = (await _entries(request)).get(stream_id)
     if entry is None or entry.tenant != tenant:  # another tenant's pull reads as absent
