@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from framewatch.errors import FramewatchError
 
@@ -82,3 +84,27 @@ def middleware(
             return answer(503, "unavailable", "key store unavailable; retry later")
 
     return handle
+
+
+def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``components.schemas`` generated from request/response models (refs as
+    ``#/components/schemas/<Model>``): the documents and the validation are the same code."""
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    return dict(defs.get("$defs", {}))
+
+
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_content(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": ref(model)}}
+
+
+def invalid(exc: ValidationError) -> HttpError:
+    """A 400 naming the first field that is wrong and why."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "the body"
+    return HttpError(400, "bad_request", f"{where}: {err['msg']}")

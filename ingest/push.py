@@ -207,7 +207,10 @@ def openapi(settings: Settings) -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": httpapi.ERROR_SCHEMA},
+            "schemas": {
+                "Error": httpapi.ERROR_SCHEMA,
+                **httpapi.component_schemas(*sources_api.MODELS),
+            },
         },
         "x-limits": {
             "max_bytes": settings.ingest.push_max_bytes,
