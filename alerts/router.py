@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from alerts.api_doc import openapi
+from alerts.api_doc import Acknowledged, Healthy, openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
@@ -277,7 +277,7 @@ class Router:
         by = request.query.get("by", "")
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
         log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
-        return web.json_response({"incident_id": incident, "acknowledged": True})
+        return web.json_response(Acknowledged(incident_id=incident, acknowledged=True).model_dump())
 
     async def start_http(self) -> None:
         app = web.Application(
@@ -291,7 +291,7 @@ class Router:
         )
         doc = openapi()
         app.router.add_post("/v1/alerts/{id}/ack", self._ack)
-        app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        app.router.add_get("/healthz", lambda _r: web.json_response(Healthy(ok=True).model_dump()))
         app.router.add_get("/openapi.json", lambda _r: web.json_response(doc))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
