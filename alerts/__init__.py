@@ -9,4 +9,5 @@ SERVICE = Service(
     order=40,
     consumes="alerts",
     group=lambda s: s.alerts.group_id,
+    signals={"redis_waits": "framewatch_alerts_redis_waits_total"},
 )

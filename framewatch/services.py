@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from framewatch.errors import FramewatchError
@@ -38,6 +38,9 @@ class Service:
     consumes: str | None = None
     group: Callable[[Settings], str] | None = None
     health_path: str = "/metrics"  # what a liveness probe asks on the metrics port
+    # what the service's /metrics says about how it copes: signal -> sample selector
+    # ('name' or 'name{label="v"}'); the fault suite reads these, never a metric name
+    signals: Mapping[str, str] = field(default_factory=dict)
 
     def argv(self, config: str | None = None, log_json: bool = False) -> list[str]:
         """The child's command line: this interpreter, so it works inside any venv."""

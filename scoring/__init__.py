@@ -9,4 +9,5 @@ SERVICE = Service(
     order=20,
     consumes="frames",
     group=lambda s: s.scoring.group_id,
+    signals={"redis_errors": 'framewatch_scoring_cache_total{result="error"}'},
 )

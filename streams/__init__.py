@@ -9,4 +9,8 @@ SERVICE = Service(
     order=30,
     consumes="scores",
     group=lambda s: s.topics.app_id(),  # Faust's app id is its consumer group
+    signals={
+        "policy_refused": "framewatch_streams_policy_refused_total",
+        "policy_ok": "framewatch_streams_policy_ok",
+    },
 )

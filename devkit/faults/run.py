@@ -303,10 +303,14 @@ class Run:
             with contextlib.suppress(Exception):
                 await admin.close()
 
-    async def metric(self, stage: str, name: str, labels: str = "") -> float | None:
-        """Sum of a metric's samples on a service's /metrics (None when it cannot be read)."""
+    async def metric(self, stage: str, signal: str) -> float | None:
+        """Sum of the samples of a signal the stage registered (framewatch.services), read from
+        its /metrics (None when it cannot be read)."""
         assert self.s.metrics.port_dir is not None
-        port = served_port(self.s.metrics.port_dir, service(stage).name)
+        svc = service(stage)
+        name, _, labels = svc.signals[signal].partition("{")
+        labels = labels.rstrip("}")
+        port = served_port(self.s.metrics.port_dir, svc.name)
         if port is None:
             return None
         try:

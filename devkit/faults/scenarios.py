@@ -68,10 +68,8 @@ async def _redis_down(run: Run, down_s: float = 30.0) -> None:
     await asyncio.to_thread(run.stack.redis.stop)
     await asyncio.sleep(down_s * 0.8)
     seen = {
-        "scorer cache errors": await run.metric(
-            "scoring", "framewatch_scoring_cache_total", 'result="error"'
-        ),
-        "router redis waits": await run.metric("alerts", "framewatch_alerts_redis_waits_total"),
+        "scorer cache errors": await run.metric("scoring", "redis_errors"),
+        "router redis waits": await run.metric("alerts", "redis_waits"),
     }
     await asyncio.sleep(max(0.0, down_s - (time.time() - t0)))
     await asyncio.to_thread(run.stack.redis.start)
@@ -208,15 +206,15 @@ async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
     run.fault()
     policy.write_text("rules:\n  sexual: {review: [0.5\n")
     await asyncio.sleep(hold_s)
-    refused = await run.metric("streams", "framewatch_streams_policy_refused_total")
-    ok_gauge = await run.metric("streams", "framewatch_streams_policy_ok")
+    refused = await run.metric("streams", "policy_refused")
+    ok_gauge = await run.metric("streams", "policy_ok")
     after = {d.policy_version for d in run.pipe.decisions if d.decided_at > (run.t_fault or 0)}
     logged = any("policy refused" in ln for ln in run.lines)
     policy.unlink()
     run.cleared()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if await run.metric("streams", "framewatch_streams_policy_ok") == 1:
+        if await run.metric("streams", "policy_ok") == 1:
             run.fig.recover_s = round(time.time() - (run.t_clear or 0), 1)
             break
         await asyncio.sleep(0.25)
