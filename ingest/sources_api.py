@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framewatch import httpapi
 from framewatch.httpapi import TENANT
-from ingest import registry, tenancy
-from ingest.errors import UrlRefusedError
+from framewatch.netguard import UrlRefusedError
+from framewatch.redact import mask_url
+from ingest import egress, registry, tenancy
 from ingest.http import REDIS, SETTINGS, error  # one server with the push API
-from ingest.ssrf import check_url
 
 
 async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
@@ -36,7 +36,11 @@ async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
 
 async def list_sources(request: web.Request) -> web.Response:
     tenant = request[TENANT]
-    mine = [asdict(e) for e in (await _entries(request)).values() if e.tenant == tenant]
+    mine = [
+        {**asdict(e), "source": mask_url(e.source)}
+        for e in (await _entries(request)).values()
+        if e.tenant == tenant
+    ]
     return web.json_response({"sources": sorted(mine, key=lambda e: e["stream_id"])})
 
 
@@ -93,7 +97,7 @@ async def put_source(request: web.Request) -> web.Response:
     entry = registry.SourceEntry(stream_id=stream_id, tenant=tenant, **body.model_dump())
     try:
         await asyncio.to_thread(
-            check_url, entry.source, allow_private=settings.ingest.allow_private_urls
+            egress.check, entry.source, allow_private=settings.ingest.allow_private_urls
         )
     except (UrlRefusedError, ValueError) as exc:
         return error(400, "url_refused", str(exc))

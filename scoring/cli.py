@@ -26,6 +26,8 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             settings.metrics.scoring_port,
             settings.metrics.port_dir,
         )
+        metrics.init_series("scoring", topics_in=[svc.frames_topic],
+                            topics_out=[svc.scores_topic], dead_letter_reasons=["bad_jpeg"])  # fmt: skip
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

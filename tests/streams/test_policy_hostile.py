@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from framewatch import taxonomy
+from framewatch.metrics import sample_value
 from framewatch.records import Scores
 from framewatch.settings import load_settings
 from streams.policy import PolicyStore
@@ -54,7 +54,7 @@ def test_policy_check_gives_file_line_and_no_traceback(case: str, tmp_path: Path
 
 
 def _refused() -> float:
-    return REGISTRY.get_sample_value("framewatch_streams_policy_refused_total") or 0.0
+    return sample_value("framewatch_streams_policy_refused_total") or 0.0
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -67,7 +67,7 @@ def test_hot_reload_of_a_hostile_file_keeps_the_running_policy(case: str, tmp_pa
     assert store.policy.version == v1 and store.policy.rule("hate.speech").block == 0.6
     assert store.last_error is not None and HOSTILE[case][2] in str(store.last_error)
     assert _refused() == before + 1
-    assert REGISTRY.get_sample_value("framewatch_streams_policy_ok") == 0
+    assert sample_value("framewatch_streams_policy_ok") == 0
 
 
 def test_an_unexpected_error_during_reload_costs_no_record(

@@ -44,12 +44,13 @@ def test_every_registered_signal_is_a_metric_the_stage_exports() -> None:
     """The fault suite reads signals by role; each must name a real metric sample."""
     import importlib
 
-    from prometheus_client import REGISTRY
+    from framewatch.metrics import stage_registry
 
     for mod in ("scoring.service", "scoring.cache", "alerts.router", "streams.policy"):
         importlib.import_module(mod)
-    families = {fam.name for fam in REGISTRY.collect()}  # counters without their _total
     for svc in services():
+        # counters without their _total
+        families = {fam.name for fam in stage_registry(svc.name).collect()}
         for signal, selector in svc.signals.items():
             name = selector.split("{", 1)[0].removesuffix("_total")
             assert name in families, f"{svc.name}.{signal}: {name} is not exported"
