@@ -68,6 +68,42 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 2 if failed else 0
 
 
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from scoring import evaluate
+    from scoring.service import build_scorer
+
+    samples = evaluate.collect(Path(args.dir))
+    sc = settings.scoring
+    evaluate.score_all(build_scorer(settings), samples, not args.no_perturb, sc.max_image_pixels)
+    rep = evaluate.report(samples, sc.review_threshold, sc.block_threshold, args.target_precision)
+    out = Path(args.plots)
+    out.mkdir(parents=True, exist_ok=True)
+    for cat, r in rep.items():
+        png = out / f"pr-{cat}.png"
+        evaluate.plot_pr(cat, r["pr_curve"], png)  # type: ignore[arg-type]
+        r["pr_plot"] = str(png)
+    if args.json:
+        print(json.dumps({"images": len(samples), "categories": rep}, indent=2))
+        return 0
+    print(f"{len(samples)} images; thresholds review {sc.review_threshold}, block "
+          f"{sc.block_threshold} (scoring.*_threshold); PR plots in {out}")  # fmt: skip
+    print(f"{'category':<28} {'n+':>4} {'at':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
+    for cat, r in rep.items():
+        for at in ("at_review", "at_block"):
+            m: dict[str, float] = r[at]  # type: ignore[assignment]
+            print(f"{cat:<28} {r['positives']:>4} {m['threshold']:>6} {m['precision']:>6.3f} "
+                  f"{m['recall']:>6.3f} {m['f1']:>6.3f}")  # fmt: skip
+        t = r["threshold_for_target"]
+        print(
+            f"  threshold for precision {args.target_precision}: "
+            f"{'not reachable' if t is None else round(t, 4)}"
+        )  # type: ignore[arg-type]
+        ch = r["perturbation_mean_change"]
+        if ch:
+            print("  mean score change: " + ", ".join(f"{k} {v:+.3f}" for k, v in ch.items()))  # type: ignore[union-attr]
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
@@ -103,6 +139,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
+    p = sub.add_parser(
+        "eval",
+        help="measure precision/recall of the models on a labelled image folder",
+        description="Score DIR/<category path>/*.jpg (should be flagged) and DIR/safe/*.jpg "
+        "(should not) with the configured models and quality gate. Per category: precision, "
+        "recall and F1 at scoring.review_threshold and block_threshold, the threshold that "
+        "reaches --target-precision, and the mean change of the positives' scores under "
+        "perturbations (crop, overlay, low contrast, grey, rescale, JPEG q20). Writes a PR "
+        "curve PNG per category. Progress goes to stderr.",
+    )
+    p.add_argument("dir", metavar="DIR", help="folder of labelled images")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.9,
+        metavar="P",
+        help="report the lowest threshold reaching this precision (default 0.9)",
+    )
+    p.add_argument(
+        "--plots",
+        default="eval-plots",
+        metavar="DIR",
+        help="where the PR curve PNGs go (default ./eval-plots)",
+    )
+    p.add_argument("--no-perturb", action="store_true", help="skip perturbations (7x faster)")
+    p.set_defaults(func=_eval)
     p = sub.add_parser(
         "check-api",
         help="serve POST /v1/check and OpenAI-compatible POST /v1/moderations",
