@@ -74,8 +74,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
     samples = evaluate.collect(Path(args.dir))
     sc = settings.scoring
+    review = sc.review_threshold if args.review is None else args.review
+    block = sc.block_threshold if args.block is None else args.block
     evaluate.score_all(build_scorer(settings), samples, not args.no_perturb, sc.max_image_pixels)
-    rep = evaluate.report(samples, sc.review_threshold, sc.block_threshold, args.target_precision)
+    rep = evaluate.report(samples, review, block, args.target_precision)
     out = Path(args.plots)
     out.mkdir(parents=True, exist_ok=True)
     for cat, r in rep.items():
@@ -85,8 +87,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"images": len(samples), "categories": rep}, indent=2))
         return 0
-    print(f"{len(samples)} images; thresholds review {sc.review_threshold}, block "
-          f"{sc.block_threshold} (scoring.*_threshold); PR plots in {out}")  # fmt: skip
+    print(f"{len(samples)} images; thresholds review {review}, block {block}; "
+          f"PR plots in {out}")  # fmt: skip
     print(f"{'category':<28} {'n+':>4} {'at':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
     for cat, r in rep.items():
         for at in ("at_review", "at_block"):
@@ -163,6 +165,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="eval-plots",
         metavar="DIR",
         help="where the PR curve PNGs go (default ./eval-plots)",
+    )
+    p.add_argument(
+        "--review",
+        type=float,
+        metavar="T",
+        help="review threshold (default scoring.review_threshold; use your policy's)",
+    )
+    p.add_argument(
+        "--block", type=float, metavar="T", help="block threshold (default scoring.block_threshold)"
     )
     p.add_argument("--no-perturb", action="store_true", help="skip perturbations (7x faster)")
     p.set_defaults(func=_eval)
