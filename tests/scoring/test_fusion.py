@@ -97,3 +97,16 @@ def test_informative_skin_toned_frame_still_reaches_review(builtin_models, doork
     assert q >= ScoringSettings().quality_floor
     s = Scorer(builtin_models).score([img], [q])[0]
     assert s.scores["sexual"] >= ScoringSettings().review_threshold, s.per_model
+
+
+def test_fusion_settings_reach_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`framewatch up`/the demo hand settings to children as env: rules must survive it."""
+    from framewatch.settings import load_settings, to_env
+
+    s = load_settings(scoring={"fusion": {"sexual": {"method": "agree", "k": 2}},
+                               "fusion_default": {"method": "mean"}})  # fmt: skip
+    for k, v in to_env(s).items():
+        monkeypatch.setenv(k, v)
+    child = load_settings().scoring
+    assert child.fusion == {"sexual": FusionRule(method="agree", k=2)}
+    assert child.fusion_default.method == "mean"
