@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devkit.evalset import skin_composite
 from scoring import evaluate
 from tests.scoring.conftest import frames
 
@@ -35,18 +36,6 @@ def test_category_score_counts_deeper_nodes() -> None:
     assert evaluate.category_score(s, "sexual") == 0.7
 
 
-def _skin_composite(base: np.ndarray, seed: int) -> np.ndarray:
-    img = base.copy()
-    rng = np.random.default_rng(seed)
-    h, w = img.shape[:2]
-    for _ in range(6):
-        for colour, thick in (((120, 150, 210), -1), ((90, 110, 170), 3)):
-            centre = (int(rng.integers(50, w - 50)), int(rng.integers(50, h - 50)))
-            axes = (int(rng.integers(40, 150)), int(rng.integers(60, 200)))
-            cv2.ellipse(img, centre, axes, float(rng.integers(0, 180)), 0, 360, colour, thick)
-    return img
-
-
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("labelled")
@@ -57,7 +46,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cv2.imwrite(str(root / "safe" / f"s{i}.jpg"), img)
     wall = np.full((384, 683, 3), (170, 190, 205), np.uint8)  # a beige wall, BGR
     for i in range(3):
-        cv2.imwrite(str(root / "sexual" / f"p{i}.png"), _skin_composite(wall, i))
+        cv2.imwrite(str(root / "sexual" / f"p{i}.png"), skin_composite(wall, i))
     return root
 
 

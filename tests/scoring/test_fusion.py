@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import av
-import cv2
 import numpy as np
 import pytest
 
+from devkit.evalset import doorknob_samples, skin_composite
 from framewatch.pdq import hash_rgb
 from framewatch.settings.scoring import FusionRule, ScoringSettings
 from scoring import fusion
 from scoring.model import decode_jpeg
 from scoring.scorer import Scorer
-from tests.scoring.conftest import VIDEOS, jpeg
+from tests.scoring.conftest import jpeg
 
 VOTES = {"a@1": {"sexual": 0.9, "violence.gore": 0.2}, "b@1": {"sexual": 0.3}}
 
@@ -49,25 +48,9 @@ def test_gate_damps_classifiers_only() -> None:
     assert fusion.gate(s, None, 50, 0.0) == s  # quality unknown: not gated
 
 
-def _doorknob_samples() -> list[tuple[np.ndarray, int]]:
-    """The doorknob video's samples at 1 fps as ingest sends them: a thumbnail JPEG, and the
-    PDQ quality of the full frame."""
-    out = []
-    with av.open(str(VIDEOS / "doorknob-hd-no-bar.mp4")) as c:
-        due = 0.0
-        for f in c.decode(video=0):
-            if f.time is not None and f.time + 1e-6 >= due:
-                rgb = f.to_ndarray(format="rgb24")
-                _, q = hash_rgb(rgb)
-                small = cv2.resize(rgb[:, :, ::-1], (683, 384), interpolation=cv2.INTER_AREA)
-                out.append((decode_jpeg(jpeg(small)), q))
-                due += 1.0
-    return out
-
-
 @pytest.fixture(scope="module")
 def doorknob() -> list[tuple[np.ndarray, int]]:
-    return _doorknob_samples()
+    return [(decode_jpeg(jpeg(img)), q) for img, q in doorknob_samples()]
 
 
 def test_flat_wall_frames_no_longer_reach_review(builtin_models, doorknob) -> None:  # type: ignore[no-untyped-def]
@@ -85,14 +68,7 @@ def test_informative_skin_toned_frame_still_reaches_review(builtin_models, doork
     """Skin-toned shapes with edges painted on the same wall: an informative frame the models
     score high stays high (a synthetic stand-in: no explicit picture ships in a package)."""
     wall = next(img for img, q in doorknob if q < ScoringSettings().quality_floor)
-    img = wall.copy()
-    rng = np.random.default_rng(0)
-    h, w = img.shape[:2]
-    for _ in range(6):
-        for colour, thick in (((120, 150, 210), -1), ((90, 110, 170), 3)):
-            centre = (int(rng.integers(50, w - 50)), int(rng.integers(50, h - 50)))
-            axes = (int(rng.integers(40, 150)), int(rng.integers(60, 200)))
-            cv2.ellipse(img, centre, axes, float(rng.integers(0, 180)), 0, 360, colour, thick)
+    img = skin_composite(wall, 0)
     _, q = hash_rgb(np.ascontiguousarray(img[:, :, ::-1]))
     assert q >= ScoringSettings().quality_floor
     s = Scorer(builtin_models).score([img], [q])[0]
