@@ -96,13 +96,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{cat:<28} {r['positives']:>4} {m['threshold']:>6} {m['precision']:>6.3f} "
                   f"{m['recall']:>6.3f} {m['f1']:>6.3f}")  # fmt: skip
         t = r["threshold_for_target"]
-        print(
-            f"  threshold for precision {args.target_precision}: "
-            f"{'not reachable' if t is None else round(t, 4)}"
-        )  # type: ignore[arg-type]
-        ch = r["perturbation_mean_change"]
-        if ch:
-            print("  mean score change: " + ", ".join(f"{k} {v:+.3f}" for k, v in ch.items()))  # type: ignore[union-attr]
+        reach = "not reachable" if t is None else f"{t:.4f}"
+        print(f"  threshold for precision {args.target_precision}: {reach}")
+        for key, who in (("perturbation_mean_change", "positives"),
+                         ("perturbation_mean_change_safe", "safe")):  # fmt: skip
+            ch: dict[str, float] = r[key]  # type: ignore[assignment]
+            if ch:
+                print(f"  mean score change, {who}: "
+                      + ", ".join(f"{k} {v:+.3f}" for k, v in ch.items()))  # fmt: skip
     return 0
 
 

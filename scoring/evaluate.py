@@ -165,17 +165,24 @@ def _mean_change(pos: list[Sample], name: str, cat: str) -> float:
     return round(float(np.mean(d)), 4)
 
 
+def _changes(group: list[Sample], cat: str) -> dict[str, float]:
+    """{perturbation: mean score change} over a group (empty when not perturbed)."""
+    if not group or not all(s.perturbed for s in group):
+        return {}
+    return {n: _mean_change(group, n, cat) for n in PERTURBATIONS}
+
+
 def report(
     samples: list[Sample], review: float, block: float, target: float
 ) -> dict[str, dict[str, object]]:
     """Per labelled category: metrics at review/block, the threshold for `target` precision,
-    the PR curve, and the mean score change of its positives under each perturbation."""
+    the PR curve, and the mean score change of its positives and of the safe images under
+    each perturbation (does a caption bar hide a positive, or raise a safe image?)."""
     out: dict[str, dict[str, object]] = {}
     for cat in sorted({s.label for s in samples if s.label != SAFE}):
         pairs = [(category_score(s.scores, cat), under(s.label, cat)) for s in samples]
         pos = [s for s in samples if under(s.label, cat)]
-        change = {n: _mean_change(pos, n, cat) for n in PERTURBATIONS if pos and all(
-            n in s.perturbed for s in pos)}  # fmt: skip
+        safe = [s for s in samples if s.label == SAFE]
         out[cat] = {
             "positives": len(pos),
             "negatives": len(samples) - len(pos),
@@ -183,7 +190,8 @@ def report(
             "at_block": at_threshold(pairs, block),
             "target_precision": target,
             "threshold_for_target": threshold_for_precision(pairs, target),
-            "perturbation_mean_change": change,
+            "perturbation_mean_change": _changes(pos, cat),
+            "perturbation_mean_change_safe": _changes(safe, cat),
             "pr_curve": [
                 {"threshold": round(t, 4), "precision": p, "recall": r}
                 for t, p, r in pr_curve(pairs)

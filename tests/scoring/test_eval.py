@@ -68,6 +68,7 @@ def test_eval_reports_per_category_and_writes_plots(labelled: Path, tmp_path: Pa
     assert at["tp"] + at["fn"] == 3 and at["threshold"] == 0.5
     assert 0 <= at["precision"] <= 1 and 0 <= at["recall"] <= 1
     assert set(sexual["perturbation_mean_change"]) == set(evaluate.PERTURBATIONS)
+    assert set(sexual["perturbation_mean_change_safe"]) == set(evaluate.PERTURBATIONS)
     # grey removes the skin tone the models key on: the scores must drop, not stay put
     assert sexual["perturbation_mean_change"]["grey"] < 0
     with Image.open(sexual["pr_plot"]) as im:
