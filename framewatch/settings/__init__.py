@@ -23,6 +23,8 @@ from pydantic_settings import (
 
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.console import ConsoleSettings
+from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -140,6 +142,8 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod
