@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from framewatch import deadletter, kafkaio, records, redisio
-from framewatch.evidence import EvidenceStore
 from framewatch.errors import RecordDecodeError
+from framewatch.evidence import EvidenceStore
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
 from framewatch.settings import Settings
 from scoring import pdq, text

@@ -31,8 +31,16 @@ def decision(i: int, tenant: str = "t1", red: bool = False, action: str = "revie
         tenant=tenant,
         action=action,  # type: ignore[arg-type]
         previous_state="ok",
-        reasons=[Reason(category="violence.gore", score=0.7, threshold=0.5, frames_seen=3,
-                        frames_window=5, rule="default.yaml:violence.gore")],  # fmt: skip
+        reasons=[
+            Reason(
+                category="violence.gore",
+                score=0.7,
+                threshold=0.5,
+                frames_seen=3,
+                frames_window=5,
+                rule="default.yaml:violence.gore",
+            )
+        ],
         red_line=red,
         policy_version="pv1",
         evidence_frame_ids=[f"f{i}"],
