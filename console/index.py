@@ -51,8 +51,8 @@ class Item:
     def breached(self, now: float) -> bool:
         return self.age(now) > self.sla_s
 
-    def sort_key(self) -> tuple[float, float, float]:
-        return (-self.severity, -self.score, self.created_at)
+    def sort_key(self) -> tuple[float, float]:
+        return (-self.severity, self.created_at)
 
 
 def is_sensitive(d: Decision, categories: list[str]) -> bool:

@@ -27,7 +27,15 @@ def _c(request: web.Request) -> Console:
 
 
 def _user(request: web.Request) -> User:
-    return request["user"]  # type: ignore[no-any-return]
+    from console.web import USER
+
+    return request[USER]
+
+
+def _csrf(request: web.Request) -> str:
+    from console.web import CSRF
+
+    return request[CSRF]
 
 
 async def _appeal_items(c: Console, tenants: set[str] | None) -> list[Item]:
@@ -75,7 +83,7 @@ async def queue(request: web.Request) -> web.Response:
     return c.render(
         "queue.html",
         user=user,
-        csrf=request["csrf"],
+        csrf=_csrf(request),
         rows=list(zip(shown, holders, strict=True)),
         total=len(items),
         breached=sum(1 for i in items if i.breached(now)),
@@ -126,7 +134,7 @@ async def item_view(request: web.Request) -> web.Response:
     return c.render(
         "item.html",
         user=user,
-        csrf=request["csrf"],
+        csrf=_csrf(request),
         it=it,
         d=d,
         m=manifest,
@@ -230,7 +238,7 @@ async def frame(request: web.Request) -> web.Response:
 async def numbers_page(request: web.Request) -> web.Response:
     c, user = _c(request), _user(request)
     stats: dict[str, Any] = await numbers.compute(c, user.tenant_set())
-    return c.render("numbers.html", user=user, csrf=request["csrf"], s=stats)
+    return c.render("numbers.html", user=user, csrf=_csrf(request), s=stats)
 
 
 def add_routes(app: web.Application) -> None:

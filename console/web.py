@@ -36,6 +36,8 @@ PUBLIC = ("/login", "/static/", "/v1/", "/metrics", "/healthz")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CTX: web.AppKey[Console] = web.AppKey("console")
+USER: web.RequestKey[User] = web.RequestKey("user")
+CSRF: web.RequestKey[str] = web.RequestKey("csrf")
 
 
 class Console:
@@ -82,7 +84,7 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
             if request.method == "GET":
                 raise web.HTTPSeeOther(f"/login?next={path}")
             raise web.HTTPUnauthorized(text="log in again: your session ended")
-        request["user"], request["csrf"] = got
+        request[USER], request[CSRF] = got
         if request.method == "POST":
             form = await request.post()
             presented = request.headers.get("X-CSRF-Token") or form.get("csrf")
@@ -99,10 +101,6 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
     if not path.startswith("/static/"):
         resp.headers.setdefault("Cache-Control", "no-store")
     return resp
-
-
-def user_of(request: web.Request) -> User:
-    return request["user"]  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------------- login
