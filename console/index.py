@@ -55,6 +55,11 @@ class Item:
         return (-self.severity, self.created_at)
 
 
+def _decision_key(d: Decision) -> tuple[int, float]:
+    sev = SEVERITY["red_line"] if d.red_line else SEVERITY.get(d.action, 1)
+    return (-sev, d.decided_at)
+
+
 def is_sensitive(d: Decision, categories: list[str]) -> bool:
     """Red lines and the categories counted as exposures (gore ...) for reviewer wellbeing."""
     if d.red_line:
@@ -72,6 +77,8 @@ class Index:
     enforcement: dict[tuple[str, str], Enforcement] = field(default_factory=dict)
     corrections: dict[str, Decision] = field(default_factory=dict)  # corrected id -> the allow
     reviews: list[ReviewOutcome] = field(default_factory=list)
+    # pending review decisions sorted for the queue, rebuilt only after a change
+    _sorted: list[Decision] | None = None
 
     def add(self, rec: Any) -> None:
         if isinstance(rec, Decision):
@@ -90,13 +97,15 @@ class Index:
             self.corrections[d.corrects] = d
         if d.action == "review" and d.decision_id not in self.verdicts:
             self.pending[d.decision_id] = d
+            self._sorted = None
 
     def add_review(self, rv: ReviewOutcome) -> None:
         if any(v.review_id == rv.review_id for v in self.verdicts.get(rv.decision_id, [])):
             return
         self.verdicts[rv.decision_id].append(rv)
         self.reviews.append(rv)
-        self.pending.pop(rv.decision_id, None)
+        if self.pending.pop(rv.decision_id, None) is not None:
+            self._sorted = None
 
     def queue(
         self,
@@ -110,15 +119,22 @@ class Index:
         ``skip_sensitive`` (the categories) drops red-line and such items: the reviewer is at
         the hourly exposure cap.
         """
+        if self._sorted is None:
+            self._sorted = sorted(self.pending.values(), key=_decision_key)
         items = [
             Item("review", d.decision_id, d, d.decided_at, sla_s)
-            for d in self.pending.values()
-            if tenants is None or d.tenant in tenants
+            for d in self._sorted
+            if (tenants is None or d.tenant in tenants)
+            and (skip_sensitive is None or not is_sensitive(d, skip_sensitive))
         ]
-        items.extend(a for a in appeals if tenants is None or a.tenant in tenants)
-        if skip_sensitive is not None:
-            items = [i for i in items if not is_sensitive(i.decision, skip_sensitive)]
-        items.sort(key=Item.sort_key)
+        extra = [
+            a
+            for a in appeals
+            if (tenants is None or a.tenant in tenants)
+            and (skip_sensitive is None or not is_sensitive(a.decision, skip_sensitive))
+        ]
+        if extra:  # few: merge them in
+            items = sorted(items + extra, key=Item.sort_key)
         return items
 
     def history(self, tenant: str, account_id: str) -> dict[str, Any]:

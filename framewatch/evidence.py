@@ -69,6 +69,7 @@ class Backend(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def list(self, prefix: str) -> Iterator[tuple[str, float]]: ...  # (key, modified epoch s)
+    def names(self, folder: str) -> list[str]: ...  # keys directly under a folder (no stat)
     def append(self, key: str, line: bytes) -> None: ...
 
 
@@ -84,9 +85,14 @@ class LocalBackend:
 
     def put(self, key: str, data: bytes) -> None:
         p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(data)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except FileNotFoundError:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, p)
 
     def get(self, key: str) -> bytes | None:
@@ -115,6 +121,13 @@ class LocalBackend:
                 except FileNotFoundError:
                     continue
                 yield str(full.relative_to(self.root)), mtime
+
+    def names(self, folder: str) -> list[str]:
+        try:
+            with os.scandir(self._path(folder)) as it:
+                return [folder + e.name for e in it if not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
 
     def append(self, key: str, line: bytes) -> None:
         p = self._path(key)
@@ -168,6 +181,9 @@ class S3Backend:
         for page in pages:
             for obj in page.get("Contents", []):
                 yield obj["Key"], obj["LastModified"].timestamp()
+
+    def names(self, folder: str) -> list[str]:
+        return [k for k, _ in self.list(folder) if "/" not in k[len(folder) :]]
 
     def append(self, key: str, line: bytes) -> None:
         self.put(f"{key}/{time.time():.6f}-{uuid.uuid4().hex[:8]}", line)
@@ -237,7 +253,7 @@ class EvidenceStore:
         decision's), so a replay after a crash writes the same manifest and digest.
         """
         prefix = f"staging/{seg(d.tenant)}/{seg(d.stream_id)}/"
-        names = sorted(k for k, _ in self.b.list(prefix))
+        names = sorted(self.b.names(prefix))
         cited = {seg(f) for f in d.evidence_frame_ids} | {seg(d.first_frame_id)}
         limit = int(d.captured_at * 1000)
         chosen: list[str] = []
