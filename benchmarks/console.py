@@ -59,8 +59,16 @@ def decision(i: int, tenant: str, now: float, frame_ids: list[str] | None = None
         tenant=tenant,
         action="review",
         previous_state="ok",
-        reasons=[Reason(category=cat, score=0.5 + (i % 40) / 100, threshold=0.5, frames_seen=3,
-                        frames_window=5, rule=f"default.yaml:{cat}")],  # fmt: skip
+        reasons=[
+            Reason(
+                category=cat,
+                score=0.5 + (i % 40) / 100,
+                threshold=0.5,
+                frames_seen=3,
+                frames_window=5,
+                rule=f"default.yaml:{cat}",
+            )
+        ],
         red_line=i % 97 == 0,
         policy_version="p-bench",
         evidence_frame_ids=frame_ids or [f"f{i}"],

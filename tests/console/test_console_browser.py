@@ -82,11 +82,12 @@ def browser() -> Iterator[Any]:
 
 
 def staged_scores(store: EvidenceStore, tenant: str, stream: str, gore: list[float],
-                  jpegs: list[bytes], t0: float) -> list[tuple[str, bytes]]:  # fmt: skip
+                  jpegs: list[bytes], t0: float, cat: str = "violence.gore",
+                  ) -> list[tuple[str, bytes]]:  # fmt: skip
     """Scores as the scorer sends them, having staged each frame over the floor first."""
     out = []
     for i, g in enumerate(gore):
-        sc = scores(i, stream, t0=t0, cats={"violence.gore": g}, account=f"acct-{stream}",
+        sc = scores(i, stream, t0=t0, cats={cat: g}, account=f"acct-{stream}",
                     tenant=tenant).model_copy(update={"frame_id": f"{stream}-f{i}-{t0:.0f}"})  # fmt: skip
         if store.should_stage(sc):
             store.stage(sc, jpegs[i % len(jpegs)])
@@ -104,6 +105,14 @@ async def decisions_until(settings: Settings, worker: Worker, pred: Callable[[li
             return ds
 
 
+def wait(drv: Any) -> Any:
+    """A wait that rides over a page being replaced (a form post reloads the page)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(drv, 20, ignored_exceptions=[StaleElementReferenceException])
+
+
 def shot(drv: Any, name: str) -> None:
     folder = os.environ.get("CONSOLE_SCREENSHOTS")
     if folder:
@@ -114,7 +123,7 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     settings: Settings, worker: Worker, console: ConsoleProc, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     store = EvidenceStore.from_settings(settings)
     jpegs = sample_jpegs(6)
@@ -122,8 +131,10 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     gore = [0.1, 0.3, 0.58, 0.62, 0.66, 0.2]  # k=3 of 5 over review 0.5 (< block 0.85)
     await produce(settings, staged_scores(store, "tenant-a", "sa", gore, jpegs, t0)
                   + staged_scores(store, "tenant-b", "sb", gore, jpegs, t0)
-                  + staged_scores(store, "tenant-a", "sx", [0.95] * 3, jpegs, t0 + 10))  # fmt: skip
-    ds = await decisions_until(settings, worker, lambda ds: len(ds) >= 3)
+                  + staged_scores(store, "tenant-a", "sx", [0.95] * 3, jpegs, t0 + 10)
+                  + staged_scores(store, "tenant-a", "sh", gore, jpegs, t0 - 1200, "hate.speech")
+                  + staged_scores(store, "tenant-a", "sd", gore, jpegs, t0 - 90, "self_harm"))  # fmt: skip
+    ds = await decisions_until(settings, worker, lambda ds: len(ds) >= 5)
     review_a = next(d for d in ds if d.stream_id == "sa" and d.action == "review")
     block_a = next(d for d in ds if d.stream_id == "sx" and d.action == "block")
     assert any(d.stream_id == "sb" and d.action == "review" for d in ds)
@@ -139,6 +150,7 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     assert "sb /" not in browser.find_element(By.ID, "queue").text
     shot(browser, "console-queue.png")
     browser.find_element(By.CSS_SELECTOR, f'a.item-link[href$="{review_a.decision_id}"]').click()
+    wait(browser).until(lambda b: "/items/" in b.current_url)
 
     # the evidence is blurred until clicked; the rule, policy version and thresholds show
     imgs = browser.find_elements(By.CSS_SELECTOR, ".frame img")
@@ -150,9 +162,8 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     assert review_a.policy_version in page and review_a.reasons[0].rule in page
     assert "review 0.50" in page and "block 0.85" in page  # thresholds on the timeline
     browser.find_element(By.ID, "claim").click()
-    WebDriverWait(browser, 20).until(
-        lambda b: "Claimed by alice" in b.find_element(By.ID, "claim-state").text
-    )
+    wait(browser).until(lambda b: "Claimed by alice" in b.find_element(By.ID, "claim-state").text)
+    browser.find_elements(By.CSS_SELECTOR, ".frame img")[-1].click()
     shot(browser, "console-item.png")
 
     # carol (same tenant) cannot claim alice's item; bob (tenant B) cannot even see it
@@ -176,7 +187,7 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     Select(browser.find_element(By.ID, "reason_code")).select_by_value("context_allowed")
     browser.find_element(By.ID, "note").send_keys("cooking show, fake blood")
     browser.find_element(By.ID, "overturn").click()
-    WebDriverWait(browser, 20).until(lambda b: "/queue" in b.current_url)
+    wait(browser).until(lambda b: "/queue" in b.current_url)
     assert review_a.decision_id not in browser.find_element(By.ID, "queue").get_attribute(
         "innerHTML"
     )

@@ -138,3 +138,19 @@ def test_hostile_ids_stay_inside_the_store(tmp_path: Path) -> None:
     st.stage(sc(1, tenant="../x", stream="../../y"), b"j")
     files = [p for p in (tmp_path / "ev").rglob("*") if p.is_file()]
     assert files and all((tmp_path / "ev") in p.parents for p in files)
+
+
+def test_forget_and_show_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from framewatch.cli import main
+
+    monkeypatch.setenv("FRAMEWATCH_EVIDENCE__DIR", str(tmp_path / "ev"))
+    st = store(tmp_path)
+    st.stage(sc(1), b"jpeg-1")
+    st.pin(decision(1, red=True))
+    assert main(["evidence", "show", "t1", "d1", "--actor", "auditor"]) == 0
+    assert '"decision_id": "d1"' in capsys.readouterr().out
+    assert main(["evidence", "forget", "t1", "a1", "--json"]) == 0
+    assert '"pins_removed": 1' in capsys.readouterr().out
+    assert main(["evidence", "show", "t1", "d1"]) == 1
+    assert "no evidence pinned" in capsys.readouterr().err
+    assert [e["actor"] for e in st.access_log("t1")] == ["auditor"]
