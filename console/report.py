@@ -32,17 +32,20 @@ async def read_audit(settings: Settings, timeout_s: float = 120.0) -> list[dict[
                             enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
     await cons.start()
     out: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     try:
-        parts = cons.partitions_for_topic(topic) or await _parts(cons, topic)
-        from aiokafka import TopicPartition
-
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        cons.assign(tps)
+        if topic not in await cons.topics():
+            raise FramewatchError(
+                f"audit topic {topic!r} does not exist: is FRAMEWATCH_TOPICS__PREFIX the worker's?"
+            )
+        cons.subscribe([topic])
+        while not cons.assignment() and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # the assignment follows the topic's metadata
+        tps = sorted(cons.assignment(), key=lambda tp: tp.partition)
         ends = await cons.end_offsets(tps)
         await cons.seek_to_beginning(*tps)
         left = {tp for tp in tps if ends[tp] > 0}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         while left and loop.time() < deadline:
             for tp, msgs in (await cons.getmany(timeout_ms=500)).items():
                 for m in msgs:
@@ -53,17 +56,14 @@ async def read_audit(settings: Settings, timeout_s: float = 120.0) -> list[dict[
                     out.append({"type": e.record_type, "record": e.record})
                 if await cons.position(tp) >= ends[tp]:
                     left.discard(tp)
+        if left:
+            raise FramewatchError(
+                f"read only part of {topic!r} in {timeout_s:.0f} s: is the broker overloaded? "
+                "run the report again"
+            )
     finally:
         await cons.stop()
     return out
-
-
-async def _parts(cons: AIOKafkaConsumer, topic: str) -> set[int]:
-    if topic not in await cons.topics():
-        raise FramewatchError(
-            f"audit topic {topic!r} does not exist: is FRAMEWATCH_TOPICS__PREFIX the worker's?"
-        )
-    return cons.partitions_for_topic(topic) or set()
 
 
 def transparency(

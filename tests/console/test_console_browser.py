@@ -239,6 +239,14 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     assert any(e["actor"] == "alice" for e in store.access_log("tenant-a"))
     assert status == 200 and carol.get("/numbers")[0] == 200
 
+    # the transparency report, from the audit chain alone, counts both verdicts and the appeal
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    rep = json.loads(cli(settings, worker.data_dir, "report", "transparency", "--from", day,
+                         "--to", "2100-01-01", "--tenant", "tenant-a"))  # fmt: skip
+    assert rep["appeals_decided"] == 1 and rep["appeal_outcomes"] == {"overturned": 1}
+    assert rep["human_outcomes"]["overturned"] == 2 and rep["automated_decisions"] == 1
+    assert rep["actions_per_category"]["violence.gore"]["block"] == 1
+
 
 def _strikes(led: Any) -> list[dict[str, Any]]:
     rows = led if isinstance(led, list) else [led]
