@@ -57,12 +57,6 @@ def stable_id(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
-def review_id(decision_id: str, outcome: str) -> str:
-    """A reviewer verdict's id: the same verdict on the same decision is the same review, so a
-    re-sent verdict (console or CLI) is applied once."""
-    return stable_id("review", decision_id, outcome)
-
-
 def now() -> float:
     return time.time()
 
@@ -330,21 +324,14 @@ class ReviewOutcome(_Record):
 
 
 class EvidencePinned(_Record):
-    """A decision's evidence was pinned (into the audit chain: its digest is the custody proof).
-
-    ``manifest_sha256`` is the SHA-256 of the manifest object in the evidence store, which names
-    every frame by its own SHA-256; recomputing both from the store proves nothing was changed.
-    """
+    """A decision's evidence was pinned: the manifest's SHA-256 (names each frame's) is custody."""
 
     TYPE: ClassVar[str] = "evidence"
     VERSION: ClassVar[int] = 1
-
     decision_id: str
-    stream_id: str
     account_id: str
     tenant: str = "default"
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    frame_sha256: list[str] = Field(default_factory=list)
     legal_hold: bool = False
     expires_at: float | None = None
     pinned_at: float
@@ -400,32 +387,13 @@ class DeadLetter(_Record):
 
 JSON_RECORDS: dict[str, type[_Record]] = {
     cls.TYPE: cls
-    for cls in (
-        Scores,
-        Decision,
-        Enforcement,
-        Alert,
-        ReviewOutcome,
-        EvidencePinned,
-        AuditEntry,
-        DeadLetter,
-    )
+    for cls in (Scores, Decision, Enforcement, Alert, ReviewOutcome, AuditEntry, DeadLetter)
 }
+JSON_RECORDS[EvidencePinned.TYPE] = EvidencePinned
 ALL_RECORDS: dict[str, type[_Record]] = {"frame": Frame, **JSON_RECORDS}
 DOWNSTREAM_RECORDS = ("scores", "decision", "enforcement", "alert")
 
 R = TypeVar("R", bound=_Record)
-AnyRecord = (
-    Frame
-    | Scores
-    | Decision
-    | Enforcement
-    | Alert
-    | ReviewOutcome
-    | EvidencePinned
-    | AuditEntry
-    | DeadLetter
-)
 
 
 def encode(record: _Record) -> bytes:

@@ -50,11 +50,9 @@ class Pinner:
         PIN_SECONDS.observe(time.perf_counter() - t0)
         rec = EvidencePinned(
             decision_id=d.decision_id,
-            stream_id=d.stream_id,
             account_id=d.account_id,
             tenant=d.tenant,
             manifest_sha256=pin["manifest"],
-            frame_sha256=[f["sha256"] for f in pin["frames"]],
             legal_hold=pin["hold"],
             expires_at=pin["expires_at"],
             pinned_at=pin["pinned_at"],

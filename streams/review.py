@@ -21,7 +21,7 @@ from streams.state import StreamState, clear
 
 def review_id(decision_id: str, outcome: str) -> str:
     """The same verdict on the same decision is the same review (a re-run is idempotent)."""
-    return records.review_id(decision_id, outcome)
+    return records.stable_id("review", decision_id, outcome)
 
 
 def allow_id(stream_id: str, decision_id: str) -> str:

@@ -74,3 +74,11 @@ def test_numbers_precision_sla_reversal_and_statements() -> None:
     assert s["backlog"] == 1 and s["breached"] == 1 and s["oldest_s"] == 1500
     assert s["statement_share"] == 0.0  # the block carries no statement here
     assert s["appeal_turnaround_p50_s"] == 60
+
+
+def test_console_verdict_ids_are_the_workers() -> None:
+    """A verdict sent twice, from the console or `review resolve`, is one review."""
+    from framewatch import records
+    from streams.review import review_id
+
+    assert records.stable_id("review", "d1", "overturned") == review_id("d1", "overturned")
