@@ -137,9 +137,11 @@ def stats(
         n = r["upheld"] + r["overturned"]
         rows.append({"category": cat, **r, "reviewed": n, "precision": r["upheld"] / n})
     auto = [d.decided_at - d.captured_at for d in decisions.values() if d.corrects is None]
-    acted = [d for d in decisions.values() if d.action == "block" or d.corrects]
+    # restrictions and their corrections owe a statement; clearing a review restricted nothing
+    acted = [d for d in decisions.values()
+             if d.action == "block" or (d.corrects and _was_block(decisions, d.corrects))]  # fmt: skip
     with_stm = sum(1 for d in acted if d.statement is not None)
-    corrected_blocks = [d for d in acted if d.corrects and _was_block(decisions, d.corrects)]
+    corrected_blocks = [d for d in acted if d.corrects]
     turn = [a["decided_at"] - a["created_at"] for a in appeals if a.get("decided_at")]
     decided = [a for a in appeals if a.get("decided_at")]
     n_rev = len(latest)

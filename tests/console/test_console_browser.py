@@ -246,6 +246,9 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     assert rep["appeals_decided"] == 1 and rep["appeal_outcomes"] == {"overturned": 1}
     assert rep["human_outcomes"]["overturned"] == 2 and rep["automated_decisions"] == 1
     assert rep["actions_per_category"]["violence.gore"]["block"] == 1
+    browser.get(console.url + "/numbers")
+    assert browser.find_element(By.ID, "n-backlog").text == "2"  # hate.speech and self_harm
+    shot(browser, "console-numbers.png")
 
 
 def _strikes(led: Any) -> list[dict[str, Any]]:

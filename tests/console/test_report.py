@@ -73,6 +73,9 @@ def test_numbers_precision_sla_reversal_and_statements() -> None:
     assert s["reversal_rate"] == 1.0 and s["sla_compliance"] == 0.5
     assert s["backlog"] == 1 and s["breached"] == 1 and s["oldest_s"] == 1500
     assert s["statement_share"] == 0.0  # the block carries no statement here
+    # clearing an overturned review restricted nothing: it owes no statement
+    ds["c"] = dec("c", "allow", "violence.gore", 1300, corrects="d2")
+    assert stats(ds, reviews, [], [], 900, 2500)["actions"] == 1
     assert s["appeal_turnaround_p50_s"] == 60
 
 
