@@ -7,6 +7,9 @@ until it is decided. The queue orders by severity, then age (oldest first).
 
 from __future__ import annotations
 
+import heapq
+import itertools
+from bisect import bisect_left, insort
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +58,13 @@ class Item:
         return (-self.severity, self.created_at)
 
 
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]  # the requested slice
+    total: int
+    breached: int
+
+
 def _decision_key(d: Decision) -> tuple[int, float]:
     sev = SEVERITY["red_line"] if d.red_line else SEVERITY.get(d.action, 1)
     return (-sev, d.decided_at)
@@ -77,8 +87,11 @@ class Index:
     enforcement: dict[tuple[str, str], Enforcement] = field(default_factory=dict)
     corrections: dict[str, Decision] = field(default_factory=dict)  # corrected id -> the allow
     reviews: list[ReviewOutcome] = field(default_factory=list)
-    # pending review decisions sorted for the queue, rebuilt only after a change
+    tenants: set[str] = field(default_factory=set)
+    # pending review decisions sorted for the queue, and per-reviewer views of them (items and
+    # their sorted entry times, for the breach count); rebuilt only after the pending set changed
     _sorted: list[Decision] | None = None
+    _views: dict[tuple[Any, ...], list[Decision]] = field(default_factory=dict)
 
     def add(self, rec: Any) -> None:
         if isinstance(rec, Decision):
@@ -92,20 +105,29 @@ class Index:
         if d.decision_id in self.decisions:
             return  # a re-send after a worker restart
         self.decisions[d.decision_id] = d
+        self.tenants.add(d.tenant)
         self.by_account[(d.tenant, d.account_id)].append(d.decision_id)
         if d.corrects:
             self.corrections[d.corrects] = d
         if d.action == "review" and d.decision_id not in self.verdicts:
             self.pending[d.decision_id] = d
-            self._sorted = None
+            if self._sorted is not None:
+                insort(self._sorted, d, key=_decision_key)
+            self._views.clear()
 
     def add_review(self, rv: ReviewOutcome) -> None:
         if any(v.review_id == rv.review_id for v in self.verdicts.get(rv.decision_id, [])):
             return
         self.verdicts[rv.decision_id].append(rv)
         self.reviews.append(rv)
-        if self.pending.pop(rv.decision_id, None) is not None:
-            self._sorted = None
+        d = self.pending.pop(rv.decision_id, None)
+        if d is not None:
+            if self._sorted is not None:
+                i = bisect_left(self._sorted, _decision_key(d), key=_decision_key)
+                while self._sorted[i] is not d:
+                    i += 1
+                del self._sorted[i]
+            self._views.clear()
 
     def queue(
         self,
@@ -113,29 +135,55 @@ class Index:
         sla_s: float,
         appeals: list[Item] = (),  # type: ignore[assignment]
         skip_sensitive: list[str] | None = None,
-    ) -> list[Item]:
-        """Pending items of these tenants (None: all), most severe first, then oldest.
+        start: int = 0,
+        stop: int | None = None,
+        now: float = 0.0,
+    ) -> Page:
+        """Pending items of these tenants (None: all), most severe first, then oldest; only
+        ``[start:stop]`` become Items, so a page of a 10,000-item queue stays cheap.
 
         ``skip_sensitive`` (the categories) drops red-line and such items: the reviewer is at
-        the hourly exposure cap.
+        the hourly exposure cap. ``now`` counts the items past their SLA.
         """
+        decisions = self._view(tenants, skip_sensitive)
+        extra = sorted(
+            (
+                a
+                for a in appeals
+                if (tenants is None or a.tenant in tenants)
+                and (skip_sensitive is None or not is_sensitive(a.decision, skip_sensitive))
+            ),
+            key=Item.sort_key,
+        )
+        reviews = (Item("review", d.decision_id, d, d.decided_at, sla_s) for d in decisions)
+        merged = heapq.merge(reviews, extra, key=Item.sort_key)
+        shown = list(itertools.islice(merged, start, stop))
+        cutoff = now - sla_s
+        breached = sum(1 for d in decisions if d.decided_at < cutoff)
+        breached += sum(1 for a in extra if a.breached(now))
+        return Page(shown, len(decisions) + len(extra), breached)
+
+    def _view(self, tenants: set[str] | None, skip: list[str] | None) -> list[Decision]:
+        """The sorted pending reviews a reviewer may be handed, cached until the set changes."""
         if self._sorted is None:
             self._sorted = sorted(self.pending.values(), key=_decision_key)
-        items = [
-            Item("review", d.decision_id, d, d.decided_at, sla_s)
-            for d in self._sorted
-            if (tenants is None or d.tenant in tenants)
-            and (skip_sensitive is None or not is_sensitive(d, skip_sensitive))
-        ]
-        extra = [
-            a
-            for a in appeals
-            if (tenants is None or a.tenant in tenants)
-            and (skip_sensitive is None or not is_sensitive(a.decision, skip_sensitive))
-        ]
-        if extra:  # few: merge them in
-            items = sorted(items + extra, key=Item.sort_key)
-        return items
+            self._views.clear()
+        key = (
+            None if tenants is None else frozenset(tenants),
+            None if skip is None else tuple(skip),
+        )
+        view = self._views.get(key)
+        if view is None:
+            view = [
+                d
+                for d in self._sorted
+                if (tenants is None or d.tenant in tenants)
+                and (skip is None or not is_sensitive(d, skip))
+            ]
+            if len(self._views) >= 256:
+                self._views.clear()
+            self._views[key] = view
+        return view
 
     def history(self, tenant: str, account_id: str) -> dict[str, Any]:
         """The account's decisions (newest first), verdicts on them and its ladder step."""

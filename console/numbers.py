@@ -193,7 +193,7 @@ async def compute(c: Console, tenants: set[str] | None) -> dict[str, Any]:
 
 async def refresh_gauges(c: Console) -> None:
     """Set the gauges per tenant at scrape time (tenants are few and bounded)."""
-    tenants = {d.tenant for d in c.index.decisions.values()}
+    tenants = set(c.index.tenants)
     for t in sorted(tenants):
         s = await compute(c, {t})
         G_BACKLOG.labels(t).set(s["backlog"])

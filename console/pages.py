@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from console import numbers
-from console.index import Item, is_sensitive
+from console.index import Item, Page, is_sensitive
 from framewatch import records
 from framewatch.errors import FramewatchError
 from framewatch.records import ReviewOutcome
@@ -48,52 +48,45 @@ async def _appeal_items(c: Console, tenants: set[str] | None) -> list[Item]:
     return out
 
 
-async def queue_items(c: Console, user: User, tenant: str | None = None) -> list[Item]:
+async def queue_page(
+    c: Console, user: User, tenant: str | None = None, start: int = 0, stop: int | None = None
+) -> Page:
     """The user's queue: their tenants (or the one picked), minus sensitive items at the cap."""
     tenants = user.tenant_set()
     if tenant:
         if not user.sees(tenant):
-            return []
+            return Page([], 0, 0)
         tenants = {tenant}
     cfg = c.settings.console
-    capped = await c.work.at_cap(user.name)
-    return c.index.queue(
-        tenants,
-        cfg.sla_live_s,
-        await _appeal_items(c, tenants),
-        skip_sensitive=cfg.sensitive_categories if capped else None,
-    )
+    skip = cfg.sensitive_categories if await c.work.at_cap(user.name) else None
+    appeals = await _appeal_items(c, tenants)
+    return c.index.queue(tenants, cfg.sla_live_s, appeals, skip, start, stop, time.time())
 
 
 async def queue(request: web.Request) -> web.Response:
     c, user = _c(request), _user(request)
     tenant = request.query.get("tenant") or None
-    items = await queue_items(c, user, tenant)
     size = c.settings.console.page_size
     raw_page = request.query.get("page", "0")
     page = int(raw_page) if raw_page.isdigit() else 0
-    shown = items[page * size : (page + 1) * size]
-    holders = await c.work.holders([(i.tenant, i.item_id) for i in shown])
-    now = time.time()
-    tenants = (
-        sorted(user.tenants)
-        if "*" not in user.tenants
-        else sorted({d.tenant for d in c.index.pending.values()})
-    )
+    q = await queue_page(c, user, tenant, page * size, (page + 1) * size)
+    holders = await c.work.holders([(i.tenant, i.item_id) for i in q.items])
+    exposures = await c.work.exposures(user.name)
+    tenants = sorted(user.tenants) if "*" not in user.tenants else sorted(c.index.tenants)
     return c.render(
         "queue.html",
         user=user,
         csrf=_csrf(request),
-        rows=list(zip(shown, holders, strict=True)),
-        total=len(items),
-        breached=sum(1 for i in items if i.breached(now)),
+        rows=list(zip(q.items, holders, strict=True)),
+        total=q.total,
+        breached=q.breached,
         page=page,
-        pages=max(1, -(-len(items) // size)),
+        pages=max(1, -(-q.total // size)),
         tenant=tenant,
         tenants=tenants,
-        now=now,
-        exposures=await c.work.exposures(user.name),
-        capped=await c.work.at_cap(user.name),
+        now=time.time(),
+        exposures=exposures,
+        capped=exposures >= c.settings.console.exposure_cap_per_hour,
     )
 
 

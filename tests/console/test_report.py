@@ -85,3 +85,22 @@ def test_console_verdict_ids_are_the_workers() -> None:
     from streams.review import review_id
 
     assert records.stable_id("review", "d1", "overturned") == review_id("d1", "overturned")
+
+
+def test_queue_pages_stay_sorted_as_reviews_come_and_go() -> None:
+    """The index keeps its sorted queue up to date in place: arrivals, verdicts, appeals."""
+    from console.index import Index, Item
+
+    ix = Index()
+    for i, at in enumerate([50, 10, 40, 30, 20]):
+        ix.add(dec(f"r{i}", "review", "hate.speech", at))
+    assert [i.item_id for i in ix.queue(None, 900).items] == ["r1", "r4", "r3", "r2", "r0"]
+    ix.add(rv("r4", "upheld", 100, cat="hate.speech"))
+    ix.add(dec("r5", "review", "hate.speech", 15))
+    red = dec("red", "review", "child_safety", 99).model_copy(update={"red_line": True})
+    ix.add(red)
+    appeal = Item("appeal", "ap", dec("b", "block", "hate.speech", 5), 25.0, 60)
+    page = ix.queue(None, 900, [appeal], start=1, stop=4, now=950)
+    assert [i.item_id for i in page.items] == ["ap", "r1", "r5"]  # after the red line
+    assert page.total == 7 and page.breached == 5  # r1, r5, r3, r2 (decided < 50), the appeal
+    assert ix.queue({"tb"}, 900).total == 0
