@@ -143,7 +143,8 @@ async def logout(request: web.Request) -> web.Response:
 
 def _next(request: web.Request, given: str = "") -> str:
     n = given or request.query.get("next", "/queue")
-    return n if n.startswith("/") and not n.startswith("//") else "/queue"
+    # only a path on this site: "//host" and "/\\host" would leave it
+    return n if n.startswith("/") and not n.startswith("//") and "\\" not in n else "/queue"
 
 
 def _cookie(resp: web.StreamResponse, c: Console, name: str, value: str, max_age: int) -> None:

@@ -75,6 +75,15 @@ async def test_login_needs_the_right_password_and_pages_need_a_login(client: Tes
     assert await login(client, "alice") == 200
 
 
+async def test_login_goes_back_only_to_this_site(client: TestClient) -> None:
+    for target, where in (("/numbers", "/numbers"), ("//evil.example/x", "/queue"),
+                          ("/\\evil.example", "/queue"), ("https://evil.example", "/queue")):  # fmt: skip
+        page = await (await client.get("/login")).text()  # the token is spent at each login
+        r = await client.post("/login", allow_redirects=False, data={
+            "csrf": csrf(page), "name": "alice", "password": PASSWORD, "next": target})  # fmt: skip
+        assert r.status == 303 and r.headers["Location"] == where, target
+
+
 async def test_queue_is_severity_then_age_and_walled_per_tenant(client: TestClient) -> None:
     await login(client, "alice")
     page = await (await client.get("/queue")).text()
