@@ -9,25 +9,33 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
 
+from framewatch.metrics import stage_registry
 from framewatch.records import Decision, ReviewOutcome
 
 if TYPE_CHECKING:
     from console.web import Console
 
-G_BACKLOG = Gauge("framewatch_console_backlog", "pending review items", ["tenant"])
-G_OLDEST = Gauge("framewatch_console_backlog_oldest_seconds", "age of the oldest item", ["tenant"])
-G_SLA = Gauge("framewatch_console_sla_compliance", "share of verdicts within the SLA", ["tenant"])
-G_REVERSAL = Gauge("framewatch_console_reversal_rate", "overturned / reviewed", ["tenant"])
-G_PRECISION = Gauge(
+_REG = stage_registry("console")  # the console's /metrics only
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> Gauge:
+    return Gauge(name, doc, labels, registry=_REG)
+
+
+G_BACKLOG = _gauge("framewatch_console_backlog", "pending review items", ["tenant"])
+G_OLDEST = _gauge("framewatch_console_backlog_oldest_seconds", "age of the oldest item", ["tenant"])
+G_SLA = _gauge("framewatch_console_sla_compliance", "share of verdicts within the SLA", ["tenant"])
+G_REVERSAL = _gauge("framewatch_console_reversal_rate", "overturned / reviewed", ["tenant"])
+G_PRECISION = _gauge(
     "framewatch_console_precision", "upheld / reviewed per category", ["tenant", "category"]
 )
-G_C2A = Gauge(
+G_C2A = _gauge(
     "framewatch_console_capture_to_action_seconds",
     "capture to action (automated decisions and verdicts)",
     ["tenant", "quantile"],
 )
-G_APPEAL = Gauge("framewatch_console_appeal_turnaround_seconds", "median appeal time", ["tenant"])
-G_STATEMENT = Gauge(
+G_APPEAL = _gauge("framewatch_console_appeal_turnaround_seconds", "median appeal time", ["tenant"])
+G_STATEMENT = _gauge(
     "framewatch_console_statement_share", "blocks and corrections with a statement", ["tenant"]
 )
 

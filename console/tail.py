@@ -15,10 +15,15 @@ from prometheus_client import Counter
 from console.index import Index
 from framewatch import kafkaio, records
 from framewatch.errors import RecordDecodeError
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
-UNREADABLE = Counter("framewatch_console_unreadable_total", "records the console skipped")
+UNREADABLE = Counter(
+    "framewatch_console_unreadable_total",
+    "records the console skipped",
+    registry=stage_registry("console"),
+)
 
 
 class Tailer:

@@ -26,6 +26,7 @@ from console.tail import Tailer
 from console.workload import Workload
 from framewatch import kafkaio, redisio
 from framewatch.evidence import EvidenceStore
+from framewatch.metrics import served
 from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     c = request.app[CTX]
     await numbers.refresh_gauges(c)
-    resp = web.Response(body=generate_latest())
+    resp = web.Response(body=generate_latest(served("console")))
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp
 

@@ -14,18 +14,23 @@ import time
 from prometheus_client import Counter, Histogram
 
 from framewatch.evidence import EvidenceStore
+from framewatch.metrics import stage_registry
 from framewatch.records import Decision, EvidencePinned
 from framewatch.settings import Settings
 from streams.policy import Policy
 from streams.processor import Out
 
 log = logging.getLogger(__name__)
+_REG = stage_registry("streams")
 PIN_SECONDS = Histogram(
     "framewatch_evidence_pin_seconds",
     "time to pin a decision's evidence (added to the decision's path)",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=_REG,
 )
-PIN_ERRORS = Counter("framewatch_evidence_pin_errors_total", "decisions whose evidence failed")
+PIN_ERRORS = Counter(
+    "framewatch_evidence_pin_errors_total", "decisions whose evidence failed", registry=_REG
+)
 
 
 class Pinner:

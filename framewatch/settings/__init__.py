@@ -24,6 +24,7 @@ from pydantic_settings import (
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
 from framewatch.settings.console import ConsoleSettings
+from framewatch.settings.dsa import DsaSettings
 from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    dsa: DsaSettings = Field(default_factory=DsaSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
