@@ -24,9 +24,10 @@ from console.auth import Auth, User, csrf_ok
 from console.index import Index
 from console.tail import Tailer
 from console.workload import Workload
-from framewatch import kafkaio, redisio
+from framewatch import kafkaio, records, redisio
 from framewatch.evidence import EvidenceStore
 from framewatch.metrics import served
+from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,7 @@ class Console:
         body = self.jinja.get_template(name).render(settings=self.settings.console, **ctx)
         return web.Response(text=body, content_type="text/html")
 
-    async def send_review(self, rv: Any) -> None:
-        from framewatch import records
-
+    async def send_review(self, rv: ReviewOutcome) -> None:
         topic = self.settings.topics.name("reviews")
         await self.producer.send_and_wait(topic, records.encode(rv), key=rv.stream_id.encode())
         self.index.add_review(rv)
@@ -76,7 +75,18 @@ class Console:
 
 @web.middleware
 async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Login for every page but the public ones, CSRF on every state change, strict headers."""
+    """Login for every page but the public ones, CSRF on every state change, strict headers
+    on every answer (redirects and errors too)."""
+    try:
+        resp = await _guarded(request, handler)
+    except web.HTTPException as exc:
+        _harden(exc.headers, request.path)
+        raise
+    _harden(resp.headers, request.path)
+    return resp
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     c = request.app[CTX]
     path = request.path
     if not path.startswith(PUBLIC) and path != "/":
@@ -91,17 +101,19 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
             presented = request.headers.get("X-CSRF-Token") or form.get("csrf")
             if not csrf_ok(got[1], presented if isinstance(presented, str) else None):
                 raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page")
-    resp = await handler(request)
-    resp.headers.setdefault(
+    return await handler(request)
+
+
+def _harden(headers: Any, path: str) -> None:
+    headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; "
         "frame-ancestors 'none'; form-action 'self'",
     )
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
     if not path.startswith("/static/"):
-        resp.headers.setdefault("Cache-Control", "no-store")
-    return resp
+        headers.setdefault("Cache-Control", "no-store")
 
 
 # ------------------------------------------------------------------------------- login

@@ -70,6 +70,7 @@ def order(page: str) -> list[str]:
 async def test_login_needs_the_right_password_and_pages_need_a_login(client: TestClient) -> None:
     r = await client.get("/queue", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login")
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert await login(client, "alice", "wrong password!") == 401
     assert await login(client, "nobody") == 401
     assert await login(client, "alice") == 200
