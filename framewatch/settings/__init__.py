@@ -23,7 +23,9 @@ from pydantic_settings import (
 
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.console import ConsoleSettings
 from framewatch.settings.dsa import DsaSettings
+from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -143,6 +145,8 @@ class Settings(BaseSettings):
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dsa: DsaSettings = Field(default_factory=DsaSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -338,7 +338,7 @@ def test_metrics_listed_as_existing_are_registered_where_they_say() -> None:
         if m["defined_in"] == "assumed":
             continue
         importlib.import_module(m["defined_in"].removesuffix(".py").replace("/", "."))
-        stages = ("ingest", "scoring", "streams", "alerts")
+        stages = ("ingest", "scoring", "streams", "alerts", "console")
         regs = [REGISTRY, *(metrics.stage_registry(s) for s in stages)]
         registered = {metric.name for r in regs for metric in r.collect()}
         base = name.removesuffix("_total")
