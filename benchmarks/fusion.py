@@ -4,7 +4,8 @@ default policy's review/block thresholds under each fusion/gate choice.
 
 Every sample ingest takes of the four bundled videos (default ingest settings) is scored once
 per built-in model; each candidate then fuses and gates those same scores. None of these
-videos shows anything a policy should flag, so every crossing is a false alarm.
+videos shows anything a policy should flag, so every crossing is a false alarm. The synthetic
+positives of devkit/data/eval/sexual show the other side: how many still reach review.
     python benchmarks/fusion.py
 The last line printed is one JSON object.
 """
@@ -19,8 +20,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import json
 
-from devkit.testdata import video
-from framewatch import taxonomy
+from devkit.testdata import testdata_dir, video
+from framewatch import pdq, taxonomy
 from framewatch.settings import load_settings
 from framewatch.settings.scoring import FusionRule
 from ingest.engine import SampleEngine, StreamMeta
@@ -76,11 +77,16 @@ def main() -> int:
         ((max(s.get("sexual", 0) for s in pm.values()), q, frames[i][0])
          for i, (q, pm) in enumerate(per_model)),
     )  # fmt: skip
+    # the other side of the trade: synthetic positives (devkit/data/eval/sexual) still flagged?
+    positives = []
+    for p in sorted((testdata_dir() / "eval" / "sexual").glob("*.jpg")):
+        img = decode_jpeg(p.read_bytes())
+        positives.append((pdq.hash_bgr(img)[1], scorer.score([img])[0].per_model))
     qs = sorted(q for q, _ in per_model)
     print(f"{len(frames)} sampled frames, models {scorer.model_set}")
     print(f"PDQ quality: min {qs[0]}, median {qs[len(qs) // 2]}, max {qs[-1]}; "
           f"highest single-model sexual score {worst[0]:.2f} (quality {worst[1]}, {worst[2]})")  # fmt: skip
-    print(f"{'candidate':<18} {'review':>7} {'block':>6}  (frames crossing, any category)")
+    print(f"{'candidate':<18} {'review':>7} {'block':>6} {'positives kept':>15}")
     result: dict[str, dict[str, int]] = {}
     for name, rule, floor, factor in CANDIDATES:
         review = block = 0
@@ -90,8 +96,15 @@ def main() -> int:
             rules = [(v, policy.rule(p)) for p, v in gated.items()]
             review += any(v >= r.review for v, r in rules)
             block += any(v >= r.block for v, r in rules)
-        result[name] = {"review": review, "block": block}
-        print(f"{name:<18} {review:>7} {block:>6}")
+        kept = 0
+        for q, pm in positives:
+            fused, _ = fusion.fuse(pm, {}, rule)
+            kept += (
+                fusion.gate(fused, q, floor, factor).get("sexual", 0)
+                >= policy.rule("sexual").review
+            )
+        result[name] = {"review": review, "block": block, "positives_kept": kept}
+        print(f"{name:<18} {review:>7} {block:>6} {kept:>9}/{len(positives)}")
     sc = settings.scoring
     print(f"default now: {sc.fusion_default.method}, quality_floor {sc.quality_floor}, "
           f"factor {sc.low_quality_factor}")  # fmt: skip
