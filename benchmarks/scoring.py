@@ -52,7 +52,7 @@ def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float,
     from framewatch.settings import load_settings
     from scoring.model import decode_image
 
-    imgs = [decode_image(j, load_settings()) for j in jpegs]
+    imgs = [decode_image(j, load_settings().scoring.max_image_pixels) for j in jpegs]
     per_model: dict[str, float] = {}
     total = 0.0
     for m in svc.scorer.models:

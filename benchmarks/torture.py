@@ -99,7 +99,7 @@ def child(case: str, path: str, route: str) -> int:
             framedata.thumbnail_jpeg(rgb, s.ingest.thumbnail_short_side, s.ingest.jpeg_quality)
             print(f"ok: {rgb.shape[1]}x{rgb.shape[0]}")
         else:
-            bgr = decode_image(data, s)
+            bgr = decode_image(data, s.scoring.max_image_pixels)
             pdq.compute_still(bgr)
             print(f"ok: {bgr.shape[1]}x{bgr.shape[0]}")
     except (IngestError, ImageRejected) as exc:

@@ -108,9 +108,9 @@ class CheckApi:
         self.index = BankIndex.empty()
 
     def _check(self, data: bytes) -> dict[str, Any]:
-        img = decode_image(data, self.s)
-        scored = self.scorer.score([img])[0]
+        img = decode_image(data, self.s.scoring.max_image_pixels)
         h, q = pdq.compute_still(img)
+        scored = self.scorer.score([img], [q])[0]
         hits = self.index.match(h)
         codes = text.find_codes(img)
         scores = {**scored.scores, **text.spam_scores(codes, self.s.scoring.text_score)}

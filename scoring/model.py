@@ -13,7 +13,6 @@ from prometheus_client import Gauge, Info
 
 from framewatch import images, records
 from framewatch.metrics import stage_registry
-from framewatch.settings import Settings
 from scoring import registry
 from scoring.errors import ModelError
 
@@ -35,12 +34,10 @@ SCORER_PROVIDER = Gauge(
 )
 
 
-def decode_image(data: bytes, settings: Settings) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """A frame or a checked image as the models take it (BGR), through the core decoder;
     a GIF's first frame is scored too. ImageRejected (with status and code) when it cannot."""
-    return images.decode(
-        data, max_pixels=settings.scoring.max_image_pixels, formats=images.ANY, bgr=True
-    )[0]
+    return images.decode(data, max_pixels=max_pixels, formats=images.ANY, bgr=True)[0]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from framewatch import deadletter, images, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
+from framewatch.evidence import EvidenceStore
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
 from scoring import pdq, text
@@ -47,6 +48,11 @@ BANK_WATCH_ERRORS = Counter(
     "bank watch lost Redis: matching goes on with the last loaded in-memory index",
     registry=_REG,
 )
+EVIDENCE_ERRORS = Counter(
+    "framewatch_scoring_evidence_errors_total",
+    "frames that could not be staged in the evidence store (scoring goes on)",
+    registry=_REG,
+)
 BATCH_SIZE = Histogram(
     "framewatch_scoring_batch_size",
     "frames per inference batch",
@@ -57,7 +63,7 @@ BATCH_SIZE = Histogram(
 
 def build_scorer(settings: Settings) -> Scorer:
     sc = settings.scoring
-    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers))
+    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers), sc)
 
 
 class ScoringService:
@@ -80,7 +86,8 @@ class ScoringService:
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.hot_path_client(settings)
         self.ocr = text.Ocr() if sc.text_every else None
-        self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
+        self.cache = ScoreCache(settings, self.scorer.cache_tag, self.redis)
+        self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
 
     def _score_batch(
         self, frames: list[records.Frame]
@@ -89,7 +96,7 @@ class ScoringService:
         imgs, idx, out, hashes = [], [], [], []
         for i, f in enumerate(frames):
             try:
-                img = decode_image(f.jpeg, self.settings)
+                img = decode_image(f.jpeg, self.settings.scoring.max_image_pixels)
             except images.ImageRejected as e:
                 out.append(e)
                 continue
@@ -98,7 +105,8 @@ class ScoringService:
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
         BATCH_SIZE.observe(len(imgs))
-        for i, s, (h, q) in zip(idx, self.scorer.score(imgs), hashes, strict=True):
+        scored = self.scorer.score(imgs, [q for _, q in hashes])
+        for i, s, (h, q) in zip(idx, scored, hashes, strict=True):
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
 
@@ -227,9 +235,20 @@ class ScoringService:
         matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
+        self._stage(frame, scores)
         return await producer.send(
             self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
         )
+
+    def _stage(self, frame: records.Frame, scores: records.Scores) -> None:
+        """Keep the frame as possible evidence before its scores leave (a decision pins it)."""
+        if self.evidence is None or not self.evidence.should_stage(scores):
+            return
+        try:
+            self.evidence.stage(scores, frame.jpeg)
+        except OSError as e:  # a full or missing disk costs evidence, never scoring
+            EVIDENCE_ERRORS.inc()
+            log.warning("frame %s not staged as evidence: %s", frame.frame_id, e)
 
     async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
         """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""
@@ -237,7 +256,7 @@ class ScoringService:
         kw = sc.tenant_keywords.get(frame.tenant, [])
 
         def work() -> list[records.TextFinding]:
-            img = decode_image(frame.jpeg, self.settings)
+            img = decode_image(frame.jpeg, sc.max_image_pixels)
             return text.text_findings(img, self.ocr, kw, sc.ocr_min_confidence)
 
         try:

@@ -25,6 +25,7 @@ from framewatch.settings import Settings
 from streams import guard, lag
 from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
 from streams.app_review import add_review_agents
+from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
@@ -113,6 +114,7 @@ def build_app(settings: Settings) -> faust.App:
         settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
+    pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.hot_path_client(settings)
     hot_ttl = settings.streams.hot_ttl_s
@@ -164,6 +166,9 @@ def build_app(settings: Settings) -> faust.App:
                 if isinstance(out.record, Decision):
                     await send(Out("by_account", out.record.account_id, out.record), value)
                     DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
+                    pinned = pinner.pin(out.record, proc.policies.policy)
+                    if pinned is not None:
+                        await send(pinned)
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )

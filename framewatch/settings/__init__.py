@@ -24,7 +24,9 @@ from pydantic_settings import (
 from framewatch.errors import SettingsError
 from framewatch.records import MAX_RECORD_BYTES
 from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.console import ConsoleSettings
 from framewatch.settings.dsa import DsaSettings
+from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -148,7 +150,8 @@ class LocalSettings(BaseModel):
     kafka_port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
     redis_port: int = Field(6379, ge=1, le=65535)
-    kafka_heap: str = "512m"
+    # one broker holds every test's topics in a full `make test` run: 512m ran out of heap
+    kafka_heap: str = "1g"
     start_timeout_s: float = Field(90.0, gt=0)
 
 
@@ -212,6 +215,8 @@ class Settings(BaseSettings):
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dsa: DsaSettings = Field(default_factory=DsaSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -247,6 +252,10 @@ class Settings(BaseSettings):
 _CONFIG_FILE: str | None = None
 
 
+def _jsonable(o: object) -> object:
+    return o.model_dump(mode="json") if isinstance(o, BaseModel) else str(o)
+
+
 def to_env(settings: Settings) -> dict[str, str]:
     """FRAMEWATCH_* variables that give a child process exactly these settings.
 
@@ -259,8 +268,8 @@ def to_env(settings: Settings) -> dict[str, str]:
             return
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if isinstance(value, list | dict):
-            value = json.dumps(value, default=str)
+        if isinstance(value, list | dict | BaseModel):  # nested models (fusion rules) as JSON
+            value = json.dumps(value, default=_jsonable)
         elif isinstance(value, bool):
             value = "true" if value else "false"
         env[ENV_PREFIX + name.upper()] = str(value)

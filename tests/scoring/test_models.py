@@ -66,12 +66,12 @@ def test_bad_manifest_names_the_field(tmp_path: Path, change: dict, field: str) 
 def test_undecodable_jpeg_raises_our_error() -> None:
     s = load_settings()
     with pytest.raises(ImageRejected, match="cannot decode"):
-        decode_image(b"\xff\xd8 not really a jpeg", s)
+        decode_image(b"\xff\xd8 not really a jpeg", s.scoring.max_image_pixels)
     with pytest.raises(ImageRejected, match="truncated or corrupt"):
-        decode_image(jpeg(np.zeros((64, 64, 3), np.uint8))[:200], s)
+        decode_image(jpeg(np.zeros((64, 64, 3), np.uint8))[:200], s.scoring.max_image_pixels)
     img = np.zeros((8, 8, 3), np.uint8)
     img[..., 2] = 255  # red in BGR: the models get OpenCV's channel order
-    got = decode_image(jpeg(img), s)
+    got = decode_image(jpeg(img), s.scoring.max_image_pixels)
     assert got.shape == (8, 8, 3) and got[..., 2].mean() > 200 > got[..., 0].mean()
 
 
