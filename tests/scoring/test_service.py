@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import cv2
 import numpy as np
@@ -153,6 +154,10 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
         assert (m.bank, m.entry_id, m.role, m.category) == (
             "csam", "chair", "red_line", "known_bad.csam_bank")  # fmt: skip
     assert all(s.hash_matches == [] for s in scores if s.stream_id == "fine")
+    # the matched frames were kept as evidence before their scores left (a decision pins them)
+    staged = {json.loads(p.read_bytes())["frame_id"]: p
+              for p in (settings.evidence.dir / "staging").rglob("*.json")}  # fmt: skip
+    assert {s.frame_id for s in bad[1:]} <= set(staged)
 
 
 async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -224,7 +229,7 @@ def _overlay(f: np.ndarray, line: str) -> np.ndarray:
 
 async def test_static_text_is_read_once_and_reported_on_every_frame(make_settings) -> None:  # type: ignore[no-untyped-def]
     from scoring import pdq
-    from scoring.model import decode_jpeg
+    from scoring.model import decode_image
 
     settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
                                       "text_every": 1, "score_cache_ttl_s": 0})  # fmt: skip
@@ -235,7 +240,7 @@ async def test_static_text_is_read_once_and_reported_on_every_frame(make_setting
     jpegs.append(
         jpeg(_overlay(frames("chair-orig-22-sd-bar.mp4", count=1)[0], "www.buy-now.example"))
     )
-    hashes = [pdq.compute(decode_jpeg(j, 10**8))[0] for j in jpegs]
+    hashes = [pdq.compute(decode_image(j, 10**8))[0] for j in jpegs]
     dist = pdq.distances(pdq.to_words(hashes), pdq.to_words(hashes[:1])[0]).tolist()
     reuse = settings.scoring.text_reuse_distance
     assert max(dist[:3]) <= reuse < dist[3]  # the premise: 3 alike, then a changed picture
