@@ -9,12 +9,13 @@ Redis (AOF-persisted) layout, all under the settings' redis prefix:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from typing import Literal
 import av
 import numpy as np
 import redis
+from prometheus_client import Counter
 
 from framewatch import records, redisio, taxonomy
 from framewatch.errors import TaxonomyError
@@ -31,6 +33,10 @@ from scoring.errors import BankError
 
 log = logging.getLogger(__name__)
 Role = Literal["red_line", "review"]
+BANK_WATCH_ERRORS = Counter(
+    "framewatch_scoring_bank_watch_errors_total",
+    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
+)
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,34 @@ class BankStore:
             return BankIndex.empty()
         return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
                          np.concatenate(rows_thr), entries)  # fmt: skip
+
+
+async def watch(
+    settings: Settings, store: BankStore, on_index: Callable[[BankIndex], None]
+) -> None:
+    """Load the index, then again whenever a bank changes (pub/sub); runs until cancelled.
+
+    Every reader of banks (the scorer, the check API) holds one in-memory index this keeps
+    fresh, so no request or frame reads Redis. On a Redis outage the last index stays in use.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        client = redisio.async_client(settings)
+        try:
+            async with client.pubsub() as ps:
+                await ps.subscribe(store.channel)
+                on_index(await loop.run_in_executor(None, store.load))  # changes while away
+                async for msg in ps.listen():
+                    if msg["type"] == "message":
+                        on_index(await loop.run_in_executor(None, store.load))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # Redis restarts: keep the last index, retry
+            BANK_WATCH_ERRORS.inc()
+            log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
+            await asyncio.sleep(1.0)
+        finally:
+            await client.aclose()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from framewatch import deadletter, kafkaio, records, redisio
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
 from framewatch.settings import Settings
+from scoring import banks as banks_mod
 from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
@@ -37,10 +38,6 @@ STAGE = "scoring"
 TEXT_ERRORS = Counter("framewatch_scoring_text_errors_total", "OCR/QR runs that failed")
 COMMITS_FAILED = Counter(
     "framewatch_scoring_commits_failed_total", "offset commits refused after a rebalance"
-)
-BANK_WATCH_ERRORS = Counter(
-    "framewatch_scoring_bank_watch_errors_total",
-    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
 )
 BATCH_SIZE = Histogram(
     "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
@@ -94,31 +91,18 @@ class ScoringService:
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
 
+    def _set_index(self, index: BankIndex) -> None:
+        self.index = index
+        self.bank_reloads += 1
+        log.info("hash banks loaded: %d hashes", len(index))
+
     async def reload_banks(self) -> None:
         loop = asyncio.get_running_loop()
-        self.index = await loop.run_in_executor(None, self.banks.load)
-        self.bank_reloads += 1
-        log.info("hash banks loaded: %d hashes", len(self.index))
+        self._set_index(await loop.run_in_executor(None, self.banks.load))
 
     async def _watch_banks(self) -> None:
         """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
-        while True:
-            client = redisio.async_client(self.settings)
-            try:
-                async with client.pubsub() as ps:
-                    await ps.subscribe(self.banks.channel)
-                    await self.reload_banks()  # catch changes made while unsubscribed
-                    async for msg in ps.listen():
-                        if msg["type"] == "message":
-                            await self.reload_banks()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # Redis restarts: keep the last index, retry
-                BANK_WATCH_ERRORS.inc()
-                log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
-                await asyncio.sleep(1.0)
-            finally:
-                await client.aclose()
+        await banks_mod.watch(self.settings, self.banks, self._set_index)
 
     def stop(self) -> None:
         self._stop.set()
