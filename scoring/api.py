@@ -117,7 +117,7 @@ class CheckApi:
     async def _tenant(self, req: web.Request) -> tuple[str | None, str]:
         """(tenant, the key's identity for the per-key limits)."""
         if not self.sc.check_require_api_key:
-            tenant = req.query.get("tenant") or None
+            tenant = req.query.get("tenant") or "default"  # as a frame pushed without one
             return tenant, f"tenant:{tenant}"
         key = apikeys.bearer(req.headers.get("Authorization"))
         if key is None:

@@ -100,7 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "rule behind it; exit 2 if an image could not be read.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--tenant", help="decide with this tenant's policy files and keywords")
+    p.add_argument("--tenant", default="default",
+                   help="decide with this tenant's policy files and keywords (default: default, "
+                   "the tenant of frames pushed without one)")  # fmt: skip
     p.add_argument("--channel", help="decide with this channel's policy files (e.g. kids)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)

@@ -74,21 +74,23 @@ def _part(p: Any, where: str, max_chars: int) -> Part:
     if isinstance(p, dict) and p.get("type") == "text":
         t = p.get("text")
         if not isinstance(t, str):
-            raise InputError(f"{where}.text must be a string")
+            raise InputError(f"{where}.text must be a string", where)
         return _text(t, where, max_chars)
     if isinstance(p, dict) and p.get("type") == "image_url":
         iu = p.get("image_url")
         url = iu.get("url") if isinstance(iu, dict) else iu
         if not isinstance(url, str) or not url:
-            raise InputError(f'{where}.image_url must be {{"url": "https://... or data:..."}}')
+            raise InputError(
+                f'{where}.image_url must be {{"url": "https://... or data:..."}}', where
+            )
         return Part(IMAGE, url)
     raise InputError(f'{where} must be {{"type": "text", "text": ...}} or '
-                     '{"type": "image_url", "image_url": {"url": ...}}')  # fmt: skip
+                     '{"type": "image_url", "image_url": {"url": ...}}', where)  # fmt: skip
 
 
 def _text(t: str, where: str, max_chars: int) -> Part:
     if len(t) > max_chars:
-        raise InputError(f"{where} is {len(t)} characters; at most {max_chars} (send less)")
+        raise InputError(f"{where} is {len(t)} characters; at most {max_chars} (send less)", where)
     return Part(TEXT, t)
 
 
