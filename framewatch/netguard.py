@@ -83,7 +83,10 @@ def check_host(
     except ValueError:
         if not allow_private and name in METADATA_HOSTS:
             raise _refused(host, hint) from None
-        addresses = resolve(name)
+        try:
+            addresses = resolve(name)
+        except AddressRefused:
+            raise _refused(host, hint) from None
     if not addresses:
         raise _refused(host, hint)
     if allow_private:

@@ -49,7 +49,8 @@ def test_non_pull_urls_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["100.64.0.1", "100.100.100.200", "192.88.99.1", "2002:7f00:1::1", "2002:a9fe:a9fe::"]
+    "address",
+    ["100.64.0.1", "100.100.100.200", "192.88.99.1", "2002:7f00:1::1", "2002:a9fe:a9fe::"],
 )
 def test_cgnat_and_6to4_relays_refused(address: str) -> None:
     """Carrier-grade NAT (a cloud metadata address lives there) and 6to4 reach internal IPv4."""
