@@ -81,6 +81,8 @@ class CheckApi:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
+        """Load OCR now (no request pays its start-up) and start watching banks and policy."""
+        await asyncio.get_running_loop().run_in_executor(None, lambda: self.checker.ocr)
         self.redis = redisio.async_client(self.s)
         store = banks.BankStore(self.s)
         self.tasks = [asyncio.create_task(banks.watch(self.s, store, self._set_index)),
