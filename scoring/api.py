@@ -197,9 +197,10 @@ class CheckApi:
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be a request
             raise InputError("body is not JSON (or nested too deeply)", None) from None
 
-    async def _run(self, req: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _run(
+        self, req: web.Request, cancel: threading.Event, fn: Callable[..., Any], *args: Any
+    ) -> Any:
         """One part in the executor, unless the client has gone or the request was cancelled."""
-        cancel: threading.Event = args[-1]
         transport = req.transport
         if cancel.is_set() or transport is None or transport.is_closing():
             cancel.set()
@@ -220,12 +221,9 @@ class CheckApi:
                     channel: str | None, cancel: threading.Event) -> tuple[str, dict[str, Any]]:  # fmt: skip
         if p.kind == IMAGE:
             data = await fetch_image(p.value, self.s)
-            return IMAGE, await self._run(req, self.checker.image, data, tenant, channel, cancel)
-        return p.kind, await self._run(req, self._text, p.value, tenant, channel, cancel)
-
-    def _text(self, line: str, tenant: str | None, channel: str | None,
-              cancel: threading.Event) -> dict[str, Any]:  # fmt: skip
-        return self.checker.text(line, tenant, channel)
+            img = await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
+            return IMAGE, img
+        return p.kind, await self._run(req, cancel, self.checker.text, p.value, tenant, channel)
 
     # -- endpoints --------------------------------------------------------------------------
     async def check(self, req: web.Request) -> web.Response:
@@ -242,7 +240,7 @@ class CheckApi:
             data = await fetch_image(url, self.s)
         else:
             data = await req.read()
-        return await self._run(req, self.checker.image, data, tenant, channel, cancel)
+        return await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
 
     async def moderations(self, req: web.Request) -> web.Response:
         return await self._serve(req, self._moderations)
