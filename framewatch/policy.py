@@ -111,6 +111,12 @@ class Policy:
 
     def rule(self, category: str, tenant: str | None = None, channel: str | None = None) -> Rule:
         """The effective rule for a category (most specific wins, gaps filled from less)."""
+        # a tenant or channel no file names is the same as none: the cache stays bounded by the
+        # files, whatever tenant and channel strings requests carry
+        if tenant is not None and not any(f.tenant == tenant for f in self.files):
+            tenant = None
+        if channel is not None and not any(f.channel == channel for f in self.files):
+            channel = None
         ck = (category, tenant, channel)
         if ck in self._cache:
             return self._cache[ck]

@@ -62,3 +62,10 @@ def test_bad_inputs_are_refused_with_the_param(body: dict) -> None:
     with pytest.raises(InputError) as e:
         parse(body, 8, 100)
     assert e.value.param in ("input", "model")
+
+
+def test_unknown_tenants_and_channels_do_not_grow_the_rule_cache() -> None:
+    policy = load_dir(None, taxonomy.load())
+    for i in range(500):  # the check API takes ?channel= from anyone with a key
+        evaluate(policy, {"sexual.explicit": 0.5}, tenant=f"t{i}", channel=f"c{i}")
+    assert len(policy._cache) == 1
