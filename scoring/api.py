@@ -27,6 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from framewatch import apikeys, redisio
 from framewatch.errors import FramewatchError
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from scoring import banks, openai_compat
 from scoring.api_doc import openapi
@@ -36,9 +37,16 @@ from scoring.openai_compat import IMAGE, InputError, Part
 from scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
-PARTS = Counter("framewatch_check_parts_total", "check API parts, by outcome", ["outcome"])
-IN_FLIGHT = Gauge("framewatch_check_requests_in_flight", "check API requests being worked on")
-REFUSED = Counter("framewatch_check_refused_total", "check API requests refused", ["reason"])
+_REG = stage_registry("scoring")  # the check API is a scoring command: its /metrics
+PARTS = Counter(
+    "framewatch_check_parts_total", "check API parts, by outcome", ["outcome"], registry=_REG
+)
+IN_FLIGHT = Gauge(
+    "framewatch_check_requests_in_flight", "check API requests being worked on", registry=_REG
+)
+REFUSED = Counter(
+    "framewatch_check_refused_total", "check API requests refused", ["reason"], registry=_REG
+)
 for _o in ("scored", "failed", "cancelled"):
     PARTS.labels(outcome=_o)
 for _r in ("unauthorized", "busy", "too_large", "bad_request"):

@@ -1,7 +1,7 @@
 """Image URLs of check requests -> bytes, through the project's network guard.
 
 ``data:`` URLs are decoded in place. http(s) hosts are resolved and checked once by
-:mod:`framewatch.netguard`, and the connection goes to exactly the checked addresses (a resolver
+:mod:`framewatch.netguard` (the project's one guard), and the connection goes to exactly the checked addresses (a resolver
 that only answers those), so a DNS-rebinding host cannot swap in an internal address between
 the check and the connection. Redirects are not followed. A refusal never says what a host
 resolves to.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import socket
 from functools import partial
 from typing import Any
@@ -24,6 +25,7 @@ from framewatch import netguard
 from framewatch.settings import Settings
 from scoring.errors import ScoringError
 
+log = logging.getLogger(__name__)
 FETCH_TIMEOUT_S = 10.0
 
 
@@ -74,13 +76,17 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
         raise UrlRefused(f"not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not host:
         raise UrlRefused(f"only http(s) and data: image URLs are fetched, not {url[:60]!r}")
-    check = partial(netguard.check_host, host, allow_private=sc.allow_private_urls,
-                    hint="set scoring.allow_private_urls only if fetching from your own "
-                    "network is intended")  # fmt: skip
+    check = partial(netguard.resolve_checked, host, allow_private=sc.allow_private_urls)
     try:
         addresses = await asyncio.get_running_loop().run_in_executor(None, check)
-    except netguard.AddressRefused as e:
-        raise UrlRefused(f"image_url {e}") from None
+    except netguard.UrlRefusedError as e:
+        # one answer for "internal", "metadata" and "does not resolve": no DNS oracle
+        log.info("check API: image_url host %r refused: %s", host[:80], e)
+        raise UrlRefused(
+            f"image_url host {host[:80]!r}: address not allowed (only hosts that resolve to "
+            "public addresses are fetched; an operator may allow private ones with "
+            "scoring.allow_private_urls)"
+        ) from None
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
     connector = aiohttp.TCPConnector(resolver=_Pinned(addresses), use_dns_cache=False)
     try:

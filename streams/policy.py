@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge
 
+from framewatch.metrics import stage_registry
 from framewatch.policy import (
     DEFAULT_POLICY,
     LADDER_ACTIONS,
@@ -50,12 +51,16 @@ __all__ = [
     "load_dir",
     "parse_file",
 ]
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
+
 log = logging.getLogger(__name__)
 POLICY_OK = Gauge(
-    "framewatch_streams_policy_ok", "0 while the policy files on disk are refused (old one runs)"
+    "framewatch_streams_policy_ok",
+    "0 while the policy files on disk are refused (old one runs)",
+    registry=_REG,
 )
 POLICY_REFUSED = Counter(
-    "framewatch_streams_policy_refused_total", "policy reloads refused as invalid"
+    "framewatch_streams_policy_refused_total", "policy reloads refused as invalid", registry=_REG
 )
 POLICY_OK.set(1)
 
