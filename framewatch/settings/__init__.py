@@ -98,7 +98,8 @@ class LocalSettings(BaseModel):
     kafka_port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
     redis_port: int = Field(6379, ge=1, le=65535)
-    kafka_heap: str = "512m"
+    # one broker holds every test's topics in a full `make test` run: 512m ran out of heap
+    kafka_heap: str = "1g"
     start_timeout_s: float = Field(90.0, gt=0)
 
 
