@@ -48,7 +48,10 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"hash banks not checked: Redis unavailable ({e})", file=sys.stderr)
     out: list[dict[str, Any]] = []
     failed = 0
-    for p in args.images:  # one bad file is reported, and never hides the others' results
+    progress = len(args.images) > 1 and sys.stderr.isatty()  # OCR makes each image take ~1 s
+    for i, p in enumerate(args.images, 1):  # one bad file never hides the others' results
+        if progress:
+            print(f"\rchecking {i}/{len(args.images)}: {p[-60:]}", end="", file=sys.stderr)
         try:
             r = checker.image(Path(p).read_bytes(), args.tenant, args.channel)
         except (OSError, FramewatchError) as e:
@@ -57,6 +60,8 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
             failed += 1
             continue
         out.append({"image": p, **r})
+    if progress:
+        print(file=sys.stderr)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
