@@ -204,8 +204,9 @@ async def watch(
             async with client.pubsub() as ps:
                 await ps.subscribe(store.channel)
                 on_index(await loop.run_in_executor(None, store.load))  # changes while away
-                async for msg in ps.listen():
-                    if msg["type"] == "message":
+                while True:  # get_message with a timeout: listen() can swallow a cancel
+                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is not None and msg["type"] == "message":
                         on_index(await loop.run_in_executor(None, store.load))
         except asyncio.CancelledError:
             raise
