@@ -39,6 +39,7 @@ COPY ingest ./ingest
 COPY scoring ./scoring
 COPY streams ./streams
 COPY alerts ./alerts
+COPY console ./console
 COPY devkit ./devkit
 # pdqhash builds from source (a C++ compiler, and Debian's Python headers on a Debian base), then
 # the compiler goes again in the same layer. Model packages declare plain onnxruntime, which must

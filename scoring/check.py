@@ -22,7 +22,7 @@ from framewatch.settings import Settings
 from scoring import pdq, text
 from scoring.banks import BankIndex
 from scoring.errors import ScoringError
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ class Checker:
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Everything the live scorer finds in one image, and the policy's decision on it."""
-        img = decode_jpeg(data, self.s.scoring.max_image_pixels)
+        img = decode_image(data, self.s.scoring.max_image_pixels)
         _stop_if(cancel)
-        scored = self.scorer.score([img])[0]
         h, q = pdq.compute_still(img)
+        scored = self.scorer.score([img], [q])[0]  # quality-gated as live
         hits = self.index.match(h)
         _stop_if(cancel)
         found = self._text(img, tenant)

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge
 from framewatch.metrics import stage_registry
 from framewatch.policy import (
     DEFAULT_POLICY,
-    LADDER_ACTIONS,
+    MAX_HISTORY,
     Enforcement,
     HashHit,
     LadderStep,
@@ -34,7 +34,7 @@ from framewatch.taxonomy import Taxonomy
 
 __all__ = [
     "DEFAULT_POLICY",
-    "LADDER_ACTIONS",
+    "MAX_HISTORY",
     "Enforcement",
     "HashHit",
     "LadderStep",
@@ -90,7 +90,9 @@ class PolicyStore:
         self._stamp = stamp
         try:
             new = load_dir(self.policy_dir, self.taxonomy)
-        except PolicyError as exc:
+        except Exception as exc:  # any error at all: the running policy must stay in force
+            if not isinstance(exc, PolicyError):
+                exc = PolicyError(str(self.policy_dir), None, f"{type(exc).__name__}: {exc}")
             self.last_error = exc
             POLICY_REFUSED.inc()
             POLICY_OK.set(0)
