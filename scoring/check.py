@@ -98,7 +98,8 @@ class Checker:
     def _text(self, img: np.ndarray, tenant: str | None) -> list[records.TextFinding]:
         if not self.s.scoring.text_every:
             return text.find_codes(img)  # the live scorer reads no text at all then
-        return text.text_findings(img, self.ocr, self.keywords(tenant))
+        sc = self.s.scoring
+        return text.text_findings(img, self.ocr, self.keywords(tenant), sc.ocr_min_confidence)
 
 
 def _stop_if(cancel: threading.Event | None) -> None:

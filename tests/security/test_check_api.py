@@ -29,9 +29,9 @@ class CountingScorer(Scorer):
         super().__init__(models)
         self.images = 0
 
-    def score(self, images):  # type: ignore[no-untyped-def]
+    def score(self, images, qualities=None):  # type: ignore[no-untyped-def]
         self.images += len(images)
-        return super().score(images)
+        return super().score(images, qualities)
 
 
 @pytest.fixture(scope="module")
