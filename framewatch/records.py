@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import struct
 import time
 import uuid
@@ -25,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_serializer,
     field_validator,
@@ -40,6 +42,17 @@ CategoryPath = Annotated[
     ),
 ]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
+EPOCH_MIN, EPOCH_MAX = 0.0, 4_102_444_800.0  # 1970-01-01 .. 2100-01-01
+Epoch = Annotated[
+    float,
+    Field(
+        ge=EPOCH_MIN,
+        le=EPOCH_MAX,
+        allow_inf_nan=False,
+        description="epoch seconds, 1970..2100 (a time outside it is a poison record)",
+    ),
+]
+EPOCH = TypeAdapter(Epoch)  # the same bound where a time enters through an API
 PdqHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="PDQ hash, 256 bits as hex")]
 
 FRAME_MAGIC = b"FWF"
@@ -61,10 +74,15 @@ def now() -> float:
     return time.time()
 
 
-class _Record(BaseModel):
-    """Base of every record: strict (unknown fields refused), frozen, versioned."""
+# every float field of every record refuses NaN and infinities: JSON has neither, and a
+# receiver (a webhook, the DSA database) rejects a body that carries one
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class _Record(BaseModel):
+    """Base of every record: strict (unknown fields, NaN and inf refused), frozen, versioned."""
+
+    model_config = _STRICT
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
 
@@ -91,7 +109,7 @@ class Frame(_Record):
     channel: str | None = Field(None, description="channel type for policy, e.g. kids, gaming")
     seq: int = Field(ge=0, description="sample number within the stream, from 0")
     pts: float = Field(description="presentation time in seconds from stream start")
-    captured_at: float = Field(description="wall-clock capture time, epoch seconds")
+    captured_at: Epoch = Field(description="wall-clock capture time, epoch seconds")
     sample_reason: SampleReason
     width: int = Field(ge=0, description="width of the source frame")
     height: int = Field(ge=0, description="height of the source frame")
@@ -102,7 +120,7 @@ class Frame(_Record):
     def encode(self) -> bytes:
         meta = self.model_dump(mode="json", exclude={"jpeg"})
         meta["type"], meta["v"] = self.TYPE, self.VERSION
-        blob = json.dumps(meta, separators=(",", ":")).encode()
+        blob = json.dumps(meta, separators=(",", ":"), allow_nan=False).encode()
         return _FRAME_HEADER.pack(FRAME_MAGIC, self.VERSION, len(blob)) + blob + self.jpeg
 
 
@@ -111,7 +129,7 @@ class Frame(_Record):
 
 
 class HashMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     bank: str
     entry_id: str
     distance: int = Field(ge=0, le=256)
@@ -121,7 +139,7 @@ class HashMatch(BaseModel):
 
 
 class TextFinding(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     kind: Literal["url", "phone", "handle", "solicitation", "keyword", "qr", "barcode", "text"]
     text: str
     category: CategoryPath | None = None
@@ -129,7 +147,7 @@ class TextFinding(BaseModel):
 
 
 class Detection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     label: str
     category: CategoryPath | None
     score: Score
@@ -149,8 +167,8 @@ class Scores(_Record):
     tenant: str = "default"
     channel: str | None = None
     seq: int = Field(ge=0)
-    captured_at: float
-    scored_at: float
+    captured_at: Epoch
+    scored_at: Epoch
     scores: dict[CategoryPath, Score] = Field(default_factory=dict)
     models: dict[CategoryPath, str] = Field(
         default_factory=dict, description="category -> 'model@version' that produced its score"
@@ -171,7 +189,7 @@ class Scores(_Record):
 class StatementOfReasons(BaseModel):
     """Fields of the DSA Transparency Database API; the builder in streams/ fills them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     decision_visibility: list[str] = Field(default_factory=list)
     decision_visibility_other: str | None = None
     decision_account: str | None = None
@@ -209,7 +227,7 @@ class StatementOfReasons(BaseModel):
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _STRICT
     category: CategoryPath
     score: Score
     threshold: Score
@@ -237,8 +255,8 @@ class Decision(_Record):
     policy_version: str
     evidence_frame_ids: list[str] = Field(default_factory=list)
     first_frame_id: str
-    captured_at: float = Field(description="capture time of the frame that triggered it")
-    decided_at: float
+    captured_at: Epoch = Field(description="capture time of the frame that triggered it")
+    decided_at: Epoch
     statement: StatementOfReasons | None = None
     corrects: str | None = Field(None, description="decision_id this one corrects (appeals)")
 
@@ -266,7 +284,7 @@ class Enforcement(_Record):
     strike_total: float = 0.0
     decision_ids: list[str] = Field(default_factory=list)
     policy_version: str
-    issued_at: float
+    issued_at: Epoch
     statement: StatementOfReasons | None = None
     reverses: str | None = Field(None, description="enforcement_id this one reverses")
 
@@ -293,8 +311,8 @@ class Alert(_Record):
     evidence_frame_ids: list[str] = Field(default_factory=list)
     summary: str = Field(description="one-line rationale a human can act on")
     runbook_url: str | None = None
-    captured_at: float
-    raised_at: float
+    captured_at: Epoch
+    raised_at: Epoch
     test: bool = Field(False, description="a clearly-marked test alert (framewatch alerts test)")
 
 
@@ -320,7 +338,7 @@ class ReviewOutcome(_Record):
     )
     reviewer: str | None = None
     note: str | None = None
-    resolved_at: float
+    resolved_at: Epoch
 
 
 class AuditEntry(_Record):
@@ -334,7 +352,7 @@ class AuditEntry(_Record):
     hash: str
     record_type: str
     record: dict[str, Any]
-    written_at: float
+    written_at: Epoch
 
 
 class DeadLetter(_Record):
@@ -350,8 +368,15 @@ class DeadLetter(_Record):
     source_partition: int | None = None
     source_offset: int | None = None
     key: str | None = None
-    payload: bytes | None = Field(None, description="the original bytes, base64 in JSON")
-    failed_at: float
+    payload: bytes | None = Field(
+        None, description="the original bytes (their first dead_letters.payload_max_bytes), base64"
+    )
+    payload_size: int | None = Field(None, ge=0, description="size of the original bytes")
+    payload_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the original bytes (hex)"
+    )
+    payload_truncated: bool = Field(False, description="payload holds only the first bytes")
+    failed_at: Epoch
 
     @field_serializer("payload", when_used="json")
     def _payload_b64(self, v: bytes | None) -> str | None:
@@ -390,7 +415,9 @@ def encode(record: _Record) -> bytes:
         return record.encode()
     body = record.model_dump(mode="json")
     body = {"type": record.TYPE, "v": record.VERSION, **body}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # allow_nan=False: a NaN that slipped past a model (inside AuditEntry.record) fails here,
+    # loudly, instead of reaching a receiver as the invalid JSON literal NaN
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def decode(data: bytes | bytearray | memoryview | None, expect: type[R] | None = None) -> R:
@@ -449,9 +476,20 @@ def _decode_json(data: bytes) -> _Record:
     return _validate(cls, body)
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (NaN and infinities are refused)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} overflows a float")
+    return value
+
+
 def _loads(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RecordDecodeError("malformed", f"not JSON: {exc}") from None
     if not isinstance(body, dict):
