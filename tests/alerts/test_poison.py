@@ -19,7 +19,6 @@ from framewatch import records
 from framewatch.settings import Settings
 from tests.alerts.conftest import SECRET, SinkServer, wait_for
 from tests.alerts.test_router import alert, dead_letters, produce
-from tests.alerts.test_router import run_router, setup  # noqa: F401 (fixtures)
 
 
 def poisoned(field: str, raw_value: str) -> bytes:

@@ -12,16 +12,26 @@ import io
 import json
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from framewatch import records
-from tests.ingest.helpers import consume
-from tests.ingest.test_push_api import Api, api, post  # noqa: F401 (api is a fixture)
+from framewatch import records, redisio
+from framewatch.settings import Settings
+from ingest import apikeys
+from tests.ingest.helpers import consume, push_server
+from tests.ingest.test_push_api import Api, post
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def api(settings: Settings, kafka_topics: object) -> AsyncIterator[Api]:
+    key = apikeys.create(settings, redisio.sync_client(settings), "tenant-a")
+    async with push_server(settings) as url:
+        yield Api(url, key, settings)
 
 
 def noise(w: int, h: int, fmt: str, **kw: object) -> bytes:
@@ -47,7 +57,7 @@ def raw_push(api: Api, body: bytes, mime: str) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-async def test_big_raw_jpeg_and_png_arrive_whole(api: Api) -> None:  # noqa: F811
+async def test_big_raw_jpeg_and_png_arrive_whole(api: Api) -> None:
     big_jpeg = noise(1700, 1300, "JPEG", quality=95)
     big_png = noise(1000, 1000, "PNG")
     assert len(big_jpeg) > 2_400_000 and len(big_png) > 2_900_000
@@ -59,14 +69,14 @@ async def test_big_raw_jpeg_and_png_arrive_whole(api: Api) -> None:  # noqa: F81
 
 
 @pytest.mark.parametrize("captured_at", ["-1e18", "1e13", "nan", "inf", "1e300"])
-async def test_impossible_capture_time_is_refused(api: Api, captured_at: str) -> None:  # noqa: F811
+async def test_impossible_capture_time_is_refused(api: Api, captured_at: str) -> None:
     status, body = await post(api, noise(64, 64, "JPEG"), captured_at=captured_at)
     assert status == 400 and body["error"] == "bad_captured_at", body
     assert "1970 and 2100" in body["message"]
     assert await consume(api.settings, "frames", 1, timeout=2) == []
 
 
-async def test_capture_time_inside_the_window_is_kept(api: Api) -> None:  # noqa: F811
+async def test_capture_time_inside_the_window_is_kept(api: Api) -> None:
     status, body = await post(api, noise(64, 64, "JPEG"), captured_at="1700000000.5")
     assert status == 202, body
     (frame,) = await consume(api.settings, "frames", 1)

@@ -17,14 +17,11 @@ from framewatch.settings.deadletters import DeadLetterSettings
 
 
 def alert_body(**kw: Any) -> dict[str, Any]:
-    body = json.loads(
-        records.encode(
-            records.Alert(
-                incident_id="i", severity="critical", category="csam", red_line=True,
-                stream_id="s", account_id="a", summary="x", captured_at=1.7e9, raised_at=1.7e9,
-            )  # fmt: skip
-        )
-    )
+    a = records.Alert(
+        incident_id="i", severity="critical", category="csam", red_line=True,
+        stream_id="s", account_id="a", summary="x", captured_at=1.7e9, raised_at=1.7e9,
+    )  # fmt: skip
+    body = json.loads(records.encode(a))
     body.update(kw)
     return body
 
