@@ -72,8 +72,8 @@ class SinkServer:
                                  headers=headers)  # fmt: skip
 
 
-@pytest.fixture
-async def sink_server() -> AsyncIterator[SinkServer]:
+async def start_sink_server() -> tuple[SinkServer, web.AppRunner]:
+    """A real aiohttp server on 127.0.0.1 (a free port); clean up the runner when done."""
     srv = SinkServer()
     app = web.Application()
     app.router.add_post("/{tail:.*}", srv.handle)
@@ -82,6 +82,12 @@ async def sink_server() -> AsyncIterator[SinkServer]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     srv.port = runner.addresses[0][1]
+    return srv, runner
+
+
+@pytest.fixture
+async def sink_server() -> AsyncIterator[SinkServer]:
+    srv, runner = await start_sink_server()
     yield srv
     await runner.cleanup()
 
