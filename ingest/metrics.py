@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from framewatch import records
+from framewatch.metrics import RECORDS_OUT
+
 FRAMES_DECODED = Counter("framewatch_ingest_frames_decoded_total", "frames decoded", ["stream"])
 FRAMES_SAMPLED = Counter(
     "framewatch_ingest_frames_sampled_total", "frames chosen as samples", ["reason"]
@@ -44,3 +47,14 @@ HOT_POLL_ERRORS = Counter(
 BROKER_WAITS = Counter(
     "framewatch_ingest_broker_waits_total", "failed connects to Kafka at start, retried"
 )
+
+
+def frame_sent(frame: records.Frame, topic: str, source: str, produce_s: float) -> float:
+    """Count one frame Kafka acknowledged (pull or push alike); returns its capture lag."""
+    PRODUCE_LATENCY.observe(produce_s)
+    lag = records.now() - frame.captured_at
+    LAG.labels(stream=frame.stream_id).set(lag)
+    FRAMES_SENT.labels(source=source).inc()
+    LAST_FRAME.labels(stream_id=frame.stream_id).set(frame.captured_at)
+    RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+    return lag

@@ -22,10 +22,9 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from framewatch import deadletter, records, redisio
-from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest import framedata, images, tenancy
-from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
+from ingest.metrics import PUSH_REQUESTS, frame_sent
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +144,7 @@ async def push_frame(request: web.Request) -> web.Response:
     except Exception as exc:  # Kafka down: tell the client to retry (frame_id is stable)
         log.error("push: producing to %s failed: %s", topic, exc)
         return error(503, "unavailable", "could not store the frame; retry later")
-    PRODUCE_LATENCY.observe(time.monotonic() - t0)
-    LAG.labels(stream=stream_id).set(records.now() - captured_at)
-    FRAMES_SENT.labels(source="push").inc()
-    LAST_FRAME.labels(stream_id=stream_id).set(captured_at)
-    RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+    frame_sent(frame, topic, "push", time.monotonic() - t0)
     PUSH_REQUESTS.labels(status="202").inc()
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
 
