@@ -20,40 +20,18 @@ import math
 import struct
 import time
 import uuid
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_serializer,
     field_validator,
 )
 
 from framewatch.errors import RecordDecodeError
-
-CategoryPath = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,2}$",
-        description="taxonomy path L1[.L2[.L3]]",
-    ),
-]
-Score = Annotated[float, Field(ge=0.0, le=1.0)]
-EPOCH_MIN, EPOCH_MAX = 0.0, 4_102_444_800.0  # 1970-01-01 .. 2100-01-01
-Epoch = Annotated[
-    float,
-    Field(
-        ge=EPOCH_MIN,
-        le=EPOCH_MAX,
-        allow_inf_nan=False,
-        description="epoch seconds, 1970..2100 (a time outside it is a poison record)",
-    ),
-]
-EPOCH = TypeAdapter(Epoch)  # the same bound where a time enters through an API
-PdqHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="PDQ hash, 256 bits as hex")]
+from framewatch.fields import STRICT, CategoryPath, Epoch, PdqHex, Score
 
 FRAME_MAGIC = b"FWF"
 _FRAME_HEADER = struct.Struct(">3sBI")
@@ -74,15 +52,10 @@ def now() -> float:
     return time.time()
 
 
-# every float field of every record refuses NaN and infinities: JSON has neither, and a
-# receiver (a webhook, the DSA database) rejects a body that carries one
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 class _Record(BaseModel):
     """Base of every record: strict (unknown fields, NaN and inf refused), frozen, versioned."""
 
-    model_config = _STRICT
+    model_config = STRICT
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
 
@@ -129,7 +102,7 @@ class Frame(_Record):
 
 
 class HashMatch(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     bank: str
     entry_id: str
     distance: int = Field(ge=0, le=256)
@@ -139,7 +112,7 @@ class HashMatch(BaseModel):
 
 
 class TextFinding(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     kind: Literal["url", "phone", "handle", "solicitation", "keyword", "qr", "barcode", "text"]
     text: str
     category: CategoryPath | None = None
@@ -147,7 +120,7 @@ class TextFinding(BaseModel):
 
 
 class Detection(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     label: str
     category: CategoryPath | None
     score: Score
@@ -189,7 +162,7 @@ class Scores(_Record):
 class StatementOfReasons(BaseModel):
     """Fields of the DSA Transparency Database API; the builder in streams/ fills them."""
 
-    model_config = _STRICT
+    model_config = STRICT
     decision_visibility: list[str] = Field(default_factory=list)
     decision_visibility_other: str | None = None
     decision_account: str | None = None
@@ -227,7 +200,7 @@ class StatementOfReasons(BaseModel):
 
 
 class Reason(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
     category: CategoryPath
     score: Score
     threshold: Score
@@ -508,19 +481,3 @@ def _validate(cls: type[R], body: dict[str, Any]) -> R:
         ) from None
     except RecursionError:
         raise RecordDecodeError("malformed", f"{cls.TYPE} record nested too deeply") from None
-
-
-def json_schema(record_type: str) -> dict[str, Any]:
-    """The published JSON Schema of a record type, including ``type`` and ``v``."""
-    cls = ALL_RECORDS[record_type]
-    schema = cls.model_json_schema(mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://framewatch.dev/schemas/{record_type}.v{cls.VERSION}.json"
-    schema["properties"] = {
-        "type": {"const": record_type, "type": "string"},
-        "v": {"const": cls.VERSION, "type": "integer"},
-        **schema["properties"],
-    }
-    schema["required"] = ["type", "v", *schema.get("required", [])]
-    schema["additionalProperties"] = False
-    return schema

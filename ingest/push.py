@@ -21,7 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from framewatch import deadletter, records, redisio
+from framewatch import deadletter, fields, records, redisio
 from framewatch.settings import Settings
 from ingest import framedata, images, tenancy
 from ingest.metrics import PUSH_REQUESTS, frame_sent
@@ -81,7 +81,7 @@ async def push_frame(request: web.Request) -> web.Response:
         return error(400, "missing_account_id", "give account_id as query or X-Account-Id header")
     raw_time = _param(request, "captured_at", "X-Capture-Time")
     try:
-        captured_at = records.EPOCH.validate_python(float(raw_time) if raw_time else records.now())
+        captured_at = fields.EPOCH.validate_python(float(raw_time) if raw_time else records.now())
     except (ValueError, ValidationError):
         return error(
             400,
