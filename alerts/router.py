@@ -319,7 +319,8 @@ class Router:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         topics = [self.s.topics.name(TOPIC_OF[t]) for t in sorted(self.routing.wanted_types())]
-        # a batch may spend the whole retry budget: stay in the group meanwhile
+        # deliveries run in the lanes and the loop keeps polling; the long interval covers a
+        # record whose routing waits on Redis (the router waits for Redis, never skips it)
         c = self.cfg
         budget_s = c.max_attempts * (c.backoff_max_s + c.request_timeout_s) + c.breaker_reset_s
         consumer = kafkaio.consumer(
@@ -350,7 +351,10 @@ class Router:
                                     "pausing" if full else "resuming")  # fmt: skip
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
                     await observe_lag("alerts", consumer)
-                    offsets.forget(set(committed) - consumer.assignment())
+                    gone = [tp for tp in offsets.commit_points() if tp not in consumer.assignment()]
+                    offsets.forget(gone)  # a rebalance took them: their new owner re-reads
+                    for tp in gone:
+                        committed.pop(tp, None)
                     for tp, msgs in batch.items():
                         for m in msgs:
                             offsets.read(tp, m.offset)

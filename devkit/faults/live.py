@@ -208,8 +208,9 @@ async def _dead_sink(run: Run, settle_s: float = 24.0, dead_s: float = 40.0) -> 
         elif max(during) > max(before) + 2.0:
             run.fig.problems.append(f"the live sink's pages waited on the dead one: max "
                                     f"{max(during):.2f}s vs {max(before):.2f}s without")  # fmt: skip
-        paged = {a.incident_id for _, i, a in run.hook.deliveries
-                 if isinstance(a, records.Alert) and a.red_line and i.endswith(":0")}  # fmt: skip
+        paged = {a.incident_id for _, i, a in run.hook.deliveries  # since the second sink was
+                 if isinstance(a, records.Alert) and a.red_line and i.endswith(":0")  # added
+                 and a.raised_at >= base0}  # fmt: skip
         late = {a.incident_id for _, _, a in dead.deliveries if isinstance(a, records.Alert)}
         if paged - late:
             run.fig.problems.append(f"{len(paged - late)} page(s) never reached the dead sink "
