@@ -21,8 +21,13 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from framewatch.metrics import stage_registry
+
 LANE_PENDING = Gauge(
-    "framewatch_alerts_lane_pending", "deliveries queued or in flight per sink lane", ["sink"]
+    "framewatch_alerts_lane_pending",
+    "deliveries queued or in flight per sink lane",
+    ["sink"],
+    registry=stage_registry("alerts"),
 )
 _order = itertools.count()
 

@@ -27,14 +27,13 @@ from typing import Any, TypeVar
 from aiokafka.errors import KafkaError
 
 from framewatch import deadletter, records
-from framewatch.errors import RecordDecodeError
+from framewatch.errors import PROCESSING_FAILED, RecordDecodeError
 from framewatch.settings.deadletters import DeadLetterSettings
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 T = TypeVar("T")
 SendDead = Callable[[records.DeadLetter], Awaitable[Any]]
-PROCESSING_FAILED = "processing_failed"
 
 
 class Failures:

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
 from framewatch.settings.deadletters import DeadLetterSettings
+from framewatch.settings.dsa import DsaSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dead_letters: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
+    dsa: DsaSettings = Field(default_factory=DsaSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod
