@@ -48,7 +48,3 @@ def claim_sync(settings: Settings, client: redis.Redis, tenant: str, stream_id: 
         return
     if _decode(client.get(k)) != tenant:  # type: ignore[arg-type]
         raise StreamOwnedError(stream_id)
-
-
-def owner_sync(settings: Settings, client: redis.Redis, stream_id: str) -> str | None:
-    return _decode(client.get(_key(settings, stream_id)))  # type: ignore[arg-type]
