@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framewatch import records, redisio
+from framewatch import apikeys, records, redisio
 from framewatch.settings import Settings
-from ingest import apikeys
 from tests.ingest.helpers import consume, push_server
 from tests.ingest.test_push_api import Api, post
 
