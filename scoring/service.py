@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tenacity
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
 from framewatch import deadletter, images, kafkaio, records, redisio
-from framewatch.errors import RecordDecodeError
 from framewatch.evidence import EvidenceStore
+from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
+from scoring import banks as banks_mod
 from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
@@ -43,11 +43,6 @@ TEXT_ERRORS = Counter(
 COMMITS_FAILED = Counter(
     "framewatch_scoring_commits_failed_total",
     "offset commits refused after a rebalance",
-    registry=_REG,
-)
-BANK_WATCH_ERRORS = Counter(
-    "framewatch_scoring_bank_watch_errors_total",
-    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
     registry=_REG,
 )
 EVIDENCE_ERRORS = Counter(
@@ -116,39 +111,18 @@ class ScoringService:
             out[i] = (s, h, q, img)  # the image goes on to text reading: one decode a JPEG
         return out  # type: ignore[return-value]
 
+    def _set_index(self, index: BankIndex) -> None:
+        self.index = index
+        self.bank_reloads += 1
+        log.info("hash banks loaded: %d hashes", len(index))
+
     async def reload_banks(self) -> None:
         loop = asyncio.get_running_loop()
-        self.index = await loop.run_in_executor(None, self.banks.load)
-        self.bank_reloads += 1
-        log.info("hash banks loaded: %d hashes", len(self.index))
+        self._set_index(await loop.run_in_executor(None, self.banks.load))
 
     async def _watch_banks(self) -> None:
-        """Reload the in-memory index whenever a bank changes (pub/sub, no restart); a lost
-        Redis keeps the last index and is retried every second, for as long as it takes."""
-
-        def lost(rs: tenacity.RetryCallState) -> None:
-            BANK_WATCH_ERRORS.inc()
-            log.warning(
-                "bank watch lost Redis (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
-            )
-
-        async for attempt in tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(Exception),  # not CancelledError
-            wait=tenacity.wait_fixed(1.0),
-            before_sleep=lost,
-        ):
-            with attempt:
-                client = redisio.async_client(self.settings)
-                try:
-                    async with client.pubsub() as ps:
-                        await ps.subscribe(self.banks.channel)
-                        await self.reload_banks()  # catch changes made while unsubscribed
-                        async for msg in ps.listen():
-                            if msg["type"] == "message":
-                                await self.reload_banks()
-                    raise ConnectionError("the bank channel closed")  # subscribe again
-                finally:
-                    await client.aclose()
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
+        await banks_mod.watch(self.settings, self.banks, self._set_index)
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,6 +132,12 @@ class ScoringService:
             self.settings, self.frames_topic, group_id=self.settings.scoring.group_id
         )
         producer = kafkaio.producer(self.settings)
+
+        self.failures = Failures(
+            STAGE,
+            self.settings.dead_letters,
+            lambda dead: deadletter.produce(producer, self.settings, dead),
+        )
         await consumer.start()
         await producer.start()
         self.batcher.start()
@@ -176,7 +156,7 @@ class ScoringService:
                     continue
                 # score concurrently, but match and produce in input order: a stream's Scores
                 # must keep its frames' order (the streams worker drops a seq it has passed)
-                ready = await asyncio.gather(*(self._score(producer, m) for m in msgs))
+                ready = await asyncio.gather(*(self._score(m) for m in msgs))
                 acks = [await self._emit(producer, *r) for r in ready if r is not None]
                 await asyncio.gather(*acks)
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
@@ -202,23 +182,23 @@ class ScoringService:
             self.executor.shutdown(wait=False)
 
     async def _score(
-        self, producer: AIOKafkaProducer, msg: ConsumerRecord
+        self, msg: ConsumerRecord
     ) -> tuple[records.Frame, records.Scores, str | None] | None:
         """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
-        try:
-            frame = records.decode(msg.value, records.Frame)
-        except RecordDecodeError as e:
-            await deadletter.send(producer, self.settings,
-                                  deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
-            return None
+        return await self.failures.handle(
+            msg, decoder(records.Frame), lambda frame: self._score_frame(msg, frame)
+        )
+
+    async def _score_frame(
+        self, msg: ConsumerRecord, frame: records.Frame
+    ) -> tuple[records.Frame, records.Scores, str | None] | None:
         hit = await self.cache.get(frame.jpeg)
         cached = hit is not None
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
         result = (*hit, None) if hit is not None else await self.batcher.submit(frame)
         if isinstance(result, images.ImageRejected):
-            await deadletter.send(producer, self.settings,
-                                  deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
+            await self.failures.dead(msg, "bad_jpeg", str(result))
             return None
         scored, h, q, img = result
         if not cached:

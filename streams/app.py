@@ -14,10 +14,12 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from prometheus_client import Counter
 
-from framewatch import deadletter, metrics, records, redisio, taxonomy
-from framewatch.errors import RecordDecodeError
+from framewatch import metrics, records, redisio, taxonomy
+from framewatch.failures import Failures, decoder
 from framewatch.kafkaio import faust_broker_config
 from framewatch.metrics import stage_registry
 from framewatch.records import Decision, Scores
@@ -144,49 +146,46 @@ def build_app(settings: Settings) -> faust.App:
         out_count[out.topic].inc()
         return value
 
-    async def dead(event: Any, exc: RecordDecodeError) -> None:
-        rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
-        metrics.DEAD_LETTERS.labels(stage=STAGE, reason=exc.reason).inc()
-        log.warning("dead-lettered: %s", exc)
+    async def send_dead(rec: records.DeadLetter) -> None:
         await send(Out("dead_letters", rec.key or "", rec))
+
+    failures = Failures(
+        STAGE, settings.dead_letters, send_dead, fatal=(KafkaError, ProducerSendError)
+    )
+
+    async def on_scores(sc: Scores) -> None:
+        res = proc.on_scores(state.get(sc.stream_id), sc)
+        state[sc.stream_id] = res.state
+        for out in res.outputs:
+            value = await send(out)
+            if isinstance(out.record, Decision):
+                await send(Out("by_account", out.record.account_id, out.record), value)
+                DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
+                pinned = pinner.pin(out.record, proc.policies.policy)
+                if pinned is not None:
+                    await send(pinned)
+                metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
+                    max(0.0, time.time() - sc.captured_at)
+                )
+        if res.hot:
+            await mark_hot(sc.stream_id, True)
+
+    async def on_decision(d: Decision) -> None:
+        led, outs = proc.on_decision(ledgers.get(d.account_id), d)
+        ledgers[d.account_id] = led
+        for out in outs:
+            await send(out)
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
         async for event in stream.events():
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
-            try:
-                sc = records.decode(event.value, expect=Scores)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            res = proc.on_scores(state.get(sc.stream_id), sc)
-            state[sc.stream_id] = res.state
-            for out in res.outputs:
-                value = await send(out)
-                if isinstance(out.record, Decision):
-                    await send(Out("by_account", out.record.account_id, out.record), value)
-                    DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
-                    pinned = pinner.pin(out.record, proc.policies.policy)
-                    if pinned is not None:
-                        await send(pinned)
-                    metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
-                        max(0.0, time.time() - sc.captured_at)
-                    )
-            if res.hot:
-                await mark_hot(sc.stream_id, True)
+            await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                d = records.decode(event.value, expect=Decision)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            led, outs = proc.on_decision(ledgers.get(d.account_id), d)
-            ledgers[d.account_id] = led
-            for out in outs:
-                await send(out)
+            await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(
         app,
@@ -197,9 +196,9 @@ def build_app(settings: Settings) -> faust.App:
         send=send,
         targets=targets,
         mark_hot=mark_hot,
-        dead=dead,
+        failures=failures,
     )
-    add_audit_agents(app, settings, audit_in=audit_in, dead=dead)
+    add_audit_agents(app, settings, audit_in=audit_in, failures=failures)
     return app
 
 

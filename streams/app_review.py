@@ -15,8 +15,8 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
-from framewatch import metrics, records
-from framewatch.errors import RecordDecodeError
+from framewatch import metrics
+from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
@@ -33,7 +33,6 @@ REVIEW_OUTCOMES = Counter(
     ["category", "outcome"],
     registry=_REG,
 )
-Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 Send = Callable[[Out], Awaitable[Any]]
 MarkHot = Callable[[str, bool], Awaitable[None]]
 
@@ -48,7 +47,7 @@ def add_review_agents(
     send: Send,
     targets: dict[str, TopicT],
     mark_hot: MarkHot,
-    dead: Dead,
+    failures: Failures,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
     ``send`` (metrics, send-error guard) routes review outputs too."""
@@ -64,41 +63,37 @@ def add_review_agents(
     targets["reviews_by_account"] = by_account
     rp = ReviewProcessor(proc)
 
+    async def on_review(rv: ReviewOutcome) -> None:
+        res = rp.on_review(state.get(rv.stream_id), rv)
+        state[rv.stream_id] = res.state
+        for out in res.outputs:
+            await send(out)
+        if res.cleared:
+            await mark_hot(rv.stream_id, False)
+        if not res.duplicate:
+            REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
+        log.info(
+            "review %s of decision %s: %s%s%s",
+            rv.review_id,
+            rv.decision_id,
+            rv.outcome,
+            " (stream cleared)" if res.cleared else "",
+            " (seen before)" if res.duplicate else "",
+        )
+
+    async def on_ledger(rv: ReviewOutcome) -> None:
+        led, outs = rp.on_ledger(ledgers.get(rv.account_id), rv)
+        ledgers[rv.account_id] = led
+        for out in outs:
+            await send(out)
+
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
         async for event in stream.events():
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
-            try:
-                rv = records.decode(event.value, expect=ReviewOutcome)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            res = rp.on_review(state.get(rv.stream_id), rv)
-            state[rv.stream_id] = res.state
-            for out in res.outputs:
-                await send(out)
-            if res.cleared:
-                await mark_hot(rv.stream_id, False)
-            if not res.duplicate:
-                REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
-            log.info(
-                "review %s of decision %s: %s%s%s",
-                rv.review_id,
-                rv.decision_id,
-                rv.outcome,
-                " (stream cleared)" if res.cleared else "",
-                " (seen before)" if res.duplicate else "",
-            )
+            await failures.handle(event.message, decoder(ReviewOutcome), on_review)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                rv = records.decode(event.value, expect=ReviewOutcome)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            led, outs = rp.on_ledger(ledgers.get(rv.account_id), rv)
-            ledgers[rv.account_id] = led
-            for out in outs:
-                await send(out)
+            await failures.handle(event.message, decoder(ReviewOutcome), on_ledger)

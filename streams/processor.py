@@ -141,6 +141,8 @@ class ReviewProcessor:
                 )
                 d = d.model_copy(update={"statement": stm})
             res.outputs.append(Out("decisions", d.stream_id, d))
+        if r.alert is not None:
+            res.outputs.append(Out("alerts", r.alert.incident_id, r.alert))
         if r.forward:
             res.outputs.append(Out("reviews_by_account", rv.account_id, rv))
         res.outputs.append(Out("audit_in", rv.stream_id, rv))

@@ -224,7 +224,7 @@ def step(
     if red:
         top = decision.reasons[0]
         alert = Alert(
-            incident_id=records.stable_id("incident", sc.stream_id, first),
+            incident_id=incident_id(sc.stream_id, first),
             severity="critical",
             category=top.category,
             red_line=True,
@@ -242,6 +242,11 @@ def step(
             raised_at=decision.decided_at,
         )
     return Outcome(st, decision, alert)
+
+
+def incident_id(stream_id: str, first_frame_id: str) -> str:
+    """The red-line incident of a block: its trigger and its resolve share this id."""
+    return records.stable_id("incident", stream_id, first_frame_id)
 
 
 def _ordered(st: StreamState, ids: set[str]) -> list[str]:
