@@ -62,11 +62,23 @@ def now() -> float:
 
 
 class _Record(BaseModel):
-    """Base of every record: strict (unknown fields refused), frozen, versioned."""
+    """Base of every record: strict (unknown fields refused), frozen, versioned.
+
+    ``VERSION`` is what this build writes; ``READS`` the versions it still reads (a record
+    that gained an optional field reads its older version, the field taking its default), so
+    a rolling upgrade never dead-letters what the previous build wrote.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
+    READS: ClassVar[frozenset[int]] = frozenset()
+
+    @classmethod
+    def reads(cls, version: object) -> bool:
+        if isinstance(version, bool) or not isinstance(version, int):
+            return False
+        return version == cls.VERSION or version in cls.READS
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,18 +90,33 @@ SampleReason = Literal[
 ]
 
 
+SessionId = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="id of this life of the stream (a publisher that comes back under the "
+        "same stream id starts a new one); the decision worker restarts its smoothing on a new "
+        "session; absent in version 1",
+    ),
+]
+
+
 class Frame(_Record):
-    """One sampled frame of a stream, produced by ingest to the frames topic (key: stream_id)."""
+    """One sampled frame of a stream, produced by ingest to the frames topic
+    (key: ``scope.stream``, i.e. tenant/stream_id). v2 added ``session``."""
 
     TYPE: ClassVar[str] = "frame"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     frame_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
     channel: str | None = Field(None, description="channel type for policy, e.g. kids, gaming")
-    seq: int = Field(ge=0, description="sample number within the stream, from 0")
+    session: SessionId = None
+    seq: int = Field(ge=0, description="sample number of the stream (diagnostic; replays are "
+                     "recognised by frame_id, never by seq)")  # fmt: skip
     pts: float = Field(description="presentation time in seconds from stream start")
     captured_at: float = Field(description="wall-clock capture time, epoch seconds")
     sample_reason: SampleReason
@@ -138,16 +165,19 @@ class Detection(BaseModel):
 
 
 class Scores(_Record):
-    """What the scorer found in one frame (topic scores, key: stream_id)."""
+    """What the scorer found in one frame (topic scores, key: tenant/stream_id).
+    v2 added ``session`` (copied from the frame)."""
 
     TYPE: ClassVar[str] = "scores"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     frame_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
     channel: str | None = None
+    session: SessionId = None
     seq: int = Field(ge=0)
     captured_at: float
     scored_at: float
@@ -418,7 +448,7 @@ def _decode_frame(data: bytes) -> Frame:
     if len(data) < _FRAME_HEADER.size:
         raise RecordDecodeError("malformed", "frame envelope shorter than its header")
     _, version, meta_len = _FRAME_HEADER.unpack_from(data)
-    if version != Frame.VERSION:
+    if not Frame.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
             f"frame record version {version}; this build reads version {Frame.VERSION}: "
@@ -428,8 +458,10 @@ def _decode_frame(data: bytes) -> Frame:
     if meta_len > len(data) - start:
         raise RecordDecodeError("malformed", "frame envelope metadata length runs past the end")
     meta = _loads(data[start : start + meta_len])
-    if meta.pop("type", None) != "frame" or meta.pop("v", None) != Frame.VERSION:
-        raise RecordDecodeError("malformed", "frame envelope metadata lacks type=frame, v=1")
+    if meta.pop("type", None) != "frame" or meta.pop("v", None) != version:
+        raise RecordDecodeError(
+            "malformed", f"frame envelope metadata lacks type=frame, v={version}"
+        )
     meta["jpeg"] = data[start + meta_len :]
     return _validate(Frame, meta)
 
@@ -440,7 +472,7 @@ def _decode_json(data: bytes) -> _Record:
     cls = JSON_RECORDS.get(rtype) if isinstance(rtype, str) else None
     if cls is None:
         raise RecordDecodeError("unknown_type", f"unknown record type {rtype!r}")
-    if version != cls.VERSION:
+    if not cls.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
             f"{rtype} record version {version!r}; this build reads version {cls.VERSION}: "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-FRAMES_DECODED = Counter("framewatch_ingest_frames_decoded_total", "frames decoded", ["stream"])
+FRAMES_DECODED = Counter(
+    "framewatch_ingest_frames_decoded_total", "frames decoded", ["tenant", "stream"]
+)
 FRAMES_SAMPLED = Counter(
     "framewatch_ingest_frames_sampled_total", "frames chosen as samples", ["reason"]
 )
@@ -14,7 +16,7 @@ FRAMES_SUPPRESSED = Counter(
 LAST_FRAME = Gauge(
     "framewatch_stream_last_frame_timestamp_seconds",
     "unix time of the last frame sent for a stream (alert when a live stream goes quiet)",
-    ["stream_id"],
+    ["tenant", "stream_id"],
 )
 FRAMES_SENT = Counter("framewatch_ingest_frames_sent_total", "frames produced to Kafka", ["source"])
 DECODE_ERRORS = Counter(
@@ -27,7 +29,9 @@ SOURCE_ERRORS = Counter(
 )
 RECONNECTS = Counter("framewatch_ingest_reconnects_total", "live source reconnect attempts")
 LAG = Gauge(
-    "framewatch_ingest_lag_seconds", "capture to produced, last frame of a stream", ["stream"]
+    "framewatch_ingest_lag_seconds",
+    "capture to produced, last frame of a stream",
+    ["tenant", "stream"],
 )
 PRODUCE_LATENCY = Histogram(
     "framewatch_ingest_produce_seconds",

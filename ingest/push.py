@@ -21,10 +21,10 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiokafka import AIOKafkaProducer
 
-from framewatch import deadletter, records, redisio
+from framewatch import deadletter, records, redisio, scope
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
-from ingest import framedata, images, tenancy
+from ingest import framedata, images
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,6 @@ async def push_frame(request: web.Request) -> web.Response:
             raise ValueError(raw_time)
     except ValueError:
         return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
-    try:  # before the body is read: nothing of another tenant's stream is touched
-        await tenancy.claim(settings, request.app[REDIS], tenant, stream_id)
-    except tenancy.StreamOwnedError as exc:
-        return error(403, "stream_forbidden", str(exc))
     try:
         data = await _body(request, cfg.push_max_bytes)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
@@ -110,8 +106,9 @@ async def push_frame(request: web.Request) -> web.Response:
         await _dead_letter(request, tenant, stream_id, rejected, data)
         return error(rejected.status, rejected.code, str(rejected))
     client = request.app[REDIS]
-    seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
-    start_key = redisio.key(settings, "pushstart", tenant, stream_id)
+    skey = scope.key(tenant, stream_id)  # the tenant's stream: its ids are its own names
+    seq = int(await client.incr(redisio.key(settings, "pushseq", skey))) - 1
+    start_key = redisio.key(settings, "pushstart", skey)
     await client.set(start_key, captured_at, nx=True)
     start = float(await client.get(start_key) or captured_at)
     frame = records.Frame(
@@ -133,14 +130,14 @@ async def push_frame(request: web.Request) -> web.Response:
     topic = settings.topics.name("frames")
     t0 = time.monotonic()
     try:
-        await request.app[PRODUCER].send_and_wait(topic, frame.encode(), key=stream_id.encode())
+        await request.app[PRODUCER].send_and_wait(topic, frame.encode(), key=skey.encode())
     except Exception as exc:  # Kafka down: tell the client to retry (frame_id is stable)
         log.error("push: producing to %s failed: %s", topic, exc)
         return error(503, "unavailable", "could not store the frame; retry later")
     PRODUCE_LATENCY.observe(time.monotonic() - t0)
-    LAG.labels(stream=stream_id).set(records.now() - captured_at)
+    LAG.labels(tenant=tenant, stream=stream_id).set(records.now() - captured_at)
     FRAMES_SENT.labels(source="push").inc()
-    LAST_FRAME.labels(stream_id=stream_id).set(captured_at)
+    LAST_FRAME.labels(tenant=tenant, stream_id=stream_id).set(captured_at)
     RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
     PUSH_REQUESTS.labels(status="202").inc()
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
@@ -155,7 +152,7 @@ async def _dead_letter(
     keep = len(data) <= settings.ingest.push_dead_letter_max_bytes
     dead = deadletter.build(
         "ingest", f"push_{exc.code}", f"tenant {tenant}: {exc}", payload=data if keep else None
-    ).model_copy(update={"key": stream_id})
+    ).model_copy(update={"key": scope.key(tenant, stream_id)})
     try:
         await deadletter.send(request.app[PRODUCER], settings, dead)
     except Exception as e:  # Kafka down: the 4xx still goes out
@@ -187,7 +184,6 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
-                (403, "the stream id belongs to another tenant"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
                 (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
             )

@@ -1,6 +1,7 @@
 """Pulls registered in Redis (`framewatch sources ...`), and the supervisor that runs them.
 
-The registry is one Redis hash, ``key(settings, "sources")``: stream_id -> JSON entry. The
+The registry is one Redis hash, ``key(settings, "sources")``: ``scope.key(tenant, stream_id)``
+-> JSON entry, so two tenants may both register a ``cam-1``. The
 supervisor in ``framewatch ingest serve`` re-reads it every ``supervisor_poll_s`` and starts,
 restarts (entry changed, or it failed) and stops pulls to match.
 """
@@ -17,9 +18,8 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from framewatch import redisio
+from framewatch import redisio, scope
 from framewatch.settings import Settings
-from ingest import tenancy
 from ingest.engine import StreamMeta
 from ingest.runner import StreamIngester
 from ingest.source import is_live
@@ -38,31 +38,32 @@ class SourceEntry:
     fps: float | None = None
     keyframes: bool = False
 
+    @property
+    def key(self) -> str:
+        """Its field in the registry hash, and its name in the supervisor."""
+        return scope.key(self.tenant, self.stream_id)
+
 
 def _hash(settings: Settings) -> str:
     return redisio.key(settings, "sources")
 
 
 def add(settings: Settings, client: redis.Redis, entry: SourceEntry) -> None:
-    """Register (or replace) a pull; URLs are checked against the SSRF guard first.
-
-    The stream id is claimed for the entry's tenant: another tenant's stream is never replaced.
-    """
+    """Register (or replace) the tenant's pull; URLs are checked against the SSRF guard first."""
     if is_live(entry.source):
         check_url(entry.source, allow_private=settings.ingest.allow_private_urls)
-    tenancy.claim_sync(settings, client, entry.tenant, entry.stream_id)
-    client.hset(_hash(settings), entry.stream_id, json.dumps(asdict(entry)))
+    client.hset(_hash(settings), entry.key, json.dumps(asdict(entry)))
 
 
-def remove(settings: Settings, client: redis.Redis, stream_id: str) -> bool:
-    return bool(client.hdel(_hash(settings), stream_id))
+def remove(settings: Settings, client: redis.Redis, tenant: str, stream_id: str) -> bool:
+    return bool(client.hdel(_hash(settings), scope.key(tenant, stream_id)))
 
 
 def list_all(settings: Settings, client: redis.Redis) -> list[SourceEntry]:
     raw = client.hgetall(_hash(settings))
     return sorted(
         (SourceEntry(**json.loads(v)) for v in raw.values()),  # type: ignore[union-attr]
-        key=lambda e: e.stream_id,
+        key=lambda e: (e.tenant, e.stream_id),
     )
 
 
@@ -106,10 +107,10 @@ class Supervisor:
             keyframes_only=entry.keyframes,
             producer=self.producer,
         )
-        task = asyncio.create_task(ing.run(), name=f"pull-{entry.stream_id}")
+        task = asyncio.create_task(ing.run(), name=f"pull-{entry.key}")
         task.add_done_callback(_report)
-        self.running[entry.stream_id] = (entry, ing, task)
-        log.info("started pull %s from %s", entry.stream_id, entry.source)
+        self.running[entry.key] = (entry, ing, task)
+        log.info("started pull %s from %s", entry.key, entry.source)
 
     async def _stop(self, stream_id: str) -> None:
         _entry, ing, task = self.running.pop(stream_id)

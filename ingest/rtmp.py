@@ -25,7 +25,6 @@ from aiokafka import AIOKafkaProducer
 
 from framewatch import deadletter, redisio
 from framewatch.settings import Settings
-from ingest import tenancy
 from ingest.engine import StreamMeta
 from ingest.errors import IngestError, SourceError
 from ingest.metrics import SOURCE_ERRORS
@@ -41,9 +40,8 @@ _KEY_RE = re.compile(r"Unexpected stream (\S+), expecting")
 def create_key(
     settings: Settings, client: redis.Redis, tenant: str, account_id: str, stream_id: str
 ) -> str:
-    """A new stream key for a publisher (printed once by `framewatch sources key`); the stream
-    id is claimed for `tenant` (another tenant's is refused)."""
-    tenancy.claim_sync(settings, client, tenant, stream_id)
+    """A new stream key for a publisher (printed once by `framewatch sources key`); it names
+    the tenant, so the stream is that tenant's `stream_id` (``framewatch.scope``)."""
     key = secrets.token_urlsafe(24)
     entry = {"tenant": tenant, "account_id": account_id, "stream_id": stream_id}
     client.set(redisio.key(settings, "streamkey", key), json.dumps(entry))

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from framewatch import deadletter, kafkaio, records, redisio
+from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest.engine import Counts, SampleEngine, StreamMeta
@@ -33,6 +34,7 @@ from ingest.metrics import (
     RECONNECTS,
     SOURCE_ERRORS,
 )
+from ingest.position import Position, PositionStore
 from ingest.source import VideoSource, is_live
 from ingest.ssrf import check_url
 
@@ -90,6 +92,7 @@ class StreamIngester:
         self.opened = opened
         self._stop = threading.Event()
         self.last_lag = 0.0
+        self._sent: Position | None = None  # position after the last frame Kafka acked
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,19 +155,44 @@ class StreamIngester:
             asyncio.run_coroutine_threadsafe(queue.put(_DONE), loop).result()
 
     # ---- event loop ----------------------------------------------------------------------
-    async def _poll_hot(self) -> None:
-        key = redisio.key(self.settings, "hot", self.meta.stream_id)
-        client = redisio.async_client(self.settings)
+    async def _poll_hot(self, client: aioredis.Redis) -> None:
+        key = redisio.key(self.settings, "hot", scope.key(self.meta.tenant, self.meta.stream_id))
+        while not self._stop.is_set():
+            try:
+                self.engine.set_hot(bool(await client.exists(key)))
+            except Exception as exc:  # Redis down must not stop ingest
+                HOT_POLL_ERRORS.inc()
+                log.debug("hot flag poll failed: %s", exc)
+            await asyncio.sleep(self.settings.ingest.hot_poll_s)
+
+    async def _resume(self, store: PositionStore) -> None:
+        """Continue the stream's saved position: the same life for a pull restarted within
+        ``resume_window_s`` (ingest or its supervisor restarted, the broadcast went on); a
+        new life for a publisher that came back to the listener, a file, or a stale position."""
+        m = self.meta
+        pos = await store.load(m.tenant, m.stream_id)
+        pull = is_live(self.source) and self.opened is None
+        fresh = pos is not None and records.now() - pos.saved_at <= (
+            self.settings.ingest.resume_window_s
+        )
+        self.engine.resume(pos, same_life=pull and fresh)
+        log.info(
+            "%s/%s: %s at seq %d", m.tenant, m.stream_id,
+            "same life resumed" if pull and fresh else "new life", self.engine.seq,
+        )  # fmt: skip
+
+    async def _save_positions(self, store: PositionStore) -> None:
+        """Save the position of the last acknowledged frame every position_save_s."""
+        saved: Position | None = None
         try:
-            while not self._stop.is_set():
-                try:
-                    self.engine.set_hot(bool(await client.exists(key)))
-                except Exception as exc:  # Redis down must not stop ingest
-                    HOT_POLL_ERRORS.inc()
-                    log.debug("hot flag poll failed: %s", exc)
-                await asyncio.sleep(self.settings.ingest.hot_poll_s)
+            while True:
+                await asyncio.sleep(self.settings.ingest.position_save_s)
+                if self._sent is not None and self._sent is not saved:
+                    saved = self._sent
+                    await store.save(self.meta.tenant, self.meta.stream_id, saved)
         finally:
-            await client.aclose()
+            if self._sent is not None and self._sent is not saved:
+                await store.save(self.meta.tenant, self.meta.stream_id, self._sent)
 
     async def _start_producer(self, producer: AIOKafkaProducer) -> None:
         """Wait for Kafka (a restart, a network blip) instead of failing the stream at once."""
@@ -194,7 +222,11 @@ class StreamIngester:
         if self._own_producer:
             await self._start_producer(producer)
         topic = self.settings.topics.name("frames")
-        key = self.meta.stream_id.encode()
+        key = scope.key(self.meta.tenant, self.meta.stream_id).encode()
+        # fail fast: hints and positions must not hold up frames while Redis is down
+        client = redisio.async_client(self.settings, socket_timeout=2)
+        store = PositionStore(self.settings, client)
+        await self._resume(store)
         queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.ingest.queue_size)
         loop = asyncio.get_running_loop()
         thread = threading.Thread(
@@ -203,7 +235,8 @@ class StreamIngester:
             name=f"ingest-{self.meta.stream_id}",
             daemon=True,
         )
-        hot = asyncio.create_task(self._poll_hot())
+        hot = asyncio.create_task(self._poll_hot(client))
+        saver = asyncio.create_task(self._save_positions(store))
         error: SourceError | None = None
         thread.start()
         try:
@@ -221,9 +254,12 @@ class StreamIngester:
                 await producer.send_and_wait(topic, frame.encode(), key=key)
                 PRODUCE_LATENCY.observe(time.monotonic() - sent_at)
                 self.last_lag = records.now() - frame.captured_at
-                LAG.labels(stream=self.meta.stream_id).set(self.last_lag)
+                self._sent = Position.after(frame)
+                LAG.labels(tenant=self.meta.tenant, stream=self.meta.stream_id).set(self.last_lag)
                 FRAMES_SENT.labels(source="pull").inc()
-                LAST_FRAME.labels(stream_id=self.meta.stream_id).set(frame.captured_at)
+                LAST_FRAME.labels(tenant=self.meta.tenant, stream_id=self.meta.stream_id).set(
+                    frame.captured_at
+                )
                 RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
                 self.engine.counts.sent += 1
                 if self.on_progress:
@@ -238,7 +274,7 @@ class StreamIngester:
                         f"source_{error.reason}",
                         str(error),
                         payload=self.source.encode(),
-                    ).model_copy(update={"key": self.meta.stream_id}),
+                    ).model_copy(update={"key": key.decode()}),
                 )
                 raise error
         finally:
@@ -249,9 +285,11 @@ class StreamIngester:
                     while True:
                         queue.get_nowait()
                 await asyncio.sleep(0.01)
-            hot.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await hot
+            for task in (hot, saver):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await client.aclose()
             if self._own_producer:
                 await producer.stop()
         return self.summary(time.monotonic() - t0)

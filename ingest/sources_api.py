@@ -2,7 +2,8 @@
 
 A tenant's API key registers, lists and removes only that tenant's pulls. Only network URLs can
 be registered (files on the ingest host are not a tenant's to read), they pass the SSRF guard,
-and the stream id is claimed for the tenant (another tenant's stream id is refused with 403).
+and every entry is keyed by tenant and stream id (``framewatch.scope``): a tenant names its own
+streams, and another tenant's stream of the same id is a different stream.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from framewatch import apikeys
-from ingest import registry, tenancy
+from framewatch import apikeys, scope
+from ingest import registry
 from ingest.errors import UrlRefusedError
 from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
 from ingest.ssrf import check_url
@@ -92,12 +93,7 @@ async def put_source(request: web.Request) -> web.Response:
         )
     except (UrlRefusedError, ValueError) as exc:
         return error(400, "url_refused", str(exc))
-    client = request.app[REDIS]
-    try:
-        await tenancy.claim(settings, client, tenant, stream_id)
-    except tenancy.StreamOwnedError as exc:
-        return error(403, "stream_forbidden", str(exc))
-    await client.hset(registry._hash(settings), stream_id, json.dumps(asdict(entry)))
+    await request.app[REDIS].hset(registry._hash(settings), entry.key, json.dumps(asdict(entry)))
     return web.json_response({"stream_id": stream_id, "registered": True})
 
 
@@ -106,10 +102,10 @@ async def delete_source(request: web.Request) -> web.Response:
     if isinstance(tenant, web.Response):
         return tenant
     stream_id = request.match_info["stream_id"]
-    entry = (await _entries(request)).get(stream_id)
-    if entry is None or entry.tenant != tenant:  # another tenant's pull reads as absent
+    entry = (await _entries(request)).get(scope.key(tenant, stream_id))
+    if entry is None or entry.tenant != tenant:  # another tenant's pull is not this one
         return error(404, "not_found", f"you have no registered source {stream_id!r}")
-    await request.app[REDIS].hdel(registry._hash(request.app[SETTINGS]), stream_id)
+    await request.app[REDIS].hdel(registry._hash(request.app[SETTINGS]), entry.key)
     return web.json_response({"stream_id": stream_id, "removed": True})
 
 
@@ -190,10 +186,6 @@ def openapi_paths() -> dict[str, Any]:
                         {"stream_id": {"type": "string"}, "registered": {"type": "boolean"}},
                     ),
                     "400": {"description": "bad body, or URL refused (SSRF guard)", "content": err},
-                    "403": {
-                        "description": "the stream id belongs to another tenant",
-                        "content": err,
-                    },
                     **unauth,
                 },
             },

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Histogram
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from framewatch import deadletter, kafkaio, records, redisio
+from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
 from framewatch.settings import Settings
@@ -182,7 +182,7 @@ class ScoringService:
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
             return None
-        result = await self.cache.get(frame.jpeg)
+        result = await self.cache.get(frame.tenant, frame.jpeg)
         cached = result is not None
         if result is None:
             result = await self.batcher.submit(frame)
@@ -192,7 +192,7 @@ class ScoringService:
             return None
         scored, h, q = result
         if not cached:
-            await self.cache.put(frame.jpeg, scored, h, q)
+            await self.cache.put(frame.tenant, frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality
         scores = to_scores(frame, scored, h, q, [])
@@ -208,11 +208,11 @@ class ScoringService:
         h: str | None,
     ) -> asyncio.Future[Any]:  # fmt: skip
         """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
-        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
+        matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
         return await producer.send(
-            self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
+            self.scores_topic, records.encode(scores), key=scope.stream(frame).encode()
         )
 
     async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
@@ -252,6 +252,7 @@ def to_scores(
         account_id=frame.account_id,
         tenant=frame.tenant,
         channel=frame.channel,
+        session=frame.session,
         seq=frame.seq,
         captured_at=frame.captured_at,
         scored_at=records.now(),

@@ -9,7 +9,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.errors import FramewatchError, RecordDecodeError
 from framewatch.records import Decision, ReviewOutcome
 from framewatch.settings import Settings
@@ -99,7 +99,7 @@ async def _send(settings: Settings, rv: ReviewOutcome) -> None:
     await prod.start()
     try:
         await prod.send_and_wait(
-            settings.topics.name("reviews"), records.encode(rv), key=rv.stream_id.encode()
+            settings.topics.name("reviews"), records.encode(rv), key=scope.stream(rv).encode()
         )
     finally:
         await prod.stop()
@@ -146,8 +146,8 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
             else "the decision stands"
         )
         print(
-            f"review {rv.review_id}: {d.action} of stream {d.stream_id} (account "
-            f"{d.account_id}, {rv.category or 'no category'}) {args.outcome}; {effect}"
+            f"review {rv.review_id}: {d.action} of stream {d.stream_id} (tenant {d.tenant}, "
+            f"account {d.account_id}, {rv.category or 'no category'}) {args.outcome}; {effect}"
         )
     return 0
 

@@ -27,6 +27,14 @@ class StreamsSettings(BaseModel):
     default_territorial_scope: list[str] = Field(
         default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
     )
+    replay_window: int = Field(
+        256,
+        ge=1,
+        le=10_000,
+        description="frame ids remembered per stream: a scores record whose frame id is among "
+        "them is a replay (scorer or worker restart) and is not counted again; the whole list "
+        "goes to the table's changelog with every frame, so keep it to what a replay can span",
+    )
     review_ids_kept: int = Field(
         200, ge=1, description="review ids remembered per stream (re-sent reviews count once)"
     )

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from framewatch import kafkaio, redisio
+from framewatch import kafkaio, redisio, scope
 from framewatch.settings import Settings
 from ingest import registry
 from ingest.engine import StreamMeta
@@ -22,7 +22,9 @@ async def test_hot_stream_is_sampled_faster_until_the_flag_expires(make_settings
     )
     await kafkaio.create_topics(settings)
     r = redisio.sync_client(settings)
-    r.set(redisio.key(settings, "hot", "hotcam"), "1", px=2500)  # hot for the first ~2.5 s
+    r.set(
+        redisio.key(settings, "hot", scope.key("default", "hotcam")), "1", px=2500
+    )  # hot for the first ~2.5 s
     ing = StreamIngester(
         settings, video("doorknob-hd-no-bar.mp4"), StreamMeta("hotcam", "a"), realtime=True
     )

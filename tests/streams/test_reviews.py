@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from framewatch import kafkaio, records, redisio
+from framewatch import kafkaio, records, redisio, scope
 from framewatch.local import free_port
 from framewatch.records import DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
@@ -88,7 +88,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     in_review = next(d for d in decisions if d.stream_id == "r")
     assert in_review.action == "review"
     r = redis.from_url(settings.redis_url.get_secret_value())
-    assert r.get(redisio.key(settings, "hot", "r")) == b"1"
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "r"))) == b"1"
     enf = of(
         await until(
             settings,
@@ -142,7 +142,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     r_allow = [d for d in decisions if d.action == "allow" and d.stream_id == "r"]
     assert len(r_allow) == 1 and r_allow[0].corrects == in_review.decision_id
     assert r_allow[0].statement is None and r_allow[0].previous_state == "review"
-    assert r.get(redisio.key(settings, "hot", "r")) is None
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "r"))) is None
     assert allow[0].previous_state == "blocked"
     stm = allow[0].statement
     assert stm is not None
