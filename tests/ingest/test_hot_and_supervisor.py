@@ -58,9 +58,9 @@ async def test_supervisor_starts_registered_pulls_and_stops_removed(make_setting
         by_stream = {sid: [f.seq for f in frames if f.stream_id == sid] for sid in ("s1", "s2")}
         assert by_stream["s1"] == list(range(len(by_stream["s1"]))) and len(by_stream["s1"]) >= 4
         assert len(by_stream["s2"]) >= 12
-        assert registry.remove(settings, r, "s1")
+        assert registry.remove(settings, r, "default", "s1")
         await asyncio.sleep(0.6)
-        assert "s1" not in sup.running and "s2" in sup.running
+        assert "default/s1" not in sup.running and "default/s2" in sup.running
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

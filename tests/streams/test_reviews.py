@@ -196,15 +196,19 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     }
     assert [d.action for d in decisions if d.stream_id == "g"] == ["block", "allow", "allow"]
     states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
-    assert states["g"]["state"] == "ok" and states["u"]["state"] == "blocked"
-    assert states["r"]["state"] == "ok"
+    assert states["default/g"]["state"] == "ok" and states["default/u"]["state"] == "blocked"
+    assert states["default/r"]["state"] == "ok"
     enf = of(await collect(settings, "enforcement", want=len(enf) + 1, timeout=3), Enforcement)
     assert sum(1 for e in enf if e.reverses) == 1
     ledgers = await table_snapshot(settings, ledger_changelog(settings))
-    assert len(ledgers["acc"]["strikes"]) == 2 and ledgers["acc"]["step"] == 1  # warn
-    assert len(ledgers["acc2"]["strikes"]) == 1 and ledgers["acc2"]["step"] == 1  # upheld: as is
+    assert (
+        len(ledgers["default/acc"]["strikes"]) == 2 and ledgers["default/acc"]["step"] == 1
+    )  # warn
+    assert (
+        len(ledgers["default/acc2"]["strikes"]) == 1 and ledgers["default/acc2"]["step"] == 1
+    )  # upheld: as is
     # a review decision carries no strike: its overturn never went to the ledger
-    assert ledgers["acc3"]["strikes"] == [] and ledgers["acc3"]["seen"] == []
+    assert ledgers["default/acc3"]["strikes"] == [] and ledgers["default/acc3"]["seen"] == []
 
     dead = of(await collect(settings, "dead_letters", want=1, timeout=10), DeadLetter)
     assert [(d.source_topic, d.reason) for d in dead] == [

@@ -126,7 +126,7 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     ids = {d.decision_id for d in decisions}
     assert len(ids) == 7  # s0..s6 blocked once each (replays produce the same ids)
     latest = await table_snapshot(settings, ledger_changelog(settings))
-    ledger = latest["acct"]
+    ledger = latest["default/acct"]
     counted = [s["decision_id"] for s in ledger["strikes"]]
     assert sorted(counted) == sorted(ids)  # every strike once, none lost
     enf = [e for e in await collect(settings, "enforcement", want=3) if isinstance(e, Enforcement)]
