@@ -80,6 +80,11 @@ class _Record(BaseModel):
             return False
         return version == cls.VERSION or version in cls.READS
 
+    @classmethod
+    def versions(cls) -> str:
+        """The versions this build reads, for error messages."""
+        return ", ".join(str(v) for v in sorted({cls.VERSION, *cls.READS}))
+
 
 # --------------------------------------------------------------------------------------------
 # frame
@@ -451,7 +456,7 @@ def _decode_frame(data: bytes) -> Frame:
     if not Frame.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"frame record version {version}; this build reads version {Frame.VERSION}: "
+            f"frame record version {version}; this build reads versions {Frame.versions()}: "
             "upgrade framewatch on this consumer",
         )
     start = _FRAME_HEADER.size
@@ -475,7 +480,7 @@ def _decode_json(data: bytes) -> _Record:
     if not cls.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"{rtype} record version {version!r}; this build reads version {cls.VERSION}: "
+            f"{rtype} record version {version!r}; this build reads versions {cls.versions()}: "
             "upgrade framewatch on this consumer",
         )
     return _validate(cls, body)
