@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "reviewers upheld and overturned (latest verdict per decision) and the precision, "
         "split by the reviewed action (block, review), so thresholds can be tuned.",
     )
+    s.add_argument(
+        "--tenant", default=None, help="only this tenant's reviews (default: every tenant's)"
+    )
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
     s.set_defaults(func=_stats)
 
@@ -169,17 +172,25 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     def take(m: ConsumerRecord) -> bool:
         nonlocal bad
         try:
-            got.append(records.decode(m.value, expect=ReviewOutcome))
+            rv = records.decode(m.value, expect=ReviewOutcome)
         except RecordDecodeError:
             bad += 1
+            return False
+        if args.tenant is None or rv.tenant == args.tenant:
+            got.append(rv)
         return False
 
     asyncio.run(scan(settings, settings.topics.name("reviews"), take))
     rows = precision(got)
     if args.json:
-        print(json.dumps({"reviews": len(got), "unreadable": bad, "categories": rows}))
+        body = {"tenant": args.tenant, "reviews": len(got), "unreadable": bad, "categories": rows}
+        print(json.dumps(body))
         return 0
-    print(f"{len(got)} review records" + (f" ({bad} unreadable, skipped)" if bad else ""))
+    print(
+        f"{len(got)} review records"
+        + (f" of tenant {args.tenant}" if args.tenant else " (every tenant)")
+        + (f" ({bad} unreadable, skipped)" if bad else "")
+    )
     print(
         f"{'category':<34}{'reviewed':>9}{'upheld':>8}{'overturn':>9}{'precision':>10}  by action"
     )

@@ -63,12 +63,12 @@ async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettere
     await prod.start()
     frames_topic = settings.topics.name("frames")
     for f in sent[:3]:
-        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+        await prod.send_and_wait(frames_topic, records.encode(f), key=scope.stream(f).encode())
     await prod.send_and_wait(frames_topic, b"garbage", key=b"s0")
     await prod.send_and_wait(frames_topic, records.encode(_frame("s0", 99, b"\xff\xd8nope")),
                              key=b"s0")  # fmt: skip
     for f in sent[3:]:
-        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+        await prod.send_and_wait(frames_topic, records.encode(f), key=scope.stream(f).encode())
     await prod.stop()
 
     svc = ScoringService(settings)
@@ -138,7 +138,7 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
         for f in sent:
             f = f.model_copy(update={"pdq": None, "pdq_quality": None})
             await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
-                                     key=f.stream_id.encode())  # fmt: skip
+                                     key=scope.stream(f).encode())  # fmt: skip
         await prod.stop()
         got = await _read(settings, settings.topics.name("scores"), len(sent))
     finally:

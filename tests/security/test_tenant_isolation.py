@@ -4,6 +4,7 @@ without downtime."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -28,7 +29,7 @@ from framewatch.records import Alert, Decision, Enforcement
 from framewatch.settings import Settings, to_env
 from scoring.cache import ScoreCache
 from scoring.scorer import Scored
-from streams.app import app_id
+from streams.app import app_id, ledger_changelog
 from streams.inspect import table_snapshot
 from tests.ingest.helpers import push_server
 from tests.streams.helpers import scores
@@ -381,3 +382,44 @@ async def test_score_cache_never_answers_another_tenant(settings: Settings) -> N
         assert await cache.get("beta", b"same-jpeg") is None
     finally:
         await client.aclose()
+
+
+@pytest.mark.timeout(240)
+async def test_a_review_of_betas_block_touches_only_betas_stream_and_ledger(
+    settings: Settings, worker: Worker
+) -> None:
+    gore = {"violence.gore": 0.95}
+    await produce(
+        settings,
+        _scores("alpha", "stream-1", gore, 3, 1000.0)
+        + _scores("beta", "stream-1", gore, 3, 1000.0),
+    )
+    blocks = _of(await collect(settings, "decisions", want=2, worker=worker), Decision)
+    beta = next(d for d in blocks if d.tenant == "beta")
+    env = {**env_for(settings, worker.data_dir), "PATH": "/usr/bin:/bin"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "framewatch.cli", *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+    out = cli("review", "resolve", beta.decision_id, "--outcome", "overturned", "--reviewer", "r")
+    assert out.returncode == 0, out.stderr
+    assert "tenant beta" in out.stdout
+    decisions = _of(await collect(settings, "decisions", want=3, worker=worker), Decision)
+    allow = [d for d in decisions if d.action == "allow"]
+    assert [(d.tenant, d.stream_id, d.corrects) for d in allow] == [
+        ("beta", "stream-1", beta.decision_id)
+    ]
+    states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
+    assert states["alpha/stream-1"]["state"] == "blocked"
+    assert states["beta/stream-1"]["state"] == "ok"
+    for _ in range(60):  # the ledger side follows through the by-account topic
+        ledgers = await table_snapshot(settings, ledger_changelog(settings))
+        if not ledgers["beta/acct-42"]["strikes"]:
+            break
+        await asyncio.sleep(0.5)
+    assert len(ledgers["alpha/acct-42"]["strikes"]) == 1
+    assert ledgers["beta/acct-42"]["strikes"] == []
+    for tenant, n in (("alpha", 0), ("beta", 1)):
+        stats = json.loads(cli("review", "stats", "--tenant", tenant, "--json").stdout)
+        assert (stats["tenant"], stats["reviews"]) == (tenant, n)
