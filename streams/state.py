@@ -135,7 +135,7 @@ def step(
     *,
     runbook_url: str | None = None,
     decided_at: float | None = None,
-    replay_window: int = 256,
+    replay_window: int = 64,
 ) -> Outcome:
     """Feed one scores record; return the new state and the transition it causes, if any."""
     if sc.frame_id in st.recent:

@@ -28,12 +28,15 @@ class StreamsSettings(BaseModel):
         default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
     )
     replay_window: int = Field(
-        256,
+        64,
         ge=1,
         le=10_000,
         description="frame ids remembered per stream: a scores record whose frame id is among "
-        "them is a replay (scorer or worker restart) and is not counted again; the whole list "
-        "goes to the table's changelog with every frame, so keep it to what a replay can span",
+        "them is a replay (scorer or worker restart) and is not counted again. The whole list "
+        "goes to the table's changelog with every frame (~36 bytes an id), so keep it to what "
+        "a replay can span: a worker replays what it had not committed (commit_interval_s), a "
+        "scorer at most its max_in_flight frames. A replay beyond it re-sends decisions with "
+        "the same ids, which the ledger and every consumer de-duplicate",
     )
     review_ids_kept: int = Field(
         200, ge=1, description="review ids remembered per stream (re-sent reviews count once)"

@@ -39,7 +39,8 @@ SAFE = "pattern-hd-no-bar.mp4"
 @pytest.fixture
 def settings(make_settings) -> Settings:  # type: ignore[no-untyped-def]
     return make_settings(
-        streams={"session_timeout_s": 8},
+        # the replay below re-scores the whole frames topic, both lives: remember all of it
+        streams={"session_timeout_s": 8, "replay_window": 256},
         scoring={"models": [], "text_every": 0, "max_wait_ms": 5},
     )
 
