@@ -76,14 +76,8 @@ class _Record(BaseModel):
 
     @classmethod
     def reads(cls, version: object) -> bool:
-        if isinstance(version, bool) or not isinstance(version, int):
-            return False
-        return version == cls.VERSION or version in cls.READS
-
-    @classmethod
-    def versions(cls) -> str:
-        """The versions this build reads, for error messages."""
-        return ", ".join(str(v) for v in sorted({cls.VERSION, *cls.READS}))
+        ok = isinstance(version, int) and not isinstance(version, bool)
+        return ok and (version == cls.VERSION or version in cls.READS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,15 +89,8 @@ SampleReason = Literal[
 ]
 
 
-SessionId = Annotated[
-    str | None,
-    Field(
-        max_length=64,
-        description="id of this life of the stream (a publisher that comes back under the "
-        "same stream id starts a new one); the decision worker restarts its smoothing on a new "
-        "session; absent in version 1",
-    ),
-]
+SessionId = Annotated[str | None, Field(max_length=64, description="this life of the stream "
+                      "(a publisher back under the same id starts a new one); absent in v1")]  # fmt: skip
 
 
 class Frame(_Record):
@@ -456,7 +443,7 @@ def _decode_frame(data: bytes) -> Frame:
     if not Frame.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"frame record version {version}; this build reads versions {Frame.versions()}: "
+            f"frame record version {version}; this build reads {sorted(Frame.READS | {Frame.VERSION})}: "
             "upgrade framewatch on this consumer",
         )
     start = _FRAME_HEADER.size
@@ -480,7 +467,7 @@ def _decode_json(data: bytes) -> _Record:
     if not cls.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"{rtype} record version {version!r}; this build reads versions {cls.versions()}: "
+            f"{rtype} record version {version!r}; this build reads {sorted(cls.READS | {cls.VERSION})}: "
             "upgrade framewatch on this consumer",
         )
     return _validate(cls, body)
@@ -507,19 +494,3 @@ def _validate(cls: type[R], body: dict[str, Any]) -> R:
         ) from None
     except RecursionError:
         raise RecordDecodeError("malformed", f"{cls.TYPE} record nested too deeply") from None
-
-
-def json_schema(record_type: str) -> dict[str, Any]:
-    """The published JSON Schema of a record type, including ``type`` and ``v``."""
-    cls = ALL_RECORDS[record_type]
-    schema = cls.model_json_schema(mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://framewatch.dev/schemas/{record_type}.v{cls.VERSION}.json"
-    schema["properties"] = {
-        "type": {"const": record_type, "type": "string"},
-        "v": {"const": cls.VERSION, "type": "integer"},
-        **schema["properties"],
-    }
-    schema["required"] = ["type", "v", *schema.get("required", [])]
-    schema["additionalProperties"] = False
-    return schema

@@ -9,10 +9,27 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from framewatch.records import ALL_RECORDS, DOWNSTREAM_RECORDS, json_schema
+from framewatch.records import ALL_RECORDS, DOWNSTREAM_RECORDS
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+def json_schema(record_type: str) -> dict[str, Any]:
+    """The published JSON Schema of a record type, including ``type`` and ``v``."""
+    cls = ALL_RECORDS[record_type]
+    schema = cls.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://framewatch.dev/schemas/{record_type}.v{cls.VERSION}.json"
+    schema["properties"] = {
+        "type": {"const": record_type, "type": "string"},
+        "v": {"const": cls.VERSION, "type": "integer"},
+        **schema["properties"],
+    }
+    schema["required"] = ["type", "v", *schema.get("required", [])]
+    schema["additionalProperties"] = False
+    return schema
 
 
 def render(record_type: str) -> str:
