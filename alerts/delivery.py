@@ -7,6 +7,7 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,24 +15,48 @@ import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
 from alerts.routing import Sink
+from framewatch.metrics import stage_registry
 from framewatch.settings.alerts import AlertsSettings
+
+_REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 
-DELIVERED = Counter("framewatch_alerts_delivered_total", "deliveries accepted by a sink", ["sink"])
 DELIVERIES = Counter(
-    "framewatch_alert_deliveries_total", "delivery outcomes per sink", ["sink", "outcome"]
+    "framewatch_alert_deliveries_total",
+    "delivery outcomes per sink",
+    ["sink", "outcome"],
+    registry=_REG,
 )
-RETRIED = Counter("framewatch_alerts_retried_total", "delivery retries", ["sink", "why"])
-FAILED = Counter("framewatch_alerts_dead_lettered_total", "deliveries given up", ["sink"])
+RETRIED = Counter(
+    "framewatch_alerts_retried_total", "delivery retries", ["sink", "why"], registry=_REG
+)
+FAILED = Counter(
+    "framewatch_alerts_dead_lettered_total", "deliveries given up", ["sink"], registry=_REG
+)
 LATENCY = Histogram(
     "framewatch_alerts_delivery_seconds",
     "record raised -> accepted by the sink",
     ["sink"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=_REG,
 )
-OPEN_INCIDENTS = Gauge("framewatch_alerts_open_incidents", "triggered, not yet resolved")
-BREAKER_OPEN = Gauge("framewatch_alerts_breaker_open", "1 while a sink's breaker is open", ["sink"])
+OPEN_INCIDENTS = Gauge(
+    "framewatch_alerts_open_incidents", "triggered, not yet resolved", registry=_REG
+)
+BREAKER_OPEN = Gauge(
+    "framewatch_alerts_breaker_open", "1 while a sink's breaker is open", ["sink"], registry=_REG
+)
+
+
+def init_series(sinks: Iterable[str]) -> None:
+    """Every sink's delivery series exist at 0 from the start, so that the first failed page
+    moves ``increase()`` (FramewatchAlertDeliveryFailing) instead of creating the series at 1."""
+    for name in sinks:
+        for outcome in ("delivered", "failed"):
+            DELIVERIES.labels(sink=name, outcome=outcome)
+        FAILED.labels(sink=name)
+        BREAKER_OPEN.labels(sink=name).set(0)
 
 
 def public_url(url: str) -> str:
@@ -138,7 +163,6 @@ class Deliverer:
                     text = (await resp.text())[:300]
                     if 200 <= status < 300:
                         brk.success()
-                        DELIVERED.labels(sink=sink.name).inc()
                         DELIVERIES.labels(sink=sink.name, outcome="delivered").inc()
                         return Outcome(True, attempt + 1, status=status)
                     error = f"HTTP {status} from {where}: {text}"

@@ -24,28 +24,43 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from alerts.api_doc import openapi
-from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome
+from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome, init_series
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import apikeys, deadletter, kafkaio, records, redisio, scope
+from framewatch import apikeys, deadletter, kafkaio, metrics, records, redisio, scope
 from framewatch.errors import RecordDecodeError
-from framewatch.metrics import RECORDS_IN, observe_lag
+from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
 from framewatch.settings import Settings
+
+_REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 STAGE = "alerts"
 TOPIC_OF = {"alert": "alerts", "enforcement": "enforcement", "decision": "decisions"}
 
 DUPLICATES = Counter(
-    "framewatch_alerts_duplicates_total", "deliveries skipped: already sent", ["sink"]
+    "framewatch_alerts_duplicates_total",
+    "deliveries skipped: already sent",
+    ["sink"],
+    registry=_REG,
 )
-FOLDED = Counter("framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)")
-UNROUTED = Counter("framewatch_alerts_unrouted_total", "records no route matched", ["type"])
-ESCALATED = Counter("framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"])
+FOLDED = Counter(
+    "framewatch_alerts_folded_total", "alerts folded into an open page (rate limit)", registry=_REG
+)
+UNROUTED = Counter(
+    "framewatch_alerts_unrouted_total", "records no route matched", ["type"], registry=_REG
+)
+ESCALATED = Counter(
+    "framewatch_alerts_escalated_total", "re-sends to a next tier", ["route"], registry=_REG
+)
 REDIS_WAITS = Counter(
-    "framewatch_alerts_redis_waits_total", "Redis calls retried because Redis was unreachable"
+    "framewatch_alerts_redis_waits_total",
+    "Redis calls retried because Redis was unreachable",
+    registry=_REG,
 )
-REDIS_WAITING = Gauge("framewatch_alerts_redis_waiting", "1 while the router waits for Redis")
+REDIS_WAITING = Gauge(
+    "framewatch_alerts_redis_waiting", "1 while the router waits for Redis", registry=_REG
+)
 
 
 class WaitForRedis(Retry):
@@ -92,9 +107,13 @@ class Router:
         self.redis = aioredis.Redis.from_pool(pool)
         self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
         self.deliverer = Deliverer(self.cfg)
+        init_series(routing.sinks)
+        metrics.init_series(STAGE, topics_in=[settings.topics.name(TOPIC_OF[t]) for t in TOPIC_OF],
+                            dead_letter_reasons=("unexpected_type", "delivery_failed"))  # fmt: skip
         self.producer = kafkaio.producer(settings)
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def k(self, *parts: str) -> str:
         return redisio.key(self.s, "alerts", *parts)
@@ -102,15 +121,24 @@ class Router:
     # ---------------------------------------------------------------- delivery of one record
 
     async def deliver(
-        self, sink: Sink, rec: Routable, *, tier: int = 0, folded: int = 0, dedup: bool = True
+        self,
+        sink: Sink,
+        rec: Routable,
+        *,
+        tier: int = 0,
+        folded: int = 0,
+        dedup: bool = True,
+        action: str | None = None,
     ) -> Outcome:
-        kind = getattr(rec, "kind", "trigger")
+        kind = action or getattr(rec, "kind", "trigger")
         mark = self.k("sent", sink.name, rec.TYPE, record_id(rec), kind, str(tier))
         if dedup and await self.redis.exists(mark):
             DUPLICATES.labels(sink=sink.name).inc()
             log.info("already delivered to %s, skipped", sink.name, extra={"id": record_id(rec)})
             return Outcome(True, 0)
-        body, headers = request_for(sink, rec, self.cfg.evidence_url, tier=tier, folded=folded)
+        body, headers = request_for(
+            sink, rec, self.cfg.evidence_url, tier=tier, folded=folded, action=action
+        )
         out = await self.deliverer.send(sink, body, headers)
         if out.ok:
             if dedup:
@@ -282,7 +310,29 @@ class Router:
         by = request.query.get("by", "")
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
         log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
+        task = asyncio.create_task(self._forward_ack(incident))  # PagerDuty stops paging too
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return web.json_response({"incident_id": incident, "acknowledged": True})
+
+    async def _forward_ack(self, incident: str) -> None:
+        """Acknowledge the incident in every PagerDuty sink its page went to (or would escalate
+        to), off the request: the on-call person's ack answers at once, PagerDuty may retry."""
+        blob = await self.redis.get(self.k("incident", incident))
+        if blob is None:
+            return
+        alert = records.decode(blob, records.Alert)
+        names: set[str] = set()
+        for r in self.routing.routes_for(alert):
+            names.update(r.sinks, *r.escalation)
+        pd = [self.routing.sinks[n] for n in sorted(names)
+              if self.routing.sinks[n].type == "pagerduty"]  # fmt: skip
+        outs = await asyncio.gather(*(self.deliver(s, alert, action="acknowledge") for s in pd))
+        for sink, out in zip(pd, outs, strict=True):
+            if not out.ok:
+                error = f"acknowledge to sink {sink.name}: {out.error}"
+                dead = deadletter.build(STAGE, "delivery_failed", error, payload=blob)
+                await deadletter.send(self.producer, self.s, dead)
 
     async def start_http(self) -> None:
         app = web.Application()

@@ -6,118 +6,99 @@ import datetime as dt
 import json
 from typing import Any
 
+from alerts import slack
 from alerts.routing import Routable, Sink
+from alerts.text import cap, evidence_urls, record_id, summary
 from alerts.verify import sign
 from framewatch import records
+
+# PagerDuty's published limits (see pagerduty_body); the links cap is ours, to stay far from 512 KB
+PD_SUMMARY_MAX = 1024
+PD_DEDUP_KEY_MAX = 255
+PD_FIELD_MAX = 255
+PD_LINKS_MAX = 20
 
 _PD_SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "warning",
                 "info": "info"}  # fmt: skip
 
 
-def record_id(rec: Routable) -> str:
-    """The idempotency id of a record: incident, enforcement or decision id."""
-    if isinstance(rec, records.Alert):
-        return rec.incident_id
-    if isinstance(rec, records.Enforcement):
-        return rec.enforcement_id
-    return rec.decision_id
-
-
-def _summary(rec: Routable) -> str:
-    if isinstance(rec, records.Alert):
-        return rec.summary
-    if isinstance(rec, records.Enforcement):
-        return f"account {rec.account_id}: {rec.previous_action} -> {rec.action}"
-    why = ", ".join(f"{r.category} {r.score:.2f}" for r in rec.reasons) or "no reasons"
-    return f"stream {rec.stream_id}: {rec.previous_state} -> {rec.action} ({why})"
-
-
-def _evidence(rec: Routable, template: str) -> list[str]:
-    ids = getattr(rec, "evidence_frame_ids", [])
-    return [template.format(frame_id=f) for f in ids] if template else []
-
-
 def pagerduty_body(
-    sink: Sink, rec: Routable, evidence_url: str, *, tier: int = 0
+    sink: Sink, rec: Routable, evidence_url: str, *, tier: int = 0, action: str | None = None
 ) -> dict[str, Any]:
-    """An Events API v2 event: trigger (dedup_key = incident id) or resolve."""
+    """An Events API v2 event: trigger (dedup_key = incident id), acknowledge or resolve.
+
+    Published limits (developer.pagerduty.com, docs/events-API-v2/02-Trigger-Events.md):
+    ``payload.summary`` at most 1024 characters, ``dedup_key`` at most 255; payloads 512 KB.
+    """
+    if action is None:
+        action = "resolve" if getattr(rec, "kind", "trigger") == "resolve" else "trigger"
     body: dict[str, Any] = {
         "routing_key": sink.routing_key,
-        "dedup_key": record_id(rec),
-        "event_action": "resolve" if getattr(rec, "kind", "trigger") == "resolve" else "trigger",
+        "dedup_key": _pd_dedup_key(record_id(rec)),
+        "event_action": action,
     }
-    if body["event_action"] == "resolve":
+    if action != "trigger":
         return body
     test = getattr(rec, "test", False)
     sev = rec.severity if isinstance(rec, records.Alert) else "high"
     ts = getattr(rec, "raised_at", None) or getattr(rec, "issued_at", None) or rec.decided_at  # type: ignore[union-attr]
     category = getattr(rec, "category", None)
+    stream = getattr(rec, "stream_id", None)
+    evidence = evidence_urls(rec, evidence_url)
     body["payload"] = {
-        "summary": (("[TEST] " if test else "") + _summary(rec))[:1024],
-        "source": getattr(rec, "stream_id", None) or rec.account_id,
+        "summary": cap(("[TEST] " if test else "") + summary(rec), PD_SUMMARY_MAX),
+        "source": cap(stream or rec.account_id, PD_FIELD_MAX),
         "severity": _PD_SEVERITY[sev],
         "timestamp": dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(),
-        "component": rec.account_id,
-        "group": rec.tenant,
+        "component": cap(rec.account_id, PD_FIELD_MAX),
+        "group": cap(rec.tenant, PD_FIELD_MAX),
         "class": category or rec.TYPE,
         "custom_details": {
             "record_type": rec.TYPE,
+            "record_id": record_id(rec),
             "tenant": rec.tenant,
             "account_id": rec.account_id,
-            "stream_id": getattr(rec, "stream_id", None),
+            "stream_id": stream,
             "red_line": getattr(rec, "red_line", None),
             "escalation_tier": tier,
+            "evidence_frames": len(getattr(rec, "evidence_frame_ids", [])),
             "test": test,
         },
     }
     body["client"] = "framewatch"
-    body["links"] = [{"href": u, "text": "evidence frame"} for u in _evidence(rec, evidence_url)]
+    links = [{"href": u, "text": f"evidence frame {i + 1}"} for i, u in enumerate(evidence)]
+    body["links"] = links[:PD_LINKS_MAX]
     return body
 
 
-def slack_body(
-    rec: Routable, evidence_url: str, *, tier: int = 0, folded: int = 0
-) -> dict[str, Any]:
-    """A readable Slack message (mrkdwn); never the image itself, only a link to it."""
-    head = "TEST ALERT (ignore) " if getattr(rec, "test", False) else ""
-    if isinstance(rec, records.Alert) and rec.kind == "resolve":
-        head += ":white_check_mark: resolved"
-    elif isinstance(rec, records.Alert):
-        head += f":rotating_light: {rec.severity.upper()}" + (" RED LINE" if rec.red_line else "")
-    else:
-        head += f":no_entry: {rec.TYPE}"
-    lines = [
-        f"*{head}* {getattr(rec, 'category', '') or rec.TYPE}",
-        f"*stream:* {getattr(rec, 'stream_id', '-') or '-'}  *account:* {rec.account_id}"
-        f"  *tenant:* {rec.tenant}",
-        f"*why:* {_summary(rec)}",
-        f"*id:* {record_id(rec)}",
-    ]
-    if tier:
-        lines.append(f"*escalated:* tier {tier} (not acknowledged)")
-    if folded:
-        lines.append(f"*folded:* {folded} more alert(s) from this stream/account")
-    for url in _evidence(rec, evidence_url):
-        lines.append(f"<{url}|evidence frame>")
-    if getattr(rec, "runbook_url", None):
-        lines.append(f"<{rec.runbook_url}|runbook>")  # type: ignore[union-attr]
-    text = "\n".join(lines)
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+def _pd_dedup_key(rid: str) -> str:
+    """Our ids are 32 hex characters; an id from outside longer than PagerDuty's 255 becomes a
+    digest, so acknowledge and resolve still find the alert their trigger opened."""
+    return rid if len(rid) <= PD_DEDUP_KEY_MAX else "sha256:" + records.stable_id(rid)
 
 
 def request_for(
-    sink: Sink, rec: Routable, evidence_url: str, *, tier: int = 0, folded: int = 0
+    sink: Sink,
+    rec: Routable,
+    evidence_url: str,
+    *,
+    tier: int = 0,
+    folded: int = 0,
+    action: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """Body bytes and headers of one delivery to ``sink``."""
+    """Body bytes and headers of one delivery to ``sink`` (``action``: PagerDuty's
+    event_action when it is not the record's own, e.g. ``acknowledge``)."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "framewatch-alerts",
         **sink.headers,
     }
     if sink.type == "pagerduty":
-        body = json.dumps(pagerduty_body(sink, rec, evidence_url, tier=tier)).encode()
+        body = json.dumps(
+            pagerduty_body(sink, rec, evidence_url, tier=tier, action=action)
+        ).encode()
     elif sink.type == "slack":
-        body = json.dumps(slack_body(rec, evidence_url, tier=tier, folded=folded)).encode()
+        body = json.dumps(slack.message(rec, evidence_url, tier=tier, folded=folded)).encode()
     else:
         body = records.encode(rec)
         assert sink.secret  # validated in routing

@@ -11,6 +11,9 @@ class SettingsError(FramewatchError):
     """A setting is missing or invalid; the message names the setting (env var or file key)."""
 
 
+RECORD_DECODE_REASONS = ("malformed", "unknown_type", "unsupported_version", "invalid")
+
+
 class RecordDecodeError(FramewatchError):
     """Bytes on a topic are not a record this consumer can read: dead-letter them.
 

@@ -1,13 +1,66 @@
-"""Prometheus helpers: every process serves /metrics; shared metrics live here."""
+"""Prometheus helpers: every process serves /metrics; shared metrics live here.
+
+Each stage registers its own metrics in :func:`stage_registry` (never the default registry), and
+its /metrics serves that registry plus the core's: a process that loads other stages' modules
+(the ``framewatch`` command loads every stage's subcommands) still exports only its own series.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Metric,
+    start_http_server,
+)
+
+from framewatch.errors import RECORD_DECODE_REASONS
 
 log = logging.getLogger(__name__)
+_STAGES: dict[str, CollectorRegistry] = {}
+
+
+def stage_registry(stage: str) -> CollectorRegistry:
+    """The registry of one stage's own metrics."""
+    return _STAGES.setdefault(stage, CollectorRegistry(auto_describe=True))
+
+
+class _Union:
+    """A collector that reads several registries (the core's and one stage's)."""
+
+    def __init__(self, registries: Iterable[CollectorRegistry]) -> None:
+        self.registries = list(registries)
+
+    def describe(self) -> list[Metric]:
+        return []  # no name checks across registries: each checked its own at registration
+
+    def collect(self) -> Iterator[Metric]:
+        for r in self.registries:
+            yield from r.collect()
+
+
+def served(stage: str) -> CollectorRegistry:
+    """What the /metrics of ``stage`` serves: the core metrics plus that stage's own."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_Union([REGISTRY, stage_registry(stage)]))
+    return reg
+
+
+def sample_value(name: str, labels: dict[str, str] | None = None) -> float | None:
+    """A sample's value from the core or any stage's registry (tests and the fault suite)."""
+    for r in [REGISTRY, *_STAGES.values()]:
+        v = r.get_sample_value(name, labels or {})
+        if v is not None:
+            return v
+    return None
+
 
 DEAD_LETTERS = Counter(
     "framewatch_dead_letters_total", "records sent to the dead-letter topic", ["stage", "reason"]
@@ -24,11 +77,30 @@ CAPTURE_TO_DECISION = Histogram(
 )
 
 
+def init_series(
+    stage: str,
+    *,
+    topics_in: Iterable[str] = (),
+    topics_out: Iterable[str] = (),
+    dead_letter_reasons: Iterable[str] = (),
+) -> None:
+    """Create at 0 the labelled series that rules and the dashboard read.
+
+    A labelled counter appears only at its first increment, so Prometheus would first see it at
+    1 and ``increase()`` would read 0: the first dead letter would page nobody."""
+    for t in topics_in:
+        RECORDS_IN.labels(stage=stage, topic=t)
+    for t in topics_out:
+        RECORDS_OUT.labels(stage=stage, topic=t)
+    for r in {*RECORD_DECODE_REASONS, *dead_letter_reasons}:
+        DEAD_LETTERS.labels(stage=stage, reason=r)
+
+
 def serve(stage: str, host: str, port: int) -> None:
     """Start the /metrics endpoint (port 0 disables it) and mark the stage up."""
     UP.labels(stage=stage).set(1)
     if port:
-        start_http_server(port, addr=host)
+        start_http_server(port, addr=host, registry=served(stage))
         log.info("metrics on http://%s:%d/metrics", host, port)
 
 

@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 
+from framewatch.dsa import StatementOfReasons
 from framewatch.errors import RecordDecodeError
 
 CategoryPath = Annotated[
@@ -184,46 +185,6 @@ class Scores(_Record):
     pdq_quality: int | None = Field(None, ge=0, le=100)
     cached: bool = Field(False, description="scores came from the score cache")
     timings_ms: dict[str, float] = Field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------
-# statement of reasons (EU DSA Transparency Database fields)
-
-
-class StatementOfReasons(BaseModel):
-    """Fields of the DSA Transparency Database API; the builder in streams/ fills them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    decision_visibility: list[str] = Field(default_factory=list)
-    decision_visibility_other: str | None = None
-    decision_account: str | None = None
-    account_type: str | None = None
-    decision_ground: Literal[
-        "DECISION_GROUND_ILLEGAL_CONTENT", "DECISION_GROUND_INCOMPATIBLE_CONTENT"
-    ]
-    decision_ground_reference_url: str | None = None
-    illegal_content_legal_ground: str | None = None
-    illegal_content_explanation: str | None = None
-    incompatible_content_ground: str | None = None
-    incompatible_content_explanation: str | None = None
-    incompatible_content_illegal: Literal["Yes", "No"] | None = None
-    category: str = Field(pattern=r"^STATEMENT_CATEGORY_[A-Z_]+$")
-    category_specification: list[str] = Field(default_factory=list)
-    content_type: list[str] = Field(default_factory=lambda: ["CONTENT_TYPE_VIDEO"])
-    content_date: str | None = None
-    application_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
-    end_date_visibility_restriction: str | None = None
-    end_date_account_restriction: str | None = None
-    decision_facts: str
-    source_type: str
-    automated_detection: Literal["Yes", "No"]
-    automated_decision: Literal[
-        "AUTOMATED_DECISION_FULLY",
-        "AUTOMATED_DECISION_PARTIALLY",
-        "AUTOMATED_DECISION_NOT_AUTOMATED",
-    ]
-    territorial_scope: list[str] = Field(default_factory=list)
-    puid: str
 
 
 # --------------------------------------------------------------------------------------------

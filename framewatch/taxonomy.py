@@ -2,7 +2,9 @@
 
 Loaded from the built-in YAML, optionally extended from a file (new nodes, or a different
 red-line flag / DSA category on an existing one). Nodes inherit red_line and dsa from their
-parents. Paths are validated here so a typo in a model manifest or policy fails at start.
+parents, and keywords (the DSA category_specification) too unless they set their own dsa.
+Paths, DSA categories and keywords are validated here (against the Transparency Database's
+2025 lists in framewatch.dsa), so a typo or a retired category fails at start, not at the API.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from framewatch import dsa as dsa_rules
 from framewatch.errors import TaxonomyError
 
 _SEGMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -28,6 +31,7 @@ class Category:
     red_line: bool
     dsa: str | None
     children: tuple[str, ...] = field(default=())
+    keywords: tuple[str, ...] = field(default=())
 
     @property
     def level(self) -> int:
@@ -74,6 +78,10 @@ class Taxonomy:
     def dsa_category(self, path: str) -> str:
         return self.get(path).dsa or "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
 
+    def dsa_keywords(self, path: str) -> list[str]:
+        """The DSA category_specification keywords of a path (may be empty)."""
+        return list(self.get(path).keywords)
+
     def _unknown(self, path: str) -> str:
         root = path.split(".")[0]
         near = [p for p in self._cats if p.split(".")[0] == root][:6]
@@ -101,15 +109,34 @@ def _walk(tree: Any, prefix: str, out: dict[str, dict[str, Any]], src: str) -> N
             raise TaxonomyError(f"{src}: {path} is deeper than L{MAX_DEPTH}")
         node = node or {}
         if not isinstance(node, dict):
-            raise TaxonomyError(f"{src}: {path} must be a mapping (red_line, dsa, children)")
-        unknown = set(node) - {"red_line", "dsa", "children"}
+            raise TaxonomyError(
+                f"{src}: {path} must be a mapping (red_line, dsa, keywords, children)"
+            )
+        unknown = set(node) - {"red_line", "dsa", "keywords", "children"}
         if unknown:
             raise TaxonomyError(f"{src}: {path} has unknown keys {sorted(unknown)}")
         entry = out.setdefault(path, {})
-        for key in ("red_line", "dsa"):
+        for key in ("red_line", "dsa", "keywords"):
             if key in node:
                 entry[key] = node[key]
+        _check_dsa(entry, path, src)
         _walk(node.get("children", {}), path, out, src)
+
+
+def _check_dsa(entry: dict[str, Any], path: str, src: str) -> None:
+    """A DSA category or keyword the Transparency Database would refuse fails at load."""
+    cat = entry.get("dsa")
+    if cat is not None and cat not in dsa_rules.CATEGORIES:
+        raise TaxonomyError(
+            f"{src}: {path} has dsa {cat!r}, not a category of the DSA Transparency Database "
+            f"(2025 schema): use one of {', '.join(dsa_rules.CATEGORIES)}"
+        )
+    kws = entry.get("keywords", [])
+    if not isinstance(kws, list) or any(k not in dsa_rules.KEYWORDS for k in kws):
+        raise TaxonomyError(
+            f"{src}: {path} keywords must be a list of DSA KEYWORD_* values; unknown: "
+            f"{[k for k in kws if k not in dsa_rules.KEYWORDS] if isinstance(kws, list) else kws}"
+        )
 
 
 def build(*trees: tuple[str, Any]) -> Taxonomy:
@@ -122,8 +149,18 @@ def build(*trees: tuple[str, Any]) -> Taxonomy:
         parent = cats.get(path.rsplit(".", 1)[0]) if "." in path else None
         red = raw[path].get("red_line", parent.red_line if parent else False)
         dsa = raw[path].get("dsa", parent.dsa if parent else None)
+        inherited = parent.keywords if parent and "dsa" not in raw[path] else ()
+        keywords = tuple(raw[path].get("keywords", inherited))
         kids = tuple(p for p in raw if "." in p and p.rsplit(".", 1)[0] == path)
-        cats[path] = Category(path, bool(red), dsa, kids)
+        allowed = set(dsa_rules.KEYWORDS_OF.get(dsa or "", ())) | set(
+            dsa_rules.ANY_CATEGORY_KEYWORDS
+        )
+        if dsa and set(keywords) - allowed:
+            raise TaxonomyError(
+                f"{path}: keywords {sorted(set(keywords) - allowed)} do not belong to {dsa}; "
+                f"its keywords: {', '.join(sorted(allowed))}"
+            )
+        cats[path] = Category(path, bool(red), dsa, kids, keywords)
     return Taxonomy({p: cats[p] for p in raw})
 
 

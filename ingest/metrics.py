@@ -4,47 +4,87 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from framewatch import metrics
+from framewatch.metrics import stage_registry
+
+_REG = stage_registry("ingest")  # this stage's /metrics only (core metrics join there)
+
 FRAMES_DECODED = Counter(
-    "framewatch_ingest_frames_decoded_total", "frames decoded", ["tenant", "stream"]
+    "framewatch_ingest_frames_decoded_total", "frames decoded", ["tenant", "stream"], registry=_REG
 )
 FRAMES_SAMPLED = Counter(
-    "framewatch_ingest_frames_sampled_total", "frames chosen as samples", ["reason"]
+    "framewatch_ingest_frames_sampled_total", "frames chosen as samples", ["reason"], registry=_REG
 )
 FRAMES_SUPPRESSED = Counter(
-    "framewatch_ingest_frames_suppressed_total", "samples dropped as near-duplicates"
+    "framewatch_ingest_frames_suppressed_total", "samples dropped as near-duplicates", registry=_REG
 )
 LAST_FRAME = Gauge(
     "framewatch_stream_last_frame_timestamp_seconds",
     "unix time of the last frame sent for a stream (alert when a live stream goes quiet)",
     ["tenant", "stream_id"],
+    registry=_REG,
 )
-FRAMES_SENT = Counter("framewatch_ingest_frames_sent_total", "frames produced to Kafka", ["source"])
+FRAMES_SENT = Counter(
+    "framewatch_ingest_frames_sent_total", "frames produced to Kafka", ["source"], registry=_REG
+)
 DECODE_ERRORS = Counter(
-    "framewatch_ingest_decode_errors_total", "packets or frames that failed to decode"
+    "framewatch_ingest_decode_errors_total",
+    "packets or frames that failed to decode",
+    registry=_REG,
 )
 SOURCE_ERRORS = Counter(
     "framewatch_ingest_source_errors_total",
     "sources that failed (open, corrupt, timeout)",
     ["reason"],
+    registry=_REG,
 )
-RECONNECTS = Counter("framewatch_ingest_reconnects_total", "live source reconnect attempts")
+RECONNECTS = Counter(
+    "framewatch_ingest_reconnects_total", "live source reconnect attempts", registry=_REG
+)
 LAG = Gauge(
     "framewatch_ingest_lag_seconds",
     "capture to produced, last frame of a stream",
     ["tenant", "stream"],
+    registry=_REG,
 )
 PRODUCE_LATENCY = Histogram(
     "framewatch_ingest_produce_seconds",
     "time for Kafka to acknowledge one frame",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=_REG,
 )
 PUSH_REQUESTS = Counter(
-    "framewatch_ingest_push_requests_total", "HTTP frame push requests", ["status"]
+    "framewatch_ingest_push_requests_total", "HTTP frame push requests", ["status"], registry=_REG
 )
 HOT_POLL_ERRORS = Counter(
     "framewatch_ingest_hot_poll_errors_total",
     "reads of the Redis 'hot' hint that failed (sampling stays at its last rate meanwhile)",
+    registry=_REG,
+)
+POSITION_ERRORS = Counter(
+    "framewatch_ingest_position_errors_total",
+    "reads or writes of a stream's saved position that failed (the stream goes on; a restart "
+    "then starts a new life of it)",
+    ["op"],
+    registry=_REG,
 )
 BROKER_WAITS = Counter(
-    "framewatch_ingest_broker_waits_total", "failed connects to Kafka at start, retried"
+    "framewatch_ingest_broker_waits_total",
+    "failed connects to Kafka at start, retried",
+    registry=_REG,
 )
+
+# what ingest dead-letters: source_<SourceError.reason>, push_<ImageRejected.code>, rtmp_failed
+SOURCE_REASONS = (
+    "open_failed", "read_failed", "corrupt", "truncated", "no_video", "unsupported_codec",
+    "unsupported_protocol", "timeout",
+)  # fmt: skip
+PUSH_CODES = ("too_large", "too_many_pixels", "unsupported_media_type", "bad_image")
+
+
+def init_series(frames_topic: str) -> None:
+    """Series the rules and dashboard read exist at 0 from the start (see metrics.init_series)."""
+    reasons = [f"source_{r}" for r in SOURCE_REASONS] + [f"push_{c}" for c in PUSH_CODES]
+    metrics.init_series(
+        "ingest", topics_out=[frames_topic], dead_letter_reasons=[*reasons, "rtmp_failed"]
+    )

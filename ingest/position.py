@@ -15,18 +15,12 @@ import logging
 from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 
 from framewatch import records, redisio, scope
 from framewatch.settings import Settings
+from ingest.metrics import POSITION_ERRORS
 
 log = logging.getLogger(__name__)
-POSITION_ERRORS = Counter(
-    "framewatch_ingest_position_errors_total",
-    "reads or writes of a stream's saved position that failed (the stream goes on; a restart "
-    "then starts a new life of it)",
-    ["op"],
-)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from framewatch import kafkaio, metrics, redisio
 from framewatch.settings import Settings
+from ingest import metrics as ingest_metrics
 from ingest.push import make_app
 from ingest.registry import Supervisor
 
@@ -26,6 +27,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     if settings.metrics.enabled:
         metrics.serve("ingest", settings.metrics.host, settings.metrics.ingest_port)
+        ingest_metrics.init_series(settings.topics.name("frames"))
     producer = kafkaio.producer(settings)
     await producer.start()
     client = redisio.async_client(settings)

@@ -12,12 +12,11 @@ import numpy as np
 
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
-from scoring import pdq
+from scoring import hashfiles, pdq
 from scoring.banks import (
     BankIndex,
     BankStore,
     StreamMatcher,
-    read_hash_file,
     video_hashes,
     with_crops,
 )
@@ -64,11 +63,31 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     for i, h in enumerate(args.hash or []):
         total += store.add(args.name, args.id or h.lower() if i == 0 else h.lower(), [h], "hash",
                            args.note)  # fmt: skip
-    if args.file:
-        items = read_hash_file(Path(args.file))
-        total += store.add_many(args.name, items)
+    for f in args.file or []:
+        parsed = hashfiles.read(Path(f), args.format, min_quality=sc.bank_min_quality,
+                                entry_id=args.id)  # fmt: skip
+        total += store.add_entries(args.name, parsed.entries)
+        _progress(f"{f}: {hashfiles.summary(parsed)}")
     store.notify()
     print(f"bank {args.name}: added {total} hashes")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    store = BankStore(settings)
+    bank = store.get(args.name)
+    if bank is None:
+        print(f"no bank named {args.name!r}: see `framewatch bank list`", file=sys.stderr)
+        return 1
+    entries = store.entries(args.name, args.entry)
+    text = hashfiles.write(entries, args.format, bank=bank.name, category=bank.category,
+                           floor=settings.scoring.bank_min_quality)  # fmt: skip
+    if args.out in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text)
+        _progress(f"bank {args.name}: {len(entries)} entr(y/ies) written to {args.out} "
+                  f"({args.format})")  # fmt: skip
     return 0
 
 
@@ -147,7 +166,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--video", action="append", help="a video: frames every --interval s, quality >= 50"
     )
     p.add_argument("--hash", action="append", help="a PDQ hash as 64 hex chars (repeatable)")
-    p.add_argument("--file", help="one hex hash a line, or CSV id,hash,note")
+    p.add_argument(
+        "--file",
+        action="append",
+        help="a hash list (repeatable): Meta's vPDQ file (frame,quality,hash,timestamp), a "
+        "python-threatexchange/HMA signal file ('pdq <hex>', 'vpdq [...]') or dataset CSV, one "
+        "hex hash a line, or CSV id,hash,note; the format is detected (see --format)",
+    )
+    p.add_argument(
+        "--format",
+        choices=hashfiles.FORMATS,
+        help="the --file format when detection guesses wrong: vpdq, te (signal file), te-csv "
+        "(threatexchange dataset --csv), hma (HMA / threatexchange CLI simple.HASH_PDQ.te rows), "
+        "hex, csv (id,hash,note)",
+    )
     p.add_argument("--role", choices=["red_line", "review"])
     p.add_argument("--category", help="taxonomy path, e.g. known_bad.csam_bank")
     p.add_argument(
@@ -157,6 +189,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--id", help="entry id (default: the file name or hash)")
     p.add_argument("--note", default="")
     p.set_defaults(func=_add)
+    p = bs.add_parser(
+        "export",
+        help="write a bank as a hash list others can import",
+        description="Write a bank's hashes in an exchange format: vpdq (one video entry: "
+        "--entry), te (python-threatexchange / HMA signal file), te-csv (threatexchange "
+        "dataset --csv columns), hma (HMA's simple.HASH_PDQ.te rows), hex, csv (id,hash,note).",
+    )
+    p.add_argument("name")
+    p.add_argument("--format", choices=hashfiles.FORMATS, default="te")
+    p.add_argument("--entry", help="only this entry (a vpdq file holds one video)")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=_export)
     p = bs.add_parser("remove", help="remove an entry, or the whole bank")
     p.add_argument("name")
     p.add_argument("--entry", help="entry id; without it the whole bank goes")

@@ -9,8 +9,6 @@ Redis (AOF-persisted) layout, all under the settings' redis prefix:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from collections import defaultdict, deque
@@ -26,7 +24,7 @@ import redis
 from framewatch import records, redisio, taxonomy
 from framewatch.errors import TaxonomyError
 from framewatch.settings import Settings
-from scoring import pdq
+from scoring import hashfiles, pdq
 from scoring.errors import BankError
 
 log = logging.getLogger(__name__)
@@ -83,34 +81,61 @@ class BankStore:
     def banks(self) -> list[Bank]:
         return [b for n in sorted(self.r.hkeys(self.k("banks"))) if (b := self.get(n.decode()))]
 
-    def add(self, bank: str, entry_id: str, hexes: list[str], kind: str, note: str = "") -> int:
+    def add(self, bank: str, entry_id: str, hexes: list[str], kind: str, note: str = "",
+            frames: list[tuple[int, int, float]] | None = None) -> int:  # fmt: skip
+        """One entry; ``frames`` keeps a vPDQ file's (frame, quality, time) per hash."""
         if self.get(bank) is None:
             raise BankError(f"no bank named {bank!r}: create it with --role and --category")
         words = pdq.to_words(hexes)
         if not len(words):
             raise BankError(f"entry {entry_id}: no hashes to add")
+        meta: dict[str, object] = {"kind": kind, "note": note, "count": len(words)}
+        if frames:
+            meta["frames"] = [list(f) for f in frames]
         pipe = self.r.pipeline()
         pipe.hset(self.k("bank", bank, "hashes"), entry_id, words.astype(">u8").tobytes())
-        pipe.hset(self.k("bank", bank, "entries"), entry_id,
-                  json.dumps({"kind": kind, "note": note, "count": len(words)}))  # fmt: skip
+        pipe.hset(self.k("bank", bank, "entries"), entry_id, json.dumps(meta))
         pipe.execute()
         return len(words)
 
-    def add_many(self, bank: str, items: list[tuple[str, str, str]]) -> int:
-        """Bulk (entry_id, hex, note) single-hash entries, pipelined."""
+    def entries(self, bank: str, entry_id: str | None = None) -> list[hashfiles.Entry]:
+        """The entries of a bank (or one of them) with their hashes, sorted by id."""
+        if self.get(bank) is None:
+            raise BankError(f"no bank named {bank!r}: see `framewatch bank list`")
+        metas = self.r.hgetall(self.k("bank", bank, "entries"))
+        blobs = self.r.hgetall(self.k("bank", bank, "hashes"))
+        out = []
+        for eid in sorted(metas):
+            if entry_id is not None and eid.decode() != entry_id:
+                continue
+            m = json.loads(metas[eid])
+            blob = blobs.get(eid, b"")  # 32 bytes a hash, most significant first
+            hexes = [blob[i : i + 32].hex() for i in range(0, len(blob), 32)]
+            frames = [(int(n), int(q), float(t)) for n, q, t in m.get("frames", [])] or None
+            kind = "video" if m["kind"] == "video" else "hash"
+            out.append(hashfiles.Entry(eid.decode(), hexes, kind, m.get("note", ""), frames))
+        if entry_id is not None and not out:
+            raise BankError(f"bank {bank} has no entry {entry_id!r}: see `framewatch bank list`")
+        return out
+
+    def add_entries(self, bank: str, entries: list[hashfiles.Entry]) -> int:
+        """Many entries (a hash file), pipelined; returns the hashes added."""
         if self.get(bank) is None:
             raise BankError(f"no bank named {bank!r}: create it with --role and --category")
         pipe = self.r.pipeline(transaction=False)
-        for i, (eid, h, note) in enumerate(items):
-            pipe.hset(
-                self.k("bank", bank, "hashes"), eid, pdq.to_words([h]).astype(">u8").tobytes()
-            )
-            pipe.hset(self.k("bank", bank, "entries"), eid,
-                      json.dumps({"kind": "hash", "note": note, "count": 1}))  # fmt: skip
+        total = 0
+        for i, e in enumerate(entries):
+            meta: dict[str, object] = {"kind": e.kind, "note": e.note, "count": len(e.hexes)}
+            if e.frames:
+                meta["frames"] = [list(f) for f in e.frames]
+            blob = pdq.to_words(e.hexes).astype(">u8").tobytes()
+            pipe.hset(self.k("bank", bank, "hashes"), e.entry_id, blob)
+            pipe.hset(self.k("bank", bank, "entries"), e.entry_id, json.dumps(meta))
+            total += len(e.hexes)
             if i % 10000 == 9999:
                 pipe.execute()
         pipe.execute()
-        return len(items)
+        return total
 
     def remove(self, bank: str, entry_id: str | None = None) -> int:
         """Remove one entry, or the whole bank when entry_id is None. Returns entries removed."""
@@ -268,22 +293,3 @@ def video_hashes(
                 yield t, h
                 for extra in with_crops(img, crops or [])[1:]:
                     yield t, extra
-
-
-def read_hash_file(path: Path) -> list[tuple[str, str, str]]:
-    """(entry_id, hex, note) from one hex a line, or a CSV of id,hash,note."""
-    text = path.read_text()
-    out = []
-    if "," in text.split("\n", 1)[0]:
-        for row in csv.reader(io.StringIO(text)):
-            if not row or row[0].strip().lower() == "id":
-                continue
-            if len(row) < 2:
-                raise BankError(f"{path}: CSV row {row} needs id,hash[,note]")
-            out.append((row[0].strip(), row[1].strip(), row[2].strip() if len(row) > 2 else ""))
-    else:
-        for line in text.splitlines():
-            if line.strip() and not line.startswith("#"):
-                out.append((line.strip().lower(), line.strip(), ""))
-    pdq.to_words([h for _, h, _ in out])  # validate all before writing any
-    return out

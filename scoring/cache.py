@@ -16,11 +16,14 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from framewatch import records, redisio, scope
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from scoring.scorer import Scored
 
+_REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
+
 log = logging.getLogger(__name__)
-CACHE = Counter("framewatch_scoring_cache_total", "score cache lookups", ["result"])
+CACHE = Counter("framewatch_scoring_cache_total", "score cache lookups", ["result"], registry=_REG)
 
 
 class ScoreCache:

@@ -21,6 +21,8 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     svc = ScoringService(settings)
     if settings.metrics.enabled:
         metrics.serve("scoring", settings.metrics.host, settings.metrics.scoring_port)
+        metrics.init_series("scoring", topics_in=[svc.frames_topic],
+                            topics_out=[svc.scores_topic], dead_letter_reasons=["bad_jpeg"])  # fmt: skip
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

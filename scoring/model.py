@@ -15,18 +15,25 @@ from PIL import Image
 from prometheus_client import Gauge, Info
 
 from framewatch import records
+from framewatch.metrics import stage_registry
 from scoring import registry
 from scoring.errors import ImageDecodeError, ModelError
+
+_REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 # session creation without CUDA logs a scary error before falling back; we log the real provider
 ort.set_default_logger_severity(4)
 
-PROVIDER = Info("framewatch_scoring_model_provider", "execution provider really used", ["model"])
-ON_GPU = Gauge("framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"])
+PROVIDER = Info(
+    "framewatch_scoring_model_provider", "execution provider really used", ["model"], registry=_REG
+)
+ON_GPU = Gauge(
+    "framewatch_scoring_model_on_gpu", "1 when the model runs on CUDA", ["model"], registry=_REG
+)
 # what deploy/prometheus/rules.yml (scorer on CPU) and the dashboard read
 SCORER_PROVIDER = Gauge(
-    "framewatch_scorer_provider", "1 for the execution provider in use", ["provider"]
+    "framewatch_scorer_provider", "1 for the execution provider in use", ["provider"], registry=_REG
 )
 
 

@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 
 from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.errors import RecordDecodeError
-from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag
+from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
 from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
@@ -32,18 +32,28 @@ from scoring.errors import ImageDecodeError
 from scoring.model import decode_jpeg, load_models
 from scoring.scorer import Scored, Scorer
 
+_REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
+
 log = logging.getLogger(__name__)
 STAGE = "scoring"
-TEXT_ERRORS = Counter("framewatch_scoring_text_errors_total", "OCR/QR runs that failed")
+TEXT_ERRORS = Counter(
+    "framewatch_scoring_text_errors_total", "OCR/QR runs that failed", registry=_REG
+)
 COMMITS_FAILED = Counter(
-    "framewatch_scoring_commits_failed_total", "offset commits refused after a rebalance"
+    "framewatch_scoring_commits_failed_total",
+    "offset commits refused after a rebalance",
+    registry=_REG,
 )
 BANK_WATCH_ERRORS = Counter(
     "framewatch_scoring_bank_watch_errors_total",
     "bank watch lost Redis: matching goes on with the last loaded in-memory index",
+    registry=_REG,
 )
 BATCH_SIZE = Histogram(
-    "framewatch_scoring_batch_size", "frames per inference batch", buckets=(1, 2, 4, 8, 16, 32, 64)
+    "framewatch_scoring_batch_size",
+    "frames per inference batch",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=_REG,
 )
 
 

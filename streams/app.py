@@ -19,9 +19,10 @@ from prometheus_client import Counter
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from framewatch import deadletter, metrics, records, redisio, scope
+from framewatch import deadletter, metrics, records, redisio, scope, taxonomy
 from framewatch.errors import RecordDecodeError
 from framewatch.kafkaio import faust_broker_config
+from framewatch.metrics import stage_registry
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
 from streams import guard, lag
@@ -34,11 +35,38 @@ from streams.app_audit import (
 from streams.app_review import add_review_agents, reviews_by_account_name
 from streams.processor import Out, Processor
 
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
+
 log = logging.getLogger(__name__)
 STAGE = "streams"
+DECISIONS = Counter(
+    "framewatch_decisions_total",
+    "decisions by action and the L1 domain of their top reason ('none' when it has none)",
+    ["action", "category"],
+    registry=_REG,
+)
+ACTIONS = ("block", "review", "allow")
+
+
+def _domain(d: Decision) -> str:
+    return d.reasons[0].category.split(".")[0] if d.reasons else "none"
+
+
+def init_series() -> None:
+    """The series rules and the dashboard read exist at 0 from the start."""
+    metrics.init_series(STAGE, topics_in=["scores", "reviews"],
+                        topics_out=["decisions", "alerts", "enforcement", "audit"])  # fmt: skip
+    domains = {c.path.split(".")[0] for c in taxonomy.load()} | {"none"}
+    for action in ACTIONS:
+        metrics.CAPTURE_TO_DECISION.labels(action=action)
+        for domain in domains:
+            DECISIONS.labels(action=action, category=domain)
+
+
 REDIS_ERRORS = Counter(
     "framewatch_streams_redis_errors_total",
     "Redis writes that failed (the 'hot' sampling hint); decisions go on without them",
+    registry=_REG,
 )
 
 
@@ -168,6 +196,7 @@ def build_app(settings: Settings) -> faust.App:
                 value = await send(out)
                 if isinstance(out.record, Decision):
                     await send(Out("by_account", scope.account(out.record), out.record), value)
+                    DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )
@@ -213,6 +242,7 @@ def run_worker(settings: Settings) -> int:
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
         metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+        init_series()
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

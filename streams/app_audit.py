@@ -21,13 +21,18 @@ from prometheus_client import Counter
 
 from framewatch import kafkaio, metrics, records
 from framewatch.errors import RecordDecodeError
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from streams import audit
+
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 STAGE = "streams"
 
-AUDIT_ENTRIES = Counter("framewatch_audit_entries_total", "links appended to the audit chain")
+AUDIT_ENTRIES = Counter(
+    "framewatch_audit_entries_total", "links appended to the audit chain", registry=_REG
+)
 Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 
 

@@ -17,9 +17,12 @@ from prometheus_client import Counter
 
 from framewatch import metrics, records, scope
 from framewatch.errors import RecordDecodeError
+from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
 from streams.processor import Out, Processor, ReviewProcessor
+
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 STAGE = "streams"
@@ -28,6 +31,7 @@ REVIEW_OUTCOMES = Counter(
     "framewatch_review_outcomes_total",
     "reviewer verdicts on decisions (precision = upheld / (upheld + overturned))",
     ["category", "outcome"],
+    registry=_REG,
 )
 Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 Send = Callable[[Out], Awaitable[Any]]

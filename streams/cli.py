@@ -26,6 +26,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     w.set_defaults(func=_worker)
 
+    p = sub.add_parser("dsa", help="EU DSA statements of reasons and the Transparency Database")
+    ds = p.add_subparsers(dest="dsa_command", required=True)
+    d = ds.add_parser(
+        "submit",
+        help="submit the statements on the decisions/enforcement topics to the DSA "
+        "Transparency Database",
+        description="Read the statements of reasons the worker attached to decisions and "
+        "enforcement steps and submit them with the database's batch endpoint (POST "
+        "/api/v1/statements, up to dsa.batch_size a call). Resumable: offsets are committed "
+        "(consumer group dsa.group_id) only after a batch is settled. A puid the database "
+        "already has counts as delivered; a statement it refuses goes to the dead-letter topic "
+        "with its reasons; 429/5xx are retried with backoff. Needs FRAMEWATCH_DSA__TOKEN and "
+        "FRAMEWATCH_DSA__BASE_URL (production https://transparency.dsa.ec.europa.eu, or the "
+        "sandbox URL from your onboarding). Each tenant is its own platform there: run one "
+        "submitter per tenant with its token. Without --follow it stops once it has caught up.",
+    )
+    d.add_argument("--follow", action="store_true", help="keep running and submit new statements")
+    d.add_argument(
+        "--tenant", default=None, help="submit this tenant's statements (default: dsa.tenant)"
+    )
+    d.add_argument(
+        "--max-batches",
+        type=int,
+        default=None,
+        help="stop after this many batches (a careful first rollout)",
+    )
+    d.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    d.set_defaults(func=_dsa_submit)
+
     p = sub.add_parser("account", help="account strike ledger")
     acs = p.add_subparsers(dest="account_command", required=True)
     a = acs.add_parser("show", help="an account's strikes, window counts, ladder step and history")
@@ -61,6 +90,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import run_worker
 
     return run_worker(settings)
+
+
+def _dsa_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.dsa_submit import main
+
+    if args.tenant:
+        settings = settings.model_copy(
+            update={"dsa": settings.dsa.model_copy(update={"tenant": args.tenant})}
+        )
+    return main(settings, follow=args.follow, max_batches=args.max_batches, as_json=args.json)
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,14 +19,19 @@ import yaml
 from prometheus_client import Counter, Gauge
 
 from framewatch.errors import FramewatchError, TaxonomyError
+from framewatch.metrics import stage_registry
 from framewatch.taxonomy import Taxonomy
+
+_REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
 POLICY_OK = Gauge(
-    "framewatch_streams_policy_ok", "0 while the policy files on disk are refused (old one runs)"
+    "framewatch_streams_policy_ok",
+    "0 while the policy files on disk are refused (old one runs)",
+    registry=_REG,
 )
 POLICY_REFUSED = Counter(
-    "framewatch_streams_policy_refused_total", "policy reloads refused as invalid"
+    "framewatch_streams_policy_refused_total", "policy reloads refused as invalid", registry=_REG
 )
 POLICY_OK.set(1)
 

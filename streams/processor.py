@@ -91,7 +91,9 @@ class Processor:
 
     def _with_statement(self, enf: Enforcement, d: Decision) -> Enforcement:
         cat = d.reasons[0].category if d.reasons else "known_bad"
-        stm = statement.for_enforcement(enf, cat, self.taxonomy, self.settings, d.red_line)
+        stm = statement.for_enforcement(
+            enf, cat, self.taxonomy, self.settings, d.red_line, content_at=d.captured_at
+        )
         return enf.model_copy(update={"statement": stm})
 
 
@@ -134,7 +136,6 @@ class ReviewProcessor:
                     d,
                     rv.decision_id,
                     r.category or "known_bad",
-                    rv.reviewer,
                     rv.note,
                     p.taxonomy,
                     p.settings,
@@ -154,11 +155,18 @@ class ReviewProcessor:
         lg = (
             ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(rv.account_id, rv.tenant)
         )
+        # the overturned content's capture time, read before its strike is removed
+        at = next((s["at"] for s in lg.strikes if s["decision_id"] == rv.decision_id), None)
         enf, cat = review.on_ledger(lg, rv, p.policies.policy)
         outs: list[Out] = []
         if enf is not None:
             stm = statement.for_reversal(
-                enf, cat or "known_bad", rv.decision_id, p.taxonomy, p.settings
+                enf,
+                cat or "known_bad",
+                rv.decision_id,
+                p.taxonomy,
+                p.settings,
+                content_at=at if at is not None else rv.resolved_at,
             )
             enf = enf.model_copy(update={"statement": stm})
             outs.append(Out("enforcement", scope.account(enf), enf))

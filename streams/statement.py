@@ -1,129 +1,136 @@
-"""DSA statements of reasons for blocks and enforcement, validated against a JSON Schema.
+"""DSA statements of reasons for blocks, ladder steps, corrections and reversals.
 
-Fields follow the EU DSA Transparency Database API; the category comes from the taxonomy's
-``dsa`` mapping. Red lines are decided fully automatically; other blocks partially (a human
-reviews them through the reviews topic).
+Each builder returns a :class:`framewatch.dsa.StatementOfReasons`, whose construction is the
+validation against the Transparency Database's rules (no second pass). The category and its
+keywords come from the taxonomy's ``dsa`` / ``keywords``. Red lines are decided fully
+automatically; other blocks partially (a human reviews them through the reviews topic).
+
+The database publishes every statement and takes no personal data (its API documentation), so
+the facts name decisions, categories, scores and policy versions, never an account, a stream or
+a reviewer: the puid (our decision or enforcement id) leads back to those in our own records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-import fastjsonschema
+from pydantic import ValidationError
 
+from framewatch import dsa
 from framewatch.errors import FramewatchError
 from framewatch.records import Decision, Enforcement, StatementOfReasons
 from framewatch.settings import Settings
 from framewatch.taxonomy import Taxonomy
 
-ILLEGAL_ROOTS = {"child_safety", "terrorism", "known_bad"}
-
 
 class StatementError(FramewatchError):
-    """A statement failed its JSON Schema; a bug in the builder (report it with the record)."""
+    """A statement broke the Transparency Database's rules: a bug in the builder or the
+    taxonomy's DSA mapping (report it with the record)."""
 
 
-@cache
-def _validator() -> Callable[[Any], Any]:
-    """The statement schema compiled to Python once (fastjsonschema: ~20 us a statement, where
-    jsonschema's interpreter took ~400 us, a red-line block's largest single cost)."""
-    schema = StatementOfReasons.model_json_schema(mode="serialization")
-    # the Transparency DB requires these; our model lets them default, the statement must not
-    schema["required"] = sorted(
-        set(schema.get("required", [])) | {"decision_ground", "category", "content_type", "puid"}
-    )
-    return fastjsonschema.compile(schema)
-
-
-def validate(statement: StatementOfReasons) -> None:
+def build(**fields: Any) -> StatementOfReasons:
+    """A statement validated against the database's rules; StatementError names the field."""
     try:
-        _validator()(statement.model_dump(mode="json"))
-    except fastjsonschema.JsonSchemaValueException as err:
-        where = ".".join(str(p) for p in err.path[1:]) or "(statement)"
-        raise StatementError(f"statement of reasons invalid at {where}: {err.message}") from None
-    if not (statement.decision_visibility or statement.decision_account):
-        raise StatementError("statement of reasons needs decision_visibility or decision_account")
+        return StatementOfReasons(**fields)
+    except ValidationError as err:
+        raise StatementError(_describe(err)) from None
+
+
+def validate(statement: StatementOfReasons | dict[str, Any]) -> StatementOfReasons:
+    """Re-check a statement that was copied with changes (model_copy skips validation) or read
+    from elsewhere."""
+    data = statement.model_dump() if isinstance(statement, StatementOfReasons) else statement
+    return build(**data)
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(statement)"
+        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+    return "statement of reasons invalid at " + "; ".join(parts)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Free text within the database's character limit, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _date(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
 
 
-def _ground(category: str, taxonomy: Taxonomy) -> dict[str, Any]:
-    if category.split(".")[0] in ILLEGAL_ROOTS:
-        return {
-            "decision_ground": "DECISION_GROUND_ILLEGAL_CONTENT",
-            "illegal_content_legal_ground": "Illegal content under applicable Union or national law",
-            "illegal_content_explanation": f"Detected {category} in a live video stream.",
-        }
+def _content_date(captured_at: float, application_date: str) -> str:
+    """The capture day; a clock the database cannot take (before 2000, after the decision)
+    falls back to the decision's day rather than refusing the statement."""
+    day = _date(captured_at) if 946_684_800 <= captured_at < 2_145_916_800 else application_date
+    return day if dsa.FIRST_CONTENT_DATE <= day <= application_date else application_date
+
+
+def _what(category: str, taxonomy: Taxonomy) -> dict[str, Any]:
+    """category, keywords and decision ground of a taxonomy path.
+
+    Red-line nodes of the taxonomy (CSAM, terrorism, the CSAM/terror/NCII hash banks) are
+    illegal content; the rest is incompatible with the terms of service."""
+    known = category in taxonomy
+    what: dict[str, Any] = {
+        "category": taxonomy.dsa_category(category)
+        if known
+        else "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+        "category_specification": taxonomy.dsa_keywords(category) if known else [],
+    }
+    explanation = f"Detected {category} in a live video stream."
+    if known and taxonomy.is_red_line(category):
+        what.update(
+            decision_ground="DECISION_GROUND_ILLEGAL_CONTENT",
+            illegal_content_legal_ground="Illegal content under applicable Union or national law",
+            illegal_content_explanation=explanation,
+        )
+    else:
+        what.update(
+            decision_ground="DECISION_GROUND_INCOMPATIBLE_CONTENT",
+            incompatible_content_ground="Terms of service: prohibited content in live streams",
+            incompatible_content_explanation=explanation,
+            incompatible_content_illegal="No",
+        )
+    return what
+
+
+def _common(tenant: str, settings: Settings, automated: str, puid: str) -> dict[str, Any]:
     return {
-        "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
-        "incompatible_content_ground": "Terms of service: prohibited content in live streams",
-        "incompatible_content_explanation": f"Detected {category} in a live video stream.",
-        "incompatible_content_illegal": "No",
+        "content_type": ["CONTENT_TYPE_VIDEO"],
+        "source_type": "SOURCE_VOLUNTARY",
+        "automated_detection": "Yes",
+        "automated_decision": automated,
+        "territorial_scope": settings.streams.territorial_scope.get(tenant)
+        or settings.streams.default_territorial_scope,
+        "puid": puid,
     }
 
 
 def for_decision(d: Decision, taxonomy: Taxonomy, settings: Settings) -> StatementOfReasons:
-    """The statement for a stream block (visibility restriction of the live stream)."""
+    """The statement for a stream block (access to the live stream disabled)."""
     top = d.reasons[0]
     facts = "; ".join(
         f"{r.category} scored {r.score:.2f} >= threshold {r.threshold:.2f} "
         f"in {r.frames_seen} of {r.frames_window} frames ({r.source}, rule {r.rule})"
         for r in d.reasons
     )
-    s = StatementOfReasons(
+    applied = _date(d.decided_at)
+    return build(
         decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
-        category=_category(top.category, taxonomy),
-        category_specification=[],
-        content_date=_date(d.captured_at),
-        application_date=_date(d.decided_at),
-        decision_facts=f"Live stream {d.stream_id} blocked: {facts}. Policy {d.policy_version}.",
-        source_type="SOURCE_VOLUNTARY",
-        automated_detection="Yes",
-        automated_decision="AUTOMATED_DECISION_FULLY"
-        if d.red_line
-        else "AUTOMATED_DECISION_PARTIALLY",
-        territorial_scope=_scope(d.tenant, settings),
-        puid=d.decision_id,
-        **_ground(top.category, taxonomy),
-    )
-    validate(s)
-    return s
-
-
-def for_enforcement(
-    e: Enforcement, category: str, taxonomy: Taxonomy, settings: Settings, red_line: bool
-) -> StatementOfReasons:
-    """The statement for an account-level step (warning, restriction, suspension)."""
-    account = _ACCOUNT_DECISION.get(e.action)
-    vis = [] if account else ["DECISION_VISIBILITY_OTHER"]
-    s = StatementOfReasons(
-        decision_visibility=vis,
-        decision_visibility_other=None if account else "Warning issued to the account",
-        decision_account=account,
-        category=_category(category, taxonomy),
-        application_date=_date(e.issued_at),
-        decision_facts=(
-            f"Account {e.account_id} moved to '{e.action}' (ladder step {e.ladder_step}) with "
-            f"{e.strike_total:.2f} decayed strikes "
-            + ", ".join(f"{k}={v:.2f}" for k, v in sorted(e.strikes.items()))
-            + f" after decisions {', '.join(e.decision_ids)}. Policy {e.policy_version}."
+        content_date=_content_date(d.captured_at, applied),
+        application_date=applied,
+        decision_facts=_clip(f"Live stream blocked: {facts}. Policy {d.policy_version}.", 5000),
+        **_what(top.category, taxonomy),
+        **_common(
+            d.tenant,
+            settings,
+            "AUTOMATED_DECISION_FULLY" if d.red_line else "AUTOMATED_DECISION_PARTIALLY",
+            d.decision_id,
         ),
-        source_type="SOURCE_VOLUNTARY",
-        automated_detection="Yes",
-        automated_decision="AUTOMATED_DECISION_FULLY"
-        if red_line
-        else "AUTOMATED_DECISION_PARTIALLY",
-        territorial_scope=_scope(e.tenant, settings),
-        puid=e.enforcement_id,
-        **_ground(category, taxonomy),
     )
-    validate(s)
-    return s
 
 
 # ladder action -> the DSA decision_account it amounts to (warn restricts nothing)
@@ -134,16 +141,46 @@ _ACCOUNT_DECISION = {
 }
 
 
-def _category(category: str, taxonomy: Taxonomy) -> str:
-    """The DSA STATEMENT_CATEGORY_* of a taxonomy path (OTHER for paths it does not know)."""
-    if category in taxonomy:
-        return taxonomy.dsa_category(category)
-    return "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
+def _account(action: str, other: str) -> dict[str, Any]:
+    account = _ACCOUNT_DECISION.get(action)
+    if account:
+        return {"decision_account": account}
+    return {
+        "decision_visibility": ["DECISION_VISIBILITY_OTHER"],
+        "decision_visibility_other": other,
+    }
 
 
-def _scope(tenant: str, settings: Settings) -> list[str]:
-    return (
-        settings.streams.territorial_scope.get(tenant) or settings.streams.default_territorial_scope
+def for_enforcement(
+    e: Enforcement,
+    category: str,
+    taxonomy: Taxonomy,
+    settings: Settings,
+    red_line: bool,
+    content_at: float,
+) -> StatementOfReasons:
+    """The statement for an account-level step (warning, restriction, suspension).
+
+    content_at: capture time of the content that triggered the step (the decision's)."""
+    applied = _date(e.issued_at)
+    return build(
+        **_account(e.action, "Warning issued to the account"),
+        content_date=_content_date(content_at, applied),
+        application_date=applied,
+        decision_facts=_clip(
+            f"The account moved to '{e.action}' (ladder step {e.ladder_step}) with "
+            f"{e.strike_total:.2f} decayed strikes "
+            + ", ".join(f"{k}={v:.2f}" for k, v in sorted(e.strikes.items()))
+            + f" after decisions {', '.join(e.decision_ids)}. Policy {e.policy_version}.",
+            5000,
+        ),
+        **_what(category, taxonomy),
+        **_common(
+            e.tenant,
+            settings,
+            "AUTOMATED_DECISION_FULLY" if red_line else "AUTOMATED_DECISION_PARTIALLY",
+            e.enforcement_id,
+        ),
     )
 
 
@@ -151,7 +188,6 @@ def for_correction(
     allow: Decision,
     original_id: str,
     category: str,
-    reviewer: str | None,
     note: str | None,
     taxonomy: Taxonomy,
     settings: Settings,
@@ -162,54 +198,48 @@ def for_correction(
     the correcting decision) that names the original (puid = the original decision id) in its
     facts and sets ``end_date_visibility_restriction`` to the day the block was lifted.
     """
-    who = f" by {reviewer}" if reviewer else ""
     why = f" Reviewer note: {note}" if note else ""
-    s = StatementOfReasons(
+    applied = _date(allow.decided_at)
+    return build(
         decision_visibility=["DECISION_VISIBILITY_CONTENT_DISABLED"],
-        category=_category(category, taxonomy),
-        content_date=_date(allow.captured_at),
-        application_date=_date(allow.decided_at),
-        end_date_visibility_restriction=_date(allow.decided_at),
-        decision_facts=(
-            f"Correction of statement {original_id}: the block of live stream {allow.stream_id} "
-            f"for {category} was overturned on human review{who} and lifted; this statement "
-            f"({allow.decision_id}) supersedes it.{why} Policy {allow.policy_version}."
+        content_date=_content_date(allow.captured_at, applied),
+        application_date=applied,
+        end_date_visibility_restriction=applied,
+        decision_facts=_clip(
+            f"Correction of statement {original_id}: the block of the live stream for "
+            f"{category} was overturned on human review and lifted; this statement "
+            f"({allow.decision_id}) supersedes it. Policy {allow.policy_version}.{why}",
+            5000,
         ),
-        source_type="SOURCE_VOLUNTARY",
-        automated_detection="Yes",
-        automated_decision="AUTOMATED_DECISION_PARTIALLY",
-        territorial_scope=_scope(allow.tenant, settings),
-        puid=allow.decision_id,
-        **_ground(category, taxonomy),
+        **_what(category, taxonomy),
+        **_common(allow.tenant, settings, "AUTOMATED_DECISION_PARTIALLY", allow.decision_id),
     )
-    validate(s)
-    return s
 
 
 def for_reversal(
-    e: Enforcement, category: str, overturned: str, taxonomy: Taxonomy, settings: Settings
+    e: Enforcement,
+    category: str,
+    overturned: str,
+    taxonomy: Taxonomy,
+    settings: Settings,
+    content_at: float,
 ) -> StatementOfReasons:
-    """The corrected statement when an overturned decision steps an account down the ladder."""
-    account = _ACCOUNT_DECISION.get(e.action)
-    s = StatementOfReasons(
-        decision_visibility=[] if account else ["DECISION_VISIBILITY_OTHER"],
-        decision_visibility_other=None if account else "Account restriction lifted or reduced",
-        decision_account=account,
-        category=_category(category, taxonomy),
-        application_date=_date(e.issued_at),
-        end_date_account_restriction=_date(e.issued_at),
-        decision_facts=(
+    """The corrected statement when an overturned decision steps an account down the ladder.
+
+    content_at: capture time of the overturned decision's content."""
+    applied = _date(e.issued_at)
+    return build(
+        **_account(e.action, "Account restriction lifted or reduced"),
+        content_date=_content_date(content_at, applied),
+        application_date=applied,
+        end_date_account_restriction=applied,
+        decision_facts=_clip(
             f"Correction of statement {e.reverses}: decision {overturned} was overturned on "
-            f"human review and its strike removed; account {e.account_id} moved from "
+            f"human review and its strike removed; the account moved from "
             f"'{e.previous_action}' to '{e.action}' (ladder step {e.ladder_step}) with "
-            f"{e.strike_total:.2f} decayed strikes. Policy {e.policy_version}."
+            f"{e.strike_total:.2f} decayed strikes. Policy {e.policy_version}.",
+            5000,
         ),
-        source_type="SOURCE_VOLUNTARY",
-        automated_detection="Yes",
-        automated_decision="AUTOMATED_DECISION_PARTIALLY",
-        territorial_scope=_scope(e.tenant, settings),
-        puid=e.enforcement_id,
-        **_ground(category, taxonomy),
+        **_what(category, taxonomy),
+        **_common(e.tenant, settings, "AUTOMATED_DECISION_PARTIALLY", e.enforcement_id),
     )
-    validate(s)
-    return s

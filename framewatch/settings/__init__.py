@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.dsa import DsaSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -140,6 +141,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    dsa: DsaSettings = Field(default_factory=DsaSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod

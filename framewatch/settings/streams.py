@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from framewatch.dsa import EU_COUNTRIES, expand_scope
 
 
 class StreamsSettings(BaseModel):
@@ -22,10 +24,14 @@ class StreamsSettings(BaseModel):
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often to check policy files")
     territorial_scope: dict[str, list[str]] = Field(
-        default_factory=dict, description="tenant -> ISO country codes for DSA statements"
+        default_factory=dict,
+        description="tenant -> ISO country codes (EU/EEA) for DSA statements; 'EU' and 'EEA' "
+        "expand to their member states",
     )
     default_territorial_scope: list[str] = Field(
-        default_factory=lambda: ["EU"], description="DSA territorial_scope when a tenant has none"
+        default_factory=lambda: list(EU_COUNTRIES),
+        min_length=1,
+        description="DSA territorial_scope when a tenant has none (default: the 27 EU states)",
     )
     replay_window: int = Field(
         64,
@@ -71,3 +77,13 @@ class StreamsSettings(BaseModel):
         description="a worker silent this long is dropped from the group and its partitions "
         "move to the others (Kafka's group.min.session.timeout.ms is 6 s)",
     )
+
+    @field_validator("default_territorial_scope")
+    @classmethod
+    def _scope(cls, v: list[str]) -> list[str]:
+        return expand_scope(v)
+
+    @field_validator("territorial_scope")
+    @classmethod
+    def _scopes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {tenant: expand_scope(codes) for tenant, codes in v.items() if codes}

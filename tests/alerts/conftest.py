@@ -37,6 +37,18 @@ class SinkServer:
     hits: list[Hit] = field(default_factory=list)
     port: int = 0
     bad_signatures: int = 0
+    refused: list[list[str]] = field(default_factory=list)
+
+    @staticmethod
+    def receiver_rules(path: str, body: bytes) -> list[str]:
+        """/pd is PagerDuty Events v2 and /slack a Slack webhook: their published rules."""
+        from tests.alerts.receivers import pagerduty_problems, slack_problems
+
+        if path == "/pd":
+            return pagerduty_problems(body)
+        if path == "/slack":
+            return slack_problems(json.loads(body))
+        return []
 
     @property
     def url(self) -> str:
@@ -54,6 +66,11 @@ class SinkServer:
                 self.bad_signatures += 1
                 self.hits.append(Hit(request.path, body, dict(request.headers), 401))
                 return web.Response(status=401)
+        refused = self.receiver_rules(request.path, body)
+        if refused:  # what PagerDuty / Slack answer a body that breaks their published rules
+            self.refused.append(refused)
+            self.hits.append(Hit(request.path, body, dict(request.headers), 400))
+            return web.json_response({"status": "invalid", "errors": refused}, status=400)
         reply = self.script.pop(0) if self.script else 200
         if reply == "hang":
             self.hits.append(Hit(request.path, body, dict(request.headers), 0))

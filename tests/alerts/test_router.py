@@ -186,6 +186,17 @@ async def test_unacknowledged_red_line_alert_escalates_acked_one_does_not(
             assert resp.status == 200
         async with http.post(url.replace("inc-ack", "nope"), headers=auth) as resp:
             assert resp.status == 404
+    # the ack reaches PagerDuty too (a body its published schema accepts: the stand-in checks)
+    await wait_for(
+        lambda: [
+            h for h in sink_server.accepted("/pd") if h.json()["event_action"] == "acknowledge"
+        ],
+        what="acknowledge event",
+    )
+    (ack,) = [
+        h.json() for h in sink_server.accepted("/pd") if h.json()["event_action"] == "acknowledge"
+    ]
+    assert ack == {"routing_key": "rk-123", "dedup_key": "inc-ack", "event_action": "acknowledge"}
     await wait_for(lambda: sink_server.accepted("/tier2"), what="escalation")
     await asyncio.sleep(1)
     tier2 = sink_server.accepted("/tier2")

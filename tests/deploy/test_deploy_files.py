@@ -329,11 +329,15 @@ def test_metrics_listed_as_existing_are_registered_where_they_say() -> None:
 
     from prometheus_client import REGISTRY
 
+    from framewatch import metrics
+
     for name, m in _metric_list().items():
         if m["defined_in"] == "assumed":
             continue
         importlib.import_module(m["defined_in"].removesuffix(".py").replace("/", "."))
-        registered = {metric.name for metric in REGISTRY.collect()}
+        stages = ("ingest", "scoring", "streams", "alerts")
+        regs = [REGISTRY, *(metrics.stage_registry(s) for s in stages)]
+        registered = {metric.name for r in regs for metric in r.collect()}
         base = name.removesuffix("_total")
         assert base in registered or name in registered, f"{name} not in {m['defined_in']}"
 

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from alerts.router import Router
 from alerts.routing import Routing
-from framewatch import taxonomy
+from framewatch import metrics, taxonomy
 from framewatch.local import RedisServer, free_port
 from framewatch.settings import load_settings
 from scoring.cache import ScoreCache
@@ -30,7 +29,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.quick]
 
 
 def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    return metrics.sample_value(name, labels) or 0.0
 
 
 @pytest.fixture

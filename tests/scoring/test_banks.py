@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from framewatch.settings import Settings
-from scoring import pdq
+from scoring import hashfiles, pdq
 from scoring.bank_cli import match_video
-from scoring.banks import BankIndex, BankStore, Hit, StreamMatcher, read_hash_file
+from scoring.banks import BankIndex, BankStore, Hit, StreamMatcher
 from scoring.errors import BankError
 from tests.scoring.conftest import VIDEOS
 
@@ -103,9 +103,9 @@ def test_hex_and_file_entries_list_remove_and_survive_a_new_client(store: BankSt
     (tmp_path / "h.csv").write_text(
         "id,hash,note\n" + "".join(f"e{i},{h},n\n" for i, h in enumerate(hexes[1:]))
     )
-    store.add_many("csam", read_hash_file(tmp_path / "h.csv"))
+    store.add_entries("csam", hashfiles.read(tmp_path / "h.csv").entries)
     (tmp_path / "h.txt").write_text("\n".join(hexes[1:3]) + "\n")
-    assert [i[0] for i in read_hash_file(tmp_path / "h.txt")] == hexes[1:3]
+    assert [e.entry_id for e in hashfiles.read(tmp_path / "h.txt").entries] == hexes[1:3]
     (row,) = BankStore(settings).counts()
     assert (row["entries"], row["hashes"], row["threshold"]) == (5, 5, 31)
     index = BankStore(settings).load()
@@ -125,8 +125,8 @@ def test_bad_hash_and_bad_category_are_refused(store: BankStore, tmp_path: Path)
     with pytest.raises(BankError, match="category"):
         store.create("other", "review", "known_bad.nope")
     (tmp_path / "bad.txt").write_text("zz" * 32 + "\n")
-    with pytest.raises(BankError, match="not hex"):
-        read_hash_file(tmp_path / "bad.txt")
+    with pytest.raises(BankError, match=r"bad.txt:1: .* is not a PDQ hash"):
+        hashfiles.read(tmp_path / "bad.txt", "hex")
 
 
 def test_popcount_distance_and_video_window_counting() -> None:

@@ -71,18 +71,19 @@ def test_review_and_allow_decisions_are_not_strikes() -> None:
 
 def test_statements_carry_dsa_fields_and_validate() -> None:
     s = load_settings(streams={"territorial_scope": {"default": ["DE", "FR"]}})
-    st = statement.for_decision(block(1, cat="child_safety.csam", red=True), TAX, s)
+    t = 1.79e9  # the database takes dates from 2020 on (application) and 2000 on (content)
+    st = statement.for_decision(block(1, cat="child_safety.csam", at=t, red=True), TAX, s)
     assert st.category == "STATEMENT_CATEGORY_PROTECTION_OF_MINORS"
     assert st.automated_decision == "AUTOMATED_DECISION_FULLY"
     assert st.decision_ground == "DECISION_GROUND_ILLEGAL_CONTENT"
     assert st.territorial_scope == ["DE", "FR"] and st.content_type == ["CONTENT_TYPE_VIDEO"]
     assert "child_safety.csam scored 0.90" in st.decision_facts
-    st2 = statement.for_decision(block(2), TAX, s)
+    st2 = statement.for_decision(block(2, at=t), TAX, s)
     assert st2.automated_decision == "AUTOMATED_DECISION_PARTIALLY"
     assert st2.decision_ground == "DECISION_GROUND_INCOMPATIBLE_CONTENT"
     led = ledger.Ledger("acct")
     e = ledger.apply(led, block(3), POLICY)
     assert e is not None
-    se = statement.for_enforcement(e, "violence.gore", TAX, s, red_line=False)
+    se = statement.for_enforcement(e, "violence.gore", TAX, s, red_line=False, content_at=t)
     assert se.puid == e.enforcement_id and se.category == "STATEMENT_CATEGORY_VIOLENCE"
     assert records.encode(e.model_copy(update={"statement": se}))

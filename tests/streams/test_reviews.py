@@ -230,3 +230,8 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
         worker.metric('framewatch_review_outcomes_total{category="violence.gore",outcome="upheld"}')
         == 1.0
     )
+    # the dashboard's decisions panel: counted by action and L1 domain, created at start
+    assert worker.metric('framewatch_decisions_total{action="block",category="violence"}') >= 1
+    assert 'framewatch_decisions_total{action="review",category="sexual"} 0.0' in (
+        worker.metrics_text()
+    )
