@@ -81,6 +81,9 @@ async def push_frame(request: web.Request) -> web.Response:
             raise ValueError(raw_time)
     except ValueError:
         return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
+    session = _param(request, "session", "X-Stream-Session")
+    if session is not None and len(session) > 64:
+        return error(400, "bad_session", "session must be at most 64 characters")
     try:
         data = await _body(request, cfg.push_max_bytes)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
@@ -112,11 +115,15 @@ async def push_frame(request: web.Request) -> web.Response:
     await client.set(start_key, captured_at, nx=True)
     start = float(await client.get(start_key) or captured_at)
     frame = records.Frame(
-        frame_id=records.stable_id(tenant, stream_id, hashlib.sha256(data).hexdigest()),
+        # a retry is the same frame; the same picture in another life of the stream is not
+        frame_id=records.stable_id(
+            tenant, stream_id, hashlib.sha256(data).hexdigest(), *([session] if session else [])
+        ),
         stream_id=stream_id,
         account_id=account_id,
         tenant=tenant,
         channel=request.query.get("channel") or request.headers.get("X-Channel"),
+        session=session or None,
         seq=seq,
         pts=max(0.0, captured_at - start),
         captured_at=captured_at,
@@ -196,6 +203,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
         {"name": "captured_at", "in": "query", "schema": {"type": "number"},
          "description": "capture time, epoch seconds (or header X-Capture-Time); default now"},
         {"name": "channel", "in": "query", "schema": {"type": "string"}},
+        {"name": "session", "in": "query", "schema": {"type": "string", "maxLength": 64},
+         "description": "this life of the stream (or header X-Stream-Session): send a new one "
+                        "when the broadcast restarts and it is moderated as a new life"},
     ]  # fmt: skip
     image = {"schema": {"type": "string", "format": "binary"}}
     from ingest.sources_api import openapi_paths
