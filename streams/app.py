@@ -3,8 +3,9 @@
 Topics: scores (in, key tenant/stream_id) -> decisions (key tenant/stream_id) + alerts (key
 incident_id); decisions are re-keyed by tenant/account_id into an internal topic feeding the
 ledger table, which emits enforcement (key tenant/account_id). Every table, Redis and record key
-about a stream or account comes from ``framewatch.scope`` (two tenants never share one). Tables live in memory and recover from their changelog
-topics, so a restarted worker resumes exactly where the committed offsets say. Reviews
+about a stream or account comes from ``framewatch.scope`` (two tenants never share one). Tables
+live in memory and recover from their changelog topics, so a restarted worker resumes exactly
+where the committed offsets say. Reviews
 (streams/app_review.py) and the audit chain (streams/app_audit.py) add their own agents.
 """
 

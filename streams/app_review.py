@@ -2,7 +2,8 @@
 
 reviews (key tenant/stream_id, co-partitioned with scores, so the stream-state table is
 local) -> the clearing ``allow`` decision on decisions, and the review re-keyed by
-tenant/account_id (``framewatch.scope``) into an internal topic whose agent removes the strike from the ``account-ledger`` table.
+tenant/account_id (``framewatch.scope``) into an internal topic whose agent removes the strike
+from the ``account-ledger`` table.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -229,6 +232,36 @@ async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
         run.fig.problems.append("the refused policy was not logged and shown in a metric")
 
 
+async def _comeback(run: Run, first_life_s: float = 20.0) -> None:
+    """A publisher that vanishes and comes back under the same stream id: a safe first life
+    (its ingest killed -9), then the banked clip as the next life of the same id. The generic
+    count then requires the offender stream to be blocked and paged exactly once."""
+    stream = "off-comeback"
+    first = await run.ingest(stream, str(run.media["doorknob"]), "acct-comeback")
+    await asyncio.sleep(first_life_s)
+    run.fault()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(first.pid, signal.SIGKILL)
+    await first.wait()
+    n1 = sum(f.stream_id == stream for f in run.pipe.frames.values())
+    await run.ingest(stream, str(run.media["chair"]), "acct-comeback")
+    run.cleared()
+    back = time.time()
+
+    def check() -> None:
+        blocks = [d for d in run.pipe.decisions if d.stream_id == stream and d.action == "block"]
+        second = {i for i, f in run.pipe.frames.items() if f.stream_id == stream
+                  and f.captured_at >= back}  # fmt: skip
+        if not blocks or blocks[0].first_frame_id not in second:
+            run.fig.problems.append(f"{stream} came back and was not blocked on its new life")
+        else:  # recovery: from the comeback to the block
+            run.fig.recover_s = round(blocks[0].decided_at - back, 1)
+        run.fig.notes.append(f"{stream}: first life {n1} frames, then the banked clip under "
+                             f"the same id, blocked {len(blocks)} time(s)")  # fmt: skip
+
+    run.checks.append(check)
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("kill-scorer", "kill -9 the scorer while frames are in flight", _kill_scorer, True),
     Scenario("kill-streams", "kill -9 the streams worker", _kill_streams),
@@ -246,6 +279,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _backlog, drain_s=360.0),
     Scenario("invalid-policy", "policy file replaced by an invalid one for 20 s",
              _invalid_policy),
+    Scenario("comeback", "a publisher vanishes (kill -9) and comes back under the same stream "
+             "id with banked red-line video", _comeback),
 ]}  # fmt: skip
 
 
