@@ -9,13 +9,13 @@ import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
 from alerts.routing import Sink
 from framewatch.metrics import stage_registry
+from framewatch.redact import mask_url
 from framewatch.settings.alerts import AlertsSettings
 
 _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
@@ -57,18 +57,6 @@ def init_series(sinks: Iterable[str]) -> None:
             DELIVERIES.labels(sink=name, outcome=outcome)
         FAILED.labels(sink=name)
         BREAKER_OPEN.labels(sink=name).set(0)
-
-
-def public_url(url: str) -> str:
-    """The URL safe to log: scheme://host[:port], path and query cut (a Slack or Teams webhook
-    URL carries its token in the path, and userinfo holds passwords)."""
-    try:
-        p = urlsplit(url)
-        host, port = p.hostname or "?", p.port
-    except ValueError:
-        return "(unparseable URL)"
-    rest = "/..." if p.path not in ("", "/") or p.query else ""
-    return f"{p.scheme}://{host}{f':{port}' if port else ''}{rest}"
 
 
 @dataclass
@@ -150,7 +138,7 @@ class Deliverer:
         brk = self.breaker(sink.name)
         timeout = aiohttp.ClientTimeout(total=sink.timeout_s or self.cfg.request_timeout_s)
         error, status = "", None
-        where = public_url(sink.url)  # errors are logged and dead-lettered: never the full URL
+        where = mask_url(sink.url, keep_path=False)  # logged and dead-lettered: never the full URL
         for attempt in range(self.cfg.max_attempts):
             if (w := brk.wait_s()) > 0:
                 await asyncio.sleep(w)

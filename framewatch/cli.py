@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 
 from framewatch import logs
 from framewatch.errors import FramewatchError
+from framewatch.redact import mask_url
 from framewatch.settings import Settings, load_settings
 
 log = logging.getLogger("framewatch")
@@ -179,7 +180,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         env = {**os.environ, **env}
         if args.json:
             print(json.dumps(plan), flush=True)
-        say(f"kafka {settings.kafka_bootstrap}, redis {_masked(settings)}")
+        say(
+            f"kafka {settings.kafka_bootstrap}, redis {mask_url(settings.redis_url.get_secret_value())}"
+        )
         created = asyncio.run(create_topics(settings))
         say(f"topics ready: {len(created)} ({sum(v == 'created' for v in created.values())} new)")
         for svc in plan["services"]:
@@ -188,14 +191,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         policy = sv.Policy(grace_s=args.grace, max_restarts=args.max_restarts)
         children = [sv.Child(s.name, s.argv(args.config, args.log_json), env) for s in services]
         return sv.run(children, policy)
-
-
-def _masked(settings: Settings) -> str:
-    url = settings.redis_url.get_secret_value()
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,8 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     r = ss.add_parser("remove", help="unregister a pull (the supervisor stops it)")
     r.add_argument("stream_id")
     r.add_argument("--tenant", default="default", help="the tenant whose pull it is")
-    ls = ss.add_parser("list", help="registered pulls")
-    ls.add_argument("--json", action="store_true")
+    ls = ss.add_parser(
+        "list",
+        help="registered pulls with their state (connecting, live, stalled, reconnecting, "
+        "ended, failed; 'unknown' when no `ingest serve` reports it); URLs print masked",
+    )
+    ls.add_argument("--json", action="store_true", help="one JSON array of the entries")
     sk = ss.add_parser(
         "key", help="create an RTMP stream key: publish to rtmp://HOST:PORT/live/<key>"
     )
@@ -128,7 +132,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"{d['stream_id']}: read {d['read']} frames, sampled {d['sampled']}, "
                 f"suppressed {d['suppressed']}, sent {d['sent']}, decode errors "
-                f"{d['decode_errors']}, reconnects {d['reconnects']} in {d['elapsed_s']}s"
+                f"{d['decode_errors']}, reconnects {d['reconnects']}, dropped {d['dropped']} "
+                f"(buffer full) in {d['elapsed_s']}s; {d['state']}"
             )
         if summary.error:
             print(f"framewatch: error: {summary.error}", file=sys.stderr)
@@ -138,9 +143,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sources(args: argparse.Namespace, settings: Settings) -> int:
-    from dataclasses import asdict
-
     from framewatch import redisio
+    from framewatch.redact import mask_url
     from ingest import registry
 
     client = redisio.sync_client(settings)
@@ -153,11 +157,11 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
                 args.fps, args.keyframes,
             ),
         )  # fmt: skip
-        print(f"registered {args.stream_id}: {args.source}")
+        print(f"registered {args.stream_id}: {mask_url(args.source)}")
     elif args.sources_cmd == "key":
-        from ingest import rtmp
+        from ingest import streamkeys
 
-        key = rtmp.create_key(settings, client, args.tenant, args.account_id, args.stream_id)
+        key = streamkeys.create_key(settings, client, args.tenant, args.account_id, args.stream_id)
         print(json.dumps({"stream_key": key, "stream_id": args.stream_id}) if args.json else key)
     elif args.sources_cmd == "remove":
         if not registry.remove(settings, client, args.tenant, args.stream_id):
@@ -167,11 +171,11 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
             )
         print(f"removed {args.stream_id}")
     else:
-        entries = registry.list_all(settings, client)
+        rows = registry.list_with_state(settings, client)
         if args.json:
-            print(json.dumps([asdict(e) for e in entries]))
-        for e in [] if args.json else entries:
-            print(f"{e.stream_id}\t{e.tenant}/{e.account_id}\t{e.source}")
+            print(json.dumps(rows))
+        for r in [] if args.json else rows:
+            print(f"{r['stream_id']}\t{r['tenant']}/{r['account_id']}\t{r['state']}\t{r['source']}")
     return 0
 
 

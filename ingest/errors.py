@@ -26,7 +26,3 @@ class SourceTimeoutError(SourceError):
 
     def __init__(self, message: str) -> None:
         super().__init__("timeout", message)
-
-
-class UrlRefusedError(IngestError):
-    """A pull URL is not allowed (scheme, or it resolves to an internal address)."""

@@ -73,13 +73,40 @@ BROKER_WAITS = Counter(
     "failed connects to Kafka at start, retried",
     registry=_REG,
 )
+FRAMES_DROPPED = Counter(
+    "framewatch_ingest_frames_dropped_total",
+    "samples dropped unsent because a live source's buffer was full (the oldest goes first)",
+    ["strategy"],
+    registry=_REG,
+)
+SOURCE_STATE = Gauge(
+    "framewatch_ingest_source_state",
+    "1 for the state a source is in (connecting, live, stalled, reconnecting, ended, failed)",
+    ["stream_id", "state"],
+    registry=_REG,
+)
+RTMP_REFUSED = Counter(
+    "framewatch_ingest_rtmp_refused_total",
+    "RTMP connections closed before decoding, by reason (RTMP_REFUSALS)",
+    ["reason"],
+    registry=_REG,
+)
+EGRESS_REFUSED = Counter(
+    "framewatch_ingest_egress_refused_total",
+    "connections of pulls refused by the network guard (redirects, playlist entries, DNS)",
+    registry=_REG,
+)
 
 # what ingest dead-letters: source_<SourceError.reason>, push_<ImageRejected.code>, rtmp_failed
 SOURCE_REASONS = (
     "open_failed", "read_failed", "corrupt", "truncated", "no_video", "unsupported_codec",
-    "unsupported_protocol", "timeout",
+    "unsupported_protocol", "timeout", "url_refused",
 )  # fmt: skip
 PUSH_CODES = ("too_large", "too_many_pixels", "unsupported_media_type", "bad_image")
+RTMP_REFUSALS = (
+    "handshake_timeout", "idle_timeout", "bad_key", "bad_app", "not_rtmp", "too_many",
+    "closed_before_publish", "key_check_failed",
+)  # fmt: skip
 
 
 def init_series(frames_topic: str) -> None:
@@ -88,3 +115,7 @@ def init_series(frames_topic: str) -> None:
     metrics.init_series(
         "ingest", topics_out=[frames_topic], dead_letter_reasons=[*reasons, "rtmp_failed"]
     )
+    for strategy in ("drop_oldest", "wait"):
+        FRAMES_DROPPED.labels(strategy=strategy)
+    for reason in RTMP_REFUSALS:
+        RTMP_REFUSED.labels(reason=reason)

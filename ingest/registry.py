@@ -19,11 +19,12 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from framewatch import redisio, scope
+from framewatch.redact import mask_url
 from framewatch.settings import Settings
+from ingest import egress
 from ingest.engine import StreamMeta
 from ingest.runner import StreamIngester
 from ingest.source import is_live
-from ingest.ssrf import check_url
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _hash(settings: Settings) -> str:
 def add(settings: Settings, client: redis.Redis, entry: SourceEntry) -> None:
     """Register (or replace) the tenant's pull; URLs are checked against the SSRF guard first."""
     if is_live(entry.source):
-        check_url(entry.source, allow_private=settings.ingest.allow_private_urls)
+        egress.check(entry.source, allow_private=settings.ingest.allow_private_urls)
     client.hset(_hash(settings), entry.key, json.dumps(asdict(entry)))
 
 
@@ -65,6 +66,23 @@ def list_all(settings: Settings, client: redis.Redis) -> list[SourceEntry]:
         (SourceEntry(**json.loads(v)) for v in raw.values()),  # type: ignore[union-attr]
         key=lambda e: (e.tenant, e.stream_id),
     )
+
+
+def _state_key(settings: Settings, entry_key: str) -> str:
+    """Where `ingest serve` reports a pull's state; ``entry_key`` is ``SourceEntry.key``."""
+    return redisio.key(settings, "sourcestate", entry_key)
+
+
+def list_with_state(settings: Settings, client: redis.Redis) -> list[dict[str, object]]:
+    """Registered pulls, URLs masked, with the state `ingest serve` last reported for each
+    ('unknown' when no server reports it: it is not running, or not for this long)."""
+    entries = list_all(settings, client)
+    raw = client.mget([_state_key(settings, e.key) for e in entries]) if entries else []
+    out = []
+    for e, r in zip(entries, raw, strict=True):  # type: ignore[arg-type]
+        reported = json.loads(r) if r else {"state": "unknown"}
+        out.append({**asdict(e), "source": mask_url(e.source), **reported})
+    return out
 
 
 def _report(task: asyncio.Task[object]) -> None:
@@ -110,14 +128,17 @@ class Supervisor:
         task = asyncio.create_task(ing.run(), name=f"pull-{entry.key}")
         task.add_done_callback(_report)
         self.running[entry.key] = (entry, ing, task)
-        log.info("started pull %s from %s", entry.key, entry.source)
+        log.info("started pull %s from %s", entry.key, mask_url(entry.source))
 
-    async def _stop(self, stream_id: str) -> None:
-        _entry, ing, task = self.running.pop(stream_id)
+    async def _stop(self, key: str) -> None:
+        _entry, ing, task = self.running.pop(key)
         ing.stop()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(task, self.settings.ingest.read_timeout_s + 5)
-        log.info("stopped pull %s", stream_id)
+        ing.status.forget()
+        with contextlib.suppress(redis.RedisError, OSError):
+            await self.client.delete(_state_key(self.settings, key))
+        log.info("stopped pull %s", key)
 
     async def sync_once(self) -> None:
         wanted = await self._wanted()
@@ -129,11 +150,23 @@ class Supervisor:
             if sid not in self.running:
                 self._start(entry)
 
+    async def publish_states(self) -> None:
+        """Each running pull's state for `sources list` (expires when no server renews it)."""
+        ttl = max(10, int(self.settings.ingest.supervisor_poll_s * 3))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for sid, (_entry, ing, _task) in self.running.items():
+                s = ing.summary(0.0)
+                report = {"state": s.state, "since": round(ing.status.since, 3),
+                          "sent": s.sent, "dropped": s.dropped, "reconnects": s.reconnects}  # fmt: skip
+                pipe.set(_state_key(self.settings, sid), json.dumps(report), ex=ttl)
+            await pipe.execute()
+
     async def run(self) -> None:
         try:
             while True:
                 try:
                     await self.sync_once()
+                    await self.publish_states()
                 except (redis.RedisError, OSError) as exc:
                     log.warning("supervisor cannot read the registry: %s", exc)
                 await asyncio.sleep(self.settings.ingest.supervisor_poll_s)

@@ -1,7 +1,10 @@
-"""Run one source into the frames topic: decode thread -> queue -> Kafka, with reconnects.
+"""Run one source into the frames topic: decode thread -> buffer -> Kafka, with reconnects.
 
 The decode/sample/hash work runs in a thread so the event loop keeps producing; frames are sent
-in order (one partition per stream, idempotent producer), so order per stream is kept.
+in order (one partition per stream, idempotent producer), so order per stream is kept. A live
+source's buffer drops its oldest sample when full, a file's waits (ingest/buffer.py); pulls
+connect only through the egress guard (ingest/egress.py); the source's state is explicit
+(ingest/state.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +24,11 @@ from aiokafka.errors import KafkaConnectionError
 
 from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.metrics import RECORDS_OUT
+from framewatch.netguard import UrlRefusedError
+from framewatch.redact import mask_url
 from framewatch.settings import Settings
+from ingest import egress
+from ingest.buffer import BufferStrategy, FrameBuffer
 from ingest.engine import Counts, SampleEngine, StreamMeta
 from ingest.errors import IngestError, SourceError, SourceTimeoutError
 from ingest.metrics import (
@@ -35,8 +42,8 @@ from ingest.metrics import (
     SOURCE_ERRORS,
 )
 from ingest.position import Position, PositionStore
-from ingest.source import VideoSource, is_live
-from ingest.ssrf import check_url
+from ingest.source import DecodedFrame, VideoSource, is_live
+from ingest.state import SourceState, SourceStatus, TransitionError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ class Summary:
     sent: int
     decode_errors: int
     reconnects: int
+    dropped: int
+    state: str
     by_reason: dict[str, int]
     elapsed_s: float
     error: str | None = None
@@ -93,43 +102,78 @@ class StreamIngester:
         self._stop = threading.Event()
         self.last_lag = 0.0
         self._sent: Position | None = None  # position after the last frame Kafka acked
+        self.label = mask_url(source)  # logs, errors and dead letters never show credentials
+        self.status = SourceStatus(scope.key(meta.tenant, meta.stream_id))  # label: tenant/stream
+        self.buffer: FrameBuffer | None = None
+        self._egress: egress.Egress | None = None
+        self._last_read = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
 
     # ---- decode thread -------------------------------------------------------------------
-    def _decode(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+    def _connection(self) -> VideoSource:
+        cfg = self.settings.ingest
+        if self.opened is not None:
+            return self.opened
+        plan = self._egress.plan() if self._egress else None
+        return VideoSource(
+            plan.url if plan else self.source,
+            keyframes_only=self.keyframes_only,
+            realtime=self.realtime,
+            open_timeout_s=cfg.open_timeout_s,
+            read_timeout_s=cfg.read_timeout_s,
+            options={**(plan.options if plan else {}), **(self.source_options or {})},
+            label=self.label,
+        )
+
+    def _refused(self) -> None:
+        """End the pull for good when the guard refused one of its connections."""
+        why = self._egress.refused() if self._egress else None
+        if why is not None:
+            raise SourceError("url_refused", f"{self.label}: {why}")
+
+    def _live_frames(self, frames: Iterator[DecodedFrame]) -> Iterator[DecodedFrame]:
+        for f in frames:
+            self._last_read = time.monotonic()
+            if self.status.state is not SourceState.LIVE:
+                self.status.to(SourceState.LIVE)
+            yield f
+
+    def _decode(self, buffer: FrameBuffer) -> None:
         cfg = self.settings.ingest
         live = is_live(self.source) and self.opened is None
         backoff = cfg.reconnect_initial_s
         failures = 0
         connected_once = False
         started = time.monotonic()
+        attempt = 0
         try:
             while not self._stop.is_set():
-                src = self.opened or VideoSource(
-                    self.source,
-                    keyframes_only=self.keyframes_only,
-                    realtime=self.realtime,
-                    open_timeout_s=cfg.open_timeout_s,
-                    read_timeout_s=cfg.read_timeout_s,
-                    options=self.source_options,
-                )
+                attempt += 1
+                if attempt > 1 and live:  # every reconnect is checked again (run() did the first)
+                    try:
+                        egress.check(self.source, allow_private=cfg.allow_private_urls)
+                    except UrlRefusedError as exc:
+                        raise SourceError("url_refused", f"{self.label}: {exc}") from None
+                src = self._connection()
                 try:
                     with src:
                         if connected_once:
                             self.engine.new_connection()
-                        for frame in self.engine.process(src.frames()):
+                        for frame in self.engine.process(self._live_frames(src.frames())):
                             failures, backoff, connected_once = 0, cfg.reconnect_initial_s, True
-                            asyncio.run_coroutine_threadsafe(queue.put(frame), loop).result()
+                            buffer.put(frame)
                             if self._stop.is_set():
                                 break
                     self.engine.counts.decode_errors += src.decode_errors
+                    self._refused()
                     if not live or not cfg.reconnect_on_end:
                         break
-                    log.warning("%s: stream ended; reconnecting", self.source)
+                    log.warning("%s: stream ended; reconnecting", self.label)
                 except SourceError as exc:
                     self.engine.counts.decode_errors += src.decode_errors
+                    self._refused()
                     if (
                         not live
                         or exc.reason == "unsupported_protocol"
@@ -138,21 +182,24 @@ class StreamIngester:
                         raise
                     if not connected_once and time.monotonic() - started > cfg.open_timeout_s:
                         raise SourceTimeoutError(
-                            f"{self.source}: the stream did not start within "
+                            f"{self.label}: the stream did not start within "
                             f"{cfg.open_timeout_s:g}s ({exc}); check that it is publishing"
                         ) from None
                     failures += 1
                     if cfg.reconnect_max_attempts and failures > cfg.reconnect_max_attempts:
                         raise
-                    log.warning("%s: %s; reconnecting in %.1fs", self.source, exc, backoff)
-                if self._stop.wait(backoff if live else 0):
+                    log.warning("%s: %s; reconnecting in %.1fs", self.label, exc, backoff)
+                if self._stop.is_set():
+                    break
+                self.status.to(SourceState.RECONNECTING)
+                if self._stop.wait(backoff):
                     break
                 RECONNECTS.inc()
                 backoff = min(backoff * 2, cfg.reconnect_max_s)
         except BaseException as exc:  # handed to the event loop, which reports it
-            asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
+            buffer.put_control(exc)
         finally:
-            asyncio.run_coroutine_threadsafe(queue.put(_DONE), loop).result()
+            buffer.put_control(_DONE)
 
     # ---- event loop ----------------------------------------------------------------------
     async def _poll_hot(self, client: aioredis.Redis) -> None:
@@ -194,6 +241,16 @@ class StreamIngester:
             if self._sent is not None and self._sent is not saved:
                 await store.save(self.meta.tenant, self.meta.stream_id, self._sent)
 
+    async def _watch_stall(self) -> None:
+        """Connected but silent for ``ingest.stall_s``: stalled (until a frame comes)."""
+        stall_s = self.settings.ingest.stall_s
+        while not self._stop.is_set():
+            await asyncio.sleep(min(1.0, stall_s / 2))
+            silent = time.monotonic() - self._last_read
+            if self.status.state is SourceState.LIVE and silent > stall_s:
+                with contextlib.suppress(TransitionError):  # it moved on meanwhile
+                    self.status.to(SourceState.STALLED)
+
     async def _start_producer(self, producer: AIOKafkaProducer) -> None:
         """Wait for Kafka (a restart, a network blip) instead of failing the stream at once."""
         deadline = time.monotonic() + self.settings.ingest.broker_wait_s
@@ -216,8 +273,14 @@ class StreamIngester:
     async def run(self) -> Summary:
         """Ingest until the source ends (file) or stop() (live). SourceError after dead-letter."""
         t0 = time.monotonic()
-        if is_live(self.source) and self.opened is None:
-            check_url(self.source, allow_private=self.settings.ingest.allow_private_urls)
+        cfg = self.settings.ingest
+        pull = is_live(self.source) and self.opened is None
+        if pull:
+            try:
+                egress.check(self.source, allow_private=cfg.allow_private_urls)
+            except UrlRefusedError as exc:
+                self.status.to(SourceState.FAILED)
+                raise UrlRefusedError(f"{self.label}: {exc}") from None
         producer = self._producer or kafkaio.producer(self.settings)
         if self._own_producer:
             await self._start_producer(producer)
@@ -227,21 +290,27 @@ class StreamIngester:
         client = redisio.async_client(self.settings, socket_timeout=2)
         store = PositionStore(self.settings, client)
         await self._resume(store)
-        queue: asyncio.Queue[Any] = asyncio.Queue(self.settings.ingest.queue_size)
-        loop = asyncio.get_running_loop()
+        live = is_live(self.source) or self.opened is not None
+        strategy = BufferStrategy(cfg.live_buffer) if live else BufferStrategy.WAIT
+        self.buffer = buffer = FrameBuffer(cfg.queue_size, strategy, asyncio.get_running_loop())
+        if pull:
+            self._egress = egress.Egress(
+                self.source, allow_private=cfg.allow_private_urls, timeout_s=cfg.open_timeout_s
+            )
+            await self._egress.start()
         thread = threading.Thread(
-            target=self._decode,
-            args=(loop, queue),
-            name=f"ingest-{self.meta.stream_id}",
-            daemon=True,
+            target=self._decode, args=(buffer,), name=f"ingest-{self.meta.stream_id}", daemon=True
         )
-        hot = asyncio.create_task(self._poll_hot(client))
-        saver = asyncio.create_task(self._save_positions(store))
+        helpers = [
+            asyncio.create_task(self._poll_hot(client)),
+            asyncio.create_task(self._watch_stall()),
+            asyncio.create_task(self._save_positions(store)),
+        ]
         error: SourceError | None = None
         thread.start()
         try:
             while True:
-                item = await queue.get()
+                item = await buffer.get()
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):
@@ -265,6 +334,7 @@ class StreamIngester:
                 if self.on_progress:
                     self.on_progress(self.engine.counts, self.last_lag)
             if error is not None:
+                self.status.to(SourceState.FAILED)
                 SOURCE_ERRORS.labels(reason=error.reason).inc()
                 await deadletter.send(
                     producer,
@@ -273,23 +343,26 @@ class StreamIngester:
                         "ingest",
                         f"source_{error.reason}",
                         str(error),
-                        payload=self.source.encode(),
+                        payload=self.label.encode(),
                     ).model_copy(update={"key": key.decode()}),
                 )
                 raise error
+            self.status.to(SourceState.ENDED)
+        except BaseException:
+            if not self.status.final:
+                self.status.to(SourceState.FAILED)
+            raise
         finally:
             self._stop.set()
-            # drain so the decode thread never blocks on a full queue
+            buffer.close()  # a decoder waiting for room gives up
             while thread.is_alive():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    while True:
-                        queue.get_nowait()
                 await asyncio.sleep(0.01)
-            for task in (hot, saver):
+            for task in helpers:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await asyncio.gather(*helpers, return_exceptions=True)
             await client.aclose()
+            if self._egress is not None:
+                await self._egress.close()
             if self._own_producer:
                 await producer.stop()
         return self.summary(time.monotonic() - t0)
@@ -298,13 +371,15 @@ class StreamIngester:
         c = self.engine.counts
         return Summary(
             stream_id=self.meta.stream_id,
-            source=self.source,
+            source=self.label,
             read=c.read,
             sampled=c.sampled,
             suppressed=c.suppressed,
             sent=c.sent,
             decode_errors=c.decode_errors,
             reconnects=c.reconnects,
+            dropped=self.buffer.dropped if self.buffer else 0,
+            state=self.status.state.value,
             by_reason=dict(c.by_reason),
             elapsed_s=round(elapsed, 3),
             error=error,

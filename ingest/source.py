@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import av
 import av.error
 
+from framewatch.redact import mask_url
 from ingest.errors import SourceError, SourceTimeoutError
 from ingest.metrics import DECODE_ERRORS
 
@@ -52,8 +53,10 @@ class VideoSource:
         threads: int = 0,
         container: av.container.InputContainer | None = None,
         end_on_read_error: bool = False,
+        label: str | None = None,
     ) -> None:
         self.source = source
+        self.label = label or mask_url(source)  # what messages and logs show: no credentials
         self.keyframes_only = keyframes_only
         self.realtime = realtime
         self.open_timeout_s = open_timeout_s
@@ -74,7 +77,7 @@ class VideoSource:
             self._setup()
             return
         if not is_live(self.source) and not Path(self.source).exists():
-            raise SourceError("open_failed", f"{self.source}: no such file; check the path")
+            raise SourceError("open_failed", f"{self.label}: no such file; check the path")
         try:
             self._container = av.open(
                 self.source,
@@ -84,22 +87,22 @@ class VideoSource:
         except av.error.ProtocolNotFoundError:
             raise SourceError(
                 "unsupported_protocol",
-                f"{self.source}: this PyAV build's FFmpeg cannot read that protocol; use a file, "
+                f"{self.label}: this PyAV build's FFmpeg cannot read that protocol; use a file, "
                 "rtmp(s)://, rtsp(s):// or an HLS http(s):// URL",
             ) from None
         except av.error.ExitError as exc:
             raise SourceTimeoutError(
-                f"{self.source}: the source did not start within {self.open_timeout_s:g}s "
-                f"({exc}); check that it is publishing"
+                f"{self.label}: the source did not start within {self.open_timeout_s:g}s "
+                f"({self._why(exc)}); check that it is publishing"
             ) from None
         except (av.error.FFmpegError, OSError) as exc:
             if is_live(self.source) and "timed out" in str(exc).lower():
                 raise SourceTimeoutError(
-                    f"{self.source}: the source did not start within {self.open_timeout_s:g}s"
+                    f"{self.label}: the source did not start within {self.open_timeout_s:g}s"
                 ) from None
             raise SourceError(
                 "open_failed" if is_live(self.source) else "corrupt",
-                f"{self.source}: cannot open as video ({exc}); the file may be truncated or "
+                f"{self.label}: cannot open as video ({self._why(exc)}); the file may be truncated or "
                 "not a video",
             ) from None
         self._setup()
@@ -108,13 +111,13 @@ class VideoSource:
         assert self._container is not None
         if not self._container.streams.video:
             self.close()
-            raise SourceError("no_video", f"{self.source}: has no video stream")
+            raise SourceError("no_video", f"{self.label}: has no video stream")
         stream = self._container.streams.video[0]
         if stream.codec_context is None:  # FFmpeg knows no decoder for its codec tag
             self.close()
             raise SourceError(
                 "unsupported_codec",
-                f"{self.source}: its video codec is unknown to this FFmpeg, nothing can decode it; "
+                f"{self.label}: its video codec is unknown to this FFmpeg, nothing can decode it; "
                 "re-encode it, e.g. to H.264",
             )
         stream.thread_type = "AUTO"
@@ -125,6 +128,10 @@ class VideoSource:
             self.fps = float(stream.average_rate)
         if self._container.duration:
             self.duration_s = self._container.duration / 1_000_000
+
+    def _why(self, exc: BaseException) -> str:
+        """An FFmpeg error's text without the URL it names (it may carry credentials)."""
+        return str(exc).replace(self.source, self.label)
 
     def close(self) -> None:
         if self._container is not None:
@@ -159,7 +166,7 @@ class VideoSource:
                 return
             except av.error.ExitError:
                 raise SourceTimeoutError(
-                    f"{self.source}: no data for {self.read_timeout_s:g}s"
+                    f"{self.label}: no data for {self.read_timeout_s:g}s"
                 ) from None
             except av.error.EOFError:
                 self._check_complete(stream.frames, packets, index, last_pts)
@@ -169,11 +176,11 @@ class VideoSource:
                     return
                 if is_live(self.source):
                     raise SourceError(
-                        "read_failed", f"{self.source}: read failed ({exc})"
+                        "read_failed", f"{self.label}: read failed ({self._why(exc)})"
                     ) from None
                 raise SourceError(
                     "corrupt",
-                    f"{self.source}: the file is corrupt or truncated after {index} frames ({exc})",
+                    f"{self.label}: the file is corrupt or truncated after {index} frames ({self._why(exc)})",
                 ) from None
             if packet.size:
                 packets += 1
@@ -182,7 +189,7 @@ class VideoSource:
             except av.error.FFmpegError as exc:
                 self.decode_errors += 1
                 DECODE_ERRORS.inc()
-                log.debug("skipped a corrupt packet of %s: %s", self.source, exc)
+                log.debug("skipped a corrupt packet of %s: %s", self.label, self._why(exc))
                 continue
             for frame in decoded:
                 raw = frame.pts if frame.pts is not None else frame.dts
@@ -212,7 +219,7 @@ class VideoSource:
             return
         raise SourceError(
             "truncated",
-            f"{self.source}: the file is truncated: its index lists {expected} video frames but "
+            f"{self.label}: the file is truncated: its index lists {expected} video frames but "
             f"only {packets} are present ({decoded} decoded, their samples were sent); re-upload or re-record "
             "it",
         )
@@ -228,7 +235,7 @@ class VideoSource:
             return
         raise SourceError(
             "truncated",
-            f"{self.source}: the file is truncated or corrupt: its header declares "
+            f"{self.label}: the file is truncated or corrupt: its header declares "
             f"{declared:.1f}s of video but it ends at {last_pts:.1f}s ({decoded} frames decoded, "
             "their samples were sent); re-upload or re-record it",
         )

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from framewatch import apikeys, scope
-from ingest import registry
-from ingest.errors import UrlRefusedError
+from framewatch.netguard import UrlRefusedError
+from framewatch.redact import mask_url
+from ingest import egress, registry
 from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
-from ingest.ssrf import check_url
 
 
 async def authenticate(request: web.Request) -> str | web.Response:
@@ -52,7 +52,11 @@ async def list_sources(request: web.Request) -> web.Response:
     tenant = await authenticate(request)
     if isinstance(tenant, web.Response):
         return tenant
-    mine = [asdict(e) for e in (await _entries(request)).values() if e.tenant == tenant]
+    mine = [
+        {**asdict(e), "source": mask_url(e.source)}
+        for e in (await _entries(request)).values()
+        if e.tenant == tenant
+    ]
     return web.json_response({"sources": sorted(mine, key=lambda e: e["stream_id"])})
 
 
@@ -89,7 +93,7 @@ async def put_source(request: web.Request) -> web.Response:
         return error(400, "bad_request", str(exc))
     try:
         await asyncio.to_thread(
-            check_url, entry.source, allow_private=settings.ingest.allow_private_urls
+            egress.check, entry.source, allow_private=settings.ingest.allow_private_urls
         )
     except (UrlRefusedError, ValueError) as exc:
         return error(400, "url_refused", str(exc))

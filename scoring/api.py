@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from framewatch import netguard
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 from scoring import pdq, text
@@ -77,9 +78,8 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
     except (OSError, UnicodeError, ValueError) as e:
         raise UrlRefused(f"cannot resolve {host[:80]!r} ({e}); check the URL") from None
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not sc.allow_private_urls and (ip.is_private or ip.is_loopback or ip.is_link_local
-                                          or ip.is_reserved or ip.is_multicast):  # fmt: skip
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not sc.allow_private_urls and netguard.is_internal(ip):  # the one project-wide rule
             raise UrlRefused(
                 f"{parts.hostname} resolves to {ip}, a private address; set "
                 "scoring.allow_private_urls to fetch it"

@@ -38,7 +38,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from framewatch import deadletter, kafkaio, records
+from framewatch import deadletter, kafkaio, metrics, records
 from framewatch.errors import FramewatchError, RecordDecodeError
 from framewatch.settings import Settings
 from framewatch.settings.dsa import DsaSettings
@@ -274,6 +274,7 @@ async def run(
     joined; max_batches stops after that many settled batches (a careful first rollout)."""
     cfg = settings.dsa
     summary = Summary()
+    metrics.init_series(STAGE, dead_letter_reasons=("dsa_rejected",))
     topics = [settings.topics.name("decisions"), settings.topics.name("enforcement")]
     async with aiohttp.ClientSession() as session:
         client = Client(cfg, session, summary)  # refuses to start without a token

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -68,4 +70,21 @@ class IngestSettings(BaseModel):
     )
     position_ttl_s: int = Field(
         7 * 86400, ge=60, description="how long a stream's saved position is kept in Redis"
+    )
+    live_buffer: Literal["drop_oldest", "wait"] = Field(
+        "drop_oldest", description="a live source's full buffer drops its oldest sample "
+        "(counted) so decisions stay near real time; 'wait' slows the reader instead. Files "
+        "always wait"
+    )  # fmt: skip
+    stall_s: float = Field(
+        5.0, gt=0, description="a connected live source with no frame this long is 'stalled'"
+    )
+    rtmp_handshake_timeout_s: float = Field(
+        10.0, gt=0, description="an RTMP publisher must send its valid stream key within this"
+    )
+    rtmp_idle_timeout_s: float = Field(
+        30.0, gt=0, description="an RTMP publisher silent this long is disconnected"
+    )
+    rtmp_max_publishers: int = Field(
+        16, ge=1, description="RTMP publishers ingested at once; more are refused"
     )

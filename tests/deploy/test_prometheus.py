@@ -208,5 +208,5 @@ def test_every_dead_letter_reason_in_the_code_is_created_at_start() -> None:
     assert "bad_jpeg" in _literal_args("build", 1)  # the scan finds the calls
     assert _literal_args("SourceError", 0) <= set(SOURCE_REASONS)
     assert _literal_args("ImageRejected", 1) <= set(PUSH_CODES)
-    initialised = {"rtmp_failed", "bad_jpeg", "unexpected_type", "delivery_failed"}
+    initialised = {"rtmp_failed", "bad_jpeg", "unexpected_type", "delivery_failed", "dsa_rejected"}
     assert _literal_args("build", 1) - {"ingest", "scoring", "alerts", "streams"} <= initialised

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import av
 from aiohttp import web
 
 from devkit.testdata import testdata_dir
@@ -21,10 +23,33 @@ def video(name: str) -> str:
     return str((VIDEOS / name).resolve())
 
 
+def make_hls(src: str, folder: Path) -> Path:
+    """Remux a test video into an HLS VOD playlist with ~1 s segments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    playlist = folder / "live.m3u8"
+    with (
+        av.open(src) as inp,
+        av.open(
+            str(playlist), "w", format="hls", options={"hls_time": "1", "hls_list_size": "0"}
+        ) as out,
+    ):
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.stream = outs
+            out.mux(packet)
+    return playlist
+
+
 async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -> list[object]:
     """Read up to n records of topic `key` (frames/dead_letters) from the start."""
     c = kafkaio.consumer(
-        settings, settings.topics.name(key), group_id=f"test-{key}", auto_offset_reset="earliest"
+        settings,
+        settings.topics.name(key),
+        group_id=f"test-{settings.topics.name(key)}",  # one group a test: no rebalance by others
+        auto_offset_reset="earliest",
     )
     await c.start()
     out: list[object] = []

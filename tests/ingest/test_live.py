@@ -11,38 +11,18 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import av
 import pytest
 from aiohttp import web
 
 from framewatch import records
+from framewatch.netguard import UrlRefusedError
 from framewatch.settings import Settings
 from ingest.engine import Counts, StreamMeta
-from ingest.errors import SourceTimeoutError, UrlRefusedError
+from ingest.errors import SourceTimeoutError
 from ingest.runner import StreamIngester
-from tests.ingest.helpers import consume, video
+from tests.ingest.helpers import consume, make_hls, video
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def make_hls(src: str, folder: Path) -> Path:
-    """Remux a test video into an HLS VOD playlist with ~1 s segments."""
-    folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "live.m3u8"
-    with (
-        av.open(src) as inp,
-        av.open(
-            str(playlist), "w", format="hls", options={"hls_time": "1", "hls_list_size": "0"}
-        ) as out,
-    ):
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        for packet in inp.demux(ins):
-            if packet.dts is None:
-                continue
-            packet.stream = outs
-            out.mux(packet)
-    return playlist
 
 
 @pytest.fixture
