@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install system-deps jars demo test lint format schemas audit clean
+.PHONY: install system-deps jars demo test lint format schemas audit clean compose-test
 
 # Debian packages the local stack needs (we run as root on our machines; else use sudo).
 system-deps:
@@ -30,6 +30,11 @@ demo: install jars
 
 test: install jars
 	$(VENV)/bin/pytest
+
+# build the images from a local Debian base, run the compose stack, prove it blocks and pages
+# (devkit/compose_test.py; root: installs docker.io if missing). docs/deploy.md.
+compose-test: install
+	$(PY) -m devkit.compose_test
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -81,12 +81,15 @@ def make_settings(
         metrics = {"enabled": False, "ingest_port": 0, "scoring_port": 0, "streams_port": 0,
                    "alerts_port": 0}  # fmt: skip
         metrics.update(overrides.pop("metrics", {}))
+        evidence = {"dir": str(tmp_path / "evidence")}  # never the working folder's store
+        evidence.update(overrides.pop("evidence", {}))
         return load_settings(
             kafka_bootstrap=kafka_bootstrap,
             redis_url=redis_url,
             redis_prefix=f"{unique}:",
             topics=topics,
             metrics=metrics,
+            evidence=evidence,
             local={"state_dir": tmp_path / "local"},
             **overrides,
         )

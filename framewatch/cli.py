@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(p)
     p.set_defaults(func=_local)
 
+    from framewatch import evidence_cli
+
+    evidence_cli.register(sub)
+
     p = sub.add_parser("topics", help="create framewatch's Kafka topics (idempotent)")
     p.add_argument("action", choices=["create"])
     add_json_flag(p)

@@ -306,6 +306,20 @@ class ReviewOutcome(_Record):
     resolved_at: float
 
 
+class EvidencePinned(_Record):
+    """A decision's evidence was pinned: the manifest's SHA-256 (names each frame's) is custody."""
+
+    TYPE: ClassVar[str] = "evidence"
+    VERSION: ClassVar[int] = 1
+    decision_id: str
+    account_id: str
+    tenant: str = "default"
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    legal_hold: bool = False
+    expires_at: float | None = None
+    pinned_at: float
+
+
 class AuditEntry(_Record):
     """One link of the tamper-evident chain (topic audit): hash of the previous link + body."""
 
@@ -358,13 +372,11 @@ JSON_RECORDS: dict[str, type[_Record]] = {
     cls.TYPE: cls
     for cls in (Scores, Decision, Enforcement, Alert, ReviewOutcome, AuditEntry, DeadLetter)
 }
+JSON_RECORDS[EvidencePinned.TYPE] = EvidencePinned
 ALL_RECORDS: dict[str, type[_Record]] = {"frame": Frame, **JSON_RECORDS}
 DOWNSTREAM_RECORDS = ("scores", "decision", "enforcement", "alert")
 
 R = TypeVar("R", bound=_Record)
-AnyRecord = (
-    Frame | Scores | Decision | Enforcement | Alert | ReviewOutcome | AuditEntry | DeadLetter
-)
 
 
 def encode(record: _Record) -> bytes:

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 
 from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.errors import RecordDecodeError
+from framewatch.evidence import EvidenceStore
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
 from scoring import pdq, text
@@ -47,6 +48,11 @@ COMMITS_FAILED = Counter(
 BANK_WATCH_ERRORS = Counter(
     "framewatch_scoring_bank_watch_errors_total",
     "bank watch lost Redis: matching goes on with the last loaded in-memory index",
+    registry=_REG,
+)
+EVIDENCE_ERRORS = Counter(
+    "framewatch_scoring_evidence_errors_total",
+    "frames that could not be staged in the evidence store (scoring goes on)",
     registry=_REG,
 )
 BATCH_SIZE = Histogram(
@@ -83,6 +89,7 @@ class ScoringService:
         self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
         self.ocr = text.Ocr() if sc.text_every else None
         self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
+        self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
 
     def _score_batch(
         self, frames: list[records.Frame]
@@ -221,9 +228,20 @@ class ScoringService:
         matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
+        self._stage(frame, scores)
         return await producer.send(
             self.scores_topic, records.encode(scores), key=scope.stream(frame).encode()
         )
+
+    def _stage(self, frame: records.Frame, scores: records.Scores) -> None:
+        """Keep the frame as possible evidence before its scores leave (a decision pins it)."""
+        if self.evidence is None or not self.evidence.should_stage(scores):
+            return
+        try:
+            self.evidence.stage(scores, frame.jpeg)
+        except OSError as e:  # a full or missing disk costs evidence, never scoring
+            EVIDENCE_ERRORS.inc()
+            log.warning("frame %s not staged as evidence: %s", frame.frame_id, e)
 
     async def _with_text(self, frame: records.Frame, scores: records.Scores) -> records.Scores:
         """OCR + QR on every Nth sample: slower than the classifiers, so rarer."""

@@ -34,6 +34,7 @@ from streams.app_audit import (
     ensure_audit_retention,
 )
 from streams.app_review import add_review_agents, reviews_by_account_name
+from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
@@ -146,6 +147,7 @@ def build_app(settings: Settings) -> faust.App:
         settings.streams.lag_interval_s,
     )
     proc = Processor(settings)
+    pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
     hot_ttl = settings.streams.hot_ttl_s
@@ -198,6 +200,9 @@ def build_app(settings: Settings) -> faust.App:
                 if isinstance(out.record, Decision):
                     await send(Out("by_account", scope.account(out.record), out.record), value)
                     DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
+                    pinned = pinner.pin(out.record, proc.policies.policy)
+                    if pinned is not None:
+                        await send(pinned)
                     metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                         max(0.0, time.time() - sc.captured_at)
                     )

@@ -23,7 +23,9 @@ from pydantic_settings import (
 
 from framewatch.errors import SettingsError
 from framewatch.settings.alerts import AlertsSettings
+from framewatch.settings.console import ConsoleSettings
 from framewatch.settings.dsa import DsaSettings
+from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
 from framewatch.settings.scoring import ScoringSettings
 from framewatch.settings.streams import StreamsSettings
@@ -98,7 +100,8 @@ class LocalSettings(BaseModel):
     kafka_port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
     redis_port: int = Field(6379, ge=1, le=65535)
-    kafka_heap: str = "512m"
+    # one broker holds every test's topics in a full `make test` run: 512m ran out of heap
+    kafka_heap: str = "1g"
     start_timeout_s: float = Field(90.0, gt=0)
 
 
@@ -142,6 +145,8 @@ class Settings(BaseSettings):
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     dsa: DsaSettings = Field(default_factory=DsaSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -245,8 +245,11 @@ def test_compose_healthchecks_hit_each_service_metrics_port() -> None:
 
 def test_scorer_gets_a_gpu_in_compose_and_k8s() -> None:
     scorer = next(s for s in SERVICES if s.name == "scorer")
-    comp = next(s for s in _fw_compose_services().values() if tuple(s["command"]) == scorer.args)
-    devices = comp["deploy"]["resources"]["reservations"]["devices"]
+    gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]
+    comp = next(n for n, s in _fw_compose_services().items() if tuple(s["command"]) == scorer.args)
+    assert list(gpu) == [comp], "compose.gpu.yaml gives a GPU to the scorer only"
+    assert gpu[comp]["build"]["args"]["GPU"] == "1"
+    devices = gpu[comp]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"] and devices[0]["count"] == 1
     c = next(c for _, c in _fw_containers() if tuple(c["args"]) == scorer.args)
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -335,7 +338,7 @@ def test_metrics_listed_as_existing_are_registered_where_they_say() -> None:
         if m["defined_in"] == "assumed":
             continue
         importlib.import_module(m["defined_in"].removesuffix(".py").replace("/", "."))
-        stages = ("ingest", "scoring", "streams", "alerts")
+        stages = ("ingest", "scoring", "streams", "alerts", "console")
         regs = [REGISTRY, *(metrics.stage_registry(s) for s in stages)]
         registered = {metric.name for r in regs for metric in r.collect()}
         base = name.removesuffix("_total")

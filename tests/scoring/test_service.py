@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import cv2
 import numpy as np
@@ -155,6 +156,10 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
         assert (m.bank, m.entry_id, m.role, m.category) == (
             "csam", "chair", "red_line", "known_bad.csam_bank")  # fmt: skip
     assert all(s.hash_matches == [] for s in scores if s.stream_id == "fine")
+    # the matched frames were kept as evidence before their scores left (a decision pins them)
+    staged = {json.loads(p.read_bytes())["frame_id"]: p
+              for p in (settings.evidence.dir / "staging").rglob("*.json")}  # fmt: skip
+    assert {s.frame_id for s in bad[1:]} <= set(staged)
 
 
 async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]

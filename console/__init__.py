@@ -1,0 +1,1 @@
+"""The reviewer console stage: web app, appeals API, transparency reports."""

@@ -1,0 +1,139 @@
+"""The console's HTTP rules on a real aiohttp server and the real Redis (no Kafka needed: the
+index is filled directly): logins, CSRF, tenant walls, the exposure cap, appeals, /metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from console.auth import Auth
+from console.index import Index
+from console.web import CTX, build_app
+from framewatch import apikeys, redisio
+from framewatch.records import Decision, Reason
+from framewatch.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def dec(did: str, tenant: str, cat: str = "violence.gore", score: float = 0.6,
+        red: bool = False, at: float = 1000.0, action: str = "review") -> Decision:  # fmt: skip
+    return Decision(decision_id=did, stream_id=f"s-{did}", account_id="acct-42", tenant=tenant,
+                    action=action, previous_state="ok",  # type: ignore[arg-type]
+                    reasons=[Reason(category=cat, score=score, threshold=0.5, frames_seen=3,
+                                    frames_window=5, rule=f"default.yaml:{cat}")],
+                    red_line=red, policy_version="pv", first_frame_id="f", captured_at=at - 1,
+                    decided_at=at)  # fmt: skip
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    return make_settings(console={"exposure_cap_per_hour": 1},
+                         evidence={"dir": str(tmp_path / "ev")})  # fmt: skip
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    ix = Index()
+    for d in (dec("gore-old", "ta", at=1000), dec("gore-new", "ta", at=2000),
+              dec("red", "ta", cat="child_safety", score=0.4, red=True, at=3000),
+              dec("hate", "ta", cat="hate.speech", at=1500),
+              dec("theirs", "tb", at=1000),
+              dec("blk", "ta", cat="hate.speech", score=0.9, action="block", at=900)):  # fmt: skip
+        ix.add(d)
+    app = build_app(settings, ix, tail=False)
+    auth = Auth(settings, app[CTX].redis)
+    await auth.add_user("alice", "reviewer", ["ta"], PASSWORD)
+    await auth.add_user("lead", "lead", ["ta", "tb"], PASSWORD)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def login(c: TestClient, name: str, password: str = PASSWORD) -> int:
+    page = await (await c.get("/login")).text()
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = await c.post("/login", data={"csrf": token, "name": name, "password": password})
+    return r.status
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def order(page: str) -> list[str]:
+    return re.findall(r'data-href="/items/\w+/\w+/([\w-]+)"', page)
+
+
+async def test_login_needs_the_right_password_and_pages_need_a_login(client: TestClient) -> None:
+    r = await client.get("/queue", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].startswith("/login")
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert await login(client, "alice", "wrong password!") == 401
+    assert await login(client, "nobody") == 401
+    assert await login(client, "alice") == 200
+
+
+async def test_login_goes_back_only_to_this_site(client: TestClient) -> None:
+    for target, where in (("/numbers", "/numbers"), ("//evil.example/x", "/queue"),
+                          ("/\\evil.example", "/queue"), ("https://evil.example", "/queue")):  # fmt: skip
+        page = await (await client.get("/login")).text()  # the token is spent at each login
+        r = await client.post("/login", allow_redirects=False, data={
+            "csrf": csrf(page), "name": "alice", "password": PASSWORD, "next": target})  # fmt: skip
+        assert r.status == 303 and r.headers["Location"] == where, target
+
+
+async def test_queue_is_severity_then_age_and_walled_per_tenant(client: TestClient) -> None:
+    await login(client, "alice")
+    page = await (await client.get("/queue")).text()
+    assert order(page) == ["red", "gore-old", "hate", "gore-new"]  # red line first; then oldest
+    assert "theirs" not in page and "SLA" in page
+    assert (await client.get("/items/tb/review/theirs")).status == 404
+    assert (await client.get("/queue?tenant=tb")).status == 200
+    assert "theirs" not in await (await client.get("/queue?tenant=tb")).text()
+
+
+async def test_post_without_csrf_token_is_refused(client: TestClient) -> None:
+    await login(client, "alice")
+    r = await client.post("/items/ta/review/hate/claim", data={})
+    assert r.status == 403
+    page = await (await client.get("/items/ta/review/hate")).text()
+    r = await client.post("/items/ta/review/hate/claim", data={"csrf": csrf(page)})
+    assert r.status == 200 and "Claimed by <strong>alice</strong>" in await r.text()
+
+
+async def test_exposure_cap_holds_back_sensitive_items(client: TestClient) -> None:
+    await login(client, "alice")
+    assert (await client.get("/items/ta/review/gore-old")).status == 200  # 1 exposure = the cap
+    page = await (await client.get("/queue")).text()
+    assert order(page) == ["hate"] and "cap reached" in page
+    assert (await client.get("/items/ta/review/hate")).status == 200  # not sensitive: no count
+
+
+async def test_appeals_api_needs_the_tenants_key(client: TestClient, settings: Settings) -> None:
+    key_a = apikeys.create(settings, redisio.sync_client(settings), "ta")
+    body = {"decision_id": "blk", "reason": "it was satire"}
+    assert (await client.post("/v1/appeals", json=body)).status == 401
+    h = {"Authorization": f"Bearer {key_a}"}
+    r = await client.post("/v1/appeals", json=body, headers=h)
+    first = await r.json()
+    assert r.status == 201 and first["status"] == "pending"
+    r = await client.post("/v1/appeals", json=body, headers=h)
+    assert r.status == 200 and (await r.json())["appeal_id"] == first["appeal_id"]
+    r = await client.post("/v1/appeals", json={"decision_id": "theirs"}, headers=h)
+    assert r.status == 404  # tenant tb's decision does not exist for ta
+    r = await client.post("/v1/appeals", json={"decision_id": "blk", "x": 1}, headers=h)
+    assert r.status == 400 and "x" in (await r.json())["error"]
+    await login(client, "alice")
+    page = await (await client.get("/queue")).text()
+    assert first["appeal_id"] in page
+
+
+async def test_metrics_and_numbers(client: TestClient) -> None:
+    text = await (await client.get("/metrics")).text()
+    assert 'framewatch_console_backlog{tenant="ta"} 4.0' in text
+    await login(client, "lead")
+    page = await (await client.get("/numbers")).text()
+    assert "Reviewers" in page and 'id="n-backlog">5<' in page
