@@ -109,8 +109,8 @@ class CheckApi:
 
     def _check(self, data: bytes) -> dict[str, Any]:
         img = decode_jpeg(data, self.s.scoring.max_image_pixels)
-        scored = self.scorer.score([img])[0]
         h, q = pdq.compute_still(img)
+        scored = self.scorer.score([img], [q])[0]
         hits = self.index.match(h)
         codes = text.find_codes(img)
         scores = {**scored.scores, **text.spam_scores(codes, self.s.scoring.text_score)}

@@ -68,6 +68,45 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 2 if failed else 0
 
 
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from scoring import evaluate
+    from scoring.service import build_scorer
+
+    samples = evaluate.collect(Path(args.dir))
+    sc = settings.scoring
+    review = sc.review_threshold if args.review is None else args.review
+    block = sc.block_threshold if args.block is None else args.block
+    evaluate.score_all(build_scorer(settings), samples, not args.no_perturb, sc.max_image_pixels)
+    rep = evaluate.report(samples, review, block, args.target_precision)
+    out = Path(args.plots)
+    out.mkdir(parents=True, exist_ok=True)
+    for cat, r in rep.items():
+        png = out / f"pr-{cat}.png"
+        evaluate.plot_pr(cat, r["pr_curve"], png)  # type: ignore[arg-type]
+        r["pr_plot"] = str(png)
+    if args.json:
+        print(json.dumps({"images": len(samples), "categories": rep}, indent=2))
+        return 0
+    print(f"{len(samples)} images; thresholds review {review}, block {block}; "
+          f"PR plots in {out}")  # fmt: skip
+    print(f"{'category':<28} {'n+':>4} {'at':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
+    for cat, r in rep.items():
+        for at in ("at_review", "at_block"):
+            m: dict[str, float] = r[at]  # type: ignore[assignment]
+            print(f"{cat:<28} {r['positives']:>4} {m['threshold']:>6} {m['precision']:>6.3f} "
+                  f"{m['recall']:>6.3f} {m['f1']:>6.3f}")  # fmt: skip
+        t = r["threshold_for_target"]
+        reach = "not reachable" if t is None else f"{t:.4f}"
+        print(f"  threshold for precision {args.target_precision}: {reach}")
+        for key, who in (("perturbation_mean_change", "positives"),
+                         ("perturbation_mean_change_safe", "safe")):  # fmt: skip
+            ch: dict[str, float] = r[key]  # type: ignore[assignment]
+            if ch:
+                print(f"  mean score change, {who}: "
+                      + ", ".join(f"{k} {v:+.3f}" for k, v in ch.items()))  # fmt: skip
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
@@ -103,6 +142,42 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
+    p = sub.add_parser(
+        "eval",
+        help="measure precision/recall of the models on a labelled image folder",
+        description="Score DIR/<category path>/*.jpg (should be flagged) and DIR/safe/*.jpg "
+        "(should not) with the configured models and quality gate. Per category: precision, "
+        "recall and F1 at scoring.review_threshold and block_threshold, the threshold that "
+        "reaches --target-precision, and the mean change of the positives' scores under "
+        "perturbations (crop, overlay, low contrast, grey, rescale, JPEG q20). Writes a PR "
+        "curve PNG per category. Progress goes to stderr.",
+    )
+    p.add_argument("dir", metavar="DIR", help="folder of labelled images")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.9,
+        metavar="P",
+        help="report the lowest threshold reaching this precision (default 0.9)",
+    )
+    p.add_argument(
+        "--plots",
+        default="eval-plots",
+        metavar="DIR",
+        help="where the PR curve PNGs go (default ./eval-plots)",
+    )
+    p.add_argument(
+        "--review",
+        type=float,
+        metavar="T",
+        help="review threshold (default scoring.review_threshold; use your policy's)",
+    )
+    p.add_argument(
+        "--block", type=float, metavar="T", help="block threshold (default scoring.block_threshold)"
+    )
+    p.add_argument("--no-perturb", action="store_true", help="skip perturbations (7x faster)")
+    p.set_defaults(func=_eval)
     p = sub.add_parser(
         "check-api",
         help="serve POST /v1/check and OpenAI-compatible POST /v1/moderations",

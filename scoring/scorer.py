@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from framewatch import records
+from framewatch.settings.scoring import ScoringSettings
+from scoring import fusion
 from scoring.model import Model
 
 
@@ -20,16 +22,24 @@ class Scored:
     models: dict[str, str] = field(default_factory=dict)
     detections: list[records.Detection] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    per_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Scorer:
-    """All models of the model set; the highest score wins per path, with its model ref."""
+    """All models of the model set; scores fused per path (settings scoring.fusion*), then
+    damped on low-information frames (scoring.quality_floor)."""
 
-    def __init__(self, models: list[Model]) -> None:
+    def __init__(self, models: list[Model], settings: ScoringSettings | None = None) -> None:
         self.models = models
+        self.settings = settings or ScoringSettings()
         self.model_set = ",".join(sorted(m.ref for m in models))
+        # the score cache keys on this: changing fusion or the gate must not serve old scores
+        self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
 
-    def score(self, images: Sequence[np.ndarray]) -> list[Scored]:
+    def score(
+        self, images: Sequence[np.ndarray], qualities: Sequence[int | None] | None = None
+    ) -> list[Scored]:
+        """Score images; `qualities` are their PDQ qualities (None: not gated)."""
         out = [Scored() for _ in images]
         for m in self.models:
             t0 = time.perf_counter()
@@ -38,8 +48,11 @@ class Scorer:
             for s, r in zip(out, results, strict=True):
                 s.timings_ms[m.manifest.name] = round(ms, 3)
                 s.detections.extend(r.detections)
-                for path, v in r.scores.items():
-                    if v >= s.scores.get(path, -1.0):
-                        s.scores[path] = float(min(max(v, 0.0), 1.0))
-                        s.models[path] = m.ref
+                s.per_model[m.ref] = dict(r.scores)
+        sc = self.settings
+        qs = list(qualities) if qualities is not None else [None] * len(out)
+        for s, q in zip(out, qs, strict=True):
+            fused, s.models = fusion.fuse(s.per_model, sc.fusion, sc.fusion_default)
+            s.scores = fusion.gate(fused, q, sc.quality_floor, sc.low_quality_factor)
+            s.models = {p: r for p, r in s.models.items() if p in s.scores}
         return out

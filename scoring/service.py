@@ -65,7 +65,7 @@ BATCH_SIZE = Histogram(
 
 def build_scorer(settings: Settings) -> Scorer:
     sc = settings.scoring
-    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers))
+    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers), sc)
 
 
 class ScoringService:
@@ -88,7 +88,7 @@ class ScoringService:
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
         self.ocr = text.Ocr() if sc.text_every else None
-        self.cache = ScoreCache(settings, self.scorer.model_set, self.redis)
+        self.cache = ScoreCache(settings, self.scorer.cache_tag, self.redis)
         self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
 
     def _score_batch(
@@ -107,7 +107,8 @@ class ScoringService:
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
         BATCH_SIZE.observe(len(images))
-        for i, s, (h, q) in zip(idx, self.scorer.score(images), hashes, strict=True):
+        scored = self.scorer.score(images, [q for _, q in hashes])
+        for i, s, (h, q) in zip(idx, scored, hashes, strict=True):
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
 

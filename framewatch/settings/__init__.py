@@ -182,6 +182,10 @@ class Settings(BaseSettings):
 _CONFIG_FILE: str | None = None
 
 
+def _jsonable(o: object) -> object:
+    return o.model_dump(mode="json") if isinstance(o, BaseModel) else str(o)
+
+
 def to_env(settings: Settings) -> dict[str, str]:
     """FRAMEWATCH_* variables that give a child process exactly these settings.
 
@@ -194,8 +198,8 @@ def to_env(settings: Settings) -> dict[str, str]:
             return
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if isinstance(value, list | dict):
-            value = json.dumps(value, default=str)
+        if isinstance(value, list | dict | BaseModel):  # nested models (fusion rules) as JSON
+            value = json.dumps(value, default=_jsonable)
         elif isinstance(value, bool):
             value = "true" if value else "false"
         env[ENV_PREFIX + name.upper()] = str(value)

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class FusionRule(BaseModel):
+    """How one category's scores from several models become one (see scoring/fusion.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["max", "mean", "agree"] = Field(
+        "max", description="max: any model; mean: their mean; agree: the k-th highest score"
+    )
+    k: int = Field(2, ge=1, le=16, description="agree: how many models must reach the score")
+
+
+# Chosen by `python benchmarks/fusion.py` on every sampled frame of the four sample videos
+# (docs/scoring.md "Fusion and the quality gate").
+QUALITY_FLOOR = 50  # Meta: PDQ hashes under quality 50 are too uninformative to use
+LOW_QUALITY_FACTOR = 0.5
 
 
 class ScoringSettings(BaseModel):
@@ -60,3 +78,19 @@ class ScoringSettings(BaseModel):
     )  # fmt: skip
     block_threshold: float = Field(0.85, ge=0, le=1, description="check: block at or above")
     review_threshold: float = Field(0.5, ge=0, le=1, description="check: review at or above")
+    fusion_default: FusionRule = Field(
+        default_factory=FusionRule,
+        description="how model scores of a category merge when no fusion rule names it",
+    )
+    fusion: dict[str, FusionRule] = Field(
+        default_factory=dict,
+        description="taxonomy path -> fusion rule; the deepest node at or above a path wins",
+    )
+    quality_floor: int = Field(
+        QUALITY_FLOOR, ge=0, le=101, description="frames under this PDQ quality (0-100: "
+        "few edges, e.g. a flat wall) get classifier scores damped; 0: off; hashes unaffected"
+    )  # fmt: skip
+    low_quality_factor: float = Field(
+        LOW_QUALITY_FACTOR, ge=0, le=1,
+        description="classifier scores of a frame under quality_floor are multiplied by this",
+    )  # fmt: skip

@@ -70,6 +70,8 @@ def test_wheel_lists_every_data_file(wheel_venv: tuple[Path, Path]) -> None:
         "devkit/data/videos/chair-orig-22-sd-bar.mp4",
         "devkit/data/vpdq/chair-orig-22-sd-bar.txt",
         "devkit/data/LICENSE-ThreatExchange.txt",
+        "devkit/data/eval/safe/darknet-dog.jpg",
+        "devkit/data/eval/sexual/composite-0.jpg",
     ):
         assert need in names, f"{need} is not in {wheel.name}"
 
