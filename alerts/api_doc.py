@@ -1,25 +1,28 @@
-"""The OpenAPI document of the router's HTTP endpoint (served at ``/openapi.json``)."""
+"""The router's HTTP answers as models, and its OpenAPI document (``/openapi.json``) built on
+their generated schemas."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from framewatch import httpapi
+
+
+class Acknowledged(BaseModel):
+    """The answer to an ack: the incident's escalation stops."""
+
+    incident_id: str
+    acknowledged: bool
+
+
+class Healthy(BaseModel):
+    ok: bool
+
 
 def openapi() -> dict[str, Any]:
-    err = {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}},
-            }
-        }
-    }
-    acked = {
-        "type": "object",
-        "required": ["incident_id", "acknowledged"],
-        "properties": {"incident_id": {"type": "string"}, "acknowledged": {"type": "boolean"}},
-    }
+    err = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "framewatch alert router", "version": "1"},
@@ -47,10 +50,11 @@ def openapi() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "acknowledged",
-                            "content": {"application/json": {"schema": acked}},
+                            "content": httpapi.json_content(Acknowledged),
                         },
                         "401": {"description": "no valid token or API key", "content": err},
                         "404": {"description": "no open incident of the caller", "content": err},
+                        "503": {"description": "Redis unavailable; retry", "content": err},
                     },
                 }
             },
@@ -60,19 +64,17 @@ def openapi() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "up",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["ok"],
-                                        "properties": {"ok": {"type": "boolean"}},
-                                    }
-                                }
-                            },
+                            "content": {"application/json": {"schema": httpapi.ref(Healthy)}},
                         }
                     },
                 }
             },
         },
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": httpapi.ERROR_SCHEMA,
+                **httpapi.component_schemas(Acknowledged, Healthy),
+            },
+        },
     }

@@ -17,7 +17,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     routing = load(settings.alerts.routing_file)  # fails fast with file:line: field errors
     if settings.metrics.enabled:
-        metrics.serve("alerts", settings.metrics.host, settings.metrics.alerts_port)
+        metrics.serve(
+            "alerts", settings.metrics.host, settings.metrics.alerts_port, settings.metrics.port_dir
+        )
 
     async def main() -> None:
         stop = asyncio.Event()

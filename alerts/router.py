@@ -23,12 +23,13 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from alerts.api_doc import openapi
+from alerts.api_doc import Acknowledged, Healthy, openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome, init_series
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import apikeys, deadletter, kafkaio, metrics, records, redisio, scope
+from framewatch import apikeys, deadletter, httpapi, kafkaio, metrics, records, redisio, scope
 from framewatch.errors import RecordDecodeError
+from framewatch.httpapi import TENANT, HttpError
 from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
 from framewatch.settings import Settings
 
@@ -99,10 +100,9 @@ class Router:
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
             max_connections=self.cfg.max_in_flight + 16,
-            timeout=30,
-            socket_connect_timeout=3,
-            health_check_interval=15,
+            timeout=settings.redis_pool_wait_s,
             retry=WaitForRedis(),
+            **redisio.pool_options(settings),
         )
         self.redis = aioredis.Redis.from_pool(pool)
         self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
@@ -293,27 +293,22 @@ class Router:
 
     async def _ack(self, request: web.Request) -> web.Response:
         incident = request.match_info["id"]
-        caller = await self._ack_caller(request)
-        if caller is None:
-            return web.json_response(
-                {"error": "send 'Authorization: Bearer' with alerts.ack_token (on-call) or "
-                 "the incident tenant's API key (`framewatch apikeys add`)"},
-                status=401,
-            )  # fmt: skip
+        caller = request[TENANT]
+        absent = HttpError(404, "not_found", f"no open incident {incident}")
         known = await self.redis.exists(self.k("incident", incident))
         if not known and not await self.redis.sismember(self.k("open"), incident):
-            return web.json_response({"error": f"no open incident {incident}"}, status=404)
+            raise absent
         if caller != "*":
             owner = await self.redis.get(self.k("tenant", incident))
             if owner is None or owner.decode() != caller:  # another tenant's reads as absent
-                return web.json_response({"error": f"no open incident {incident}"}, status=404)
+                raise absent
         by = request.query.get("by", "")
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
         log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
         task = asyncio.create_task(self._forward_ack(incident))  # PagerDuty stops paging too
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return web.json_response({"incident_id": incident, "acknowledged": True})
+        return web.json_response(Acknowledged(incident_id=incident, acknowledged=True).model_dump())
 
     async def _forward_ack(self, incident: str) -> None:
         """Acknowledge the incident in every PagerDuty sink its page went to (or would escalate
@@ -335,10 +330,18 @@ class Router:
                 await deadletter.send(self.producer, self.s, dead)
 
     async def start_http(self) -> None:
-        app = web.Application()
+        app = web.Application(
+            middlewares=[
+                httpapi.middleware(
+                    auth=self._ack_caller,
+                    unauthorized="send 'Authorization: Bearer' with alerts.ack_token (on-call) "
+                    "or the incident tenant's API key (`framewatch apikeys add`)",
+                )
+            ]
+        )
         doc = openapi()
         app.router.add_post("/v1/alerts/{id}/ack", self._ack)
-        app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        app.router.add_get("/healthz", lambda _r: web.json_response(Healthy(ok=True).model_dump()))
         app.router.add_get("/openapi.json", lambda _r: web.json_response(doc))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -373,7 +376,7 @@ class Router:
             try:
                 while not stop.is_set():
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
-                    await observe_lag("alerts", consumer)
+                    await observe_lag("alerts", consumer, self.s.metrics.lag_interval_s)
                     msgs = [m for ms in batch.values() for m in ms]
                     if not msgs:
                         continue

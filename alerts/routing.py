@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from framewatch import records
+from framewatch import records, yamlfile
 from framewatch.errors import FramewatchError
 
 RecordType = Literal["alert", "enforcement", "decision"]
@@ -144,30 +143,13 @@ class Routing(BaseModel):
         return {t for r in self.routes for t in r.match.types}
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location (best effort)."""
-    line = node.start_mark.line + 1 if node else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            nxt = node.value[part] if part < len(node.value) else None
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
-
-
-def parse(text: str, source: str = "<routing>") -> Routing:
+def parse(raw: str | bytes, source: str = "<routing>") -> Routing:
     """Validate routing YAML; every problem names the file, line and field."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"{source}: not valid YAML: {exc}") from None
+        doc = yamlfile.loads(source, raw)
+    except yamlfile.YamlFileError as exc:
+        raise RoutingError(str(exc)) from None
+    data = doc.data
     if not isinstance(data, dict):
         raise RoutingError(f"{source}: expected a mapping with 'sinks:' and 'routes:'")
     try:
@@ -177,8 +159,7 @@ def parse(text: str, source: str = "<routing>") -> Routing:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
             where = ".".join(str(p) for p in loc) or "(top level)"
-            ln = _line_of(node, loc)
-            lines.append(f"{source}:{ln or '?'}: {where}: {err['msg']}")
+            lines.append(f"{source}:{doc.line(loc) or '?'}: {where}: {err['msg']}")
         raise RoutingError("invalid routing file:\n  " + "\n  ".join(lines)) from None
 
 
@@ -188,4 +169,4 @@ def load(path: Path) -> Routing:
             f"routing file {path} does not exist: copy deploy/alerts.example.yaml there or set "
             "FRAMEWATCH_ALERTS__ROUTING_FILE"
         )
-    return parse(path.read_text(), str(path))
+    return parse(path.read_bytes(), str(path))

@@ -27,7 +27,7 @@ from framewatch.settings.scoring import FusionRule
 from ingest.engine import SampleEngine, StreamMeta
 from ingest.source import VideoSource
 from scoring import fusion
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.service import build_scorer
 from streams.policy import load_dir
 
@@ -70,7 +70,9 @@ def main() -> int:
     frames = samples()
     per_model = []
     for i, (_, q, jpeg) in enumerate(frames):
-        per_model.append((q, scorer.score([decode_jpeg(jpeg)])[0].per_model))
+        per_model.append(
+            (q, scorer.score([decode_image(jpeg, settings.scoring.max_image_pixels)])[0].per_model)
+        )
         if i % 20 == 0:
             print(f"scored {i + 1}/{len(frames)}", file=sys.stderr)
     worst = max(
@@ -80,8 +82,8 @@ def main() -> int:
     # the other side of the trade: synthetic positives (devkit/data/eval/sexual) still flagged?
     positives = []
     for p in sorted((testdata_dir() / "eval" / "sexual").glob("*.jpg")):
-        img = decode_jpeg(p.read_bytes())
-        positives.append((pdq.hash_bgr(img)[1], scorer.score([img])[0].per_model))
+        img = decode_image(p.read_bytes(), settings.scoring.max_image_pixels)
+        positives.append((pdq.hash_rgb(img[:, :, ::-1])[1], scorer.score([img])[0].per_model))
     qs = sorted(q for q, _ in per_model)
     print(f"{len(frames)} sampled frames, models {scorer.model_set}")
     print(f"PDQ quality: min {qs[0]}, median {qs[len(qs) // 2]}, max {qs[-1]}; "

@@ -49,9 +49,10 @@ def _jpegs(n: int) -> list[bytes]:
 
 def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float, dict[str, float]]:
     """The same models on ready (preprocessed) tensors, same batch size: the upper bound."""
-    from scoring.model import decode_jpeg
+    from framewatch.settings import load_settings
+    from scoring.model import decode_image
 
-    imgs = [decode_jpeg(j) for j in jpegs]
+    imgs = [decode_image(j, load_settings().scoring.max_image_pixels) for j in jpegs]
     per_model: dict[str, float] = {}
     total = 0.0
     for m in svc.scorer.models:

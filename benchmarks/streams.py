@@ -146,7 +146,7 @@ class Bench:
     def __init__(self, settings: Settings, log: Path, profile: Path | None) -> None:
         self.settings, self.log, self.profile = settings, log, profile
         self.topic = settings.topics.name("scores")
-        self.group = f"{settings.topics.prefix}framewatch-streams"
+        self.group = settings.topics.app_id()
         self.produced = 0
         self.pid = 0
         self.admin: AIOKafkaAdminClient

@@ -70,7 +70,13 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
     external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
     with local_stack(
-        args, settings, say, enabled=not external, what="demo", keep=args.keep_running
+        args,
+        settings,
+        say,
+        enabled=not external,
+        what="demo",
+        keep=args.keep_running,
+        free_if_taken=True,  # the demo's stack is throwaway: a Redis on 6379 is no reason to stop
     ) as (settings, _env):
         run = uuid.uuid4().hex[:6]
         settings.topics.prefix = f"{settings.topics.prefix}demo-{run}."

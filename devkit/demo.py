@@ -26,7 +26,7 @@ from aiohttp import web
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
-from framewatch.local import free_port
+from framewatch.services import consumers
 from framewatch.settings import Settings, to_env
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,8 @@ class Pipeline:
         app.router.add_post("/hook", self.hook.handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        self.hook.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.hook.port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.hook.port = self._runner.addresses[0][1]
         hook_url = f"http://127.0.0.1:{self.hook.port}/hook"
         (self.tmp / "routing.yaml").write_text(_routing(hook_url, "demo-secret"))
         self.say(f"webhook receiver on {hook_url}")
@@ -168,9 +168,8 @@ class Pipeline:
             self.say(f"red-line bank {BANK}: adding {video.name}")
             await self.run_cmd("bank", "add", BANK, "--video", str(video), "--role", "red_line",
                                "--category", BANK_CATEGORY)  # fmt: skip
-        await self.start("score", "score")
-        await self.start("streams", "streams", "worker")
-        await self.start("alerts", "alerts", "serve")
+        for svc in consumers():  # scoring, streams, alerts, as the stages registered them
+            await self.start(svc.name, *svc.args)
         self._watcher = asyncio.create_task(self._watch())
         await self._warm_up()
 

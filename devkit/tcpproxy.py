@@ -20,9 +20,18 @@ import socket
 class TcpProxy:
     """Forward 127.0.0.1:<port> to upstream (host, port); cut and restore at will."""
 
-    def __init__(self, upstream: tuple[str, int], port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        port: int = 0,
+        host: str = "127.0.0.1",
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``: an already bound socket to listen on (a port reserved earlier and kept,
+        so nothing else can take it between choosing and listening)."""
         self.upstream = upstream
         self.host, self.port = host, port
+        self._sock = sock
         self.cut_now = False
         self.blackhole = False
         self.connections = 0  # accepted so far (forwarded or refused)
@@ -32,10 +41,12 @@ class TcpProxy:
         self._held: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> TcpProxy:
-        # bind explicitly so a fixed port can be reused right after a previous proxy closed
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = self._sock
+        if sock is None:
+            # bind explicitly so a fixed port can be reused right after a previous proxy closed
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
         self._server = await asyncio.start_server(self._accept, sock=sock)
         self.port = sock.getsockname()[1]
         return self

@@ -22,8 +22,6 @@ from framewatch.settings import Settings, load_settings
 
 log = logging.getLogger("framewatch")
 
-Handler = Callable[[argparse.Namespace, Settings], int]
-
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -109,10 +107,12 @@ def local_stack(
     enabled: bool,
     what: str,
     keep: bool = False,
+    free_if_taken: bool = False,
 ) -> Iterator[tuple[Settings, dict[str, str]]]:
     """Start the local Kafka and Redis when enabled; yield settings (and env) pointing at them.
 
-    What the user configured is kept. On exit, stop them only if this command started them
+    What the user configured is kept. ``free_if_taken``: a throwaway stack takes free ports
+    where the configured ones are held by another process. On exit, stop them only if this command started them
     (a Ctrl-C during start-up included) and `keep` is off.
     """
     from framewatch.local import LocalStack
@@ -124,7 +124,7 @@ def local_stack(
             yield settings, {}
             return
         started = not all(st["up"] for st in stack.status().values())
-        status = stack.start(progress=say)
+        status = stack.start(progress=say, free_if_taken=free_if_taken)
         found = {
             "kafka_bootstrap": str(status["kafka"]["bootstrap"]),
             "redis_url": str(status["redis"]["url"]),
@@ -143,8 +143,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
     from framewatch import supervisor as sv
+    from framewatch.services import select
 
-    services = sv.select_services(args.only)
+    services = select(args.only)
     say = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda _m: None)
     # external = set in the environment or the config file, not just defaulted
     external = {"kafka_bootstrap", "redis_url"} <= settings.model_fields_set
@@ -156,10 +157,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                 "name": s.name,
                 "argv": s.argv(args.config, args.log_json),
                 "metrics": (
-                    f"http://{settings.metrics.host}:"
-                    f"{getattr(settings.metrics, s.metrics_port_setting)}/metrics"
-                    if settings.metrics.enabled
-                    and getattr(settings.metrics, s.metrics_port_setting)
+                    f"http://{settings.metrics.host}:{s.metrics_port(settings)}/metrics"
+                    if settings.metrics.enabled and s.metrics_port(settings)
                     else None
                 ),
             }

@@ -11,13 +11,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from framewatch import supervisor
+from framewatch import services
 from framewatch.settings import load_settings
 
 
-def service_of(argv: list[str]) -> supervisor.Service | None:
+def service_of(argv: list[str]) -> services.Service | None:
     """The framewatch service whose arguments end this command line, if any."""
-    for svc in supervisor.select_services(None):
+    for svc in services.services():
         n = len(svc.args)
         if any(tuple(argv[i : i + n]) == svc.args for i in range(len(argv) - n + 1)):
             return svc
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         svc = service_of(cmdline(pid))
         if svc is None:
             continue
-        port = getattr(settings.metrics, svc.metrics_port_setting)
+        port = svc.metrics_port(settings)
         url = f"http://127.0.0.1:{port}/metrics"
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:

@@ -87,7 +87,7 @@ def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
-        "max_request_size": 16 * 1024 * 1024,
+        "max_request_size": settings.kafka_max_record_bytes,
     }
     kw.update(overrides)
     return AIOKafkaProducer(**kw)
@@ -101,7 +101,7 @@ def consumer(settings: Settings, *topics: str, group_id: str, **overrides: Any) 
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "isolation_level": "read_committed",
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "max_partition_fetch_bytes": settings.kafka_max_record_bytes,
         "fetch_max_bytes": 64 * 1024 * 1024,
     }
     kw.update(overrides)

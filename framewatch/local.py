@@ -321,39 +321,45 @@ class LocalStack:
         out["redis"]["url"] = f"redis://{out['redis']['address']}/0"
         return out
 
-    def start(self, progress=print) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
-        """Start what is not running (idempotent) and wait until both accept connections."""
+    def start(self, progress=print, free_if_taken: bool = False) -> dict[str, dict[str, object]]:  # type: ignore[no-untyped-def]
+        """Start what is not running (idempotent) and wait until both accept connections.
+
+        A configured port that another process holds is refused (users point other tools at
+        these ports), unless ``free_if_taken``: a throwaway stack (the demo) then takes a free
+        port and says which.
+        """
         state = self._load()
         current = self.status()
-        if not current["redis"]["up"]:
-            if port_open(self.s.redis_port):
+
+        def port(want: int, setting: str) -> int:
+            if not port_open(want):
+                return want
+            if not free_if_taken:
                 raise LocalStackError(
-                    f"port {self.s.redis_port} is taken by another process; set "
-                    "FRAMEWATCH_LOCAL__REDIS_PORT or stop it"
+                    f"port {want} is taken by another process; set FRAMEWATCH_LOCAL__{setting} "
+                    "or stop it"
                 )
-            progress(f"starting redis on 127.0.0.1:{self.s.redis_port}")
-            r = RedisServer(self.state_dir / "redis", self.s.redis_port)
+            got = free_port()
+            progress(f"port {want} is taken by another process; using {got} instead")
+            return got
+
+        if not current["redis"]["up"]:
+            redis_port = port(self.s.redis_port, "REDIS_PORT")
+            progress(f"starting redis on 127.0.0.1:{redis_port}")
+            r = RedisServer(self.state_dir / "redis", redis_port)
             r.start()
             state["redis"] = asdict(r.info())
             self._save(state)
         if not current["kafka"]["up"]:
-            for p in (self.s.kafka_port, self.s.controller_port):
-                if port_open(p):
-                    raise LocalStackError(
-                        f"port {p} is taken by another process; set FRAMEWATCH_LOCAL__KAFKA_PORT/"
-                        "CONTROLLER_PORT or stop it"
-                    )
+            kafka_port = port(self.s.kafka_port, "KAFKA_PORT")
+            controller_port = port(self.s.controller_port, "CONTROLLER_PORT")
             progress(f"fetching Kafka {self.s.kafka_version} jars (cached after the first time)")
             jars = ensure_jars(self.s.cache_dir, self.s.kafka_version)
             kdir = self.state_dir / "kafka"
             shutil.rmtree(kdir, ignore_errors=True)  # throwaway data each start
-            progress(
-                f"starting kafka {self.s.kafka_version} (KRaft) on 127.0.0.1:{self.s.kafka_port}"
-            )
+            progress(f"starting kafka {self.s.kafka_version} (KRaft) on 127.0.0.1:{kafka_port}")
             t0 = time.monotonic()
-            k = KafkaBroker(
-                jars, kdir, self.s.kafka_port, self.s.controller_port, self.s.kafka_heap
-            )
+            k = KafkaBroker(jars, kdir, kafka_port, controller_port, self.s.kafka_heap)
             k.start(self.s.start_timeout_s)
             progress(f"kafka accepted connections after {time.monotonic() - t0:.1f}s")
             state["kafka"] = asdict(k.info())

@@ -8,7 +8,9 @@ its /metrics serves that registry plus the core's: a process that loads other st
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -96,28 +98,77 @@ def init_series(
         DEAD_LETTERS.labels(stage=stage, reason=r)
 
 
-def serve(stage: str, host: str, port: int) -> None:
-    """Start the /metrics endpoint (port 0 disables it) and mark the stage up."""
+BIND_FAILED = Gauge(
+    "framewatch_metrics_bind_failed",
+    "1 when this process could not bind its /metrics port and runs without it",
+    ["stage"],
+)
+
+
+def serve(stage: str, host: str, port: int, port_dir: Path | None = None) -> int | None:
+    """Start the /metrics endpoint and mark the stage up; return the bound port (None if none).
+
+    Port 0 disables it, unless ``port_dir`` is set: then the kernel picks a free port and it is
+    written to ``<port_dir>/<stage>.port`` (a harness that picked a port and bound it later
+    would race every outgoing connection for it). Metrics are optional: a port already taken
+    (a predecessor still stopping, a second worker on the host) is logged loudly and the process
+    goes on without them, because exiting would stop decisions, red lines included.
+    """
     UP.labels(stage=stage).set(1)
-    if port:
-        start_http_server(port, addr=host, registry=served(stage))
-        log.info("metrics on http://%s:%d/metrics", host, port)
+    if not port and port_dir is None:
+        return None
+    try:
+        server, _thread = start_http_server(
+            0 if port_dir is not None else port, addr=host, registry=served(stage)
+        )
+    except OSError as exc:
+        BIND_FAILED.labels(stage=stage).set(1)
+        log.error(
+            "cannot serve metrics on %s:%d (%s); %s goes on WITHOUT /metrics. Free the port "
+            "(is an older %s process still running?) or set another metrics port, then restart",
+            host, port, exc, stage, stage,
+        )  # fmt: skip
+        return None
+    bound = int(server.server_port)
+    if port_dir is not None:
+        port_dir.mkdir(parents=True, exist_ok=True)
+        tmp = port_dir / f".{stage}.port.tmp"
+        tmp.write_text(str(bound))
+        tmp.replace(port_dir / f"{stage}.port")
+    log.info("metrics on http://%s:%d/metrics", host, bound)
+    return bound
+
+
+def served_port(port_dir: Path, stage: str) -> int | None:
+    """The port a process started with ``port_dir`` bound for its metrics (None until then)."""
+    try:
+        return int((port_dir / f"{stage}.port").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 CONSUMER_LAG = Gauge(
     "framewatch_consumer_lag",
-    "records between a consumer's position and the partition end (autoscaling reads it)",
+    "records between the partition end and the group's committed offset: work not yet durably "
+    "done, what a restart would redo and what autoscaling reads (as Kafka's own tools count it)",
     ["stage", "topic", "partition"],
 )
+_LAST_LAG: dict[str, float] = {}
 
 
-async def observe_lag(stage: str, consumer: Any) -> None:
-    """Export the lag of every partition an aiokafka consumer holds (cheap: no broker call)."""
+async def observe_lag(stage: str, consumer: Any, every_s: float) -> None:
+    """Export end - committed for every partition an aiokafka consumer holds, at most every
+    ``every_s`` (the committed offset is a broker call). The same meaning as streams/lag.py:
+    end - position would hide records fetched and in flight but not yet produced or committed."""
+    now = time.monotonic()
+    if now - _LAST_LAG.get(stage, float("-inf")) < every_s:
+        return
+    _LAST_LAG[stage] = now
     for tp in consumer.assignment():
         high = consumer.highwater(tp)
         if high is None:
             continue
-        pos = await consumer.position(tp)
+        done = await consumer.committed(tp) or 0  # never committed: all of it is pending
         CONSUMER_LAG.labels(stage=stage, topic=tp.topic, partition=str(tp.partition)).set(
-            max(0, high - pos)
+            max(0, high - done)
         )

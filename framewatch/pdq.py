@@ -18,14 +18,10 @@ STILL_LONG_SIDE = 2048
 
 
 def hash_rgb(rgb: np.ndarray) -> tuple[str, int]:
-    """PDQ hash (64 hex chars, bit 0 first, packed big-endian) and quality (0..100)."""
+    """PDQ hash (64 hex chars, bit 0 first, packed big-endian) and quality (0..100) of RGB
+    pixels; OpenCV code passes ``bgr[:, :, ::-1]`` (the one entry, so orders cannot mix)."""
     bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
     return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
-
-
-def hash_bgr(bgr: np.ndarray) -> tuple[str, int]:
-    """:func:`hash_rgb` of an OpenCV (BGR) image."""
-    return hash_rgb(bgr[:, :, ::-1])
 
 
 def shrink_still(img: np.ndarray) -> np.ndarray:

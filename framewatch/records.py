@@ -397,7 +397,9 @@ def decode(data: bytes | bytearray | memoryview | None, expect: type[R] | None =
         raise RecordDecodeError("malformed", "empty message (tombstone or null value)")
     data = bytes(data)
     if len(data) > MAX_RECORD_BYTES:
-        raise RecordDecodeError("malformed", f"record of {len(data)} bytes exceeds the 16 MiB cap")
+        raise RecordDecodeError(
+            "malformed", f"record of {len(data)} bytes exceeds the {MAX_RECORD_BYTES} byte cap"
+        )
     if data[:3] == FRAME_MAGIC:
         record: _Record = _decode_frame(data)
     else:

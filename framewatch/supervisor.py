@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import tenacity
+
 from framewatch.errors import FramewatchError
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
@@ -26,6 +28,14 @@ SUPERVISOR_NAME = "up"
 
 class SupervisorError(FramewatchError):
     """A child could not be started or kept running."""
+
+
+class _Crashed(Exception):
+    """A child exited without being asked to (its exit code)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -133,52 +143,77 @@ class Supervisor:
                 "check that the command is installed"
             ) from None
 
-    async def _keep(self, child: Child) -> None:
+    async def _run_once(self, child: Child) -> None:
+        """One life of the child: returns when it ended on request, raises _Crashed otherwise."""
+        if self._stopping.is_set():
+            return
         st = self.states[child.name]
-        p = self.policy
-        backoff = p.backoff_initial_s
-        while not self._stopping.is_set():
-            try:
-                proc = await self._spawn(child)
-            except SupervisorError as exc:
-                self.say(f"error: {exc}")
-                self.failed = child.name
-                self.stop()
-                return
-            st.proc = proc
-            if self._stopping.is_set():  # stop arrived while it was starting
-                _signal_group(proc, self._signal)
-            started = time.monotonic()
-            self.say(f"started {child.name} (pid {proc.pid}): {' '.join(child.argv)}")
-            assert proc.stdout is not None
-            pump = asyncio.create_task(self._pump(child.name, proc.stdout))
-            code = await proc.wait()
-            await pump
-            if self._stopping.is_set():
-                self.say(f"{child.name} stopped ({_describe_exit(code)})")
-                return
-            now = time.monotonic()
-            if now - started > p.restart_window_s:
-                backoff = p.backoff_initial_s  # it was healthy for a while: start afresh
-            st.crashes = [t for t in st.crashes if now - t <= p.restart_window_s] + [now]
-            if len(st.crashes) > p.max_restarts:
-                self.say(
-                    f"error: {child.name} {_describe_exit(code)} {len(st.crashes)} times in "
-                    f"{p.restart_window_s:.0f}s; giving up and stopping everything. Its last "
-                    "lines above say why."
-                )
-                self.failed = child.name
-                self.stop()
-                return
-            st.restarts += 1
-            self.say(
-                f"{child.name} {_describe_exit(code)}; restarting in {backoff:.1f}s "
-                f"(restart {st.restarts}, {len(st.crashes)}/{p.max_restarts} crashes "
-                f"in {p.restart_window_s:.0f}s)"
-            )
+        proc = await self._spawn(child)
+        st.proc = proc
+        if self._stopping.is_set():  # stop arrived while it was starting
+            _signal_group(proc, self._signal)
+        self.say(f"started {child.name} (pid {proc.pid}): {' '.join(child.argv)}")
+        assert proc.stdout is not None
+        pump = asyncio.create_task(self._pump(child.name, proc.stdout))
+        code = await proc.wait()
+        await pump
+        if self._stopping.is_set():
+            self.say(f"{child.name} stopped ({_describe_exit(code)})")
+            return
+        now = time.monotonic()
+        window = self.policy.restart_window_s
+        st.crashes = [t for t in st.crashes if now - t <= window] + [now]
+        raise _Crashed(code)
+
+    async def _keep(self, child: Child) -> None:
+        """Restart a crashing child with exponential backoff in its crashes of the last
+        window (so one that ran healthily for a while starts afresh), up to max_restarts."""
+        st, p = self.states[child.name], self.policy
+
+        def backoff(_rs: tenacity.RetryCallState) -> float:
+            return min(p.backoff_initial_s * 2 ** (len(st.crashes) - 1), p.backoff_max_s)
+
+        def hopeless(_rs: tenacity.RetryCallState) -> bool:
+            return self._stopping.is_set() or len(st.crashes) > p.max_restarts
+
+        async def pause(seconds: float) -> None:  # a stop cuts the backoff short
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff)
-            backoff = min(backoff * 2, p.backoff_max_s)
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
+        def restarting(rs: tenacity.RetryCallState) -> None:
+            st.restarts += 1
+            code = rs.outcome.exception().code if rs.outcome else 0  # type: ignore[union-attr]
+            self.say(
+                f"{child.name} {_describe_exit(code)}; restarting in "
+                f"{rs.next_action.sleep if rs.next_action else 0:.1f}s (restart {st.restarts}, "
+                f"{len(st.crashes)}/{p.max_restarts} crashes in {p.restart_window_s:.0f}s)"
+            )
+
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                retry=tenacity.retry_if_exception_type(_Crashed),
+                wait=backoff,
+                stop=hopeless,
+                sleep=pause,
+                before_sleep=restarting,
+                reraise=True,
+            ):
+                with attempt:
+                    await self._run_once(child)
+        except SupervisorError as exc:
+            self.say(f"error: {exc}")
+            self.failed = child.name
+            self.stop()
+        except _Crashed as exc:
+            if self._stopping.is_set():
+                return
+            self.say(
+                f"error: {child.name} {_describe_exit(exc.code)} {len(st.crashes)} times in "
+                f"{p.restart_window_s:.0f}s; giving up and stopping everything. Its last "
+                "lines above say why."
+            )
+            self.failed = child.name
+            self.stop()
 
     async def _shutdown(self) -> None:
         await self._stopping.wait()
@@ -239,61 +274,9 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-# -- framewatch's services --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Service:
-    """One long-running framewatch process: its `framewatch ...` arguments and metrics port.
-
-    This table is the one place that says which services exist; `framewatch up` runs it and the
-    deploy tests check compose/k8s/Dockerfile/Prometheus against it.
-    """
-
-    name: str
-    args: tuple[str, ...]  # after `framewatch`
-    metrics_port_setting: str  # field of MetricsSettings
-
-    def argv(self, config: str | None = None, log_json: bool = False) -> list[str]:
-        """The child's command line: this interpreter, so it works inside any venv."""
-        pre = (["--config", config] if config else []) + (["--log-json"] if log_json else [])
-        return [sys.executable, "-m", "framewatch.cli", *pre, *self.args]
-
-
-SERVICES: tuple[Service, ...] = (
-    Service("ingest", ("ingest", "serve"), "ingest_port"),
-    Service("scorer", ("score",), "scoring_port"),
-    Service("streams", ("streams", "worker"), "streams_port"),
-    Service("alerts", ("alerts", "serve"), "alerts_port"),
-)
-
-
-def select_services(only: str | None) -> list[Service]:
-    """Services named in a comma list (all when empty), in pipeline order."""
-    if not only:
-        return list(SERVICES)
-    wanted = [w.strip() for w in only.split(",") if w.strip()]
-    known = {s.name for s in SERVICES}
-    unknown = [w for w in wanted if w not in known]
-    if unknown:
-        raise SupervisorError(
-            f"unknown service(s) {', '.join(unknown)} in --only; choose from {', '.join(known)}"
-        )
-    return [s for s in SERVICES if s.name in wanted]
-
-
 def run(children: Sequence[Child], policy: Policy | None = None) -> int:
     """Blocking entry point for commands."""
     return asyncio.run(Supervisor(children, policy).run())
 
 
-__all__ = [
-    "SERVICES",
-    "Child",
-    "Policy",
-    "Service",
-    "Supervisor",
-    "SupervisorError",
-    "run",
-    "select_services",
-]
+__all__ = ["Child", "Policy", "Supervisor", "SupervisorError", "run"]

@@ -16,9 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from framewatch import dsa as dsa_rules
+from framewatch import yamlfile
 from framewatch.errors import TaxonomyError
 
 _SEGMENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -70,10 +69,6 @@ class Taxonomy:
         self.get(path)
         parts = path.split(".")
         return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
-
-    def descendants(self, path: str) -> list[str]:
-        self.get(path)
-        return [p for p in self._cats if p.startswith(path + ".")]
 
     def dsa_category(self, path: str) -> str:
         return self.get(path).dsa or "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
@@ -166,19 +161,18 @@ def build(*trees: tuple[str, Any]) -> Taxonomy:
 
 def _read(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise TaxonomyError(f"cannot read taxonomy file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise TaxonomyError(f"taxonomy file {path} is not valid YAML: {exc}") from None
+        return yamlfile.load(path).data or {}
+    except yamlfile.YamlFileError as exc:
+        raise TaxonomyError(f"taxonomy file {exc}") from None
 
 
 @cache
 def load(extra_file: Path | None = None) -> Taxonomy:
     """The built-in taxonomy, extended by ``extra_file`` when given."""
-    builtin = yaml.safe_load(
-        resources.files("framewatch").joinpath("data/taxonomy.yaml").read_text()
-    )
+    builtin = yamlfile.loads(
+        "built-in taxonomy",
+        resources.files("framewatch").joinpath("data/taxonomy.yaml").read_bytes(),
+    ).data
     trees: list[tuple[str, Any]] = [("built-in taxonomy", builtin)]
     if extra_file is not None:
         trees.append((str(extra_file), _read(Path(extra_file))))

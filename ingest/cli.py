@@ -180,8 +180,7 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _apikeys(args: argparse.Namespace, settings: Settings) -> int:
-    from framewatch import redisio
-    from ingest import apikeys
+    from framewatch import apikeys, redisio
 
     client = redisio.sync_client(settings)
     if args.keys_cmd == "add":

@@ -59,7 +59,7 @@ class SampleEngine:
         self.meta = meta
         self.base_fps = fps or cfg.default_fps
         self.keyframes_only = keyframes_only
-        self.interval = IntervalSampler(self.base_fps)
+        self.interval = IntervalSampler(self.base_fps, cfg.max_jump_s)
         self.scene = SceneCutDetector(cfg.scene_cut_threshold, cfg.scene_cut_min_gap_s)
         self.scene_cuts = scene_cuts and not keyframes_only
         self.scene_check_s = 1.0 / cfg.scene_check_fps

@@ -15,29 +15,18 @@ import math
 import time
 from typing import Any
 
-import redis
-import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiokafka import AIOKafkaProducer
 
-from framewatch import deadletter, records, redisio, scope
+from framewatch import deadletter, httpapi, images, records, redisio, scope
+from framewatch.httpapi import TENANT
 from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
-from ingest import framedata, images
+from ingest import framedata, sources_api
+from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, error
 from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
 
 log = logging.getLogger(__name__)
-
-SETTINGS = web.AppKey("settings", Settings)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
-REDIS = web.AppKey("redis", aioredis.Redis)
-DECODES = web.AppKey("decodes", asyncio.Semaphore)
-
-
-def error(status: int, code: str, message: str) -> web.Response:
-    PUSH_REQUESTS.labels(status=str(status)).inc()
-    return web.json_response({"error": code, "message": message}, status=status)
 
 
 def _param(request: web.Request, name: str, header: str) -> str | None:
@@ -65,11 +54,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
 async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
-    from ingest.sources_api import authenticate
-
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
     account_id = _param(request, "account_id", "X-Account-Id")
     if not account_id:
@@ -166,16 +151,6 @@ async def _dead_letter(
         log.error("push: dead-lettering a refused image failed: %s", e)
 
 
-@web.middleware
-async def _redis_down_is_503(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Redis (keys, stream owners, registry) unreachable: a retryable 503, not a 500."""
-    try:
-        return await handler(request)
-    except (redis.RedisError, OSError) as exc:
-        log.error("%s %s: Redis unavailable: %s", request.method, request.path, exc)
-        return error(503, "unavailable", "key store unavailable; retry later")
-
-
 def openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the push API."""
     err = {"$ref": "#/components/schemas/Error"}
@@ -208,8 +183,6 @@ def openapi(settings: Settings) -> dict[str, Any]:
                         "when the broadcast restarts and it is moderated as a new life"},
     ]  # fmt: skip
     image = {"schema": {"type": "string", "format": "binary"}}
-    from ingest.sources_api import openapi_paths
-
     return {
         "openapi": "3.1.0",
         "info": {"title": "framewatch ingest push API", "version": "1"},
@@ -236,16 +209,13 @@ def openapi(settings: Settings) -> dict[str, Any]:
                     "responses": responses,
                 }
             },
-            **openapi_paths(),
+            **sources_api.openapi_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                }
+                "Error": httpapi.ERROR_SCHEMA,
+                **httpapi.component_schemas(*sources_api.MODELS),
             },
         },
         "x-limits": {
@@ -255,27 +225,5 @@ def openapi(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_app(
-    settings: Settings, producer: AIOKafkaProducer, client: aioredis.Redis
-) -> web.Application:
-    from ingest.sources_api import add_routes
-
-    app = web.Application(
-        client_max_size=settings.ingest.push_max_bytes + 64 * 1024,
-        middlewares=[_redis_down_is_503],
-    )
-    app[SETTINGS], app[PRODUCER], app[REDIS] = settings, producer, client
-    app[DECODES] = asyncio.Semaphore(settings.ingest.push_max_concurrent_decodes)
-    doc = openapi(settings)
-
-    async def openapi_json(_request: web.Request) -> web.Response:
-        return web.json_response(doc)
-
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
+def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/streams/{stream_id}/frames", push_frame)
-    add_routes(app)
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/healthz", healthz)
-    return app

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+import tenacity
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
@@ -253,22 +254,33 @@ class StreamIngester:
 
     async def _start_producer(self, producer: AIOKafkaProducer) -> None:
         """Wait for Kafka (a restart, a network blip) instead of failing the stream at once."""
-        deadline = time.monotonic() + self.settings.ingest.broker_wait_s
-        while True:
-            try:
-                await producer.start()
-                return
-            except KafkaConnectionError as exc:
-                await producer.stop()  # release what the failed start opened
-                if time.monotonic() >= deadline:
-                    raise IngestError(
-                        f"Kafka at {self.settings.kafka_bootstrap} unreachable for "
-                        f"{self.settings.ingest.broker_wait_s:g}s ({exc}); check "
-                        "FRAMEWATCH_KAFKA_BOOTSTRAP and that the broker runs"
-                    ) from None
-                BROKER_WAITS.inc()
-                log.warning("Kafka unreachable (%s); retrying in 1 s", exc)
-                await asyncio.sleep(1.0)
+
+        def waiting(rs: tenacity.RetryCallState) -> None:
+            BROKER_WAITS.inc()
+            log.warning(
+                "Kafka unreachable (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
+            )
+
+        wait_s = self.settings.ingest.broker_wait_s
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                retry=tenacity.retry_if_exception_type(KafkaConnectionError),
+                wait=tenacity.wait_fixed(1.0),
+                stop=tenacity.stop_after_delay(wait_s),
+                before_sleep=waiting,
+                reraise=True,
+            ):
+                with attempt:
+                    try:
+                        await producer.start()
+                    except KafkaConnectionError:
+                        await producer.stop()  # release what the failed start opened
+                        raise
+        except KafkaConnectionError as exc:
+            raise IngestError(
+                f"Kafka at {self.settings.kafka_bootstrap} unreachable for {wait_s:g}s ({exc}); "
+                "check FRAMEWATCH_KAFKA_BOOTSTRAP and that the broker runs"
+            ) from None
 
     async def run(self) -> Summary:
         """Ingest until the source ends (file) or stop() (live). SourceError after dead-letter."""

@@ -17,7 +17,7 @@ class IntervalSampler:
     """Sample the first frame and then one frame every 1/fps seconds of presentation time."""
 
     fps: float
-    max_jump_s: float = 5.0
+    max_jump_s: float  # settings.ingest.max_jump_s
     _next_due: float | None = field(default=None, init=False)
     _last_pts: float | None = field(default=None, init=False)
 
@@ -45,15 +45,6 @@ class IntervalSampler:
             self._next_due += interval * (missed + 1)
             return "interval"
         return None
-
-
-def luma_signature(rgb: np.ndarray, size: int = 32) -> np.ndarray:
-    """A tiny grey picture (size x size, 0..1) to compare consecutive frames cheaply."""
-    h, w = rgb.shape[:2]
-    ys = (np.arange(size) * h // size).astype(np.intp)
-    xs = (np.arange(size) * w // size).astype(np.intp)
-    small = rgb[ys][:, xs].astype(np.float32)
-    return (small[..., 0] * 0.299 + small[..., 1] * 0.587 + small[..., 2] * 0.114) / 255.0
 
 
 @dataclass

@@ -12,7 +12,7 @@ from aiohttp import web
 from framewatch import kafkaio, metrics, redisio
 from framewatch.settings import Settings
 from ingest import metrics as ingest_metrics
-from ingest.push import make_app
+from ingest.api import make_app
 from ingest.registry import Supervisor
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
     if settings.metrics.enabled:
-        metrics.serve("ingest", settings.metrics.host, settings.metrics.ingest_port)
+        metrics.serve(
+            "ingest", settings.metrics.host, settings.metrics.ingest_port, settings.metrics.port_dir
+        )
         ingest_metrics.init_series(settings.topics.name("frames"))
     producer = kafkaio.producer(settings)
     await producer.start()

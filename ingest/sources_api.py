@@ -14,27 +14,14 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from framewatch import apikeys, scope
+from framewatch import httpapi, scope
+from framewatch.httpapi import TENANT
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
 from ingest import egress, registry
-from ingest.push import REDIS, SETTINGS, error  # the same server as the push API
-
-
-async def authenticate(request: web.Request) -> str | web.Response:
-    """The caller's tenant, or the 401 response to send."""
-    key = apikeys.bearer(request.headers.get("Authorization"))
-    if key is None:
-        return error(
-            401, "unauthorized", "send the tenant's API key as 'Authorization: Bearer KEY'"
-        )
-    tenant = await apikeys.tenant_of(request.app[SETTINGS], request.app[REDIS], key)
-    if tenant is None:
-        return error(
-            401, "unauthorized", "unknown API key; create one with `framewatch apikeys add`"
-        )
-    return tenant
+from ingest.http import REDIS, SETTINGS, error  # one server with the push API
 
 
 async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
@@ -49,9 +36,7 @@ async def _entries(request: web.Request) -> dict[str, registry.SourceEntry]:
 
 
 async def list_sources(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     mine = [
         {**asdict(e), "source": mask_url(e.source)}
         for e in (await _entries(request)).values()
@@ -60,37 +45,57 @@ async def list_sources(request: web.Request) -> web.Response:
     return web.json_response({"sources": sorted(mine, key=lambda e: e["stream_id"])})
 
 
-def _entry(body: Any, stream_id: str, tenant: str) -> registry.SourceEntry:
-    """The registry entry of a request body, or ValueError saying what is wrong."""
-    if not isinstance(body, dict):
-        raise ValueError('the body must be a JSON object {"source": URL, "account_id": ...}')
-    source, account = body.get("source"), body.get("account_id")
-    if not isinstance(source, str) or not source:
-        raise ValueError("'source' must be a pull URL (rtmp, rtsp, srt or HLS http(s))")
-    if not isinstance(account, str) or not account:
-        raise ValueError("'account_id' must be a non-empty string")
-    channel, fps, keyframes = body.get("channel"), body.get("fps"), body.get("keyframes", False)
-    if channel is not None and not isinstance(channel, str):
-        raise ValueError("'channel' must be a string")
-    if fps is not None and (
-        isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps <= 60
-    ):
-        raise ValueError("'fps' must be a number in (0, 60]")
-    if not isinstance(keyframes, bool):
-        raise ValueError("'keyframes' must be true or false")
-    return registry.SourceEntry(source, stream_id, account, tenant, channel, fps, keyframes)
+class SourceRequest(BaseModel):
+    """The body of ``PUT /v1/sources/{stream_id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(
+        min_length=1, description="rtmp(s)/rtsp(s)/srt/HLS http(s) URL on a public address"
+    )
+    account_id: str = Field(min_length=1)
+    channel: str | None = None
+    fps: float | None = Field(None, gt=0, le=60, strict=True)
+    keyframes: bool = Field(False, strict=True)
+
+
+class Source(BaseModel):
+    """A registered pull, as listed."""
+
+    source: str
+    stream_id: str
+    account_id: str
+    tenant: str
+    channel: str | None
+    fps: float | None
+    keyframes: bool
+
+
+class SourceList(BaseModel):
+    sources: list[Source]
+
+
+class Registered(BaseModel):
+    stream_id: str
+    registered: bool
+
+
+class Removed(BaseModel):
+    stream_id: str
+    removed: bool
+
+
+MODELS = (SourceRequest, Source, SourceList, Registered, Removed)
 
 
 async def put_source(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     settings = request.app[SETTINGS]
     stream_id = request.match_info["stream_id"]
     try:
-        entry = _entry(await request.json(), stream_id, tenant)
-    except ValueError as exc:  # JSONDecodeError included
-        return error(400, "bad_request", str(exc))
+        body = SourceRequest.model_validate_json(await request.read())
+    except ValidationError as exc:  # not JSON, too deep, a wrong or missing field
+        raise httpapi.invalid(exc) from None
+    entry = registry.SourceEntry(stream_id=stream_id, tenant=tenant, **body.model_dump())
     try:
         await asyncio.to_thread(
             egress.check, entry.source, allow_private=settings.ingest.allow_private_urls
@@ -102,9 +107,7 @@ async def put_source(request: web.Request) -> web.Response:
 
 
 async def delete_source(request: web.Request) -> web.Response:
-    tenant = await authenticate(request)
-    if isinstance(tenant, web.Response):
-        return tenant
+    tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
     entry = (await _entries(request)).get(scope.key(tenant, stream_id))
     if entry is None or entry.tenant != tenant:  # another tenant's pull is not this one
@@ -120,49 +123,23 @@ def add_routes(app: web.Application) -> None:
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The /v1/sources part of the push API's OpenAPI document."""
+    """The /v1/sources part of the push API's OpenAPI document (schemas: ``MODELS``)."""
     err = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    entry = {
-        "type": "object",
-        "required": ["source", "stream_id", "account_id", "tenant", "keyframes"],
-        "properties": {
-            "source": {"type": "string"}, "stream_id": {"type": "string"},
-            "account_id": {"type": "string"}, "tenant": {"type": "string"},
-            "channel": {"type": ["string", "null"]}, "fps": {"type": ["number", "null"]},
-            "keyframes": {"type": "boolean"},
-        },
-    }  # fmt: skip
-    body = {
-        "type": "object",
-        "required": ["source", "account_id"],
-        "properties": {
-            "source": {
-                "type": "string",
-                "description": "rtmp(s)/rtsp(s)/srt/HLS http(s) URL on a public address",
-            },
-            "account_id": {"type": "string", "minLength": 1},
-            "channel": {"type": "string"},
-            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-            "keyframes": {"type": "boolean"},
-        },
-    }
     sid = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
     unauth = {
         "401": {"description": "missing or unknown API key", "content": err},
         "503": {"description": "Redis unavailable; retry", "content": err},
     }
-
-    def ok(desc: str, props: dict[str, Any]) -> dict[str, Any]:
-        schema = {"type": "object", "required": list(props), "properties": props}
-        return {"description": desc, "content": {"application/json": {"schema": schema}}}
-
     return {
         "/v1/sources": {
             "get": {
                 "summary": "this tenant's registered pulls",
                 "security": [{"bearer": []}],
                 "responses": {
-                    "200": ok("the pulls", {"sources": {"type": "array", "items": entry}}),
+                    "200": {
+                        "description": "the pulls",
+                        "content": httpapi.json_content(SourceList),
+                    },
                     **unauth,
                 },
             }
@@ -176,7 +153,7 @@ def openapi_paths() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": body,
+                            "schema": httpapi.ref(SourceRequest),
                             "example": {
                                 "source": "rtmp://93.184.215.14/live/stream-key",
                                 "account_id": "acct-1",
@@ -185,10 +162,10 @@ def openapi_paths() -> dict[str, Any]:
                     },  # a public address literal: registrable without DNS
                 },
                 "responses": {
-                    "200": ok(
-                        "registered",
-                        {"stream_id": {"type": "string"}, "registered": {"type": "boolean"}},
-                    ),
+                    "200": {
+                        "description": "registered",
+                        "content": httpapi.json_content(Registered),
+                    },
                     "400": {"description": "bad body, or URL refused (SSRF guard)", "content": err},
                     **unauth,
                 },
@@ -198,9 +175,7 @@ def openapi_paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [sid],
                 "responses": {
-                    "200": ok(
-                        "removed", {"stream_id": {"type": "string"}, "removed": {"type": "boolean"}}
-                    ),
+                    "200": {"description": "removed", "content": httpapi.json_content(Removed)},
                     "404": {"description": "no such pull of this tenant", "content": err},
                     **unauth,
                 },

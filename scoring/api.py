@@ -20,7 +20,7 @@ from framewatch.settings import Settings
 from scoring import pdq, text
 from scoring.api_doc import openapi
 from scoring.banks import BankIndex, BankStore
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ async def fetch_image(url: str, settings: Settings) -> bytes:
                 f"{parts.hostname} resolves to {ip}, a private address; set "
                 "scoring.allow_private_urls to fetch it"
             )
-    timeout = aiohttp.ClientTimeout(total=10)
+    timeout = aiohttp.ClientTimeout(total=sc.image_fetch_timeout_s)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as s,
@@ -108,7 +108,7 @@ class CheckApi:
         self.index = BankIndex.empty()
 
     def _check(self, data: bytes) -> dict[str, Any]:
-        img = decode_jpeg(data, self.s.scoring.max_image_pixels)
+        img = decode_image(data, self.s.scoring.max_image_pixels)
         h, q = pdq.compute_still(img)
         scored = self.scorer.score([img], [q])[0]
         hits = self.index.match(h)

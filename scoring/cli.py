@@ -20,7 +20,12 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
     svc = ScoringService(settings)
     if settings.metrics.enabled:
-        metrics.serve("scoring", settings.metrics.host, settings.metrics.scoring_port)
+        metrics.serve(
+            "scoring",
+            settings.metrics.host,
+            settings.metrics.scoring_port,
+            settings.metrics.port_dir,
+        )
         metrics.init_series("scoring", topics_in=[svc.frames_topic],
                             topics_out=[svc.scores_topic], dead_letter_reasons=["bad_jpeg"])  # fmt: skip
 

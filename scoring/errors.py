@@ -9,9 +9,5 @@ class ModelError(FramewatchError):
     """A model manifest or ONNX file that cannot be used; the message names the field."""
 
 
-class ImageDecodeError(FramewatchError):
-    """A frame's JPEG bytes could not be decoded."""
-
-
 class BankError(FramewatchError):
     """A hash bank operation that cannot be done (bad hash, unknown bank, bad file)."""

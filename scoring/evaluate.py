@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from framewatch import pdq, taxonomy
 from framewatch.errors import FramewatchError
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.scorer import Scorer
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -128,7 +128,8 @@ def _rescale(img: np.ndarray) -> np.ndarray:
 
 
 def _jpeg(img: np.ndarray) -> np.ndarray:
-    return decode_jpeg(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 20])[1].tobytes())
+    data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 20])[1].tobytes()
+    return decode_image(data, img.shape[0] * img.shape[1])
 
 
 PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -142,7 +143,7 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def _score(scorer: Scorer, img: np.ndarray) -> dict[str, float]:
-    _, q = pdq.hash_bgr(pdq.shrink_still(img))
+    _, q = pdq.hash_rgb(pdq.shrink_still(img)[:, :, ::-1])
     return scorer.score([img], [q])[0].scores
 
 
@@ -150,7 +151,7 @@ def score_all(scorer: Scorer, samples: list[Sample], perturb: bool, max_pixels: 
     """Fill each sample's scores (and perturbed scores); progress goes to stderr."""
     for i, s in enumerate(samples, 1):
         try:
-            img = decode_jpeg(s.path.read_bytes(), max_pixels)
+            img = decode_image(s.path.read_bytes(), max_pixels)
         except (OSError, FramewatchError) as e:
             raise EvalError(f"{s.path}: {e}; remove or replace the file") from None
         s.scores = _score(scorer, img)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 from prometheus_client import Gauge, Info
 
-from framewatch import records
+from framewatch import images, records
 from framewatch.metrics import stage_registry
 from scoring import registry
-from scoring.errors import ImageDecodeError, ModelError
+from scoring.errors import ModelError
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
 
@@ -37,38 +34,10 @@ SCORER_PROVIDER = Gauge(
 )
 
 
-def image_pixels(data: bytes) -> int | None:
-    """Width x height from the image header (nothing decoded), None when PIL cannot tell."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                return int(im.size[0]) * int(im.size[1])
-    except Image.DecompressionBombError:
-        return 1 << 62  # far beyond any limit: refused below without decoding
-    except Exception:
-        return None
-
-
-def decode_jpeg(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
-    """JPEG/PNG/WebP bytes -> BGR uint8 HxWx3 (EXIF rotation applied); ImageDecodeError on
-    garbage, and on images over `max_pixels` before their pixels are decoded (bombs)."""
-    pixels = image_pixels(data)
-    if pixels is not None and pixels > max_pixels:
-        raise ImageDecodeError(
-            f"image refused: it has {pixels} pixels, over the limit of {max_pixels} "
-            "(scoring.max_image_pixels); send a smaller image"
-            if pixels < 1 << 62
-            else f"image refused: a decompression bomb, over {max_pixels} pixels"
-        )
-    arr = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
-    if img is None:
-        raise ImageDecodeError(
-            f"cannot decode image ({len(data)} bytes): not a JPEG/PNG/WebP/GIF, or truncated "
-            "or corrupt"
-        )
-    return img
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """A frame or a checked image as the models take it (BGR), through the core decoder;
+    a GIF's first frame is scored too. ImageRejected (with status and code) when it cannot."""
+    return images.decode(data, max_pixels=max_pixels, formats=images.ANY, bgr=True)[0]
 
 
 @dataclass

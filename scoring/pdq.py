@@ -7,8 +7,10 @@ import numpy as np
 from framewatch import pdq
 from scoring.errors import BankError
 
-# re-exported: the banks and the scorer hash OpenCV (BGR) images
-compute = pdq.hash_bgr
+
+def compute(bgr: np.ndarray) -> tuple[str, int]:
+    """PDQ of an OpenCV (BGR) image, as the banks and the scorer hold them."""
+    return pdq.hash_rgb(bgr[:, :, ::-1])
 
 
 def compute_still(bgr: np.ndarray) -> tuple[str, int]:

@@ -11,10 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from framewatch import taxonomy
+from framewatch import taxonomy, yamlfile
 from framewatch.errors import TaxonomyError
 from scoring.builtin import BUILTIN
 from scoring.errors import ModelError
@@ -96,8 +95,13 @@ def parse(data: dict[str, Any], origin: str, base_dir: Path | None = None) -> Ma
 
 
 def load_file(path: Path) -> Manifest:
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        is_json = path.suffix == ".json"
+        data = json.loads(path.read_bytes()) if is_json else yamlfile.load(path).data
+    except yamlfile.YamlFileError as exc:
+        raise ModelError(f"model manifest {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model manifest {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict):
         raise ModelError(f"model manifest {path}: expected a mapping at the top level")
     return parse(data, str(path), path.parent)

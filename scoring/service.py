@@ -13,14 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from framewatch import deadletter, kafkaio, records, redisio, scope
+from framewatch import deadletter, images, kafkaio, records, redisio, scope
 from framewatch.errors import RecordDecodeError
 from framewatch.evidence import EvidenceStore
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
@@ -29,8 +28,7 @@ from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
-from scoring.errors import ImageDecodeError
-from scoring.model import decode_jpeg, load_models
+from scoring.model import decode_image, load_models
 from scoring.scorer import Scored, Scorer
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
@@ -86,28 +84,28 @@ class ScoringService:
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
-        self.redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+        self.redis = redisio.hot_path_client(settings)
         self.ocr = text.Ocr() if sc.text_every else None
         self.cache = ScoreCache(settings, self.scorer.cache_tag, self.redis)
         self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
 
     def _score_batch(
         self, frames: list[records.Frame]
-    ) -> list[tuple[Scored, str | None, int | None] | ImageDecodeError]:
+    ) -> list[tuple[Scored, str | None, int | None] | images.ImageRejected]:
         """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
-        images, idx, out, hashes = [], [], [], []
+        imgs, idx, out, hashes = [], [], [], []
         for i, f in enumerate(frames):
             try:
-                img = decode_jpeg(f.jpeg, self.settings.scoring.max_image_pixels)
-            except ImageDecodeError as e:
+                img = decode_image(f.jpeg, self.settings.scoring.max_image_pixels)
+            except images.ImageRejected as e:
                 out.append(e)
                 continue
-            images.append(img)
+            imgs.append(img)
             idx.append(i)
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
-        BATCH_SIZE.observe(len(images))
-        scored = self.scorer.score(images, [q for _, q in hashes])
+        BATCH_SIZE.observe(len(imgs))
+        scored = self.scorer.score(imgs, [q for _, q in hashes])
         for i, s, (h, q) in zip(idx, scored, hashes, strict=True):
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
@@ -119,24 +117,32 @@ class ScoringService:
         log.info("hash banks loaded: %d hashes", len(self.index))
 
     async def _watch_banks(self) -> None:
-        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
-        while True:
-            client = redisio.async_client(self.settings)
-            try:
-                async with client.pubsub() as ps:
-                    await ps.subscribe(self.banks.channel)
-                    await self.reload_banks()  # catch changes made while unsubscribed
-                    async for msg in ps.listen():
-                        if msg["type"] == "message":
-                            await self.reload_banks()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # Redis restarts: keep the last index, retry
-                BANK_WATCH_ERRORS.inc()
-                log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
-                await asyncio.sleep(1.0)
-            finally:
-                await client.aclose()
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart); a lost
+        Redis keeps the last index and is retried every second, for as long as it takes."""
+
+        def lost(rs: tenacity.RetryCallState) -> None:
+            BANK_WATCH_ERRORS.inc()
+            log.warning(
+                "bank watch lost Redis (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
+            )
+
+        async for attempt in tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(Exception),  # not CancelledError
+            wait=tenacity.wait_fixed(1.0),
+            before_sleep=lost,
+        ):
+            with attempt:
+                client = redisio.async_client(self.settings)
+                try:
+                    async with client.pubsub() as ps:
+                        await ps.subscribe(self.banks.channel)
+                        await self.reload_banks()  # catch changes made while unsubscribed
+                        async for msg in ps.listen():
+                            if msg["type"] == "message":
+                                await self.reload_banks()
+                    raise ConnectionError("the bank channel closed")  # subscribe again
+                finally:
+                    await client.aclose()
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,7 +164,7 @@ class ScoringService:
                 batch = await consumer.getmany(
                     timeout_ms=200, max_records=self.settings.scoring.max_in_flight
                 )
-                await observe_lag("scoring", consumer)
+                await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 msgs = [m for part in batch.values() for m in part]
                 if not msgs:
                     continue
@@ -204,7 +210,7 @@ class ScoringService:
         cached = result is not None
         if result is None:
             result = await self.batcher.submit(frame)
-        if isinstance(result, ImageDecodeError):
+        if isinstance(result, images.ImageRejected):
             await deadletter.send(producer, self.settings,
                                   deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
             return None
@@ -213,7 +219,7 @@ class ScoringService:
             await self.cache.put(frame.tenant, frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality
-        scores = to_scores(frame, scored, h, q, [])
+        scores = to_scores(frame, scored, h, q)
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
         sc = self.settings.scoring
@@ -250,7 +256,8 @@ class ScoringService:
         kw = sc.tenant_keywords.get(frame.tenant, [])
 
         def work() -> list[records.TextFinding]:
-            return text.text_findings(decode_jpeg(frame.jpeg, sc.max_image_pixels), self.ocr, kw)
+            img = decode_image(frame.jpeg, sc.max_image_pixels)
+            return text.text_findings(img, self.ocr, kw, sc.ocr_min_confidence)
 
         try:
             found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
@@ -273,7 +280,6 @@ def to_scores(
     s: Scored,
     pdq_hex: str | None,
     quality: int | None,
-    matches: list[records.HashMatch],
 ) -> records.Scores:
     return records.Scores(
         frame_id=frame.frame_id,
@@ -290,6 +296,5 @@ def to_scores(
         detections=s.detections,
         pdq=pdq_hex,
         pdq_quality=quality,
-        hash_matches=matches,
         timings_ms=s.timings_ms,
     )

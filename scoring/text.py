@@ -103,7 +103,7 @@ class Ocr:
 
 
 def text_findings(
-    bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float = 0.5
+    bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float
 ) -> list[records.TextFinding]:
     found = find_codes(bgr)
     if ocr is not None:

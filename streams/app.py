@@ -17,8 +17,6 @@ from typing import Any
 
 import faust
 from prometheus_client import Counter
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from framewatch import deadletter, metrics, records, redisio, scope, taxonomy
 from framewatch.errors import RecordDecodeError
@@ -27,13 +25,8 @@ from framewatch.metrics import stage_registry
 from framewatch.records import Decision, Scores
 from framewatch.settings import Settings
 from streams import guard, lag
-from streams.app_audit import (
-    add_audit_agents,
-    audit_in_name,
-    audit_in_topic,
-    ensure_audit_retention,
-)
-from streams.app_review import add_review_agents, reviews_by_account_name
+from streams.app_audit import add_audit_agents, audit_in_topic, ensure_audit_retention
+from streams.app_review import add_review_agents
 from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor
 
@@ -72,41 +65,17 @@ REDIS_ERRORS = Counter(
 )
 
 
-def app_id(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams"
-
-
-def ledger_changelog(settings: Settings) -> str:
-    """The changelog topic holding every account's ledger (read by `framewatch account show`)."""
-    return f"{app_id(settings)}-account-ledger-changelog"
-
-
-def internal_topics(settings: Settings) -> dict[str, int]:
-    """The worker's own topics (name -> partitions), created before Faust starts: a consumer
-    that subscribes before Faust has declared them ignores them until its next rebalance."""
-    t = settings.topics
-    return {
-        by_account_name(settings): t.account_partitions,
-        reviews_by_account_name(settings): t.account_partitions,
-        audit_in_name(settings): t.partitions,
-    }
-
-
-def by_account_name(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams-decisions-by-account"
-
-
 def build_app(settings: Settings) -> faust.App:
     """A Faust app whose id, tables and internal topics all carry the topic prefix."""
     t = settings.topics
     app = faust.App(
-        app_id(settings),
+        t.app_id(),
         **faust_broker_config(settings),
-        store="memory://",
-        datadir=str(settings.streams.data_dir / f"{t.prefix}framewatch-streams"),
+        store=settings.streams.table_store,
+        datadir=str(settings.streams.data_dir / t.app_id()),
         topic_partitions=t.partitions,
         topic_replication_factor=t.replication_factor,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.streams.table_standby_replicas,
         producer_acks=-1,
         web_enabled=False,
         key_serializer="raw",
@@ -127,7 +96,7 @@ def build_app(settings: Settings) -> faust.App:
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
-        by_account_name(settings),
+        t.internal("decisions_by_account"),
         partitions=t.account_partitions,
         internal=True,
         **raw,
@@ -144,12 +113,12 @@ def build_app(settings: Settings) -> faust.App:
         app,
         STAGE,
         {scores_topic.get_topic_name(), by_account.get_topic_name()},
-        settings.streams.lag_interval_s,
+        settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
     pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
-    redis = redisio.async_client(settings, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+    redis = redisio.hot_path_client(settings)
     hot_ttl = settings.streams.hot_ttl_s
 
     out_count: dict[str, Any] = {}
@@ -244,10 +213,14 @@ def run_worker(settings: Settings) -> int:
 
     from framewatch.kafkaio import create_topics
 
-    asyncio.run(create_topics(settings, extra=internal_topics(settings)))
+    # created before Faust starts: a consumer that subscribes before Faust has declared them
+    # ignores them until its next rebalance
+    asyncio.run(create_topics(settings, extra=settings.topics.internal_all()))
     asyncio.run(ensure_audit_retention(settings))
     if settings.metrics.enabled:
-        metrics.serve(STAGE, settings.metrics.host, settings.metrics.streams_port)
+        metrics.serve(
+            STAGE, settings.metrics.host, settings.metrics.streams_port, settings.metrics.port_dir
+        )
         init_series()
     settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)

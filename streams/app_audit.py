@@ -36,14 +36,10 @@ AUDIT_ENTRIES = Counter(
 Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 
 
-def audit_in_name(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams-audit-in"
-
-
 def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
     t = settings.topics
     return app.topic(
-        audit_in_name(settings),
+        t.internal("audit_in"),
         partitions=t.partitions,
         internal=True,
         key_serializer="raw",

@@ -39,10 +39,6 @@ Send = Callable[[Out], Awaitable[Any]]
 MarkHot = Callable[[str, bool], Awaitable[None]]
 
 
-def reviews_by_account_name(settings: Settings) -> str:
-    return f"{settings.topics.prefix}framewatch-streams-reviews-by-account"
-
-
 def add_review_agents(
     app: faust.App,
     settings: Settings,
@@ -61,7 +57,7 @@ def add_review_agents(
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     reviews = app.topic(t.name("reviews"), partitions=t.partitions, **raw)
     by_account = app.topic(
-        reviews_by_account_name(settings),
+        t.internal("reviews_by_account"),
         partitions=t.account_partitions,
         internal=True,
         **raw,

@@ -168,12 +168,11 @@ def _account_show(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import time
 
-    from streams.app import ledger_changelog
     from streams.inspect import table_snapshot
     from streams.ledger import Ledger
     from streams.policy import load_dir
 
-    snap = asyncio.run(table_snapshot(settings, ledger_changelog(settings)))
+    snap = asyncio.run(table_snapshot(settings, settings.topics.changelog("account-ledger")))
     body = snap.get(scope.key(args.tenant, args.account))
     if body is None:
         others = sorted(

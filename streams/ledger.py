@@ -15,7 +15,15 @@ from framewatch.records import Decision, Enforcement
 from streams.policy import Policy
 
 WINDOWS = {"1h": 3600.0, "24h": 86400.0, "30d": 30 * 86400.0}
-MAX_SEEN = 5000
+
+
+@dataclass(frozen=True)
+class Keep:
+    """How much of an account's past its ledger row keeps (settings.streams.ledger_*)."""
+
+    seen: int
+    strike_days: float
+    history: int
 
 
 @dataclass
@@ -62,6 +70,15 @@ class Ledger:
         }
 
 
+def prune(led: Ledger, at: float, keep: Keep) -> None:
+    """Bound the row: the newest decision ids and ladder steps, strikes younger than the
+    horizon. Dropping an old strike can only lower a total, so it never steps an account up."""
+    del led.seen[: -keep.seen]
+    del led.history[: -keep.history]
+    horizon = at - keep.strike_days * 86400.0
+    led.strikes = [s for s in led.strikes if s["at"] >= horizon]
+
+
 def _action(step: int, policy: Policy, tenant: str) -> str:
     ladder = policy.enforcement(tenant).ladder
     return ladder[step - 1].action if step else "none"
@@ -82,7 +99,6 @@ def apply(
     if d.action != "block" or d.decision_id in led.seen or not d.reasons:
         return None
     led.seen.append(d.decision_id)
-    del led.seen[:-MAX_SEEN]
     top = max(
         d.reasons,
         key=lambda r: (
@@ -118,7 +134,6 @@ def remove(
     """
     if decision_id not in led.seen:
         led.seen.append(decision_id)
-        del led.seen[:-MAX_SEEN]
     before = len(led.strikes)
     led.strikes = [s for s in led.strikes if s["decision_id"] != decision_id]
     if len(led.strikes) == before:

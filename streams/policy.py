@@ -9,16 +9,27 @@ leaves out come from the next less specific rule, then ``defaults``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
 from prometheus_client import Counter, Gauge
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from framewatch.errors import FramewatchError, TaxonomyError
+from framewatch import yamlfile
+from framewatch.errors import TaxonomyError
 from framewatch.metrics import stage_registry
 from framewatch.taxonomy import Taxonomy
 
@@ -36,18 +47,13 @@ POLICY_REFUSED = Counter(
 POLICY_OK.set(1)
 
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
-LADDER_ACTIONS = ("warn", "restrict", "suspend_stream", "suspend_account")
-_RULE_KEYS = {"review", "block", "smoothing", "red_line", "strike_weight"}
-_FILE_KEYS = {"scope", "defaults", "rules", "enforcement", "quiet_period_s"}
 
 
-class PolicyError(FramewatchError):
+class PolicyError(yamlfile.YamlFileError):
     """A policy file is invalid; the message names the file, the line and the reason."""
 
     def __init__(self, file: str, line: int | None, reason: str) -> None:
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {reason} (fix the file; the running policy stays in force)")
-        self.file, self.line, self.reason = file, line, reason
+        super().__init__(file, line, reason, "fix the file; the running policy stays in force")
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,7 @@ class Policy:
         ck = (category, tenant, channel)
         if ck in self._cache:
             return self._cache[ck]
-        merged: dict[str, Any] = {"review": 0.6, "block": 0.9, "strike_weight": 1.0}
-        merged["smoothing"] = {"k": 1, "n": 1}
+        merged: dict[str, Any] = dict(_shipped().defaults)  # no fallbacks in code
         source = "built-in"
         files = self._applicable(tenant, channel)
         for f in files:
@@ -150,14 +155,14 @@ class Policy:
         return r
 
     def enforcement(self, tenant: str | None = None) -> Enforcement:
-        out = Enforcement()
+        out = _shipped().enforcement or Enforcement(half_life_days=30.0)
         for f in self._applicable(tenant, None):
             if f.enforcement is not None:
                 out = f.enforcement
         return out
 
     def quiet_period_s(self, tenant: str | None = None, channel: str | None = None) -> float:
-        out = 60.0
+        out = _shipped().quiet_period_s or 0.0
         for f in self._applicable(tenant, channel):
             if f.quiet_period_s is not None:
                 out = f.quiet_period_s
@@ -165,142 +170,174 @@ class Policy:
 
 
 # ---------------------------------------------------------------------------------------------
-# parsing
+# parsing: the file's shape is a pydantic model; the checks that need the taxonomy follow it
+
+# the longest smoothing window (k of the last n frames): the stream state keeps this many scores
+# per category, and the whole state goes to the table's changelog on every frame
+MAX_HISTORY = 64
 
 
-def _line_index(node: yaml.Node, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map each mapping-key path to its 1-based line, so errors can point at it."""
-    out: dict[tuple[str, ...], int] = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            kp = (*path, str(k.value))
-            out.update(_line_index(v, kp))
-            out[kp] = k.start_mark.line + 1
-    return out
+def _threshold(v: float) -> float:
+    if not 0 <= v <= 1:
+        raise ValueError(f"a score threshold is between 0 and 1, got {v!r}")
+    return float(v)
 
 
-def parse_file(name: str, text: str, taxonomy: Taxonomy) -> PolicyFile:
+Threshold = Annotated[float, AfterValidator(_threshold)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SmoothingModel(_Strict):
+    """{k, n}: k of the last n frames over the threshold; {hold_s}: over it that long."""
+
+    k: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1, le=MAX_HISTORY)
+    hold_s: float | None = Field(None, ge=0, strict=False)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> SmoothingModel:
+        if self.hold_s is not None and self.k is None and self.n is None:
+            return self
+        if self.hold_s is None and self.k is not None and self.n is not None:
+            if not 1 <= self.k <= self.n <= MAX_HISTORY:
+                raise ValueError(
+                    f"smoothing needs integers 1 <= k <= n <= {MAX_HISTORY}, "
+                    f"got k={self.k} n={self.n}"
+                )
+            return self
+        raise ValueError("smoothing is {k: K, n: N} (k of the last n frames) or {hold_s: SECONDS}")
+
+
+class RuleModel(_Strict):
+    """One rule; what it leaves out comes from the less specific rules, then ``defaults``."""
+
+    review: Threshold | None = None
+    block: Threshold | None = None
+    smoothing: SmoothingModel | None = None
+    red_line: bool | None = None
+    strike_weight: float | None = Field(None, ge=0, strict=False)
+
+    @model_validator(mode="after")
+    def _block_not_below_review(self) -> RuleModel:
+        if self.review is not None and self.block is not None and self.block < self.review:
+            raise ValueError(f"block threshold {self.block} is below review {self.review}")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class LadderStepModel(_Strict):
+    action: Literal["warn", "restrict", "suspend_stream", "suspend_account"]
+    strikes: float = Field(gt=0, strict=False)
+
+
+class EnforcementModel(_Strict):
+    half_life_days: float | None = Field(None, gt=0, strict=False)  # None: the shipped one
+    ladder: list[LadderStepModel] = []
+
+    @model_validator(mode="after")
+    def _increasing(self) -> EnforcementModel:
+        for a, b in itertools.pairwise(self.ladder):
+            if b.strikes <= a.strikes:
+                raise ValueError("ladder strikes must increase step by step")
+        return self
+
+
+class ScopeModel(_Strict):
+    tenant: str | None = None
+    channel: str | None = None
+
+
+class PolicyFileModel(_Strict):
+    """A policy file as written: scope, defaults, rules per taxonomy node, enforcement."""
+
+    scope: ScopeModel = ScopeModel()
+    defaults: RuleModel = RuleModel()
+    rules: dict[str, RuleModel] = {}
+    enforcement: EnforcementModel | None = None
+    quiet_period_s: float | None = Field(None, ge=0, strict=False)
+
+    @field_validator("scope", "defaults", "rules", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+
+def parse_file(name: str, raw: str | bytes, taxonomy: Taxonomy) -> PolicyFile:
     """Validate one policy file; raises PolicyError(file, line, reason)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise PolicyError(name, line, f"bad YAML: {getattr(exc, 'problem', exc)}") from None
-    if data is None:
-        data = {}
+        doc = yamlfile.loads(name, raw)
+    except yamlfile.YamlFileError as exc:
+        raise PolicyError(exc.file, exc.line, exc.reason) from None
+    data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
         raise PolicyError(name, 1, "a policy file is a mapping (scope, defaults, rules, ...)")
-    lines = _line_index(node) if node is not None else {}
-
-    def fail(path: tuple[str, ...], reason: str) -> PolicyError:
-        return PolicyError(name, lines.get(path) or lines.get(path[:-1]), reason)
-
-    for k in data:
-        if k not in _FILE_KEYS:
-            raise fail((str(k),), f"unknown key {k!r}; expected one of {sorted(_FILE_KEYS)}")
-    scope = data.get("scope") or {}
-    if not isinstance(scope, dict) or set(scope) - {"tenant", "channel"}:
-        raise fail(("scope",), "scope is a mapping with optional 'tenant' and 'channel'")
-    defaults = _rule_fields(data.get("defaults") or {}, ("defaults",), fail)
+    try:
+        model = PolicyFileModel.model_validate(data)
+    except ValidationError as exc:
+        err = doc.validation_error(exc)
+        raise PolicyError(name, err.line, err.reason) from None
     rules: dict[str, dict[str, Any]] = {}
-    raw_rules = data.get("rules") or {}
-    if not isinstance(raw_rules, dict):
-        raise fail(("rules",), "rules is a mapping of taxonomy category -> rule")
-    for cat, body in raw_rules.items():
-        p = ("rules", str(cat))
+    for cat, body in model.rules.items():
         try:
-            taxonomy.validate(str(cat))
+            taxonomy.validate(cat)
         except TaxonomyError as exc:
-            raise fail(p, str(exc)) from None
-        fields = _rule_fields(body or {}, p, fail)
-        if fields.get("red_line") is False and taxonomy.is_red_line(str(cat)):
-            raise fail(p, f"{cat} is a red line in the taxonomy; a policy cannot relax it")
-        rules[str(cat)] = fields
-    # block >= review must hold for every effective combination within this file
-    for cat, fields in rules.items():
-        if "review" not in fields or "block" not in fields:
-            continue  # checked on the merged rule in load_dir
-        rv, bl = fields["review"], fields["block"]
-        if bl < rv:
-            raise fail(("rules", cat), f"{cat}: block threshold {bl} is below review {rv}")
-    if defaults.get("block", 0.9) < defaults.get("review", 0.6):
-        raise fail(("defaults",), "defaults: block threshold is below review")
-    enf = _enforcement(data.get("enforcement"), fail)
-    quiet = data.get("quiet_period_s")
-    if quiet is not None and (not isinstance(quiet, int | float) or quiet < 0):
-        raise fail(("quiet_period_s",), "quiet_period_s is a number of seconds >= 0")
+            raise PolicyError(name, doc.line(("rules", cat)), str(exc)) from None
+        if body.red_line is False and taxonomy.is_red_line(cat):
+            raise PolicyError(
+                name,
+                doc.line(("rules", cat)),
+                f"{cat} is a red line in the taxonomy; a policy cannot relax it",
+            )
+        rules[cat] = body.fields()
+    enf = model.enforcement
     return PolicyFile(
         name=name,
-        tenant=scope.get("tenant"),
-        channel=scope.get("channel"),
-        defaults=defaults,
+        tenant=model.scope.tenant,
+        channel=model.scope.channel,
+        defaults=model.defaults.fields(),
         rules=rules,
-        enforcement=enf,
-        quiet_period_s=float(quiet) if quiet is not None else None,
+        enforcement=(
+            Enforcement(
+                half_life_days=enf.half_life_days or _shipped_half_life(),
+                ladder=tuple(LadderStep(s.action, s.strikes) for s in enf.ladder),
+            )
+            if enf is not None
+            else None
+        ),
+        quiet_period_s=model.quiet_period_s,
     )
 
 
-def _rule_fields(body: Any, path: tuple[str, ...], fail: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise fail(path, "a rule is a mapping of review/block/smoothing/red_line/strike_weight")
-    out: dict[str, Any] = {}
-    for k, v in body.items():
-        p = (*path, str(k))
-        if k not in _RULE_KEYS:
-            raise fail(p, f"unknown rule field {k!r}; expected one of {sorted(_RULE_KEYS)}")
-        if k in ("review", "block"):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-                raise fail(p, f"{k} is a score threshold between 0 and 1, got {v!r}")
-            out[k] = float(v)
-        elif k == "strike_weight":
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                raise fail(p, f"strike_weight is a number >= 0, got {v!r}")
-            out[k] = float(v)
-        elif k == "red_line":
-            if not isinstance(v, bool):
-                raise fail(p, f"red_line is true or false, got {v!r}")
-            out[k] = v
-        else:
-            out[k] = _smoothing(v, p, fail)
-    return out
+@functools.cache
+def _shipped() -> PolicyFile:
+    """The shipped default.yaml's own values: the fallbacks for anything a policy set leaves
+    out (its ``defaults`` section fills every rule field), so no threshold lives in code."""
+    doc = yamlfile.load(DEFAULT_POLICY)
+    m = PolicyFileModel.model_validate(doc.data)
+    enf = m.enforcement
+    assert enf is not None and enf.half_life_days, "default.yaml sets enforcement.half_life_days"
+    return PolicyFile(
+        name="default.yaml",
+        tenant=None,
+        channel=None,
+        defaults=m.defaults.fields(),
+        rules={},
+        enforcement=Enforcement(
+            enf.half_life_days, tuple(LadderStep(s.action, s.strikes) for s in enf.ladder)
+        ),
+        quiet_period_s=m.quiet_period_s,
+    )
 
 
-def _smoothing(v: Any, p: tuple[str, ...], fail: Any) -> dict[str, Any]:
-    if isinstance(v, dict) and set(v) == {"hold_s"}:
-        if not isinstance(v["hold_s"], int | float) or v["hold_s"] < 0:
-            raise fail(p, "smoothing.hold_s is seconds >= 0")
-        return {"hold_s": float(v["hold_s"])}
-    if isinstance(v, dict) and set(v) == {"k", "n"}:
-        k, n = v["k"], v["n"]
-        if not (isinstance(k, int) and isinstance(n, int) and 1 <= k <= n <= 64):
-            raise fail(p, f"smoothing needs integers 1 <= k <= n <= 64, got k={k!r} n={n!r}")
-        return {"k": k, "n": n}
-    raise fail(p, "smoothing is {k: K, n: N} (k of the last n frames) or {hold_s: SECONDS}")
-
-
-def _enforcement(v: Any, fail: Any) -> Enforcement | None:
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise fail(("enforcement",), "enforcement is a mapping with half_life_days and ladder")
-    hl = v.get("half_life_days", 30)
-    if not isinstance(hl, int | float) or hl <= 0:
-        raise fail(("enforcement", "half_life_days"), "half_life_days is a number > 0")
-    steps: list[LadderStep] = []
-    for i, s in enumerate(v.get("ladder") or []):
-        if not isinstance(s, dict) or s.get("action") not in LADDER_ACTIONS:
-            raise fail(
-                ("enforcement", "ladder"), f"ladder step {i}: action one of {LADDER_ACTIONS}"
-            )
-        st = s.get("strikes")
-        if not isinstance(st, int | float) or st <= 0:
-            raise fail(("enforcement", "ladder"), f"ladder step {i}: strikes is a number > 0")
-        if steps and st <= steps[-1].strikes:
-            raise fail(("enforcement", "ladder"), f"ladder step {i}: strikes must increase")
-        steps.append(LadderStep(s["action"], float(st)))
-    return Enforcement(half_life_days=float(hl), ladder=tuple(steps))
+def _shipped_half_life() -> float:
+    enf = _shipped().enforcement
+    assert enf is not None
+    return enf.half_life_days
 
 
 def load_dir(policy_dir: Path | None, taxonomy: Taxonomy) -> Policy:
@@ -308,16 +345,16 @@ def load_dir(policy_dir: Path | None, taxonomy: Taxonomy) -> Policy:
     paths = (
         sorted(Path(policy_dir).glob("*.yaml")) if policy_dir and Path(policy_dir).is_dir() else []
     )
-    texts = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
+    texts = [(p.name, p.read_bytes()) for p in paths]
     files = [parse_file(str(Path(policy_dir or ".") / n), t, taxonomy) for n, t in texts]
     if not any(f.rank == 0 for f in files):
-        text = DEFAULT_POLICY.read_text(encoding="utf-8")
+        text = DEFAULT_POLICY.read_bytes()
         texts.insert(0, ("<shipped default.yaml>", text))
         files.insert(0, parse_file("default.yaml", text, taxonomy))
     _check_effective(files, taxonomy)
     digest = hashlib.sha256()
     for n, t in texts:
-        digest.update(n.encode() + b"\0" + t.encode() + b"\0")
+        digest.update(n.encode() + b"\0" + t + b"\0")
     return Policy(files=files, taxonomy=taxonomy, version="p-" + digest.hexdigest()[:12])
 
 
@@ -346,7 +383,9 @@ class PolicyStore:
         self._stamp = stamp
         try:
             new = load_dir(self.policy_dir, self.taxonomy)
-        except PolicyError as exc:
+        except Exception as exc:  # any error at all: the running policy must stay in force
+            if not isinstance(exc, PolicyError):
+                exc = PolicyError(str(self.policy_dir), None, f"{type(exc).__name__}: {exc}")
             self.last_error = exc
             POLICY_REFUSED.inc()
             POLICY_OK.set(0)
@@ -418,7 +457,11 @@ def _check_effective(files: list[PolicyFile], taxonomy: Taxonomy) -> None:
 
 def check_file(path: Path, taxonomy: Taxonomy) -> PolicyFile:
     """Validate one file on its own and merged over the shipped default."""
-    f = parse_file(str(path), Path(path).read_text(encoding="utf-8"), taxonomy)
-    base = parse_file("default.yaml", DEFAULT_POLICY.read_text(encoding="utf-8"), taxonomy)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PolicyError(str(path), None, f"cannot read it: {exc.strerror or exc}") from None
+    f = parse_file(str(path), raw, taxonomy)
+    base = parse_file("default.yaml", DEFAULT_POLICY.read_bytes(), taxonomy)
     _check_effective([base, f] if f.rank else [f], taxonomy)
     return f

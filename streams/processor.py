@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch import records, scope, taxonomy
+from framewatch import scope, taxonomy
 from framewatch.records import Decision, Enforcement, ReviewOutcome, Scores
 from framewatch.settings import Settings
 from streams import ledger as ledger_mod
@@ -42,6 +42,10 @@ class Processor:
         self.settings = settings
         self.taxonomy = taxonomy.load(settings.taxonomy_file)
         self.policies = PolicyStore(settings.streams.policy_dir, self.taxonomy)
+        st = settings.streams
+        self.keep = ledger_mod.Keep(
+            st.ledger_seen_kept, st.ledger_strike_days, st.ledger_history_kept
+        )
         self._next_check = 0.0
 
     def maybe_reload(self) -> None:
@@ -83,6 +87,7 @@ class Processor:
         policy = self.policies.policy
         lg = ledger_mod.Ledger.from_json(led) if led else ledger_mod.Ledger(d.account_id, d.tenant)
         enf = ledger_mod.apply(lg, d, policy)
+        ledger_mod.prune(lg, d.captured_at, self.keep)
         outs: list[Out] = []
         if enf is not None:
             enf = self._with_statement(enf, d)
@@ -158,6 +163,7 @@ class ReviewProcessor:
         # the overturned content's capture time, read before its strike is removed
         at = next((s["at"] for s in lg.strikes if s["decision_id"] == rv.decision_id), None)
         enf, cat = review.on_ledger(lg, rv, p.policies.policy)
+        ledger_mod.prune(lg, rv.resolved_at, p.keep)
         outs: list[Out] = []
         if enf is not None:
             stm = statement.for_reversal(
@@ -171,7 +177,3 @@ class ReviewProcessor:
             enf = enf.model_copy(update={"statement": stm})
             outs.append(Out("enforcement", scope.account(enf), enf))
         return lg.to_json(), outs
-
-
-def encode(out: Out) -> tuple[bytes, bytes]:
-    return out.key.encode(), records.encode(out.record)

@@ -24,9 +24,7 @@ from typing import Any
 
 from framewatch import records, scope
 from framewatch.records import Alert, Decision, Reason, Scores
-from streams.policy import Policy, Rule
-
-MAX_HISTORY = 64
+from streams.policy import MAX_HISTORY, Policy, Rule
 
 
 @dataclass

@@ -25,6 +25,8 @@ from devkit.faults.stack import LiveTs, Stack, remux
 from devkit.tcpproxy import TcpProxy
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
+from framewatch.metrics import served_port
+from framewatch.services import service
 
 Say = Callable[[str], None]
 OFFENDER = "acct-offender"
@@ -136,9 +138,6 @@ class _Pipe(Pipeline):
         )
 
 
-SERVICES = {"score": ("score",), "streams": ("streams", "worker"), "alerts": ("alerts", "serve")}
-
-
 class Run:
     """One scenario's pipeline, live load, fault clock and ground truth."""
 
@@ -175,9 +174,9 @@ class Run:
             "ts": remux(v / "pattern-hd-no-bar.mp4", m / "pattern-live.ts", 300, "mpegts"),
         })  # fmt: skip
         if self.sc.needs_proxy:
-            self.proxy = await TcpProxy(self.stack.proxied_upstream, self.stack.proxy_port).start()
+            self.proxy = await self.stack.proxy().start()
             boot = f"127.0.0.1:{self.stack.proxy_port}"
-            self.pipe.extra["score"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
+            self.pipe.extra["scoring"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
         await self.pipe.setup([v / "chair-orig-22-sd-bar.mp4"])
 
     async def ingest(self, stream: str, source: str, account: str, realtime: bool = True,
@@ -239,7 +238,7 @@ class Run:
         await p.wait()
 
     async def restart(self, name: str) -> None:
-        await self.pipe.start(name, *SERVICES[name])
+        await self.pipe.start(name, *service(name).args)
 
     def fault(self) -> None:
         self.t_fault = time.time()
@@ -253,12 +252,10 @@ class Run:
             self._recovery = asyncio.create_task(self._caught_up(list(groups)))
 
     def group(self, stage: str) -> tuple[str, str]:
-        s = self.s
-        return {
-            "score": (s.scoring.group_id, s.topics.name("frames")),
-            "streams": (f"{s.topics.prefix}framewatch-streams", s.topics.name("scores")),
-            "alerts": (s.alerts.group_id, s.topics.name("alerts")),
-        }[stage]
+        """The consumer group and topic of a stage, as the stage registered its service."""
+        svc = service(stage)
+        assert svc.group is not None and svc.consumes is not None, f"{stage} consumes nothing"
+        return svc.group(self.s), self.s.topics.name(svc.consumes)
 
     async def _caught_up(self, stages: list[str]) -> float | None:
         """Seconds from t_clear until each stage's group committed past the ends at t_clear."""
@@ -306,10 +303,16 @@ class Run:
             with contextlib.suppress(Exception):
                 await admin.close()
 
-    async def metric(self, stage: str, name: str, labels: str = "") -> float | None:
-        """Sum of a metric's samples on a service's /metrics (None when it cannot be read)."""
-        port = {"score": self.s.metrics.scoring_port, "streams": self.s.metrics.streams_port,
-                "alerts": self.s.metrics.alerts_port}[stage]  # fmt: skip
+    async def metric(self, stage: str, signal: str) -> float | None:
+        """Sum of the samples of a signal the stage registered (framewatch.services), read from
+        its /metrics (None when it cannot be read)."""
+        assert self.s.metrics.port_dir is not None
+        svc = service(stage)
+        name, _, labels = svc.signals[signal].partition("{")
+        labels = labels.rstrip("}")
+        port = served_port(self.s.metrics.port_dir, svc.name)
+        if port is None:
+            return None
         try:
             async with (
                 ClientSession() as http,

@@ -23,10 +23,10 @@ from framewatch.settings import Settings
 async def _kill_scorer(run: Run) -> None:
     await run.wait_pending_scores()
     run.fault()
-    await run.kill("score")
+    await run.kill("scoring")
     await asyncio.sleep(2)
-    await run.restart("score")
-    run.cleared("score")
+    await run.restart("scoring")
+    run.cleared("scoring")
 
 
 async def _kill_streams(run: Run) -> None:
@@ -54,14 +54,14 @@ async def _restart_broker(run: Run) -> None:
     run.fault()
     await asyncio.to_thread(run.stack.broker.stop)
     await asyncio.to_thread(run.stack.broker.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
 
 
 async def _restart_redis(run: Run) -> None:
     run.fault()
     await asyncio.to_thread(run.stack.redis.stop)
     await asyncio.to_thread(run.stack.redis.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
 
 
 async def _redis_down(run: Run, down_s: float = 30.0) -> None:
@@ -71,14 +71,12 @@ async def _redis_down(run: Run, down_s: float = 30.0) -> None:
     await asyncio.to_thread(run.stack.redis.stop)
     await asyncio.sleep(down_s * 0.8)
     seen = {
-        "scorer cache errors": await run.metric(
-            "score", "framewatch_scoring_cache_total", 'result="error"'
-        ),
-        "router redis waits": await run.metric("alerts", "framewatch_alerts_redis_waits_total"),
+        "scorer cache errors": await run.metric("scoring", "redis_errors"),
+        "router redis waits": await run.metric("alerts", "redis_waits"),
     }
     await asyncio.sleep(max(0.0, down_s - (time.time() - t0)))
     await asyncio.to_thread(run.stack.redis.start)
-    run.cleared("score", "streams", "alerts")
+    run.cleared("scoring", "streams", "alerts")
     t1 = run.t_clear or time.time()
     for what, v in seen.items():
         if not v:
@@ -115,7 +113,7 @@ async def _cut_network(run: Run, cut_s: float = 20.0) -> None:
     await run.proxy.cut()
     await asyncio.sleep(cut_s)
     run.proxy.restore()
-    run.cleared("score")
+    run.cleared("scoring")
     run.fig.notes.append(f"scorer reached the broker only through the proxy "
                          f"({run.proxy.connections} connections)")  # fmt: skip
 
@@ -177,7 +175,7 @@ async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
     other streams whose capture times span the last `minutes` (as after a long outage), each
     JPEG tagged so the score cache cannot shortcut the work."""
     run.fault()
-    p = run.proc("score")
+    p = run.proc("scoring")
     p.terminate()
     await p.wait()
     src = await run.read_frames(limit=60)
@@ -200,8 +198,8 @@ async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
         await prod.stop()
     run.fig.notes.append(f"backlog {streams * per} frames = {streams} streams x {minutes:g} min "
                          f"at 1 fps, produced in {time.time() - now:.1f}s")  # fmt: skip
-    await run.restart("score")
-    run.cleared("score")
+    await run.restart("scoring")
+    run.cleared("scoring")
 
 
 async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
@@ -211,15 +209,15 @@ async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
     run.fault()
     policy.write_text("rules:\n  sexual: {review: [0.5\n")
     await asyncio.sleep(hold_s)
-    refused = await run.metric("streams", "framewatch_streams_policy_refused_total")
-    ok_gauge = await run.metric("streams", "framewatch_streams_policy_ok")
+    refused = await run.metric("streams", "policy_refused")
+    ok_gauge = await run.metric("streams", "policy_ok")
     after = {d.policy_version for d in run.pipe.decisions if d.decided_at > (run.t_fault or 0)}
     logged = any("policy refused" in ln for ln in run.lines)
     policy.unlink()
     run.cleared()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if await run.metric("streams", "framewatch_streams_policy_ok") == 1:
+        if await run.metric("streams", "policy_ok") == 1:
             run.fig.recover_s = round(time.time() - (run.t_clear or 0), 1)
             break
         await asyncio.sleep(0.25)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import uuid
 from pathlib import Path
 
 from aiohttp import web
 
+from devkit.tcpproxy import TcpProxy
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import Settings, load_settings
 
@@ -24,7 +26,10 @@ class Stack:
 
     def __init__(self, base: Settings, root: Path) -> None:
         self.base, self.root = base, root
-        self.proxy_port = free_port()
+        # the proxy's port is held from now on: picked here, listened on minutes later by a
+        # scenario, it could meanwhile become the source port of any outgoing connection
+        self._proxy_sock = socket.create_server(("127.0.0.1", 0))
+        self.proxy_port = int(self._proxy_sock.getsockname()[1])
         self._proxied = free_port()
         jars = ensure_jars(base.local.cache_dir, base.local.kafka_version)
         self.broker = KafkaBroker(
@@ -33,6 +38,10 @@ class Stack:
         )  # fmt: skip
         self.redis = RedisServer(root / "redis", free_port())
         self.media = root / "media"
+
+    def proxy(self) -> TcpProxy:
+        """A proxy to the broker's proxied listener on the port this stack holds."""
+        return TcpProxy(self.proxied_upstream, self.proxy_port, sock=self._proxy_sock.dup())
 
     @property
     def proxied_upstream(self) -> tuple[str, int]:
@@ -45,6 +54,7 @@ class Stack:
         return self
 
     def stop(self) -> None:
+        self._proxy_sock.close()
         self.broker.stop(keep_data=False)
         self.redis.stop(keep_data=False)
 
@@ -60,10 +70,10 @@ class Stack:
             topics={"prefix": f"{unique}.", "partitions": 3, "account_partitions": 3},
             metrics={
                 "enabled": True,
+                # each service binds a port the kernel picks and writes it here: a port
+                # picked now and bound later can meanwhile become some connection's source port
+                "port_dir": d / "metrics-ports",
                 "ingest_port": 0,
-                "scoring_port": free_port(),
-                "streams_port": free_port(),
-                "alerts_port": free_port(),
             },
             local={"state_dir": d / "local"},
             ingest={"allow_private_urls": True},
@@ -153,8 +163,8 @@ class LiveTs:
         app.router.add_get("/live.ts", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}/live.ts"
         self._clock = asyncio.create_task(self._tick())
 

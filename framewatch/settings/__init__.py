@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from framewatch.errors import SettingsError
+from framewatch.records import MAX_RECORD_BYTES
 from framewatch.settings.alerts import AlertsSettings
 from framewatch.settings.console import ConsoleSettings
 from framewatch.settings.dsa import DsaSettings
@@ -41,6 +42,16 @@ TOPIC_KEYS = (
     "audit",
     "dead_letters",
 )
+
+# the streams worker's Faust app: its id is also its consumer group and the stem of the topics
+# Faust owns (re-keyed repartitions, table changelogs); every such name is built below
+STREAMS_APP = "framewatch-streams"
+INTERNAL_TOPICS = {
+    "decisions_by_account": ("decisions-by-account", "account"),
+    "reviews_by_account": ("reviews-by-account", "account"),
+    "audit_in": ("audit-in", "stream"),
+}
+TABLES = ("stream-state", "account-ledger", "audit-head")
 
 
 class TopicsSettings(BaseModel):
@@ -75,6 +86,33 @@ class TopicsSettings(BaseModel):
         """Every topic as key -> (full name, partitions)."""
         return {k: (self.name(k), self.partitions_of(k)) for k in TOPIC_KEYS}
 
+    # -- internal topics: the one place their names are made ------------------------------
+
+    def app_id(self) -> str:
+        """The streams worker's Faust app id, which is also its consumer group."""
+        return self.prefix + STREAMS_APP
+
+    def internal(self, key: str) -> str:
+        """An internal topic of the streams worker (a re-keyed copy of a public topic)."""
+        if key not in INTERNAL_TOPICS:
+            raise SettingsError(
+                f"unknown internal topic {key!r}; known: {', '.join(INTERNAL_TOPICS)}"
+            )
+        return f"{self.app_id()}-{INTERNAL_TOPICS[key][0]}"
+
+    def internal_all(self) -> dict[str, int]:
+        """Every internal topic (full name -> partitions), created before Faust starts."""
+        return {
+            self.internal(k): self.account_partitions if keyed == "account" else self.partitions
+            for k, (_, keyed) in INTERNAL_TOPICS.items()
+        }
+
+    def changelog(self, table: str) -> str:
+        """The changelog topic of one of the worker's tables (read back by inspect tools)."""
+        if table not in TABLES:
+            raise SettingsError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        return f"{self.app_id()}-{table}-changelog"
+
 
 class MetricsSettings(BaseModel):
     """Prometheus ports, one per process kind so they can share a host."""
@@ -85,6 +123,18 @@ class MetricsSettings(BaseModel):
     scoring_port: int = Field(9102, ge=0, le=65535)
     streams_port: int = Field(9103, ge=0, le=65535)
     alerts_port: int = Field(9104, ge=0, le=65535)
+    lag_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="how often each consumer exports framewatch_consumer_lag (the partition "
+        "end minus the group's committed offset; reading the committed offset is a broker call)",
+    )
+    port_dir: Path | None = Field(
+        None,
+        description="when set, every process binds /metrics on a port the kernel picks (the "
+        "*_port settings are ignored) and writes it to <port_dir>/<stage>.port: for harnesses "
+        "running many stacks on one host, where picking a free port to bind later is racy",
+    )
 
 
 class LocalSettings(BaseModel):
@@ -124,12 +174,32 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     kafka_client_id: str = "framewatch"
+    kafka_max_record_bytes: int = Field(
+        MAX_RECORD_BYTES,
+        ge=1 << 20,
+        le=MAX_RECORD_BYTES,
+        description="largest record produced or fetched; at most the broker's and the topics' "
+        "message.max.bytes (the local broker's server.properties sets 16 MiB, the format's cap)",
+    )
 
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"),
         description="redis:// or rediss:// URL; may carry a password, so it prints masked",
     )
     redis_prefix: str = Field("fw:", description="prepended to every Redis key framewatch writes")
+    redis_connect_timeout_s: float = Field(3.0, gt=0, description="Redis connection set-up")
+    redis_health_check_s: float = Field(
+        15.0, ge=0, description="ping an idle pooled Redis connection before reuse after this"
+    )
+    redis_hot_path_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="socket timeout of the Redis calls that must not stall frames (score "
+        "cache, the streams hot mark): they give up and go on without Redis",
+    )
+    redis_pool_wait_s: float = Field(
+        30.0, gt=0, description="how long a record waits for a free pooled connection (alerts)"
+    )
 
     taxonomy_file: Path | None = Field(
         None, description="YAML file that extends or overrides the built-in taxonomy"

@@ -13,6 +13,12 @@ class IngestSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8081, ge=0, le=65535, description="HTTP frame push API")
     default_fps: float = Field(1.0, gt=0, le=60, description="interval sampling rate")
+    max_jump_s: float = Field(
+        5.0,
+        gt=0,
+        description="a timestamp jump larger than this (or backwards) re-anchors the sampling "
+        "clock instead of bursting or pausing (broken or looping streams)",
+    )
     hot_fps: float = Field(4.0, gt=0, le=60, description="sampling rate of a stream marked hot")
     hot_poll_s: float = Field(2.0, gt=0, description="how often the hot flag is read from Redis")
     thumbnail_short_side: int = Field(384, ge=32, le=2160)

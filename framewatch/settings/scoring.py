@@ -72,6 +72,12 @@ class ScoringSettings(BaseModel):
         False, description="let /v1/check fetch image URLs on private/loopback addresses"
     )
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest image accepted")
+    image_fetch_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="the check API's whole fetch of an image by URL"
+    )
+    ocr_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="OCR lines below this recogniser confidence are ignored"
+    )
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="largest image in pixels, read from its header before "
         "decoding (decompression bombs)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -53,6 +54,32 @@ class StreamsSettings(BaseModel):
         description="retention.ms the worker sets on the audit topic at start (-1: keep forever; "
         "a chain whose start expired is verified from its oldest link)",
     )
+    # the account ledger (one table row per account; the whole row goes to the changelog on
+    # every strike, so it must stay small)
+    ledger_seen_kept: int = Field(
+        5000, ge=100, description="decision ids remembered per account (a replay counts once)"
+    )
+    ledger_strike_days: float = Field(
+        365.0,
+        ge=30.0,
+        description="strikes older than this leave the ledger (at the 30-day half-life a "
+        "year-old strike weighs under 0.03%); at least the longest count window, 30 days",
+    )
+    ledger_history_kept: int = Field(
+        100, ge=1, description="ladder steps remembered per account (`framewatch account show`)"
+    )
+    # Faust tables: memory:// replays each table's whole changelog on every start or failover;
+    # rocksdb:// keeps them on disk under data_dir (pip install rocksdict) and replays the tail
+    table_store: Literal["memory://", "rocksdb://"] = Field(
+        "memory://", description="where the worker keeps its tables (stream state, ledgers)"
+    )
+    table_standby_replicas: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="warm copies of each table partition on other workers, so a failover "
+        "does not wait for a changelog replay (needs that many more workers)",
+    )
     # throughput knobs of the Faust worker (benchmarks/streams.py measures them)
     commit_every: int = Field(
         10_000,
@@ -67,9 +94,6 @@ class StreamsSettings(BaseModel):
         5,
         ge=0,
         description="wait this long to batch outputs and changelog writes into one request",
-    )
-    lag_interval_s: float = Field(
-        5.0, gt=0, description="how often to export consumer lag (framewatch_consumer_lag)"
     )
     session_timeout_s: float = Field(
         30.0,

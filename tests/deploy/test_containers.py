@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from framewatch.healthcheck import service_of
-from framewatch.supervisor import SERVICES
+from framewatch.services import services
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -24,7 +24,7 @@ def test_the_image_base_is_a_build_argument_and_it_runs_as_non_root() -> None:
 
 
 def test_the_image_healthcheck_knows_each_service_from_its_command_line() -> None:
-    for svc in SERVICES:
+    for svc in services():
         argv = ["/opt/venv/bin/python", "/opt/venv/bin/framewatch", *svc.args]
         found = service_of(argv)
         assert found is not None and found.name == svc.name

@@ -19,13 +19,14 @@ import yaml
 from pydantic import BaseModel
 
 from framewatch.cli import build_parser
+from framewatch.services import Service, services
 from framewatch.settings import ENV_PREFIX, MetricsSettings, Settings, load_settings
-from framewatch.supervisor import SERVICES, Service
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCS = ROOT / "docs" / "deploy.md"
+SERVICES = services()  # as the stages registered them (entry point framewatch.services)
 SERVICE_ARGS = {s.args: s for s in SERVICES}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -122,7 +123,7 @@ def test_every_command_line_is_a_known_service_or_core_command() -> None:
     for where, args in lines:
         assert args in SERVICE_ARGS or _is_core_command(args), (
             f"{where}: `framewatch {' '.join(args)}` is neither a service in "
-            "framewatch.supervisor.SERVICES nor a core command"
+            "the stages' registered services nor a core command"
         )
 
 
@@ -214,7 +215,7 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port(config: str) -> No
             t for sc in jobs[f"framewatch-{s.name}"]["static_configs"] for t in sc["targets"]
         ]
         assert [int(t.rsplit(":", 1)[1]) for t in targets] == [_port(s)], s.name
-    assert jobs["framewatch-scorer"]["static_configs"][0]["labels"]["expect_gpu"] in (
+    assert jobs["framewatch-scoring"]["static_configs"][0]["labels"]["expect_gpu"] in (
         "true",
         "false",
     )
@@ -230,7 +231,7 @@ def test_k8s_probes_use_declared_ports_and_metrics_port_matches_settings() -> No
             spec = c[probe]
             target = (spec.get("httpGet") or spec.get("tcpSocket"))["port"]
             assert target in ports, f"{s.name} {probe} uses undeclared port {target}"
-        assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
+        assert c["livenessProbe"]["httpGet"]["path"] == s.health_path
 
 
 def test_compose_healthchecks_hit_each_service_metrics_port() -> None:
@@ -244,7 +245,7 @@ def test_compose_healthchecks_hit_each_service_metrics_port() -> None:
 
 
 def test_scorer_gets_a_gpu_in_compose_and_k8s() -> None:
-    scorer = next(s for s in SERVICES if s.name == "scorer")
+    scorer = next(s for s in SERVICES if s.name == "scoring")
     gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]
     comp = next(n for n, s in _fw_compose_services().items() if tuple(s["command"]) == scorer.args)
     assert list(gpu) == [comp], "compose.gpu.yaml gives a GPU to the scorer only"

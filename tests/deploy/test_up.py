@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from framewatch.services import services
 from framewatch.settings import Settings
-from framewatch.supervisor import SERVICES
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -39,7 +39,7 @@ def test_dry_run_lists_every_service_with_its_metrics_url(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     assert plan["local"] is True  # nothing configured: up would start the local stack
-    assert [s["name"] for s in plan["services"]] == [s.name for s in SERVICES]
+    assert [s["name"] for s in plan["services"]] == [s.name for s in services()]
     assert [s["metrics"] for s in plan["services"]] == [
         f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104)
     ]
@@ -49,15 +49,15 @@ def test_dry_run_lists_every_service_with_its_metrics_url(tmp_path: Path) -> Non
 
 def test_configured_broker_and_redis_mean_no_local_stack(tmp_path: Path) -> None:
     env = _env(FRAMEWATCH_KAFKA_BOOTSTRAP="kafka:9092", FRAMEWATCH_REDIS_URL="redis://redis:6379/0")
-    plan = json.loads(_up(env, "--dry-run", "--json", "--only", "scorer,alerts").stdout)
+    plan = json.loads(_up(env, "--dry-run", "--json", "--only", "scoring,alerts").stdout)
     assert plan["local"] is False
-    assert [s["name"] for s in plan["services"]] == ["scorer", "alerts"]
+    assert [s["name"] for s in plan["services"]] == ["scoring", "alerts"]
 
 
 def test_unknown_service_in_only_is_a_clear_error() -> None:
-    out = _up(_env(), "--only", "scorer,gpu", "--dry-run")
+    out = _up(_env(), "--only", "scoring,gpu", "--dry-run")
     assert out.returncode == 1
-    assert "unknown service(s) gpu" in out.stderr and "scorer" in out.stderr
+    assert "unknown service(s) gpu" in out.stderr and "scoring" in out.stderr
 
 
 @pytest.mark.integration
@@ -89,18 +89,18 @@ def test_up_creates_topics_runs_every_service_and_ctrl_c_stops_cleanly(
     seen: list[str] = []
     deadline = time.monotonic() + 40
     started = set()
-    while len(started) < len(SERVICES) and time.monotonic() < deadline:
+    while len(started) < len(services()) and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         seen.append(line)
-        for s in SERVICES:
+        for s in services():
             if f"started {s.name} (pid" in line:
                 started.add(s.name)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)
     log = "".join(seen) + rest
-    assert started == {s.name for s in SERVICES}, log
+    assert started == {s.name for s in services()}, log
     assert proc.returncode == 0, log
     assert "topics ready: 8 (8 new)" in log
     assert "all services stopped" in log

@@ -24,7 +24,6 @@ from ingest.runner import StreamIngester
 from scoring.banks import BankStore, video_hashes
 from scoring.scorer import Scorer
 from scoring.service import ScoringService
-from streams.app import app_id, ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
@@ -98,7 +97,7 @@ async def processed(settings: Settings, frame_id: str, worker: Worker) -> None:
     """Wait until the worker's state for the stream has seen ``frame_id``."""
     for _ in range(240):
         assert worker.proc is not None and worker.proc.poll() is None, "the worker exited"
-        states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
+        states = await table_snapshot(settings, settings.topics.changelog("stream-state"))
         if frame_id in (states.get(scope.key(TENANT, STREAM)) or {}).get("recent", []):
             return
         await asyncio.sleep(0.5)
@@ -161,6 +160,6 @@ async def test_a_stream_back_under_its_id_is_moderated_and_a_replay_counts_once(
     ]
     assert [d.decision_id for d in again] == [decisions[0].decision_id]  # no duplicate at all
     assert len([e for e in await collect(settings, "enforcement", want=2, timeout=3)]) == 1
-    ledgers = await table_snapshot(settings, ledger_changelog(settings))
+    ledgers = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
     strikes = ledgers[scope.key(TENANT, ACCOUNT)]["strikes"]
     assert [s["decision_id"] for s in strikes] == [decisions[0].decision_id]

@@ -12,7 +12,6 @@ import asyncio
 import pytest
 
 from devkit.faults import Stack
-from devkit.tcpproxy import TcpProxy
 from framewatch import kafkaio, records
 from scoring.service import ScoringService
 from tests.scoring.conftest import frames, jpeg
@@ -33,7 +32,7 @@ async def test_scorer_keeps_scoring_after_a_cut_longer_than_its_session(
     prod = kafkaio.producer(s)
     await prod.start()
     topic = s.topics.name("frames")
-    async with TcpProxy(fault_stack.proxied_upstream, fault_stack.proxy_port) as proxy:
+    async with fault_stack.proxy() as proxy:
         behind = s.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{proxy.port}"})
         svc = ScoringService(behind)
         task = asyncio.create_task(svc.run())

@@ -9,7 +9,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from devkit.faults import Stack
-from devkit.tcpproxy import TcpProxy
 from framewatch.kafkaio import create_topics
 
 pytestmark = [pytest.mark.faults, pytest.mark.quick, pytest.mark.integration]
@@ -19,7 +18,7 @@ async def test_metadata_advertises_the_proxy_and_a_cut_stops_delivery(fault_stac
     s = fault_stack.settings("proxied")
     await create_topics(s)
     topic = s.topics.name("frames")
-    async with TcpProxy(fault_stack.proxied_upstream, fault_stack.proxy_port) as proxy:
+    async with fault_stack.proxy() as proxy:
         prod = AIOKafkaProducer(
             bootstrap_servers=f"127.0.0.1:{proxy.port}", request_timeout_ms=3000,
             metadata_max_age_ms=1000,

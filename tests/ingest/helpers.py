@@ -69,7 +69,7 @@ async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -
 async def push_server(settings: Settings) -> AsyncIterator[str]:
     """The real push API in this process, on a free port, with a real producer and Redis;
     yields its base URL."""
-    from ingest.push import make_app
+    from ingest.api import make_app
 
     producer = kafkaio.producer(settings)
     await producer.start()

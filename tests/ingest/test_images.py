@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from framewatch import images
 from framewatch.pdq import hash_rgb
-from ingest import framedata, images
+from ingest import framedata
 
 
 def encoded(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:

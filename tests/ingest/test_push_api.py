@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from framewatch import records, redisio
+from framewatch import apikeys, records, redisio
 from framewatch.settings import Settings
-from ingest import apikeys
 from tests.ingest.helpers import consume, push_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -166,3 +165,29 @@ async def test_bad_pushes_lose_nothing_for_good_ones(api: Api) -> None:
     assert [s for s, _ in results] == [202, 415, 413, 202]
     frames = await consume(api.settings, "frames", 2)
     assert [f.frame_id for f in frames] == [results[0][1]["frame_id"], results[3][1]["frame_id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"source": "rtmp://93.184.215.14/live/k"}', "account_id: Field required"),
+        (b'{"source": "rtmp://93.184.215.14/live/k", "account_id": "a", "fps": true}', "fps"),
+        (b'{"source": "rtmp://93.184.215.14/live/k", "account_id": "a", "fps": 61}', "fps"),
+        (b'{"source": "", "account_id": "a"}', "source"),
+        (b'{"source": "x", "account_id": "a", "typo": 1}', "typo: Extra inputs"),
+        (b"[1, 2]", "the body: Input should be an object"),
+        (b"not json", "Invalid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "recursion limit"),
+    ],
+)
+async def test_bad_source_bodies_are_400_naming_the_field(
+    api: Api, body: bytes, words: str
+) -> None:
+    """The body model (ingest/sources_api.SourceRequest) validates and documents the API."""
+    headers = {"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.put(f"{api.url}/v1/sources/cam-src", data=body, headers=headers) as r,
+    ):
+        got = await r.json()
+    assert r.status == 400 and got["error"] == "bad_request" and words in got["message"], got

@@ -13,7 +13,7 @@ def run(sampler: IntervalSampler, pts: list[float]) -> list[tuple[float, str]]:
 
 def test_interval_samples_first_frame_then_by_presentation_time() -> None:
     pts = [i / 30 for i in range(300)]  # 10 s at 30 fps
-    got = run(IntervalSampler(1.0), pts)
+    got = run(IntervalSampler(1.0, max_jump_s=5.0), pts)
     assert got[0] == (0.0, "first")
     assert len(got) == 10
     assert all(r == "interval" for _, r in got[1:])
@@ -23,24 +23,24 @@ def test_interval_samples_first_frame_then_by_presentation_time() -> None:
 def test_interval_is_by_time_not_frame_count_for_variable_frame_rate() -> None:
     # 5 s at 60 fps then 5 s at 10 fps: still one sample per second
     pts = [i / 60 for i in range(300)] + [5 + i / 10 for i in range(50)]
-    assert len(run(IntervalSampler(1.0), pts)) == 10
+    assert len(run(IntervalSampler(1.0, max_jump_s=5.0), pts)) == 10
 
 
 def test_timestamps_going_backwards_reanchor_instead_of_stalling() -> None:
     pts = [i / 30 for i in range(90)] + [i / 30 for i in range(90)]  # restarts at 0
-    got = run(IntervalSampler(1.0), pts)
+    got = run(IntervalSampler(1.0, max_jump_s=5.0), pts)
     assert len(got) == 6  # 3 s + 3 s, not 3 then silence
     jump = [i / 30 for i in range(30)] + [1000 + i / 30 for i in range(60)]
-    assert len(run(IntervalSampler(1.0), jump)) == 3
+    assert len(run(IntervalSampler(1.0, max_jump_s=5.0), jump)) == 3
 
 
 def test_gap_does_not_burst_catch_up_samples() -> None:
-    got = run(IntervalSampler(2.0), [0.0, 0.1, 3.0, 3.1, 3.2, 3.5])
+    got = run(IntervalSampler(2.0, max_jump_s=5.0), [0.0, 0.1, 3.0, 3.1, 3.2, 3.5])
     assert [t for t, _ in got] == [0.0, 3.0, 3.5]
 
 
 def test_set_fps_takes_effect_at_the_next_sample() -> None:
-    s = IntervalSampler(1.0)
+    s = IntervalSampler(1.0, max_jump_s=5.0)
     assert s.decide(0.0) == "first"
     s.set_fps(4.0)
     got = run(s, [i / 30 for i in range(1, 60)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,28 @@ def test_local_start_status_stop(tmp_path: Path) -> None:
     assert not pid_alive(st["kafka"]["pid"]) and not pid_alive(st["redis"]["pid"])
     down = _fw(env, "local", "status")
     assert down.returncode == 3 and "down" in down.stdout
+
+
+def test_local_start_refuses_a_taken_port_but_a_throwaway_stack_moves(tmp_path: Path) -> None:
+    """Issue 19: a Redis already on the laptop's port stops `local start`, not the demo."""
+    from framewatch.local import LocalStack
+    from framewatch.settings import load_settings
+
+    holder = socket.create_server(("127.0.0.1", 0))  # "someone's Redis"
+    taken = holder.getsockname()[1]
+    s = load_settings(local={"state_dir": tmp_path / "state", "redis_port": taken,
+                             "kafka_port": free_port(), "controller_port": free_port()})  # fmt: skip
+    stack = LocalStack(s)
+    said: list[str] = []
+    try:
+        result = _fw({**{k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")},
+                      "FRAMEWATCH_LOCAL__STATE_DIR": str(tmp_path / "cli"),
+                      "FRAMEWATCH_LOCAL__REDIS_PORT": str(taken)}, "local", "start")  # fmt: skip
+        assert result.returncode != 0 and f"port {taken} is taken" in result.stderr
+        st = stack.start(progress=said.append, free_if_taken=True)
+        assert st["redis"]["up"] and st["kafka"]["up"]
+        assert st["redis"]["address"] != f"127.0.0.1:{taken}"
+        assert any(f"port {taken} is taken" in m and "using" in m for m in said)
+    finally:
+        stack.stop()
+        holder.close()

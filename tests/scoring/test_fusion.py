@@ -9,7 +9,7 @@ from devkit.evalset import doorknob_samples, skin_composite
 from framewatch.pdq import hash_rgb
 from framewatch.settings.scoring import FusionRule, ScoringSettings
 from scoring import fusion
-from scoring.model import decode_jpeg
+from scoring.model import decode_image
 from scoring.scorer import Scorer
 from tests.scoring.conftest import jpeg
 
@@ -50,7 +50,7 @@ def test_gate_damps_classifiers_only() -> None:
 
 @pytest.fixture(scope="module")
 def doorknob() -> list[tuple[np.ndarray, int]]:
-    return [(decode_jpeg(jpeg(img)), q) for img, q in doorknob_samples()]
+    return [(decode_image(jpeg(img), 40_000_000), q) for img, q in doorknob_samples()]
 
 
 def test_flat_wall_frames_no_longer_reach_review(builtin_models, doorknob) -> None:  # type: ignore[no-untyped-def]

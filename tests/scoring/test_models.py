@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import yaml
 
+from framewatch.images import ImageRejected
+from framewatch.settings import load_settings
 from scoring import registry
-from scoring.errors import ImageDecodeError, ModelError
-from scoring.model import Model, decode_jpeg
+from scoring.errors import ModelError
+from scoring.model import Model, decode_image
 from tests.scoring.conftest import jpeg
 
 
@@ -62,9 +64,15 @@ def test_bad_manifest_names_the_field(tmp_path: Path, change: dict, field: str) 
 
 
 def test_undecodable_jpeg_raises_our_error() -> None:
-    with pytest.raises(ImageDecodeError):
-        decode_jpeg(b"\xff\xd8 not really a jpeg")
-    assert decode_jpeg(jpeg(np.zeros((8, 8, 3), np.uint8))).shape == (8, 8, 3)
+    s = load_settings()
+    with pytest.raises(ImageRejected, match="cannot decode"):
+        decode_image(b"\xff\xd8 not really a jpeg", s.scoring.max_image_pixels)
+    with pytest.raises(ImageRejected, match="truncated or corrupt"):
+        decode_image(jpeg(np.zeros((64, 64, 3), np.uint8))[:200], s.scoring.max_image_pixels)
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[..., 2] = 255  # red in BGR: the models get OpenCV's channel order
+    got = decode_image(jpeg(img), s.scoring.max_image_pixels)
+    assert got.shape == (8, 8, 3) and got[..., 2].mean() > 200 > got[..., 0].mean()
 
 
 def test_provider_really_used_is_reported(builtin_models) -> None:  # type: ignore[no-untyped-def]

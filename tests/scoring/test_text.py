@@ -63,10 +63,10 @@ def test_ocr_finds_spam_text_rendered_on_a_real_frame(ocr: text.Ocr) -> None:
     cv2.putText(
         f, "www.buy-now.example", (40, 265), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (255, 255, 255), 3
     )
-    found = text.text_findings(f, ocr, [])
+    found = text.text_findings(f, ocr, [], 0.5)
     cats = {x.category for x in found}
     assert {"spam.solicitation", "spam.url"} <= cats, found
     clean = text.text_findings(
-        cv2.resize(frames("chair-orig-22-sd-bar.mp4", count=1)[0], (854, 480)), ocr, []
+        cv2.resize(frames("chair-orig-22-sd-bar.mp4", count=1)[0], (854, 480)), ocr, [], 0.5
     )
     assert not [x for x in clean if x.category], clean

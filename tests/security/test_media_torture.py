@@ -193,7 +193,7 @@ async def test_concurrent_push_decodes_are_bounded(
     make_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Big pushes arriving together wait their turn: memory is bounded by the setting."""
-    from ingest import images
+    from framewatch import images
 
     s = make_settings(ingest={"push_max_concurrent_decodes": 2})
     await kafkaio.create_topics(s)

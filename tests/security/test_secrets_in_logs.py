@@ -125,7 +125,7 @@ async def test_secrets_never_in_logs_metrics_or_dead_letters(
     # the secrets were really in use: signed and authorized deliveries were accepted
     assert {"/hook", "/pd"} <= set(verified) and any(v.startswith("/services/") for v in verified)
     assert "retry" in logs and "dead-lettered" in logs  # the error paths did log
-    assert "framewatch_alert_deliveries_total" in metrics_text
+    assert 'framewatch_alert_deliveries_total{outcome="delivered"' in metrics_text
     dls = await consume(s, "dead_letters", 1, timeout=5)
     dl_text = " ".join(d.error for d in dls)
     for name, secret in SECRETS.items():

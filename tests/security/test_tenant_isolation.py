@@ -29,7 +29,6 @@ from framewatch.records import Alert, Decision, Enforcement
 from framewatch.settings import Settings, to_env
 from scoring.cache import ScoreCache
 from scoring.scorer import Scored
-from streams.app import app_id, ledger_changelog
 from streams.inspect import table_snapshot
 from tests.ingest.helpers import push_server
 from tests.streams.helpers import scores
@@ -364,7 +363,7 @@ async def test_same_stream_id_in_two_tenants_keeps_two_states(
     r = redisio.sync_client(settings)
     assert r.get(redisio.key(settings, "hot", "alpha/stream-2")) == b"1"
     assert r.get(redisio.key(settings, "hot", "beta/stream-2")) is None
-    states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
+    states = await table_snapshot(settings, settings.topics.changelog("stream-state"))
     assert states["alpha/stream-1"]["state"] == "blocked"
     assert states["beta/stream-1"]["state"] == "blocked"
     assert states["beta/stream-2"]["state"] == "ok"
@@ -410,11 +409,11 @@ async def test_a_review_of_betas_block_touches_only_betas_stream_and_ledger(
     assert [(d.tenant, d.stream_id, d.corrects) for d in allow] == [
         ("beta", "stream-1", beta.decision_id)
     ]
-    states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
+    states = await table_snapshot(settings, settings.topics.changelog("stream-state"))
     assert states["alpha/stream-1"]["state"] == "blocked"
     assert states["beta/stream-1"]["state"] == "ok"
     for _ in range(60):  # the ledger side follows through the by-account topic
-        ledgers = await table_snapshot(settings, ledger_changelog(settings))
+        ledgers = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
         if not ledgers["beta/acct-42"]["strikes"]:
             break
         await asyncio.sleep(0.5)

@@ -43,7 +43,7 @@ def test_lost_partitions_leave_the_metrics() -> None:
 async def test_backlog_shows_as_lag_and_drains(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(streams={"lag_interval_s": 0.3})
+    settings = make_settings(metrics={"lag_interval_s": 0.3})
     await create_topics(settings)
     # the backlog is there before the worker starts: nothing of it is committed yet
     n = 1500

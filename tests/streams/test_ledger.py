@@ -87,3 +87,15 @@ def test_statements_carry_dsa_fields_and_validate() -> None:
     se = statement.for_enforcement(e, "violence.gore", TAX, s, red_line=False, content_at=t)
     assert se.puid == e.enforcement_id and se.category == "STATEMENT_CATEGORY_VIOLENCE"
     assert records.encode(e.model_copy(update={"statement": se}))
+
+
+def test_prune_bounds_the_row_without_stepping_the_account() -> None:
+    led = ledger.Ledger("a1")
+    for i in range(8):
+        ledger.apply(led, block(i, at=1000.0 + i * 86400.0), POLICY, issued_at=0.0)
+    step = led.step
+    keep = ledger.Keep(seen=3, strike_days=2.0, history=1)
+    ledger.prune(led, at=1000.0 + 7 * 86400.0, keep=keep)
+    assert led.seen == ["d5", "d6", "d7"] and len(led.history) == 1
+    assert [s["decision_id"] for s in led.strikes] == ["d5", "d6", "d7"]
+    assert led.step == step

@@ -18,7 +18,6 @@ from framewatch.local import free_port
 from framewatch.records import DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
 from streams import statement
-from streams.app import app_id, ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, env_for, produce
@@ -195,12 +194,12 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
         allow[0].decision_id
     }
     assert [d.action for d in decisions if d.stream_id == "g"] == ["block", "allow", "allow"]
-    states = await table_snapshot(settings, f"{app_id(settings)}-stream-state-changelog")
+    states = await table_snapshot(settings, settings.topics.changelog("stream-state"))
     assert states["default/g"]["state"] == "ok" and states["default/u"]["state"] == "blocked"
     assert states["default/r"]["state"] == "ok"
     enf = of(await collect(settings, "enforcement", want=len(enf) + 1, timeout=3), Enforcement)
     assert sum(1 for e in enf if e.reverses) == 1
-    ledgers = await table_snapshot(settings, ledger_changelog(settings))
+    ledgers = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
     assert (
         len(ledgers["default/acc"]["strikes"]) == 2 and ledgers["default/acc"]["step"] == 1
     )  # warn

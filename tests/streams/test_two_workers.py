@@ -21,7 +21,6 @@ from framewatch.kafkaio import create_topics
 from framewatch.local import free_port
 from framewatch.records import Decision
 from framewatch.settings import Settings
-from streams.app import ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
@@ -54,7 +53,8 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
 ) -> None:
     settings = make_settings(
         topics={"partitions": PARTS, "account_partitions": PARTS},
-        streams={"lag_interval_s": 0.5, "session_timeout_s": 6.0},
+        metrics={"lag_interval_s": 0.5},
+        streams={"session_timeout_s": 6.0},
     )
     await create_topics(settings)
     topic = settings.topics.name("scores")
@@ -131,7 +131,7 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
         ledger: dict = {}
 
         async def counted() -> dict[str, list[str]]:
-            snap = await table_snapshot(settings, ledger_changelog(settings))
+            snap = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
             return {k: sorted(s["decision_id"] for s in v["strikes"]) for k, v in snap.items()}
 
         end = time.monotonic() + 30

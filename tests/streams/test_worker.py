@@ -12,7 +12,6 @@ import redis
 from framewatch import records, redisio, scope
 from framewatch.records import Alert, DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
-from streams.app import ledger_changelog
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, env_for, produce
@@ -125,7 +124,7 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     ]
     ids = {d.decision_id for d in decisions}
     assert len(ids) == 7  # s0..s6 blocked once each (replays produce the same ids)
-    latest = await table_snapshot(settings, ledger_changelog(settings))
+    latest = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
     ledger = latest["default/acct"]
     counted = [s["decision_id"] for s in ledger["strikes"]]
     assert sorted(counted) == sorted(ids)  # every strike once, none lost

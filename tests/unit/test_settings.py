@@ -59,3 +59,29 @@ def test_to_env_round_trips_every_setting(tmp_path: Path, monkeypatch: pytest.Mo
     for k, v in to_env(s).items():
         monkeypatch.setenv(k, v)
     assert load_settings() == s
+
+
+def test_internal_topic_names_all_carry_the_prefix_and_come_from_one_place() -> None:
+    t = load_settings(topics={"prefix": "env1.", "partitions": 4, "account_partitions": 2}).topics
+    assert t.app_id() == "env1.framewatch-streams"
+    assert t.internal("audit_in") == "env1.framewatch-streams-audit-in"
+    assert t.changelog("account-ledger") == "env1.framewatch-streams-account-ledger-changelog"
+    assert t.internal_all() == {
+        "env1.framewatch-streams-decisions-by-account": 2,
+        "env1.framewatch-streams-reviews-by-account": 2,
+        "env1.framewatch-streams-audit-in": 4,
+    }
+    with pytest.raises(SettingsError, match="known: stream-state"):
+        t.changelog("ledger")
+
+
+def test_the_record_cap_matches_the_local_brokers_message_max_bytes() -> None:
+    """A record the producer may send must be one the broker accepts, and no larger."""
+    from importlib import resources
+
+    props = resources.files("framewatch").joinpath("data/local/server.properties").read_text()
+    broker = int(next(ln.split("=", 1)[1] for ln in props.splitlines()
+                      if ln.startswith("message.max.bytes=")))  # fmt: skip
+    assert load_settings().kafka_max_record_bytes == broker
+    with pytest.raises(SettingsError, match="kafka_max_record_bytes"):
+        load_settings(kafka_max_record_bytes=broker + 1)
