@@ -170,6 +170,10 @@ class Deliverer:
             except aiohttp.ClientError as exc:
                 msg = str(exc).replace(sink.url, where)
                 error, why = f"{type(exc).__name__} posting to {where}: {msg}", "connection"
+            except (ValueError, TypeError) as exc:  # aiohttp refused to build the request
+                DELIVERIES.labels(sink=sink.name, outcome="failed").inc()
+                msg = str(exc).replace(sink.url, where)
+                return Outcome(False, attempt + 1, f"cannot post to {where}: {msg} (not retried)")
             if why != "429":
                 brk.failure()
             if attempt + 1 >= self.cfg.max_attempts:

@@ -8,8 +8,8 @@ only after the sink accepted, and checked before sending, so replays do not page
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import functools
 import hmac
 import logging
 import time
@@ -23,12 +23,14 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from alerts import lanes
 from alerts.api_doc import Acknowledged, Healthy, openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome, init_series
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
 from framewatch import apikeys, deadletter, httpapi, kafkaio, metrics, records, redisio, scope
 from framewatch.errors import RecordDecodeError
+from framewatch.failures import Failures
 from framewatch.httpapi import TENANT, HttpError
 from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
 from framewatch.settings import Settings
@@ -105,7 +107,6 @@ class Router:
             **redisio.pool_options(settings),
         )
         self.redis = aioredis.Redis.from_pool(pool)
-        self._slots = asyncio.Semaphore(self.cfg.max_in_flight)
         self.deliverer = Deliverer(self.cfg)
         init_series(routing.sinks)
         metrics.init_series(STAGE, topics_in=[settings.topics.name(TOPIC_OF[t]) for t in TOPIC_OF],
@@ -113,6 +114,12 @@ class Router:
         self.producer = kafkaio.producer(settings)
         self.http_port: int | None = None
         self._runner: web.AppRunner | None = None
+        self.lanes: dict[str, lanes.Lane] = {}
+        self.failures = Failures(
+            STAGE,
+            settings.dead_letters,
+            lambda dead: deadletter.produce(self.producer, self.s, dead),
+        )
         self._background: set[asyncio.Task[None]] = set()
 
     def k(self, *parts: str) -> str:
@@ -148,11 +155,6 @@ class Router:
             LATENCY.labels(sink=sink.name).observe(max(0.0, time.time() - raised))
         return out
 
-    async def _dead_letter(self, msg: Any, reason: str, error: str) -> None:
-        await deadletter.send(
-            self.producer, self.s, deadletter.build(STAGE, reason, error, message=msg)
-        )
-
     async def _fold(self, a: records.Alert) -> bool:
         """Rate limit per stream/account: True when this alert is folded into an open page."""
         if self.cfg.rate_window_s <= 0 or a.test or a.kind != "trigger":
@@ -171,19 +173,18 @@ class Router:
         log.info("folded into %s", first.split("|")[0], extra={"incident_id": a.incident_id})
         return True
 
-    async def handle(self, msg: ConsumerRecord) -> None:
+    async def handle(self, msg: ConsumerRecord) -> list[asyncio.Future[Outcome]]:
+        """Decode, route and queue one record on its sinks' lanes; the futures finish when
+        each sink has it (or it was dead-lettered). Poison records are dead-lettered here."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
-        try:
-            rec = records.decode(msg.value)
-        except RecordDecodeError as exc:
-            await self._dead_letter(msg, exc.reason, f"undecodable record: {exc}")
-            return
-        if not isinstance(rec, records.Alert | records.Enforcement | records.Decision):
-            await self._dead_letter(msg, "unexpected_type", f"a {rec.TYPE} record on {msg.topic}")
-            return
-        await self.route(rec, msg)
+        futs = await self.failures.handle(msg, _routable, lambda rec: self.dispatch(rec, msg))
+        return futs or []
 
     async def route(self, rec: Routable, msg: Any = None) -> list[Outcome]:
+        """Route one record and wait until every sink has it (or it was dead-lettered)."""
+        return list(await asyncio.gather(*await self.dispatch(rec, msg)))
+
+    async def dispatch(self, rec: Routable, msg: Any = None) -> list[asyncio.Future[Outcome]]:
         routes = self.routing.routes_for(rec)
         if not routes:
             UNROUTED.labels(type=rec.TYPE).inc()
@@ -192,15 +193,29 @@ class Router:
             return []
         if isinstance(rec, records.Alert):  # before paging: an ack right after the page finds it
             await self._track(rec, routes)
-        sinks = list(dict.fromkeys(s for r in routes for s in r.sinks))
-        outs = await asyncio.gather(*(self.deliver(self.routing.sinks[n], rec) for n in sinks))
-        for name, out in zip(sinks, outs, strict=True):
-            if not out.ok:
-                log.error("delivery to %s failed for good: %s", name, out.error)
-                await self._dead_letter(
-                    msg, "delivery_failed", f"sink {name}: {out.error} ({out.attempts} attempts)"
-                )
-        return list(outs)
+        key = (rec.TYPE, _order_key(rec))
+        red = bool(getattr(rec, "red_line", False))
+        futs = []
+        for name in dict.fromkeys(s for r in routes for s in r.sinks):
+            sink = self.routing.sinks[name]
+            j = lanes.job(key, red, functools.partial(self._deliver_or_dead, sink, rec, msg))
+            self._lane(name).put(j)
+            futs.append(j.done)
+        return futs
+
+    def _lane(self, sink: str) -> lanes.Lane:
+        if sink not in self.lanes:
+            self.lanes[sink] = lanes.Lane(sink, self.cfg.max_in_flight)
+        return self.lanes[sink]
+
+    async def _deliver_or_dead(self, sink: Sink, rec: Routable, msg: Any) -> Outcome:
+        out = await self.deliver(sink, rec)
+        if not out.ok:
+            log.error("delivery to %s failed for good: %s", sink.name, out.error)
+            await self.failures.dead(
+                msg, "delivery_failed", f"sink {sink.name}: {out.error} ({out.attempts} attempts)"
+            )
+        return out
 
     # ---------------------------------------------------------------- incidents + escalation
 
@@ -262,7 +277,7 @@ class Router:
                         f"escalation tier {tier} sink {n}: {out.error}",
                         payload=blob,
                     )
-                    await deadletter.send(self.producer, self.s, dead)
+                    await deadletter.send(self.producer, self.s, dead)  # cut to fit there
             ESCALATED.labels(route=route_name).inc()
             log.warning("escalated to tier %d (%s)", tier, ", ".join(names),
                         extra={"incident_id": incident})  # fmt: skip
@@ -357,7 +372,8 @@ class Router:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         topics = [self.s.topics.name(TOPIC_OF[t]) for t in sorted(self.routing.wanted_types())]
-        # a batch may spend the whole retry budget: stay in the group meanwhile
+        # deliveries run in the lanes and the loop keeps polling; the long interval covers a
+        # record whose routing waits on Redis (the router waits for Redis, never skips it)
         c = self.cfg
         budget_s = c.max_attempts * (c.backoff_max_s + c.request_timeout_s) + c.breaker_reset_s
         consumer = kafkaio.consumer(
@@ -366,6 +382,9 @@ class Router:
             group_id=c.group_id,
             max_poll_interval_ms=int(max(300.0, budget_s + 60) * 1000),
         )
+        offsets = lanes.Offsets()
+        committed: dict[Any, int] = {}
+        paused = False
         async with self.deliverer:
             await self.producer.start()
             await consumer.start()
@@ -375,19 +394,31 @@ class Router:
             log.info("routing %s to %d sink(s)", ", ".join(topics), len(self.routing.sinks))
             try:
                 while not stop.is_set():
+                    # a lane that cannot deliver holds back only its records' commit; past
+                    # max_pending open records the router stops reading until sinks catch up
+                    full = offsets.open_count() >= c.max_pending
+                    if full != paused:
+                        (consumer.pause if full else consumer.resume)(*consumer.assignment())
+                        paused = full
+                        log.warning("%d records wait for a sink: %s reading", offsets.open_count(),
+                                    "pausing" if full else "resuming")  # fmt: skip
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
                     await observe_lag("alerts", consumer, self.s.metrics.lag_interval_s)
-                    msgs = [m for ms in batch.values() for m in ms]
-                    if not msgs:
+                    gone = [tp for tp in offsets.commit_points() if tp not in consumer.assignment()]
+                    offsets.forget(gone)  # a rebalance took them: their new owner re-reads
+                    for tp in gone:
+                        committed.pop(tp, None)
+                    for tp, msgs in batch.items():
+                        for m in msgs:
+                            offsets.read(tp, m.offset)
+                            _when_done(await self.handle(m), offsets, tp, m.offset)
+                    points = {tp: o for tp, o in offsets.commit_points().items()
+                              if committed.get(tp) != o and tp in consumer.assignment()}  # fmt: skip
+                    if not points:
                         continue
-                    by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = (
-                        collections.defaultdict(list)
-                    )
-                    for m in msgs:
-                        by_key[(m.topic, m.partition, m.key)].append(m)
-                    await asyncio.gather(*(self._in_order(ms) for ms in by_key.values()))
                     try:
-                        await consumer.commit()
+                        await consumer.commit(points)
+                        committed.update(points)
                     except CommitFailedError as exc:  # rebalanced meanwhile: the new owner
                         # re-reads these records and the Redis marks stop double pages
                         log.warning("offsets not committed (%s); records will be re-read", exc)
@@ -395,14 +426,38 @@ class Router:
                 esc.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await esc
+                for lane in self.lanes.values():
+                    await lane.close()
+                self.lanes.clear()
                 if self._runner:
                     await self._runner.cleanup()
                 await consumer.stop()
                 await self.producer.stop()
                 await self.redis.aclose()
 
-    async def _in_order(self, msgs: list[ConsumerRecord]) -> None:
-        """Records of one key stay in order (a resolve never overtakes its trigger)."""
-        for m in msgs:
-            async with self._slots:
-                await self.handle(m)
+
+def _routable(value: Any) -> Routable:
+    rec = records.decode(value)
+    if not isinstance(rec, records.Alert | records.Enforcement | records.Decision):
+        raise RecordDecodeError("unexpected_type", f"a {rec.TYPE} record is not routed")
+    return rec
+
+
+def _order_key(rec: Routable) -> str:
+    """Deliveries with the same key keep their order on a sink (a trigger, then its resolve)."""
+    if isinstance(rec, records.Alert):
+        return rec.incident_id
+    if isinstance(rec, records.Enforcement):
+        return rec.account_id
+    return rec.stream_id
+
+
+def _when_done(
+    futs: list[asyncio.Future[Outcome]], offsets: lanes.Offsets, tp: Any, off: int
+) -> None:
+    """Mark the record handled once every sink has it (at once when it has no sink)."""
+    if not futs:
+        offsets.done(tp, off)
+        return
+    both = asyncio.gather(*futs, return_exceptions=True)
+    both.add_done_callback(lambda _f: offsets.done(tp, off))

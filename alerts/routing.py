@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -49,6 +50,13 @@ class Sink(BaseModel):
             raise ValueError("a pagerduty sink needs routing_key (the integration key)")
         if self.type == "webhook" and not self.secret:
             raise ValueError("a webhook sink needs secret (receivers verify the signature)")
+        if "@" in urlsplit(self.url).netloc and any(
+            h.lower() == "authorization" for h in self.headers
+        ):
+            raise ValueError(
+                "url carries user:password@ and headers has Authorization: HTTP sends only one; "
+                "keep one of them (the header, or credentials in the URL)"
+            )
         return self
 
 

@@ -12,6 +12,8 @@ class SettingsError(FramewatchError):
 
 
 RECORD_DECODE_REASONS = ("malformed", "unknown_type", "unsupported_version", "invalid")
+# a record that decoded but whose handling raised (framewatch/failures.py)
+PROCESSING_FAILED = "processing_failed"
 
 
 class RecordDecodeError(FramewatchError):

@@ -23,7 +23,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from framewatch.errors import RECORD_DECODE_REASONS
+from framewatch.errors import PROCESSING_FAILED, RECORD_DECODE_REASONS
 
 log = logging.getLogger(__name__)
 _STAGES: dict[str, CollectorRegistry] = {}
@@ -94,7 +94,7 @@ def init_series(
         RECORDS_IN.labels(stage=stage, topic=t)
     for t in topics_out:
         RECORDS_OUT.labels(stage=stage, topic=t)
-    for r in {*RECORD_DECODE_REASONS, *dead_letter_reasons}:
+    for r in {*RECORD_DECODE_REASONS, PROCESSING_FAILED, *dead_letter_reasons}:
         DEAD_LETTERS.labels(stage=stage, reason=r)
 
 

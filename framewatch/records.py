@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import struct
 import time
 import uuid
@@ -23,7 +24,6 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_serializer,
@@ -32,16 +32,7 @@ from pydantic import (
 
 from framewatch.dsa import StatementOfReasons
 from framewatch.errors import RecordDecodeError
-
-CategoryPath = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,2}$",
-        description="taxonomy path L1[.L2[.L3]]",
-    ),
-]
-Score = Annotated[float, Field(ge=0.0, le=1.0)]
-PdqHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="PDQ hash, 256 bits as hex")]
+from framewatch.fields import STRICT, CategoryPath, Epoch, PdqHex, Score
 
 FRAME_MAGIC = b"FWF"
 _FRAME_HEADER = struct.Struct(">3sBI")
@@ -63,14 +54,9 @@ def now() -> float:
 
 
 class _Record(BaseModel):
-    """Base of every record: strict (unknown fields refused), frozen, versioned.
+    """Base of every record: strict (unknown fields, NaN and inf refused), frozen, versioned."""
 
-    ``VERSION`` is what this build writes; ``READS`` the versions it still reads (a record
-    that gained an optional field reads its older version, the field taking its default), so
-    a rolling upgrade never dead-letters what the previous build wrote.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
     READS: ClassVar[frozenset[int]] = frozenset()
@@ -111,7 +97,7 @@ class Frame(_Record):
     seq: int = Field(ge=0, description="sample number of the stream (diagnostic; replays are "
                      "recognised by frame_id, never by seq)")  # fmt: skip
     pts: float = Field(description="presentation time in seconds from stream start")
-    captured_at: float = Field(description="wall-clock capture time, epoch seconds")
+    captured_at: Epoch = Field(description="wall-clock capture time, epoch seconds")
     sample_reason: SampleReason
     width: int = Field(ge=0, description="width of the source frame")
     height: int = Field(ge=0, description="height of the source frame")
@@ -122,7 +108,7 @@ class Frame(_Record):
     def encode(self) -> bytes:
         meta = self.model_dump(mode="json", exclude={"jpeg"})
         meta["type"], meta["v"] = self.TYPE, self.VERSION
-        blob = json.dumps(meta, separators=(",", ":")).encode()
+        blob = json.dumps(meta, separators=(",", ":"), allow_nan=False).encode()
         return _FRAME_HEADER.pack(FRAME_MAGIC, self.VERSION, len(blob)) + blob + self.jpeg
 
 
@@ -131,7 +117,7 @@ class Frame(_Record):
 
 
 class HashMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     bank: str
     entry_id: str
     distance: int = Field(ge=0, le=256)
@@ -141,7 +127,7 @@ class HashMatch(BaseModel):
 
 
 class TextFinding(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     kind: Literal["url", "phone", "handle", "solicitation", "keyword", "qr", "barcode", "text"]
     text: str
     category: CategoryPath | None = None
@@ -149,7 +135,7 @@ class TextFinding(BaseModel):
 
 
 class Detection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     label: str
     category: CategoryPath | None
     score: Score
@@ -172,8 +158,8 @@ class Scores(_Record):
     channel: str | None = None
     session: SessionId = None
     seq: int = Field(ge=0)
-    captured_at: float
-    scored_at: float
+    captured_at: Epoch
+    scored_at: Epoch
     scores: dict[CategoryPath, Score] = Field(default_factory=dict)
     models: dict[CategoryPath, str] = Field(
         default_factory=dict, description="category -> 'model@version' that produced its score"
@@ -192,7 +178,7 @@ class Scores(_Record):
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
     category: CategoryPath
     score: Score
     threshold: Score
@@ -220,8 +206,8 @@ class Decision(_Record):
     policy_version: str
     evidence_frame_ids: list[str] = Field(default_factory=list)
     first_frame_id: str
-    captured_at: float = Field(description="capture time of the frame that triggered it")
-    decided_at: float
+    captured_at: Epoch = Field(description="capture time of the frame that triggered it")
+    decided_at: Epoch
     statement: StatementOfReasons | None = None
     corrects: str | None = Field(None, description="decision_id this one corrects (appeals)")
 
@@ -249,7 +235,7 @@ class Enforcement(_Record):
     strike_total: float = 0.0
     decision_ids: list[str] = Field(default_factory=list)
     policy_version: str
-    issued_at: float
+    issued_at: Epoch
     statement: StatementOfReasons | None = None
     reverses: str | None = Field(None, description="enforcement_id this one reverses")
 
@@ -276,8 +262,8 @@ class Alert(_Record):
     evidence_frame_ids: list[str] = Field(default_factory=list)
     summary: str = Field(description="one-line rationale a human can act on")
     runbook_url: str | None = None
-    captured_at: float
-    raised_at: float
+    captured_at: Epoch
+    raised_at: Epoch
     test: bool = Field(False, description="a clearly-marked test alert (framewatch alerts test)")
 
 
@@ -303,7 +289,7 @@ class ReviewOutcome(_Record):
     )
     reviewer: str | None = None
     note: str | None = None
-    resolved_at: float
+    resolved_at: Epoch
 
 
 class EvidencePinned(_Record):
@@ -331,7 +317,7 @@ class AuditEntry(_Record):
     hash: str
     record_type: str
     record: dict[str, Any]
-    written_at: float
+    written_at: Epoch
 
 
 class DeadLetter(_Record):
@@ -347,8 +333,15 @@ class DeadLetter(_Record):
     source_partition: int | None = None
     source_offset: int | None = None
     key: str | None = None
-    payload: bytes | None = Field(None, description="the original bytes, base64 in JSON")
-    failed_at: float
+    payload: bytes | None = Field(
+        None, description="the original bytes (their first dead_letters.payload_max_bytes), base64"
+    )
+    payload_size: int | None = Field(None, ge=0, description="size of the original bytes")
+    payload_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the original bytes (hex)"
+    )
+    payload_truncated: bool = Field(False, description="payload holds only the first bytes")
+    failed_at: Epoch
 
     @field_serializer("payload", when_used="json")
     def _payload_b64(self, v: bytes | None) -> str | None:
@@ -385,7 +378,9 @@ def encode(record: _Record) -> bytes:
         return record.encode()
     body = record.model_dump(mode="json")
     body = {"type": record.TYPE, "v": record.VERSION, **body}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # allow_nan=False: a NaN that slipped past a model (inside AuditEntry.record) fails here,
+    # loudly, instead of reaching a receiver as the invalid JSON literal NaN
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def decode(data: bytes | bytearray | memoryview | None, expect: type[R] | None = None) -> R:
@@ -448,9 +443,20 @@ def _decode_json(data: bytes) -> _Record:
     return _validate(cls, body)
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (NaN and infinities are refused)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} overflows a float")
+    return value
+
+
 def _loads(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RecordDecodeError("malformed", f"not JSON: {exc}") from None
     if not isinstance(body, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from framewatch import metrics
+from framewatch import metrics, records
 from framewatch.metrics import stage_registry
 
 _REG = stage_registry("ingest")  # this stage's /metrics only (core metrics join there)
@@ -119,3 +119,14 @@ def init_series(frames_topic: str) -> None:
         FRAMES_DROPPED.labels(strategy=strategy)
     for reason in RTMP_REFUSALS:
         RTMP_REFUSED.labels(reason=reason)
+
+
+def frame_sent(frame: records.Frame, topic: str, source: str, produce_s: float) -> float:
+    """Count one frame Kafka acknowledged (pull or push alike); returns its capture lag."""
+    PRODUCE_LATENCY.observe(produce_s)
+    lag = records.now() - frame.captured_at
+    LAG.labels(tenant=frame.tenant, stream=frame.stream_id).set(lag)
+    FRAMES_SENT.labels(source=source).inc()
+    LAST_FRAME.labels(tenant=frame.tenant, stream_id=frame.stream_id).set(frame.captured_at)
+    metrics.RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+    return lag

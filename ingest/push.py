@@ -11,20 +11,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import time
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import ValidationError
 
-from framewatch import deadletter, httpapi, images, records, redisio, scope
+from framewatch import deadletter, fields, httpapi, images, records, redisio, scope
 from framewatch.httpapi import TENANT
-from framewatch.metrics import RECORDS_OUT
 from framewatch.settings import Settings
 from ingest import framedata, sources_api
 from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, error
-from ingest.metrics import FRAMES_SENT, LAG, LAST_FRAME, PRODUCE_LATENCY, PUSH_REQUESTS
+from ingest.metrics import PUSH_REQUESTS, frame_sent
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +32,28 @@ def _param(request: web.Request, name: str, header: str) -> str | None:
     return request.query.get(name) or request.headers.get(header)
 
 
+async def _read_limited(read: Any, limit: int) -> bytes:
+    """All the bytes ``read()`` gives until it is empty, or ``limit + 1`` of them (so the
+    decoder sees that the body was over the limit); one read returns only what is buffered."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await read()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[: limit + 1]
+
+
 async def _body(request: web.Request, limit: int) -> bytes:
     """The image bytes: the raw body, or the first file part of a multipart body."""
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         async for part in reader:
             if isinstance(part, BodyPartReader):
-                chunks, size = [], 0
-                while chunk := await part.read_chunk():
-                    size += len(chunk)
-                    if size > limit:
-                        break
-                    chunks.append(chunk)
-                return b"".join(chunks) + (b"\0" if size > limit else b"")
+                return await _read_limited(part.read_chunk, limit)
         return b""
-    data = await request.content.read(limit + 1)
-    return data
+    return await _read_limited(lambda: request.content.read(64 * 1024), limit)
 
 
 async def push_frame(request: web.Request) -> web.Response:
@@ -61,11 +66,13 @@ async def push_frame(request: web.Request) -> web.Response:
         return error(400, "missing_account_id", "give account_id as query or X-Account-Id header")
     raw_time = _param(request, "captured_at", "X-Capture-Time")
     try:
-        captured_at = float(raw_time) if raw_time else records.now()
-        if not math.isfinite(captured_at):
-            raise ValueError(raw_time)
-    except ValueError:
-        return error(400, "bad_captured_at", "captured_at must be epoch seconds, e.g. 1700000000.5")
+        captured_at = fields.EPOCH.validate_python(float(raw_time) if raw_time else records.now())
+    except (ValueError, ValidationError):
+        return error(
+            400,
+            "bad_captured_at",
+            "captured_at must be epoch seconds between 1970 and 2100, e.g. 1700000000.5",
+        )
     session = _param(request, "session", "X-Stream-Session")
     if session is not None and len(session) > 64:
         return error(400, "bad_session", "session must be at most 64 characters")
@@ -126,11 +133,7 @@ async def push_frame(request: web.Request) -> web.Response:
     except Exception as exc:  # Kafka down: tell the client to retry (frame_id is stable)
         log.error("push: producing to %s failed: %s", topic, exc)
         return error(503, "unavailable", "could not store the frame; retry later")
-    PRODUCE_LATENCY.observe(time.monotonic() - t0)
-    LAG.labels(tenant=tenant, stream=stream_id).set(records.now() - captured_at)
-    FRAMES_SENT.labels(source="push").inc()
-    LAST_FRAME.labels(tenant=tenant, stream_id=stream_id).set(captured_at)
-    RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+    frame_sent(frame, topic, "push", time.monotonic() - t0)
     PUSH_REQUESTS.labels(status="202").inc()
     return web.json_response({"frame_id": frame.frame_id, "seq": seq}, status=202)
 

@@ -24,7 +24,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from framewatch import deadletter, kafkaio, records, redisio, scope
-from framewatch.metrics import RECORDS_OUT
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
 from framewatch.settings import Settings
@@ -34,13 +33,10 @@ from ingest.engine import Counts, SampleEngine, StreamMeta
 from ingest.errors import IngestError, SourceError, SourceTimeoutError
 from ingest.metrics import (
     BROKER_WAITS,
-    FRAMES_SENT,
     HOT_POLL_ERRORS,
-    LAG,
-    LAST_FRAME,
-    PRODUCE_LATENCY,
     RECONNECTS,
     SOURCE_ERRORS,
+    frame_sent,
 )
 from ingest.position import Position, PositionStore
 from ingest.source import DecodedFrame, VideoSource, is_live
@@ -333,15 +329,8 @@ class StreamIngester:
                 frame: records.Frame = item
                 sent_at = time.monotonic()
                 await producer.send_and_wait(topic, frame.encode(), key=key)
-                PRODUCE_LATENCY.observe(time.monotonic() - sent_at)
-                self.last_lag = records.now() - frame.captured_at
                 self._sent = Position.after(frame)
-                LAG.labels(tenant=self.meta.tenant, stream=self.meta.stream_id).set(self.last_lag)
-                FRAMES_SENT.labels(source="pull").inc()
-                LAST_FRAME.labels(tenant=self.meta.tenant, stream_id=self.meta.stream_id).set(
-                    frame.captured_at
-                )
-                RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
+                self.last_lag = frame_sent(frame, topic, "pull", time.monotonic() - sent_at)
                 self.engine.counts.sent += 1
                 if self.on_progress:
                     self.on_progress(self.engine.counts, self.last_lag)

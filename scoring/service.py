@@ -20,8 +20,8 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
 from framewatch import deadletter, images, kafkaio, records, redisio, scope
-from framewatch.errors import RecordDecodeError
 from framewatch.evidence import EvidenceStore
+from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
 from scoring import pdq, text
@@ -152,6 +152,12 @@ class ScoringService:
             self.settings, self.frames_topic, group_id=self.settings.scoring.group_id
         )
         producer = kafkaio.producer(self.settings)
+
+        self.failures = Failures(
+            STAGE,
+            self.settings.dead_letters,
+            lambda dead: deadletter.produce(producer, self.settings, dead),
+        )
         await consumer.start()
         await producer.start()
         self.batcher.start()
@@ -170,7 +176,7 @@ class ScoringService:
                     continue
                 # score concurrently, but match and produce in input order: a stream's Scores
                 # must keep its frames' order (the streams worker drops a seq it has passed)
-                ready = await asyncio.gather(*(self._score(producer, m) for m in msgs))
+                ready = await asyncio.gather(*(self._score(m) for m in msgs))
                 acks = [await self._emit(producer, *r) for r in ready if r is not None]
                 await asyncio.gather(*acks)
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
@@ -196,23 +202,23 @@ class ScoringService:
             self.executor.shutdown(wait=False)
 
     async def _score(
-        self, producer: AIOKafkaProducer, msg: ConsumerRecord
+        self, msg: ConsumerRecord
     ) -> tuple[records.Frame, records.Scores, str | None] | None:
         """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
-        try:
-            frame = records.decode(msg.value, records.Frame)
-        except RecordDecodeError as e:
-            await deadletter.send(producer, self.settings,
-                                  deadletter.build(STAGE, e.reason, str(e), message=msg))  # fmt: skip
-            return None
+        return await self.failures.handle(
+            msg, decoder(records.Frame), lambda frame: self._score_frame(msg, frame)
+        )
+
+    async def _score_frame(
+        self, msg: ConsumerRecord, frame: records.Frame
+    ) -> tuple[records.Frame, records.Scores, str | None] | None:
         result = await self.cache.get(frame.tenant, frame.jpeg)
         cached = result is not None
         if result is None:
             result = await self.batcher.submit(frame)
         if isinstance(result, images.ImageRejected):
-            await deadletter.send(producer, self.settings,
-                                  deadletter.build(STAGE, "bad_jpeg", str(result), message=msg))  # fmt: skip
+            await self.failures.dead(msg, "bad_jpeg", str(result))
             return None
         scored, h, q = result
         if not cached:

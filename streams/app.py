@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 from prometheus_client import Counter
 
-from framewatch import deadletter, metrics, records, redisio, scope, taxonomy
-from framewatch.errors import RecordDecodeError
+from framewatch import metrics, records, redisio, scope, taxonomy
+from framewatch.failures import Failures, decoder
 from framewatch.kafkaio import faust_broker_config
 from framewatch.metrics import stage_registry
 from framewatch.records import Decision, Scores
@@ -146,51 +148,48 @@ def build_app(settings: Settings) -> faust.App:
         out_count[out.topic].inc()
         return value
 
-    async def dead(event: Any, exc: RecordDecodeError) -> None:
-        rec = deadletter.build(STAGE, exc.reason, str(exc), message=event.message)
-        metrics.DEAD_LETTERS.labels(stage=STAGE, reason=exc.reason).inc()
-        log.warning("dead-lettered: %s", exc)
+    async def send_dead(rec: records.DeadLetter) -> None:
         await send(Out("dead_letters", rec.key or "", rec))
+
+    failures = Failures(
+        STAGE, settings.dead_letters, send_dead, fatal=(KafkaError, ProducerSendError)
+    )
+
+    async def on_scores(sc: Scores) -> None:
+        skey = scope.stream(sc)
+        res = proc.on_scores(state.get(skey), sc)
+        state[skey] = res.state
+        for out in res.outputs:
+            value = await send(out)
+            if isinstance(out.record, Decision):
+                await send(Out("by_account", scope.account(out.record), out.record), value)
+                DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
+                pinned = pinner.pin(out.record, proc.policies.policy)
+                if pinned is not None:
+                    await send(pinned)
+                metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
+                    max(0.0, time.time() - sc.captured_at)
+                )
+        if res.hot:
+            await mark_hot(skey, True)
+
+    async def on_decision(d: Decision) -> None:
+        akey = scope.account(d)
+        led, outs = proc.on_decision(ledgers.get(akey), d)
+        ledgers[akey] = led
+        for out in outs:
+            await send(out)
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
         async for event in stream.events():
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
-            try:
-                sc = records.decode(event.value, expect=Scores)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            skey = scope.stream(sc)
-            res = proc.on_scores(state.get(skey), sc)
-            state[skey] = res.state
-            for out in res.outputs:
-                value = await send(out)
-                if isinstance(out.record, Decision):
-                    await send(Out("by_account", scope.account(out.record), out.record), value)
-                    DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
-                    pinned = pinner.pin(out.record, proc.policies.policy)
-                    if pinned is not None:
-                        await send(pinned)
-                    metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
-                        max(0.0, time.time() - sc.captured_at)
-                    )
-            if res.hot:
-                await mark_hot(skey, True)
+            await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                d = records.decode(event.value, expect=Decision)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            akey = scope.account(d)
-            led, outs = proc.on_decision(ledgers.get(akey), d)
-            ledgers[akey] = led
-            for out in outs:
-                await send(out)
+            await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(
         app,
@@ -201,9 +200,9 @@ def build_app(settings: Settings) -> faust.App:
         send=send,
         targets=targets,
         mark_hot=mark_hot,
-        dead=dead,
+        failures=failures,
     )
-    add_audit_agents(app, settings, audit_in=audit_in, dead=dead)
+    add_audit_agents(app, settings, audit_in=audit_in, failures=failures)
     return app
 
 

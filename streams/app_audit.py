@@ -10,7 +10,6 @@ recovers from its changelog after a restart. See streams/audit.py for the guaran
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -20,7 +19,7 @@ from faust.types import TopicT
 from prometheus_client import Counter
 
 from framewatch import kafkaio, metrics, records
-from framewatch.errors import RecordDecodeError
+from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from streams import audit
@@ -33,7 +32,6 @@ STAGE = "streams"
 AUDIT_ENTRIES = Counter(
     "framewatch_audit_entries_total", "links appended to the audit chain", registry=_REG
 )
-Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 
 
 def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
@@ -47,7 +45,9 @@ def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
     )
 
 
-def add_audit_agents(app: faust.App, settings: Settings, *, audit_in: TopicT, dead: Dead) -> None:
+def add_audit_agents(
+    app: faust.App, settings: Settings, *, audit_in: TopicT, failures: Failures
+) -> None:
     t = settings.topics
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     published = app.topic(t.name("decisions"), t.name("enforcement"), **raw)
@@ -65,34 +65,33 @@ def add_audit_agents(app: faust.App, settings: Settings, *, audit_in: TopicT, de
     async def chain(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = event.message
-            try:
-                rec = records.decode(event.value)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            part = str(msg.partition)
-            written_at = msg.timestamp if msg.timestamp else records.now()
-            link = audit.append(
-                audit.Head.from_json(heads.get(part)),
-                rec,
-                src_offset=msg.offset,
-                written_at=written_at,
-            )
-            if link is None:
-                continue  # chained before a restart: the head already covers this offset
-            entry, head = link
-            # force: send now, not at commit; wait for the broker's ack before the head moves,
-            # so a saved head never points past a link that was not written
-            fut = await audit_topic.send(
-                key=event.key,
-                value=records.encode(entry),
-                partition=msg.partition,
-                force=True,
-            )
-            await fut
-            heads[part] = head.to_json()
-            AUDIT_ENTRIES.inc()
-            metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc()
+
+            async def link(rec: Any, msg: Any = msg, key: Any = event.key) -> None:
+                part = str(msg.partition)
+                written_at = msg.timestamp if msg.timestamp else records.now()
+                step = audit.append(
+                    audit.Head.from_json(heads.get(part)),
+                    rec,
+                    src_offset=msg.offset,
+                    written_at=written_at,
+                )
+                if step is None:
+                    return  # chained before a restart: the head already covers this offset
+                entry, head = step
+                # force: send now, not at commit; wait for the broker's ack before the head
+                # moves, so a saved head never points past a link that was not written
+                fut = await audit_topic.send(
+                    key=key,
+                    value=records.encode(entry),
+                    partition=msg.partition,
+                    force=True,
+                )
+                await fut
+                heads[part] = head.to_json()
+                AUDIT_ENTRIES.inc()
+                metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc()
+
+            await failures.handle(msg, decoder(), link)
 
 
 DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic-level override

@@ -16,8 +16,8 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
-from framewatch import metrics, records, scope
-from framewatch.errors import RecordDecodeError
+from framewatch import metrics, scope
+from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
@@ -34,7 +34,6 @@ REVIEW_OUTCOMES = Counter(
     ["category", "outcome"],
     registry=_REG,
 )
-Dead = Callable[[Any, RecordDecodeError], Awaitable[None]]
 Send = Callable[[Out], Awaitable[Any]]
 MarkHot = Callable[[str, bool], Awaitable[None]]
 
@@ -49,7 +48,7 @@ def add_review_agents(
     send: Send,
     targets: dict[str, TopicT],
     mark_hot: MarkHot,
-    dead: Dead,
+    failures: Failures,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
     ``send`` (metrics, send-error guard) routes review outputs too."""
@@ -65,44 +64,40 @@ def add_review_agents(
     targets["reviews_by_account"] = by_account
     rp = ReviewProcessor(proc)
 
+    async def on_review(rv: ReviewOutcome) -> None:
+        skey = scope.stream(rv)
+        res = rp.on_review(state.get(skey), rv)
+        state[skey] = res.state
+        for out in res.outputs:
+            await send(out)
+        if res.cleared:
+            await mark_hot(skey, False)
+        if not res.duplicate:
+            REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
+        log.info(
+            "review %s of decision %s (tenant %s): %s%s%s",
+            rv.review_id,
+            rv.decision_id,
+            rv.tenant,
+            rv.outcome,
+            " (stream cleared)" if res.cleared else "",
+            " (seen before)" if res.duplicate else "",
+        )
+
+    async def on_ledger(rv: ReviewOutcome) -> None:
+        akey = scope.account(rv)
+        led, outs = rp.on_ledger(ledgers.get(akey), rv)
+        ledgers[akey] = led
+        for out in outs:
+            await send(out)
+
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
         async for event in stream.events():
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
-            try:
-                rv = records.decode(event.value, expect=ReviewOutcome)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            skey = scope.stream(rv)
-            res = rp.on_review(state.get(skey), rv)
-            state[skey] = res.state
-            for out in res.outputs:
-                await send(out)
-            if res.cleared:
-                await mark_hot(skey, False)
-            if not res.duplicate:
-                REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
-            log.info(
-                "review %s of decision %s (tenant %s): %s%s%s",
-                rv.review_id,
-                rv.decision_id,
-                rv.tenant,
-                rv.outcome,
-                " (stream cleared)" if res.cleared else "",
-                " (seen before)" if res.duplicate else "",
-            )
+            await failures.handle(event.message, decoder(ReviewOutcome), on_review)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                rv = records.decode(event.value, expect=ReviewOutcome)
-            except RecordDecodeError as exc:
-                await dead(event, exc)
-                continue
-            akey = scope.account(rv)
-            led, outs = rp.on_ledger(ledgers.get(akey), rv)
-            ledgers[akey] = led
-            for out in outs:
-                await send(out)
+            await failures.handle(event.message, decoder(ReviewOutcome), on_ledger)

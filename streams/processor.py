@@ -147,6 +147,8 @@ class ReviewProcessor:
                 )
                 d = d.model_copy(update={"statement": stm})
             res.outputs.append(Out("decisions", scope.stream(d), d))
+        if r.alert is not None:
+            res.outputs.append(Out("alerts", r.alert.incident_id, r.alert))
         if r.forward:
             res.outputs.append(Out("reviews_by_account", scope.account(rv), rv))
         res.outputs.append(Out("audit_in", scope.stream(rv), rv))

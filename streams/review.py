@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from framewatch import records
-from framewatch.records import Decision, Enforcement, Reason, ReviewOutcome
+from framewatch import records, scope
+from framewatch.records import Alert, Decision, Enforcement, Reason, ReviewOutcome
 from streams import ledger as ledger_mod
 from streams.policy import Policy
-from streams.state import StreamState, clear
+from streams.state import StreamState, clear, incident_id
 
 
 def review_id(decision_id: str, outcome: str) -> str:
@@ -40,6 +40,7 @@ class StreamReview:
     forward: bool = False  # send to the account ledger (remove the strike)
     duplicate: bool = False  # this review id was applied to the stream before
     cleared: bool = False  # the stream went back to ok just now
+    alert: Alert | None = None  # resolves the red-line incident of an overturned block
 
 
 def on_stream(
@@ -77,10 +78,12 @@ def on_stream(
         }
         out.state, out.cleared = new, True
         out.decision = _allow(new.decided, rv, policy_version)
+        out.alert = _resolve(new.decided, rv)
     elif st.decision_id == aid and st.decided:
         # the stream is still where this review left it: send the same allow again, in case
         # the first was lost in a crash between the state write and the send (same id)
         out.decision = _allow(st.decided, rv, policy_version)
+        out.alert = _resolve(st.decided, rv)
         out.original_action = st.decided.get("corrected_action") or action
     return out
 
@@ -117,6 +120,33 @@ def _allow(info: dict[str, Any], rv: ReviewOutcome, policy_version: str) -> Deci
         captured_at=info.get("captured_at") or rv.resolved_at,
         decided_at=rv.resolved_at,
         corrects=rv.decision_id,
+    )
+
+
+def _resolve(info: dict[str, Any], rv: ReviewOutcome) -> Alert | None:
+    """The resolve of the incident an overturned red-line block opened (same incident id, so
+    PagerDuty closes it and Slack gets a follow-up); None when the block paged no one."""
+    first = info.get("first_frame_id")
+    if info.get("corrected_action") != "block" or not info.get("red_line") or not first:
+        return None
+    by = f" by {rv.reviewer}" if rv.reviewer else ""
+    return Alert(
+        incident_id=incident_id(scope.stream(rv), first),
+        kind="resolve",
+        severity="critical",
+        category=info.get("category") or "known_bad",
+        red_line=True,
+        stream_id=rv.stream_id,
+        account_id=rv.account_id,
+        tenant=rv.tenant,
+        decision_id=rv.decision_id,
+        evidence_frame_ids=[first],
+        summary=(
+            f"resolved: the red-line block of stream {rv.stream_id} was overturned on review"
+            f"{by} ({rv.review_id}); the stream is cleared"
+        ),
+        captured_at=info.get("captured_at") or rv.resolved_at,
+        raised_at=rv.resolved_at,
     )
 
 

@@ -248,7 +248,7 @@ def step(
     if red:
         top = decision.reasons[0]
         alert = Alert(
-            incident_id=records.stable_id("incident", skey, first),
+            incident_id=incident_id(skey, first),
             severity="critical",
             category=top.category,
             red_line=True,
@@ -266,6 +266,12 @@ def step(
             raised_at=decision.decided_at,
         )
     return Outcome(st, decision, alert)
+
+
+def incident_id(stream_key: str, first_frame_id: str) -> str:
+    """The red-line incident of a block (``stream_key``: ``scope.stream``): its trigger and its
+    resolve share this id."""
+    return records.stable_id("incident", stream_key, first_frame_id)
 
 
 def _ordered(st: StreamState, ids: set[str]) -> list[str]:

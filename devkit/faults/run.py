@@ -39,7 +39,7 @@ class Scenario:
     inject: Callable[[Run], Awaitable[None]]
     quick: bool = False  # cheap enough for the default test run
     drain_s: float = 120.0  # how long the backlog may take to drain after the load stops
-    needs_proxy: bool = False
+    proxy_for: str | None = None  # the stage whose Kafka traffic goes through the TCP proxy
 
 
 # ------------------------------------------------------------------------------------------
@@ -173,10 +173,10 @@ class Run:
             "chair": remux(v / "chair-orig-22-sd-bar.mp4", m / "chair-clip.mp4", 6),
             "ts": remux(v / "pattern-hd-no-bar.mp4", m / "pattern-live.ts", 300, "mpegts"),
         })  # fmt: skip
-        if self.sc.needs_proxy:
+        if self.sc.proxy_for:  # "scoring", "streams", "alerts", or "ingest" (the looped load)
             self.proxy = await self.stack.proxy().start()
             boot = f"127.0.0.1:{self.stack.proxy_port}"
-            self.pipe.extra["scoring"] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
+            self.pipe.extra[self.sc.proxy_for] = {"FRAMEWATCH_KAFKA_BOOTSTRAP": boot}
         await self.pipe.setup([v / "chair-orig-22-sd-bar.mp4"])
 
     async def ingest(self, stream: str, source: str, account: str, realtime: bool = True,
@@ -186,7 +186,9 @@ class Run:
         log = open(self.logs / f"ingest-{stream}.log", "wb")  # noqa: SIM115 (child owns it)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "framewatch.cli", *args,
-            env={**self.pipe.env(), "FRAMEWATCH_METRICS__ENABLED": "false", **env},
+            env={**self.pipe.env(), "FRAMEWATCH_METRICS__ENABLED": "false",
+                 **(self.pipe.extra.get("ingest", {}) if stream.startswith("bg-") else {}),
+                 **env},
             stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
         log.close()
@@ -225,6 +227,21 @@ class Run:
             if rc != 0 and not name.startswith("corrupt"):
                 tail = (self.logs / f"ingest-{name}.log").read_text(errors="replace")[-300:]
                 self.fig.problems.append(f"ingest {name} exited {rc}: {tail.strip()!r}")
+
+    async def live_source(self) -> LiveTs:
+        """A live MPEG-TS over HTTP, ingested as stream live-http, 8 s under way."""
+        self.live = LiveTs(self.media["ts"])
+        await self.live.start()
+        await self.ingest("live-http", self.live.url, "acct-live", realtime=False)
+        await asyncio.sleep(8)
+        return self.live
+
+    def first_scored_after(self, stream: str, t: float) -> float | None:
+        """Seconds from t until the first frame of stream captured after t was scored."""
+        scored = self.scored_at()
+        after = [scored[i] for i, f in self.pipe.frames.items()
+                 if f.stream_id == stream and f.captured_at > t and i in scored]  # fmt: skip
+        return round(min(after) - t, 1) if after else None
 
     # ---- faults --------------------------------------------------------------------------
     def proc(self, name: str) -> asyncio.subprocess.Process:

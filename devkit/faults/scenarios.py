@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
 
+from devkit.faults.live import LIVE_SCENARIOS
 from devkit.faults.run import Figures, Run, Say, Scenario
-from devkit.faults.stack import LiveTs, Stack, corrupt_copy
+from devkit.faults.stack import Stack, corrupt_copy
 from framewatch import kafkaio, records, scope
 from framewatch.settings import Settings
 
@@ -108,48 +106,45 @@ async def _redis_down(run: Run, down_s: float = 30.0) -> None:
 
 
 async def _cut_network(run: Run, cut_s: float = 20.0) -> None:
-    assert run.proxy is not None
+    """Cut one stage's Kafka link (the scenario's proxy_for) for cut_s, then restore it."""
+    assert run.proxy is not None and run.sc.proxy_for is not None
+    stage = run.sc.proxy_for
     run.fault()
     await run.proxy.cut()
     await asyncio.sleep(cut_s)
     run.proxy.restore()
-    run.cleared("scoring")
-    run.fig.notes.append(f"scorer reached the broker only through the proxy "
+    if stage == "ingest":  # no consumer group: recovered when new frames are scored again
+        run.cleared()
+
+        def check() -> None:
+            run.fig.recover_s = run.first_scored_after("bg-pattern", run.t_clear or 0)
+            if run.fig.recover_s is None:
+                run.fig.problems.append("no frame of bg-pattern scored after the cut")
+
+        run.checks.append(check)
+    else:
+        run.cleared(stage)
+    run.fig.notes.append(f"{stage} reached the broker only through the proxy "
                          f"({run.proxy.connections} connections)")  # fmt: skip
-
-
-async def _live_source(run: Run) -> LiveTs:
-    run.live = LiveTs(run.media["ts"])
-    await run.live.start()
-    await run.ingest("live-http", run.live.url, "acct-live", realtime=False)
-    await asyncio.sleep(8)
-    return run.live
-
-
-def _first_scored_after(run: Run, stream: str, t: float) -> float | None:
-    scored = run.scored_at()
-    after = [scored[i] for i, f in run.pipe.frames.items()
-             if f.stream_id == stream and f.captured_at > t and i in scored]  # fmt: skip
-    return round(min(after) - t, 1) if after else None
 
 
 async def _stall_source(run: Run, stall_s: float = 15.0) -> None:
     """A live source that goes silent past the read timeout, then carries on."""
-    live = await _live_source(run)
+    live = await run.live_source()
     run.fault()
     live.paused.clear()
     await asyncio.sleep(stall_s)
     live.paused.set()
     run.cleared()
     await asyncio.sleep(run.after_s)
-    run.fig.recover_s = _first_scored_after(run, "live-http", run.t_clear or 0)
+    run.fig.recover_s = run.first_scored_after("live-http", run.t_clear or 0)
     if run.fig.recover_s is None:
         run.fig.problems.append("the stalled source never produced frames again")
 
 
 async def _garbage_source(run: Run) -> None:
     """Noise in the middle of a live HTTP stream and in the middle of a file."""
-    live = await _live_source(run)
+    live = await run.live_source()
     bad = await asyncio.to_thread(corrupt_copy, run.media["chair"],
                                   run.stack.media / "chair-corrupt.mp4")  # fmt: skip
     run.fault()
@@ -157,7 +152,7 @@ async def _garbage_source(run: Run) -> None:
     await run.ingest("corrupt-file", str(bad), "acct-corrupt")
     run.cleared()
     await asyncio.sleep(run.after_s)
-    run.fig.recover_s = _first_scored_after(run, "live-http", run.t_clear or 0)
+    run.fig.recover_s = run.first_scored_after("live-http", run.t_clear or 0)
     if run.fig.recover_s is None:
         run.fig.problems.append("the live source never produced frames after the garbage")
 
@@ -230,36 +225,6 @@ async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
         run.fig.problems.append("the refused policy was not logged and shown in a metric")
 
 
-async def _comeback(run: Run, first_life_s: float = 20.0) -> None:
-    """A publisher that vanishes and comes back under the same stream id: a safe first life
-    (its ingest killed -9), then the banked clip as the next life of the same id. The generic
-    count then requires the offender stream to be blocked and paged exactly once."""
-    stream = "off-comeback"
-    first = await run.ingest(stream, str(run.media["doorknob"]), "acct-comeback")
-    await asyncio.sleep(first_life_s)
-    run.fault()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(first.pid, signal.SIGKILL)
-    await first.wait()
-    n1 = sum(f.stream_id == stream for f in run.pipe.frames.values())
-    await run.ingest(stream, str(run.media["chair"]), "acct-comeback")
-    run.cleared()
-    back = time.time()
-
-    def check() -> None:
-        blocks = [d for d in run.pipe.decisions if d.stream_id == stream and d.action == "block"]
-        second = {i for i, f in run.pipe.frames.items() if f.stream_id == stream
-                  and f.captured_at >= back}  # fmt: skip
-        if not blocks or blocks[0].first_frame_id not in second:
-            run.fig.problems.append(f"{stream} came back and was not blocked on its new life")
-        else:  # recovery: from the comeback to the block
-            run.fig.recover_s = round(blocks[0].decided_at - back, 1)
-        run.fig.notes.append(f"{stream}: first life {n1} frames, then the banked clip under "
-                             f"the same id, blocked {len(blocks)} time(s)")  # fmt: skip
-
-    run.checks.append(check)
-
-
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("kill-scorer", "kill -9 the scorer while frames are in flight", _kill_scorer, True),
     Scenario("kill-streams", "kill -9 the streams worker", _kill_streams),
@@ -269,7 +234,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("restart-redis", "stop and start Redis", _restart_redis),
     Scenario("redis-down", "Redis down for 30 s", _redis_down),
     Scenario("cut-network", "cut scorer <-> broker for 20 s (TCP proxy)", _cut_network,
-             needs_proxy=True),
+             proxy_for="scoring"),
+    *[Scenario(f"cut-network-{name}", f"cut {what} <-> broker for 20 s (TCP proxy)",
+               _cut_network, proxy_for=stage)
+      for name, what, stage in (("ingest", "the looped ingests", "ingest"),
+                                ("streams", "the streams worker", "streams"),
+                                ("router", "the alert router", "alerts"))],
     Scenario("stall-source", "a live source silent for 15 s, then resuming", _stall_source),
     Scenario("garbage-source", "300 kB of noise mid live stream; a file corrupted mid-way",
              _garbage_source),
@@ -277,8 +247,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _backlog, drain_s=360.0),
     Scenario("invalid-policy", "policy file replaced by an invalid one for 20 s",
              _invalid_policy),
-    Scenario("comeback", "a publisher vanishes (kill -9) and comes back under the same stream "
-             "id with banked red-line video", _comeback),
+    *LIVE_SCENARIOS,
 ]}  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from framewatch.errors import SettingsError
 from framewatch.records import MAX_RECORD_BYTES
 from framewatch.settings.alerts import AlertsSettings
 from framewatch.settings.console import ConsoleSettings
+from framewatch.settings.deadletters import DeadLetterSettings
 from framewatch.settings.dsa import DsaSettings
 from framewatch.settings.evidence import EvidenceSettings
 from framewatch.settings.ingest import IngestSettings
@@ -214,6 +215,7 @@ class Settings(BaseSettings):
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     streams: StreamsSettings = Field(default_factory=StreamsSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    dead_letters: DeadLetterSettings = Field(default_factory=DeadLetterSettings)
     dsa: DsaSettings = Field(default_factory=DsaSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)

@@ -17,7 +17,13 @@ class AlertsSettings(BaseModel):
         None, description="when set, acks need 'Authorization: Bearer <token>'"
     )
     group_id: str = Field("framewatch-alerts", description="Kafka consumer group of the router")
-    max_in_flight: int = Field(64, ge=1, le=4096, description="records delivered concurrently")
+    max_in_flight: int = Field(
+        64, ge=1, le=4096, description="deliveries in flight per sink (each sink has its own lane)"
+    )
+    max_pending: int = Field(
+        10_000, ge=1, description="records read but not yet delivered to every sink; past this "
+        "the router stops reading until its sinks catch up (a dead sink holds back its own)"
+    )  # fmt: skip
     max_attempts: int = Field(8, ge=1, le=100, description="delivery tries before dead-letter")
     backoff_base_s: float = Field(0.5, gt=0, description="first retry delay (doubles each try)")
     backoff_max_s: float = Field(30.0, gt=0, description="cap of one retry delay")

@@ -7,12 +7,16 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from alerts.router import Router
+from alerts.routing import load
 from alerts.verify import SignatureError, verify
+from framewatch.settings import Settings
 
 SECRET = "test-secret"
 
@@ -85,8 +89,8 @@ class SinkServer:
                                  headers=headers)  # fmt: skip
 
 
-@pytest.fixture
-async def sink_server() -> AsyncIterator[SinkServer]:
+async def start_sink_server() -> tuple[SinkServer, web.AppRunner]:
+    """A real aiohttp server on 127.0.0.1 (a free port); clean up the runner when done."""
     srv = SinkServer()
     app = web.Application()
     app.router.add_post("/{tail:.*}", srv.handle)
@@ -95,6 +99,12 @@ async def sink_server() -> AsyncIterator[SinkServer]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     srv.port = runner.addresses[0][1]
+    return srv, runner
+
+
+@pytest.fixture
+async def sink_server() -> AsyncIterator[SinkServer]:
+    srv, runner = await start_sink_server()
     yield srv
     await runner.cleanup()
 
@@ -137,3 +147,40 @@ async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def setup(
+    make_settings: Callable[..., Settings], sink_server: SinkServer, tmp_path: Path
+) -> Callable[..., Settings]:
+    def build(escalation: bool = False, **alerts_kw: Any) -> Settings:
+        f = tmp_path / "routing.yaml"
+        f.write_text(routing_yaml(sink_server.url, escalation=escalation))
+        return make_settings(alerts={**FAST, "routing_file": f, **alerts_kw})
+
+    return build
+
+
+class Running:
+    def __init__(self, settings: Settings) -> None:
+        self.router = Router(settings, load(settings.alerts.routing_file))
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.router.run(self.stop))
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture
+async def run_router() -> AsyncIterator[Callable[[Settings], Running]]:
+    started: list[Running] = []
+
+    def start(s: Settings) -> Running:
+        started.append(Running(s))
+        return started[-1]
+
+    yield start
+    for r in started:
+        if not r.task.done():
+            await r.close()

@@ -8,18 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import pytest
 
-from alerts.router import Router
-from alerts.routing import load
 from framewatch import kafkaio, records
 from framewatch.settings import Settings, to_env
-from tests.alerts.conftest import FAST, SinkServer, routing_yaml, wait_for
+from tests.alerts.conftest import SinkServer, wait_for
 
 
 def alert(incident: str = "inc-1", *, red_line: bool = True, **kw: Any) -> records.Alert:
@@ -59,43 +55,6 @@ async def dead_letters(settings: Settings, n: int, timeout: float = 20) -> list[
     finally:
         await c.stop()
     return out
-
-
-@pytest.fixture
-def setup(
-    make_settings: Callable[..., Settings], sink_server: SinkServer, tmp_path: Path
-) -> Callable[..., Settings]:
-    def build(escalation: bool = False, **alerts_kw: Any) -> Settings:
-        f = tmp_path / "routing.yaml"
-        f.write_text(routing_yaml(sink_server.url, escalation=escalation))
-        return make_settings(alerts={**FAST, "routing_file": f, **alerts_kw})
-
-    return build
-
-
-class Running:
-    def __init__(self, settings: Settings) -> None:
-        self.router = Router(settings, load(settings.alerts.routing_file))
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(self.router.run(self.stop))
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 30)
-
-
-@pytest.fixture
-async def run_router() -> AsyncIterator[Callable[[Settings], Running]]:
-    started: list[Running] = []
-
-    def start(s: Settings) -> Running:
-        started.append(Running(s))
-        return started[-1]
-
-    yield start
-    for r in started:
-        if not r.task.done():
-            await r.close()
 
 
 async def test_page_arrives_once_even_when_replayed(

@@ -203,10 +203,14 @@ def _literal_args(func: str, index: int) -> set[str]:
 def test_every_dead_letter_reason_in_the_code_is_created_at_start() -> None:
     """A new reason code must join the lists the services initialise, or its first dead letter
     would not raise FramewatchDeadLettersIncreasing."""
+    from framewatch.errors import PROCESSING_FAILED
     from ingest.metrics import PUSH_CODES, SOURCE_REASONS
 
-    assert "bad_jpeg" in _literal_args("build", 1)  # the scan finds the calls
+    # deadletter.build(stage, reason, ...) and Failures.dead(message, reason, ...)
+    reasons = _literal_args("build", 1) | _literal_args("dead", 1)
+    assert {"bad_jpeg", "delivery_failed"} <= reasons  # the scan finds the calls
     assert _literal_args("SourceError", 0) <= set(SOURCE_REASONS)
     assert _literal_args("ImageRejected", 1) <= set(PUSH_CODES)
     initialised = {"rtmp_failed", "bad_jpeg", "unexpected_type", "delivery_failed", "dsa_rejected"}
-    assert _literal_args("build", 1) - {"ingest", "scoring", "alerts", "streams"} <= initialised
+    initialised.add(PROCESSING_FAILED)  # every stage, with the decode reasons (metrics.py)
+    assert reasons - {"ingest", "scoring", "alerts", "streams"} <= initialised

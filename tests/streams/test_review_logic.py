@@ -195,3 +195,33 @@ def test_review_ids_are_stable() -> None:
     assert review.review_id("d1", "upheld") == review.review_id("d1", "upheld")
     assert review.review_id("d1", "upheld") != review.review_id("d1", "overturned")
     assert review.allow_id("s", "d1") == records.stable_id("s", "allow", "review", "d1")
+
+
+def test_overturned_red_line_block_resolves_its_incident_once(proc: Processor) -> None:
+    red = [scores(i, "r1", cats={"child_safety.csam": 0.97}, t0=T0) for i in range(2)]
+    state = None
+    trigger = None
+    for sc in red:
+        res = proc.on_scores(state, sc)
+        state = res.state
+        trigger = trigger or next(
+            (o.record for o in res.outputs if isinstance(o.record, records.Alert)), None
+        )
+    block = next(o for o in [trigger] if o is not None)
+    assert block.kind == "trigger" and block.red_line
+    rp = ReviewProcessor(proc)
+    d = Decision.model_construct(
+        decision_id=block.decision_id, stream_id="r1", account_id=block.account_id,
+        action="block", reasons=[], tenant="default",
+    )  # fmt: skip
+    rv = verdict(d, "overturned", reviewer="ana")
+    res = rp.on_review(state, rv)
+    (resolve,) = [o.record for o in res.outputs if o.topic == "alerts"]
+    assert resolve.kind == "resolve" and resolve.incident_id == block.incident_id
+    assert resolve.red_line and resolve.severity == "critical" and "ana" in resolve.summary
+    again = rp.on_review(res.state, rv)  # a re-sent review re-sends the same resolve (de-duped)
+    assert [o.record for o in again.outputs if o.topic == "alerts"] == [resolve]
+    # an overturned non-red block paged no one: nothing to resolve
+    state, [gblock] = run(proc, [gore(i, stream="g9") for i in range(3)])
+    plain = rp.on_review(state, verdict(gblock, "overturned"))
+    assert [o for o in plain.outputs if o.topic == "alerts"] == []
