@@ -13,7 +13,13 @@ child process, through the same decode path the product uses:
   nesting); these must also stay under ``--ceiling-cpu-s`` (default 2) CPU seconds.
 
 The parent reads each child's own peak RSS with ``os.wait4`` (ru_maxrss, KiB on Linux) and
-compares it with the ceiling: ``--ceiling-mib`` (default 768). Inputs over the pixel limits
+compares it with the ceiling: ``--ceiling-mib`` (default 768).
+
+Hostile requests to the check API (benchmarks/torture_api.py: a 21 MB body of one-pixel image
+parts, 100k-deep JSON on both endpoints) are each served by a fresh check API process; their rows
+add the CPU seconds the request cost, against ``--ceiling-cpu-s`` (default 2). ``api-max-parts``
+(a request with as many image parts as allowed, all scored) is the legitimate upper bound of one
+request's work: reported, not held to the hostile ceiling. Inputs over the pixel limits
 (default 40 Mpx) are refused from their header, before any pixel is decoded; an accepted image
 costs ~10 bytes a pixel at its peak (decoded RGB, its array copy; PDQ runs on a copy shrunk to
 2048 px), so the largest allowed image stays near baseline + 400 MiB. A ``baseline`` child
@@ -155,6 +161,14 @@ def main() -> int:
     ap.add_argument("--ceiling-cpu-s", type=float, default=2.0, help="per policy file")
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args()
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "torture_api", Path(__file__).parent / "torture_api.py"
+    )
+    assert spec is not None and spec.loader is not None
+    api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(api)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         made = subprocess.run([sys.executable, __file__, "--make", tmp], capture_output=True,
@@ -164,28 +178,39 @@ def main() -> int:
         for name, raw in YAML_CASES.items():
             (Path(tmp) / f"{name}.yaml").write_bytes(raw)
             manifest[name] = {"kind": "policy", "path": str(Path(tmp) / f"{name}.yaml")}
-        for name in args.case or list(manifest):
+        for name in args.case or list(manifest) + list(api.CASES):
+            if name in api.CASES:
+                rows.append(api.measure(name, args.timeout))
+                continue
             c = manifest[name]
             if c["kind"] == "policy":
                 rows.append(measure(name, c["path"], "policy", args.timeout))
                 continue
             for route in ("video",) if c["kind"] == "video" else ("push", "check"):
                 rows.append(measure(name, c["path"], route, args.timeout))
-    print(f"{'case':<20} {'path':<8} {'peak RSS MiB':>12} {'CPU s':>6}  outcome")
+    print(f"{'case':<26} {'path':<8} {'peak RSS MiB':>12} {'CPU s':>6}  outcome")
     for r in rows:
-        print(f"{r['case']:<20} {r['path']:<8} {r['peak_rss_mib']:>12} {r['cpu_s']:>6}  "
+        print(f"{r['case']:<26} {r['path']:<8} {r['peak_rss_mib']:>12} {r['cpu_s']:>6}  "
               f"{r['outcome']}")  # fmt: skip
     worst = max(rows, key=lambda r: float(r["peak_rss_mib"]))  # type: ignore[arg-type]
     crashed = [f"{r['case']}/{r['path']}" for r in rows if r["exit"] != 0]
     over = [f"{r['case']}/{r['path']}" for r in rows if float(r["peak_rss_mib"]) > args.ceiling_mib]  # type: ignore[arg-type]
     slow = [f"{r['case']}/{r['path']}" for r in rows
             if r["path"] == "policy" and float(r["cpu_s"]) > args.ceiling_cpu_s]  # type: ignore[arg-type]  # fmt: skip
-    print(f"policy files: ceiling {args.ceiling_cpu_s:g} CPU s each; over it: {slow or 'none'}")
+    hostile = [r for r in rows if r["path"] == "api" and r["case"] not in api.LEGITIMATE]
+    slow += [f"{r['case']}/api" for r in hostile if float(r["cpu_s"]) > args.ceiling_cpu_s]  # type: ignore[arg-type]
+    crashed += [f"{r['case']}/api" for r in hostile if float(r["cpu_s"]) < 0]  # type: ignore[arg-type]
+    worst_cpu = max((float(r["cpu_s"]) for r in hostile), default=0.0)  # type: ignore[arg-type]
+    print(
+        f"policy files and hostile check API requests: ceiling {args.ceiling_cpu_s:g} CPU s "
+        f"each; worst request {worst_cpu:.2f} CPU s; over it: {slow or 'none'}"
+    )
     print(f"ceiling {args.ceiling_mib:.0f} MiB per input; worst {worst['case']}/{worst['path']} "
           f"{worst['peak_rss_mib']} MiB; over the ceiling: {over or 'none'}; crashed: "
           f"{crashed or 'none'}")  # fmt: skip
     print(json.dumps({
         "benchmark": "torture", "ceiling_mib": args.ceiling_mib,
+        "worst_hostile_cpu_s": worst_cpu,
         "baseline_mib": rows[0]["peak_rss_mib"], "worst_case": worst["case"],
         "worst_path": worst["path"], "worst_peak_rss_mib": worst["peak_rss_mib"],
         "over_ceiling": over, "crashed": crashed, "ceiling_cpu_s": args.ceiling_cpu_s,

@@ -1,216 +1,316 @@
-"""Synchronous check API (aiohttp): POST /v1/check and OpenAI-compatible POST /v1/moderations."""
+"""Synchronous check API (aiohttp): POST /v1/check and OpenAI-compatible POST /v1/moderations.
+
+Both decide with the live policy (:mod:`scoring.check`). Requests carry a tenant's API key, the
+same keys as the push API (`framewatch apikeys add`), unless `scoring.check_require_api_key`
+is off. The work a request can cause is bounded: body bytes, parts a request, parts scored at
+once, and requests and bytes in flight per key (429 beyond). When the client goes away, the
+parts not yet started are skipped. Errors have OpenAI's shape,
+``{"error": {"message", "type", "param", "code"}}``, on both endpoints.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import ipaddress
+import json
 import logging
-import socket
+import threading
+import uuid
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
+import redis.asyncio as aioredis
 from aiohttp import web
+from prometheus_client import Counter, Gauge
 
-from framewatch import netguard
+from framewatch import apikeys, redisio
 from framewatch.errors import FramewatchError
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
-from scoring import pdq, text
+from scoring import banks, openai_compat
 from scoring.api_doc import openapi
-from scoring.banks import BankIndex, BankStore
-from scoring.model import decode_image
+from scoring.check import CheckCancelled, Checker, load_policy
+from scoring.fetch import UrlRefused, fetch_image
+from scoring.openai_compat import IMAGE, InputError, Part
 from scoring.scorer import Scorer
 
 log = logging.getLogger(__name__)
-
-# OpenAI moderation category -> our taxonomy prefixes (max of matching scores)
-OPENAI = {
-    "sexual": ("sexual", "suggestive.covered"),
-    "sexual/minors": ("child_safety",),
-    "violence": ("violence",),
-    "violence/graphic": ("violence.gore",),
-    "hate": ("hate",),
-    "self-harm": ("self_harm",),
-    "illicit": ("drugs",),
-}
-
-
-class UrlRefused(FramewatchError):
-    """An image URL we will not fetch (scheme, private address, size)."""
-
-
-def decide(scores: dict[str, float], block: float, review: float) -> tuple[str, str]:
-    """Decision under the default threshold table, with a one-line rationale."""
-    if not scores:
-        return "allow", "no scores"
-    path, top = max(scores.items(), key=lambda kv: kv[1])
-    if top >= block:
-        return "block", f"{path} {top:.2f} >= block threshold {block}"
-    if top >= review:
-        return "review", f"{path} {top:.2f} >= review threshold {review}"
-    return "allow", f"highest {path} {top:.2f} < review threshold {review}"
+_REG = stage_registry("scoring")  # the check API is a scoring command: its /metrics
+PARTS = Counter(
+    "framewatch_check_parts_total", "check API parts, by outcome", ["outcome"], registry=_REG
+)
+IN_FLIGHT = Gauge(
+    "framewatch_check_requests_in_flight", "check API requests being worked on", registry=_REG
+)
+REFUSED = Counter(
+    "framewatch_check_refused_total", "check API requests refused", ["reason"], registry=_REG
+)
+for _o in ("scored", "failed", "cancelled"):
+    PARTS.labels(outcome=_o)
+for _r in ("unauthorized", "busy", "too_large", "bad_request"):
+    REFUSED.labels(reason=_r)
+CHECK_API: web.AppKey[CheckApi] = web.AppKey("check_api")
+# status -> OpenAI error type
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error",
+          413: "invalid_request_error", 422: "invalid_request_error",
+          429: "rate_limit_exceeded", 500: "server_error"}  # fmt: skip
 
 
-async def fetch_image(url: str, settings: Settings) -> bytes:
-    """http(s) or data: URL -> bytes; private/loopback hosts refused unless allowed."""
-    sc = settings.scoring
-    if url.startswith("data:"):
-        try:
-            head, data = url.split(",", 1)
-            raw = base64.b64decode(data, validate=True) if ";base64" in head else data.encode()
-        except (ValueError, binascii.Error):
-            raise UrlRefused("data: URL is not valid base64") from None
-        if len(raw) > sc.max_image_bytes:
-            raise UrlRefused(f"image larger than {sc.max_image_bytes} bytes")
-        return raw
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError as e:  # e.g. a bad IPv6 literal or port
-        raise UrlRefused(f"not a valid URL ({e})") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise UrlRefused(f"only http(s) and data: image URLs are fetched, not {url[:60]!r}")
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port or 80,
-                                                             type=socket.SOCK_STREAM)  # fmt: skip
-    except (OSError, UnicodeError, ValueError) as e:
-        raise UrlRefused(f"cannot resolve {host[:80]!r} ({e}); check the URL") from None
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not sc.allow_private_urls and netguard.is_internal(ip):  # the one project-wide rule
-            raise UrlRefused(
-                f"{parts.hostname} resolves to {ip}, a private address; set "
-                "scoring.allow_private_urls to fetch it"
-            )
-    timeout = aiohttp.ClientTimeout(total=sc.image_fetch_timeout_s)
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as s,
-            s.get(url, allow_redirects=False) as r,
-        ):
-            if r.status != 200:
-                raise UrlRefused(f"fetching {url[:80]} gave HTTP {r.status}")
-            body = await r.content.read(sc.max_image_bytes + 1)
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
-        raise UrlRefused(f"fetching {url[:80]} failed ({type(e).__name__}: {e})") from None
-    if len(body) > sc.max_image_bytes:
-        raise UrlRefused(f"image larger than {sc.max_image_bytes} bytes")
-    return body
+class Refused(FramewatchError):
+    """A request answered with an error: HTTP status, OpenAI code and param."""
+
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 param: str | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status, self.code, self.param = status, code, param
+
+
+def error(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> web.Response:
+    body = {"message": message, "type": _TYPES.get(status, "invalid_request_error"),
+            "param": param, "code": code}  # fmt: skip
+    return web.json_response({"error": body}, status=status)
 
 
 class CheckApi:
-    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+    def __init__(self, settings: Settings, scorer: Scorer, checker: Checker | None = None) -> None:
         self.s = settings
+        self.sc = settings.scoring
+        self.checker = checker or Checker(settings, scorer)
         self.scorer = scorer
-        self.store = BankStore(settings)
-        self.index = BankIndex.empty()
+        self.executor = ThreadPoolExecutor(self.sc.inference_threads, thread_name_prefix="check")
+        self.redis: aioredis.Redis | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.requests_by_key: Tally[str] = Tally()
+        self.bytes_by_key: Tally[str] = Tally()
 
-    def _check(self, data: bytes) -> dict[str, Any]:
-        img = decode_image(data, self.s.scoring.max_image_pixels)
-        h, q = pdq.compute_still(img)
-        scored = self.scorer.score([img], [q])[0]
-        hits = self.index.match(h)
-        codes = text.find_codes(img)
-        scores = {**scored.scores, **text.spam_scores(codes, self.s.scoring.text_score)}
-        matches = [{"bank": x.bank.name, "entry_id": x.entry_id, "distance": x.distance,
-                    "threshold": x.bank.threshold, "role": x.bank.role,
-                    "category": x.bank.category} for x in hits]  # fmt: skip
-        sc = self.s.scoring
-        action, why = decide(scores, sc.block_threshold, sc.review_threshold)
-        red = [m for m in matches if m["role"] == "red_line"]
-        if red:
-            action, why = "block", f"hash match {red[0]['bank']}/{red[0]['entry_id']} (red line)"
-        elif matches and action == "allow":
-            action, why = "review", f"hash match {matches[0]['bank']}/{matches[0]['entry_id']}"
-        return {"scores": scores, "models": scored.models, "hash_matches": matches,
-                "text": [c.model_dump() for c in codes], "pdq": h, "pdq_quality": q,
-                "decision": action, "rationale": why,
-                "detections": [d.model_dump() for d in scored.detections]}  # fmt: skip
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, _app: web.Application) -> None:
+        """Load OCR now (no request pays its start-up) and start watching banks and policy."""
+        await asyncio.get_running_loop().run_in_executor(None, lambda: self.checker.ocr)
+        self.redis = redisio.async_client(self.s)
+        store = banks.BankStore(self.s)
+        self.tasks = [asyncio.create_task(banks.watch(self.s, store, self._set_index)),
+                      asyncio.create_task(self._reload_policy())]  # fmt: skip
 
-    async def _score(self, data: bytes) -> dict[str, Any]:
-        self.index = await asyncio.get_running_loop().run_in_executor(None, self.store.load)
-        return await asyncio.get_running_loop().run_in_executor(None, self._check, data)
+    async def stop(self, _app: web.Application) -> None:
+        for t in self.tasks:
+            t.cancel()
+        if self.tasks:  # bounded: a Redis read that ignores its cancel must not hang shutdown
+            await asyncio.wait(self.tasks, timeout=5)
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def check(self, req: web.Request) -> web.Response:
+    def _set_index(self, index: banks.BankIndex) -> None:
+        self.checker.index = index
+        log.info("check API: hash banks loaded, %d hashes", len(index))
+
+    async def _reload_policy(self) -> None:
+        """Pick up edited policy files as the streams worker does; a bad file keeps the old."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.s.streams.reload_interval_s)
+            try:
+                new = await loop.run_in_executor(None, load_policy, self.s)
+            except Exception as e:  # any refusal leaves the running policy in force
+                log.error("check API: policy refused, keeping %s: %s",
+                          self.checker.policy.version, e)  # fmt: skip
+                continue
+            if new.version != self.checker.policy.version:
+                log.info("check API: policy %s -> %s", self.checker.policy.version, new.version)
+                self.checker.policy = new
+
+    # -- admission --------------------------------------------------------------------------
+    async def _tenant(self, req: web.Request) -> tuple[str | None, str]:
+        """(tenant, the key's identity for the per-key limits)."""
+        if not self.sc.check_require_api_key:
+            tenant = req.query.get("tenant") or "default"  # as a frame pushed without one
+            return tenant, f"tenant:{tenant}"
+        key = apikeys.bearer(req.headers.get("Authorization"))
+        if key is None:
+            raise Refused(401, "send a tenant's API key as 'Authorization: Bearer KEY' "
+                          "(`framewatch apikeys add TENANT`)", "missing_api_key")  # fmt: skip
+        assert self.redis is not None
+        tenant = await apikeys.tenant_of(self.s, self.redis, key)
+        if tenant is None:
+            raise Refused(401, "unknown API key; create one with `framewatch apikeys add`",
+                          "invalid_api_key")  # fmt: skip
+        if req.query.get("tenant") not in (None, tenant):
+            raise Refused(400, "?tenant= must be the API key's own tenant (or left out)",
+                          param="tenant")  # fmt: skip
+        return tenant, apikeys.digest(key)
+
+    @asynccontextmanager
+    async def _admit(self, who: str, nbytes: int) -> AsyncIterator[None]:
+        if nbytes > self.sc.check_max_request_bytes:
+            raise Refused(413, f"body over {self.sc.check_max_request_bytes} bytes; send less",
+                          "request_too_large")  # fmt: skip
+        if (self.requests_by_key[who] >= self.sc.check_max_requests_per_key
+                or self.bytes_by_key[who] + nbytes > self.sc.check_max_bytes_per_key):  # fmt: skip
+            raise Refused(429, f"this key has {self.requests_by_key[who]} requests in flight "
+                          f"(at most {self.sc.check_max_requests_per_key}, "
+                          f"{self.sc.check_max_bytes_per_key} bytes); retry when they finish",
+                          "rate_limit_exceeded")  # fmt: skip
+        self.requests_by_key[who] += 1
+        self.bytes_by_key[who] += nbytes
+        IN_FLIGHT.inc()
         try:
-            if req.content_type == "application/json":
-                try:
-                    body = await req.json()
-                except ValueError:
-                    return _err(400, 'body is not JSON; send image bytes, or {"image_url": ...}')
-                url = body.get("image_url") if isinstance(body, dict) else None
-                if not url or not isinstance(url, str):
-                    return _err(400, 'send image bytes, or JSON {"image_url": "https://..."}')
-                data = await fetch_image(url, self.s)
-            else:
-                data = await req.read()
-            return web.json_response(await self._score(data))
+            yield
+        finally:
+            IN_FLIGHT.dec()
+            self.requests_by_key[who] -= 1
+            self.bytes_by_key[who] -= nbytes
+            if self.requests_by_key[who] <= 0:
+                del self.requests_by_key[who], self.bytes_by_key[who]
+
+    async def _serve(
+        self, req: web.Request,
+        work: Callable[[web.Request, str | None, str | None, threading.Event], Awaitable[Any]],
+    ) -> web.Response:  # fmt: skip
+        """Authenticate, admit, run `work`, and answer every refusal in OpenAI's shape."""
+        cancel = threading.Event()
+        try:
+            tenant, who = await self._tenant(req)
+            channel = req.query.get("channel") or None
+            async with self._admit(who, req.content_length or self.sc.check_max_request_bytes):
+                return web.json_response(await work(req, tenant, channel, cancel))
+        except Refused as e:
+            REFUSED.labels(reason={401: "unauthorized", 429: "busy", 413: "too_large"}.get(
+                e.status, "bad_request")).inc()  # fmt: skip
+            return error(e.status, str(e), e.code, e.param)
         except web.HTTPRequestEntityTooLarge:
-            return _err(413, f"body over {self.s.scoring.max_image_bytes} bytes; send less")
-        except FramewatchError as e:
-            return _err(422 if not isinstance(e, UrlRefused) else 400, str(e))
+            REFUSED.labels(reason="too_large").inc()
+            return error(413, f"body over {self.sc.check_max_request_bytes} bytes; send less",
+                         "request_too_large")  # fmt: skip
+        except InputError as e:
+            REFUSED.labels(reason="bad_request").inc()
+            return error(400, str(e), "invalid_input", e.param)
+        except UrlRefused as e:
+            return error(400, str(e), "image_url_refused", "input")
+        except CheckCancelled as e:
+            return error(400, str(e), "cancelled")  # nobody reads it: the client has gone
+        except FramewatchError as e:  # the image cannot be decoded, or is too large
+            return error(422 if req.path == "/v1/check" else 400, str(e), "invalid_image", "input")
+        except asyncio.CancelledError:
+            cancel.set()  # the client went away: parts not yet started are skipped
+            raise
+
+    async def _json(self, req: web.Request) -> Any:
+        raw = await req.read()
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be a request
+            raise InputError("body is not JSON (or nested too deeply)", None) from None
+
+    async def _run(
+        self, req: web.Request, cancel: threading.Event, fn: Callable[..., Any], *args: Any
+    ) -> Any:
+        """One part in the executor, unless the client has gone or the request was cancelled."""
+        transport = req.transport
+        if cancel.is_set() or transport is None or transport.is_closing():
+            cancel.set()
+            PARTS.labels(outcome="cancelled").inc()
+            raise CheckCancelled("the client went away; check stopped")
+        try:
+            out = await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        except CheckCancelled:
+            PARTS.labels(outcome="cancelled").inc()
+            raise
+        except Exception:
+            PARTS.labels(outcome="failed").inc()
+            raise
+        PARTS.labels(outcome="scored").inc()
+        return out
+
+    async def _part(self, req: web.Request, p: Part, tenant: str | None,
+                    channel: str | None, cancel: threading.Event) -> tuple[str, dict[str, Any]]:  # fmt: skip
+        if p.kind == IMAGE:
+            data = await fetch_image(p.value, self.s)
+            img = await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
+            return IMAGE, img
+        return p.kind, await self._run(req, cancel, self.checker.text, p.value, tenant, channel)
+
+    # -- endpoints --------------------------------------------------------------------------
+    async def check(self, req: web.Request) -> web.Response:
+        return await self._serve(req, self._check)
+
+    async def _check(self, req: web.Request, tenant: str | None, channel: str | None,
+                     cancel: threading.Event) -> dict[str, Any]:  # fmt: skip
+        if req.content_type == "application/json":
+            body = await self._json(req)
+            url = body.get("image_url") if isinstance(body, dict) else None
+            if not url or not isinstance(url, str):
+                raise InputError('send image bytes, or JSON {"image_url": "https://..."}',
+                                 "image_url")  # fmt: skip
+            data = await fetch_image(url, self.s)
+        else:
+            data = await req.read()
+        return await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
 
     async def moderations(self, req: web.Request) -> web.Response:
+        return await self._serve(req, self._moderations)
+
+    async def _moderations(self, req: web.Request, tenant: str | None, channel: str | None,
+                           cancel: threading.Event) -> dict[str, Any]:  # fmt: skip
+        inputs = openai_compat.parse(await self._json(req), self.sc.check_max_parts,
+                                     self.sc.check_max_text_chars)  # fmt: skip
+        if sum(len(i) for i in inputs) > self.sc.check_max_parts:
+            raise InputError(f"at most {self.sc.check_max_parts} parts a request (split it)")
+        gate = asyncio.Semaphore(self.sc.check_part_concurrency)
+
+        async def one(p: Part) -> tuple[str, dict[str, Any]]:
+            async with gate:
+                return await self._part(req, p, tenant, channel, cancel)
+
+        tasks = [[asyncio.ensure_future(one(p)) for p in parts] for parts in inputs]
         try:
-            body = await req.json()
-        except web.HTTPRequestEntityTooLarge:
-            return _err(413, f"body over {self.s.scoring.max_image_bytes} bytes; send less")
-        except ValueError:
-            return _err(400, "body must be JSON with an 'input'")
-        inputs = body.get("input") if isinstance(body, dict) else None
-        if isinstance(inputs, str | dict):
-            inputs = [inputs]
-        if not isinstance(inputs, list) or not inputs:
-            return _err(400, "'input' must be a string, or a list of text / image_url parts")
+            done = [await asyncio.gather(*ts) for ts in tasks]
+        finally:  # one part failed or the client went away: start no other part
+            pending = [t for ts in tasks for t in ts if not t.done()]
+            if pending:
+                cancel.set()
+                for t in pending:
+                    t.cancel()
+                with suppress(BaseException):
+                    await asyncio.gather(*pending, return_exceptions=True)
         results = []
-        try:
-            for part in inputs:
-                results.append(await self._moderate(part))
-        except FramewatchError as e:
-            return _err(400, str(e))
-        return web.json_response({"id": f"modr-{id(req):x}", "model": self.scorer.model_set,
-                                  "results": results})  # fmt: skip
-
-    async def _moderate(self, part: Any) -> dict[str, Any]:
-        ours: dict[str, Any]
-        if isinstance(part, str) or (isinstance(part, dict) and part.get("type") == "text"):
-            line = part if isinstance(part, str) else str(part.get("text", ""))
-            found = text.rules(line, [])
-            ours = {"scores": text.spam_scores(found, self.s.scoring.text_score),
-                    "text": [f.model_dump() for f in found if f.category]}  # fmt: skip
-        elif isinstance(part, dict) and part.get("type") == "image_url":
-            iu = part.get("image_url")
-            url = iu.get("url") if isinstance(iu, dict) else iu
-            if not isinstance(url, str):
-                raise UrlRefused("image_url needs a url")
-            ours = await self._score(await fetch_image(url, self.s))
-        else:
-            raise UrlRefused("each input part must be a string, {type: text} or {type: image_url}")
-        scores: dict[str, float] = ours["scores"]
-        cat_scores = {k: max([v for p, v in scores.items() if p.startswith(pre)] or [0.0])
-                      for k, pre in OPENAI.items()}  # fmt: skip
-        thr = self.s.scoring.review_threshold
-        cats = {k: v >= thr for k, v in cat_scores.items()}
-        flagged = (
-            any(cats.values())
-            or bool(ours.get("hash_matches"))
-            or any(v >= thr for v in scores.values())
-        )
-        return {"flagged": flagged, "categories": cats, "category_scores": cat_scores,
-                "framewatch": ours}  # fmt: skip
+        policy = self.checker.policy
+        for parts in done:
+            scores: dict[str, float] = {}
+            matches: list[dict[str, Any]] = []
+            for _, r in parts:
+                for k, v in r["scores"].items():
+                    scores[k] = max(v, scores.get(k, 0.0))
+                matches += r["hash_matches"]
+            verdict = self.checker.decide(scores, matches, tenant, channel)
+            ours = {"decision": verdict.action, "rationale": verdict.rationale,
+                    "red_line": verdict.red_line, "scores": scores, "hash_matches": matches,
+                    "policy": {"version": policy.version, "tenant": tenant, "channel": channel},
+                    "parts": [{"type": k, **r} for k, r in parts]}  # fmt: skip
+            results.append(openai_compat.result(parts, policy, tenant, channel, ours))
+        return {"id": f"modr-{uuid.uuid4().hex}", "model": self.scorer.model_set or "framewatch",
+                "results": results}  # fmt: skip
 
 
-def _err(status: int, msg: str) -> web.Response:
-    return web.json_response({"error": {"message": msg}}, status=status)
-
-
-def app(settings: Settings, scorer: Scorer) -> web.Application:
-    api = CheckApi(settings, scorer)
-    a = web.Application(client_max_size=settings.scoring.max_image_bytes + 65536)
+def app(settings: Settings, scorer: Scorer, checker: Checker | None = None) -> web.Application:
+    api = CheckApi(settings, scorer, checker)
+    a = web.Application(client_max_size=settings.scoring.check_max_request_bytes)
+    a[CHECK_API] = api
+    a.on_startup.append(api.start)
+    a.on_cleanup.append(api.stop)
     a.router.add_post("/v1/check", api.check)
     a.router.add_post("/v1/moderations", api.moderations)
     doc = openapi()
     a.router.add_get("/openapi.json", lambda _r: web.json_response(doc))
     return a
+
+
+def serve(settings: Settings, scorer: Scorer) -> None:
+    """`framewatch check-api`: handlers are cancelled when their client disconnects."""
+    sc = settings.scoring
+    web.run_app(app(settings, scorer), host=sc.http_host, port=sc.http_port,
+                handler_cancellation=True)  # fmt: skip

@@ -9,10 +9,11 @@ Redis (AOF-persisted) layout, all under the settings' redis prefix:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,15 +21,22 @@ from typing import Literal
 import av
 import numpy as np
 import redis
+from prometheus_client import Counter
 
 from framewatch import records, redisio, taxonomy
 from framewatch.errors import TaxonomyError
+from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from scoring import hashfiles, pdq
 from scoring.errors import BankError
 
 log = logging.getLogger(__name__)
 Role = Literal["red_line", "review"]
+BANK_WATCH_ERRORS = Counter(
+    "framewatch_scoring_bank_watch_errors_total",
+    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
+    registry=stage_registry("scoring"),
+)
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,35 @@ class BankStore:
             return BankIndex.empty()
         return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
                          np.concatenate(rows_thr), entries)  # fmt: skip
+
+
+async def watch(
+    settings: Settings, store: BankStore, on_index: Callable[[BankIndex], None]
+) -> None:
+    """Load the index, then again whenever a bank changes (pub/sub); runs until cancelled.
+
+    Every reader of banks (the scorer, the check API) holds one in-memory index this keeps
+    fresh, so no request or frame reads Redis. On a Redis outage the last index stays in use.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        client = redisio.async_client(settings)
+        try:
+            async with client.pubsub() as ps:
+                await ps.subscribe(store.channel)
+                on_index(await loop.run_in_executor(None, store.load))  # changes while away
+                while True:  # get_message with a timeout: listen() can swallow a cancel
+                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is not None and msg["type"] == "message":
+                        on_index(await loop.run_in_executor(None, store.load))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # Redis restarts: keep the last index, retry
+            BANK_WATCH_ERRORS.inc()
+            log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
+            await asyncio.sleep(1.0)
+        finally:
+            await client.aclose()
 
 
 @dataclass

@@ -42,25 +42,31 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     import redis
 
-    from scoring.api import CheckApi
+    from scoring.banks import BankStore
+    from scoring.check import Checker
     from scoring.service import build_scorer
 
-    api = CheckApi(settings, build_scorer(settings))
+    checker = Checker(settings, build_scorer(settings))
     try:
-        api.index = api.store.load()
+        checker.index = BankStore(settings).load()
     except redis.RedisError as e:
         print(f"hash banks not checked: Redis unavailable ({e})", file=sys.stderr)
     out: list[dict[str, Any]] = []
     failed = 0
-    for p in args.images:  # one bad file is reported, and never hides the others' results
+    progress = len(args.images) > 1 and sys.stderr.isatty()  # OCR makes each image take ~1 s
+    for i, p in enumerate(args.images, 1):  # one bad file never hides the others' results
+        if progress:
+            print(f"\rchecking {i}/{len(args.images)}: {p[-60:]}", end="", file=sys.stderr)
         try:
-            r = api._check(Path(p).read_bytes())
+            r = checker.image(Path(p).read_bytes(), args.tenant, args.channel)
         except (OSError, FramewatchError) as e:
             print(f"{p}: {e}", file=sys.stderr)
             out.append({"image": p, "error": str(e)})
             failed += 1
             continue
         out.append({"image": p, **r})
+    if progress:
+        print(file=sys.stderr)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
@@ -113,13 +119,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
-    from scoring.api import app
+    from scoring.api import serve
     from scoring.service import build_scorer
 
-    sc = settings.scoring
-    web.run_app(app(settings, build_scorer(settings)), host=sc.http_host, port=sc.http_port)
+    serve(settings, build_scorer(settings))
     return 0
 
 
@@ -140,11 +143,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_score)
     p = sub.add_parser(
         "check",
-        help="score image files now and print a decision",
-        description="Score images with the configured models; print per-category scores "
-        "and a decision under scoring.block_threshold / review_threshold with a rationale.",
+        help="check image files now with the live detectors and policy; print a decision",
+        description="Run what the live scorer runs on a frame (the models, hash banks, QR "
+        "codes and, when scoring.text_every > 0, OCR with the spam rules) and decide with the "
+        "streams worker's policy files (streams.policy_dir) for --tenant and --channel: an "
+        "image blocked live is blocked here. Prints per-category scores, the decision and the "
+        "rule behind it; exit 2 if an image could not be read.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--tenant", default="default",
+                   help="decide with this tenant's policy files and keywords (default: default, "
+                   "the tenant of frames pushed without one)")  # fmt: skip
+    p.add_argument("--channel", help="decide with this channel's policy files (e.g. kids)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_check)
     p = sub.add_parser(
@@ -186,7 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "check-api",
         help="serve POST /v1/check and OpenAI-compatible POST /v1/moderations",
-        description="HTTP check API on scoring.http_host:http_port.",
+        description="HTTP check API on scoring.http_host:http_port. Requests need a tenant's "
+        "API key (`framewatch apikeys add TENANT`) unless scoring.check_require_api_key is "
+        "false; decisions use the streams worker's policy files for that tenant and ?channel=.",
     )
     p.set_defaults(func=_serve)
     _register_banks(sub)

@@ -11,3 +11,7 @@ class ModelError(FramewatchError):
 
 class BankError(FramewatchError):
     """A hash bank operation that cannot be done (bad hash, unknown bank, bad file)."""
+
+
+class ScoringError(FramewatchError):
+    """Base of the check's own refusals (cancelled work, refused input)."""

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import tenacity
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
@@ -24,6 +23,7 @@ from framewatch.evidence import EvidenceStore
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
+from scoring import banks as banks_mod
 from scoring import pdq, text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
@@ -41,11 +41,6 @@ TEXT_ERRORS = Counter(
 COMMITS_FAILED = Counter(
     "framewatch_scoring_commits_failed_total",
     "offset commits refused after a rebalance",
-    registry=_REG,
-)
-BANK_WATCH_ERRORS = Counter(
-    "framewatch_scoring_bank_watch_errors_total",
-    "bank watch lost Redis: matching goes on with the last loaded in-memory index",
     registry=_REG,
 )
 EVIDENCE_ERRORS = Counter(
@@ -110,39 +105,18 @@ class ScoringService:
             out[i] = (s, h, q)
         return out  # type: ignore[return-value]
 
+    def _set_index(self, index: BankIndex) -> None:
+        self.index = index
+        self.bank_reloads += 1
+        log.info("hash banks loaded: %d hashes", len(index))
+
     async def reload_banks(self) -> None:
         loop = asyncio.get_running_loop()
-        self.index = await loop.run_in_executor(None, self.banks.load)
-        self.bank_reloads += 1
-        log.info("hash banks loaded: %d hashes", len(self.index))
+        self._set_index(await loop.run_in_executor(None, self.banks.load))
 
     async def _watch_banks(self) -> None:
-        """Reload the in-memory index whenever a bank changes (pub/sub, no restart); a lost
-        Redis keeps the last index and is retried every second, for as long as it takes."""
-
-        def lost(rs: tenacity.RetryCallState) -> None:
-            BANK_WATCH_ERRORS.inc()
-            log.warning(
-                "bank watch lost Redis (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
-            )
-
-        async for attempt in tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(Exception),  # not CancelledError
-            wait=tenacity.wait_fixed(1.0),
-            before_sleep=lost,
-        ):
-            with attempt:
-                client = redisio.async_client(self.settings)
-                try:
-                    async with client.pubsub() as ps:
-                        await ps.subscribe(self.banks.channel)
-                        await self.reload_banks()  # catch changes made while unsubscribed
-                        async for msg in ps.listen():
-                            if msg["type"] == "message":
-                                await self.reload_banks()
-                    raise ConnectionError("the bank channel closed")  # subscribe again
-                finally:
-                    await client.aclose()
+        """Reload the in-memory index whenever a bank changes (pub/sub, no restart)."""
+        await banks_mod.watch(self.settings, self.banks, self._set_index)
 
     def stop(self) -> None:
         self._stop.set()

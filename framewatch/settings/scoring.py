@@ -82,8 +82,37 @@ class ScoringSettings(BaseModel):
         40_000_000, ge=1, description="largest image in pixels, read from its header before "
         "decoding (decompression bombs)"
     )  # fmt: skip
-    block_threshold: float = Field(0.85, ge=0, le=1, description="check: block at or above")
-    review_threshold: float = Field(0.5, ge=0, le=1, description="check: review at or above")
+    check_require_api_key: bool = Field(
+        True, description="check API: every request needs a tenant's API key (Bearer), as the "
+        "push API; false only behind your own authentication (then ?tenant= names the tenant)"
+    )  # fmt: skip
+    check_max_request_bytes: int = Field(
+        24 * 1024 * 1024, ge=1024, description="check API: largest request body"
+    )
+    check_max_parts: int = Field(
+        8, ge=1, le=1024, description="check API: most inputs + parts (images, texts) a request"
+    )
+    check_max_text_chars: int = Field(
+        32_768, ge=1, description="check API: longest text part, in characters"
+    )
+    check_part_concurrency: int = Field(
+        2, ge=1, description="check API: parts of one request scored at once"
+    )
+    check_max_requests_per_key: int = Field(
+        4, ge=1, description="check API: requests of one API key in flight at once (429 beyond)"
+    )
+    check_max_bytes_per_key: int = Field(
+        64 * 1024 * 1024, ge=1024, description="check API: request bytes of one API key in "
+        "flight at once (429 beyond)"
+    )  # fmt: skip
+    block_threshold: float = Field(
+        0.85, ge=0, le=1, description="`framewatch eval`: default block threshold (decisions of "
+        "check and the check API come from the policy files)"
+    )  # fmt: skip
+    review_threshold: float = Field(
+        0.5, ge=0, le=1, description="`framewatch eval`: default review threshold (decisions of "
+        "check and the check API come from the policy files)"
+    )  # fmt: skip
     fusion_default: FusionRule = Field(
         default_factory=FusionRule,
         description="how model scores of a category merge when no fusion rule names it",

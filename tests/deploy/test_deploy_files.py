@@ -418,3 +418,26 @@ def test_service_command_help_runs(service: Service) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "usage: framewatch" in out.stdout
+
+
+def test_the_check_api_is_not_published_beyond_loopback_or_the_allowed_pods() -> None:
+    """compose binds 8082 to the host's loopback; in k8s a NetworkPolicy admits only the pods
+    labelled as check API clients to 8082 (a Service alone is reachable cluster-wide)."""
+    for name, svc in _fw_compose_services().items():
+        for p in svc.get("ports", []):
+            if str(p).endswith(":8082"):
+                assert str(p).startswith("127.0.0.1:"), f"compose {name} publishes {p} on all"
+    docs = _k8s()
+    exposed = [d for d in docs if d["kind"] == "Service"
+               and any(p["port"] == 8082 for p in d["spec"]["ports"])]  # fmt: skip
+    assert exposed
+    for svc in exposed:
+        sel = svc["spec"]["selector"]
+        pols = [d for d in docs if d["kind"] == "NetworkPolicy"
+                and d["spec"]["podSelector"].get("matchLabels") == sel]  # fmt: skip
+        assert pols, f"no NetworkPolicy selects the pods behind {svc['metadata']['name']}"
+        spec = pols[0]["spec"]
+        assert "Ingress" in spec["policyTypes"]
+        rules = [r for r in spec["ingress"] if any(p["port"] == 8082 for p in r["ports"])]
+        assert rules and all(r.get("from") for r in rules), "8082 must not be open to all"
+        assert all("namespaceSelector" not in f for r in rules for f in r["from"])

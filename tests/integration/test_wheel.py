@@ -61,7 +61,7 @@ def test_wheel_lists_every_data_file(wheel_venv: tuple[Path, Path]) -> None:
     wheel, _ = wheel_venv
     names = set(zipfile.ZipFile(wheel).namelist())
     for need in (
-        "streams/policies/default.yaml",
+        "framewatch/data/policies/default.yaml",
         "framewatch/data/taxonomy.yaml",
         "framewatch/data/local/server.properties",
         "framewatch/data/local/pom.xml",

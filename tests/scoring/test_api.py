@@ -1,18 +1,30 @@
-"""The check API over real HTTP: /v1/check, OpenAI-compatible /v1/moderations, URL safety."""
+"""The check API over real HTTP: /v1/check decides with the live detectors and policy."""
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from scoring.api import app
+from framewatch import records
+from framewatch.settings import Settings, to_env
 from scoring.banks import BankStore, with_crops
 from scoring.scorer import Scorer
-from tests.scoring.conftest import frames, jpeg
+from streams.policy import load_dir
+from streams.state import StreamState, step
+from tests.scoring.conftest import check_api, frames, jpeg, overlay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+KIDS_POLICY = """
+scope: {tenant: acme, channel: kids}
+rules:
+  spam: {review: 0.5, block: 0.8, smoothing: {k: 2, n: 3}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -20,70 +32,86 @@ def scorer(builtin_models) -> Scorer:  # type: ignore[no-untyped-def]
     return Scorer(builtin_models[:1])
 
 
-async def _server(settings, scorer):  # type: ignore[no-untyped-def]
-    srv = TestServer(app(settings, scorer))
-    await srv.start_server()
-    return srv
-
-
 async def test_check_scores_decides_and_matches_banks(settings, scorer) -> None:  # type: ignore[no-untyped-def]
     chair = frames("chair-orig-22-sd-bar.mp4", count=1)[0]
-    srv = await _server(settings, scorer)
-    try:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(srv.make_url("/v1/check"), data=jpeg(chair),
-                              headers={"Content-Type": "image/jpeg"}) as r:  # fmt: skip
+    async with check_api(settings, scorer) as (base, auth), aiohttp.ClientSession() as s:
+        async with s.post(f"{base}/v1/check", data=jpeg(chair),
+                          headers={**auth, "Content-Type": "image/jpeg"}) as r:  # fmt: skip
+            body = await r.json()
+        assert r.status == 200, body
+        assert body["decision"] == "allow" and "below review" in body["rationale"]
+        assert body["models"]["sexual"] == "opennsfw@0.1.0" and body["hash_matches"] == []
+        assert body["policy"]["tenant"] == "tenant-a"
+        store = BankStore(settings)
+        store.create("terror", "red_line", "known_bad.terror_bank")
+        store.add("terror", "chair.jpg", with_crops(chair, [0.05]), "image")
+        store.notify()  # the API's bank watch reloads its index (no Redis read per request)
+        for _ in range(100):
+            async with s.post(f"{base}/v1/check", data=jpeg(chair, 60), headers=auth) as r:
                 body = await r.json()
-            assert r.status == 200, body
-            assert body["decision"] == "allow" and "< review threshold" in body["rationale"]
-            assert body["models"]["sexual"] == "opennsfw@0.1.0" and body["hash_matches"] == []
-            store = BankStore(settings)
-            store.create("terror", "red_line", "known_bad.terror_bank")
-            store.add("terror", "chair.jpg", with_crops(chair, [0.05]), "image")
-            async with s.post(srv.make_url("/v1/check"), data=jpeg(chair, 60)) as r:
-                body = await r.json()
-            assert body["decision"] == "block", body
-            assert body["hash_matches"][0]["category"] == "known_bad.terror_bank"
-            async with s.post(srv.make_url("/v1/check"), data=b"not an image") as r:
-                assert r.status == 422
-                assert "decode" in (await r.json())["error"]["message"]
-    finally:
-        await srv.close()
+            if body["hash_matches"]:
+                break
+            await asyncio.sleep(0.1)
+        assert body["decision"] == "block" and body["red_line"] is True, body
+        assert body["hash_matches"][0]["category"] == "known_bad.terror_bank"
+        async with s.post(f"{base}/v1/check", data=b"not an image", headers=auth) as r:
+            assert r.status == 422
+            assert "decode" in (await r.json())["error"]["message"]
 
 
-async def test_moderations_is_openai_shaped_and_refuses_private_urls(make_settings, scorer) -> None:  # type: ignore[no-untyped-def]
-    img = jpeg(frames("pattern-hd-no-bar.mp4", count=1)[0][::4, ::4])
-    # a real HTTP server holding the image, on loopback
-    files = web.Application()
-    files.router.add_get("/img.jpg", lambda _r: web.Response(body=img, content_type="image/jpeg"))
-    fsrv = TestServer(files)
-    await fsrv.start_server()
-    strict = await _server(make_settings(), scorer)
-    lax = await _server(make_settings(scoring={"allow_private_urls": True}), scorer)
-    data_url = "data:image/jpeg;base64," + base64.b64encode(img).decode()
-    try:
-        async with aiohttp.ClientSession() as s:
-            req = {"input": [{"type": "image_url", "image_url": {"url": data_url}},
-                             {"type": "text", "text": "DM me on telegram"}]}  # fmt: skip
-            async with s.post(strict.make_url("/v1/moderations"), json=req) as r:
-                body = await r.json()
-            assert r.status == 200, body
-            pic, words = body["results"]
-            assert pic["flagged"] is False and set(pic["categories"]) >= {
-                "sexual",
-                "violence/graphic",
-            }
-            assert 0 <= pic["category_scores"]["sexual"] < 0.5
-            assert words["flagged"] is True
-            assert "spam.solicitation" in words["framewatch"]["scores"]
-            url = str(fsrv.make_url("/img.jpg"))
-            req = {"input": [{"type": "image_url", "image_url": {"url": url}}]}
-            async with s.post(strict.make_url("/v1/moderations"), json=req) as r:
-                assert r.status == 400
-                assert "private address" in (await r.json())["error"]["message"]
-            async with s.post(lax.make_url("/v1/moderations"), json=req) as r:
-                assert r.status == 200
-                assert (await r.json())["results"][0]["framewatch"]["decision"] == "allow"
-    finally:
-        for srv in (strict, lax, fsrv):
-            await srv.close()
+def live_decision(scores: dict[str, float], policy_dir: Path, channel: str | None) -> str:
+    """What the streams worker decides on a stream showing this image (5 frames, 1 s apart)."""
+    from framewatch import taxonomy
+
+    policy = load_dir(policy_dir, taxonomy.load())
+    st, action = StreamState(), "allow"
+    for i in range(5):
+        sc = records.Scores(frame_id=f"f{i}", stream_id="s1", account_id="a1", tenant="acme",
+                            channel=channel, seq=i, captured_at=1000.0 + i, scored_at=1000.0 + i,
+                            scores=scores)  # fmt: skip
+        out = step(st, sc, policy, decided_at=2000.0)
+        st = out.state
+        if out.decision is not None:
+            action = out.decision.action
+    return action
+
+
+async def test_check_api_and_cli_decide_as_the_live_policy_with_text_overlays(
+    make_settings, scorer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """One decision engine: the tenant's and channel's policy, OCR included, in all three."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "acme-kids.yaml").write_text(KIDS_POLICY)
+    settings: Settings = make_settings(streams={"policy_dir": policies},
+                                       scoring={"providers": ["CPUExecutionProvider"]})  # fmt: skip
+    img = overlay(["DM me on telegram", "www.win-free.example"])
+    picture = tmp_path / "overlay.jpg"
+    picture.write_bytes(img)
+    got: dict[str | None, dict] = {}
+    api = check_api(settings, scorer, tenant="acme")
+    async with api as (base, auth), aiohttp.ClientSession() as s:
+        for channel in ("kids", None):
+            q = f"?channel={channel}" if channel else ""
+            async with s.post(f"{base}/v1/check{q}", data=img, headers=auth) as r:
+                got[channel] = await r.json()
+                assert r.status == 200, got[channel]
+    kids, plain = got["kids"], got[None]
+    # the live scorer's OCR + spam rules ran: the overlay's URL, handle and solicitation
+    assert {"spam.url", "spam.messenger_handle", "spam.solicitation"} <= set(kids["scores"])
+    assert {t["kind"] for t in kids["text"]} >= {"url", "handle", "solicitation"}
+    # the tenant's kids channel blocks spam at 0.8; elsewhere the default reviews it
+    assert kids["decision"] == "block" and "acme-kids.yaml:spam" in kids["rationale"]
+    assert plain["decision"] == "review"
+    assert kids["decision"] == live_decision(kids["scores"], policies, "kids")
+    assert plain["decision"] == live_decision(plain["scores"], policies, None)
+    # `framewatch check` decides the same, from the same files
+    env = {**os.environ, **to_env(settings)}
+    for args, want in ((["--tenant", "acme", "--channel", "kids"], "block"), ([], "review")):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "framewatch.cli", "check", "--json", *args, str(picture),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 180)
+        assert proc.returncode == 0, err.decode()
+        assert json.loads(out)["decision"] == want, (args, out[:600])

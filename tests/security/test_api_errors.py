@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 async def test_check_api_bad_requests_are_400_not_500(settings: Settings) -> None:
     srv = TestServer(check_app(settings, Scorer([])))  # none of these reaches a model
     await srv.start_server()
+    auth = {
+        "Authorization": f"Bearer {apikeys.create(settings, redisio.sync_client(settings), 't')}"
+    }
     cases = [
         {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
         {"json": {"image_url": 5}},
@@ -27,12 +30,14 @@ async def test_check_api_bad_requests_are_400_not_500(settings: Settings) -> Non
     try:
         async with aiohttp.ClientSession() as s:
             for kw in cases:
+                kw["headers"] = {**kw.get("headers", {}), **auth}
                 async with s.post(srv.make_url("/v1/check"), **kw) as r:
                     body = await r.json()
                     assert r.status == 400 and body["error"]["message"], (kw, body)
             part = {"type": "image_url", "image_url": "http://no-such-host.invalid/a"}
-            async with s.post(srv.make_url("/v1/moderations"), json={"input": [part]}) as r:
-                assert r.status == 400 and "cannot resolve" in (await r.json())["error"]["message"]
+            url = srv.make_url("/v1/moderations")
+            async with s.post(url, json={"input": [part]}, headers=auth) as r:
+                assert r.status == 400 and "not allowed" in (await r.json())["error"]["message"]
             async with s.get(srv.make_url("/openapi.json")) as r:
                 assert set((await r.json())["paths"]) == {"/v1/check", "/v1/moderations"}
     finally:

@@ -104,9 +104,10 @@ async def test_check_api_survives_fuzzing(
     make_settings: Callable[..., Settings], tmp_path: Path, capsys: Any
 ) -> None:
     s = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"]})
+    key = create(s, redisio.sync_client(s), "tenant-fuzz")
     with serve(s, "check-api", port_env="FRAMEWATCH_SCORING__HTTP_PORT",
                log=tmp_path / "check.log") as (base, _p):  # fmt: skip
-        seen = fuzz(base, {})
+        seen = fuzz(base, {"Authorization": f"Bearer {key}"})
     assert report("check-api", seen, capsys) > 0
     assert any(200 in c for c in seen.values())
 
