@@ -28,7 +28,7 @@ from alerts.api_doc import Acknowledged, Healthy, openapi
 from alerts.delivery import LATENCY, OPEN_INCIDENTS, Deliverer, Outcome, init_series
 from alerts.routing import Routable, Route, Routing, Sink
 from alerts.sinks import record_id, request_for
-from framewatch import apikeys, deadletter, httpapi, kafkaio, metrics, records, redisio
+from framewatch import apikeys, deadletter, httpapi, kafkaio, metrics, records, redisio, scope
 from framewatch.errors import RecordDecodeError
 from framewatch.failures import Failures
 from framewatch.httpapi import TENANT, HttpError
@@ -159,7 +159,7 @@ class Router:
         """Rate limit per stream/account: True when this alert is folded into an open page."""
         if self.cfg.rate_window_s <= 0 or a.test or a.kind != "trigger":
             return False
-        key = self.k("fold", a.tenant, a.stream_id, a.account_id)
+        key = self.k("fold", scope.key(a.tenant, a.stream_id, a.account_id))
         me = f"{a.incident_id}|{int(a.red_line)}"
         ms = int(self.cfg.rate_window_s * 1000)
         if await self.redis.set(key, me, nx=True, px=ms):
@@ -260,7 +260,7 @@ class Router:
                 continue
             alert = records.decode(blob, records.Alert)
             a0 = alert
-            fold_key = self.k("fold", a0.tenant, a0.stream_id, a0.account_id) + ":n"
+            fold_key = self.k("fold", scope.key(a0.tenant, a0.stream_id, a0.account_id)) + ":n"
             folded = int(await self.redis.scard(fold_key))
             names = route.escalation[tier - 1]
             outs = await asyncio.gather(

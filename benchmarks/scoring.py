@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from devkit.testdata import video
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
 from scoring import pdq
@@ -79,7 +79,7 @@ async def through_kafka(settings, jpegs: list[bytes]) -> tuple[float, ScoringSer
         f = records.Frame(frame_id=f"f{i}", stream_id=f"s{i % 8}", account_id="a", seq=i // 8,
                           pts=0.0, captured_at=time.time(), sample_reason="test", width=480,
                           height=270, pdq="00" * 32, pdq_quality=90, jpeg=j)  # fmt: skip
-        await prod.send(topic, records.encode(f), key=f.stream_id.encode())
+        await prod.send(topic, records.encode(f), key=scope.stream(f).encode())
     await prod.flush()
     await prod.stop()
     cons = kafkaio.consumer(settings, settings.topics.name("scores"), group_id="bench-reader")

@@ -24,7 +24,7 @@ from console.auth import Auth, User, csrf_ok
 from console.index import Index
 from console.tail import Tailer
 from console.workload import Workload
-from framewatch import kafkaio, records, redisio
+from framewatch import kafkaio, records, redisio, scope
 from framewatch.evidence import EvidenceStore
 from framewatch.metrics import served
 from framewatch.records import ReviewOutcome
@@ -69,7 +69,8 @@ class Console:
 
     async def send_review(self, rv: ReviewOutcome) -> None:
         topic = self.settings.topics.name("reviews")
-        await self.producer.send_and_wait(topic, records.encode(rv), key=rv.stream_id.encode())
+        # keyed like the stream's scores, so the worker holding its state gets the verdict
+        await self.producer.send_and_wait(topic, records.encode(rv), key=scope.stream(rv).encode())
         self.index.add_review(rv)
 
 

@@ -20,7 +20,7 @@ import math
 import struct
 import time
 import uuid
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -59,6 +59,12 @@ class _Record(BaseModel):
     model_config = STRICT
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
+    READS: ClassVar[frozenset[int]] = frozenset()
+
+    @classmethod
+    def reads(cls, version: object) -> bool:
+        ok = isinstance(version, int) and not isinstance(version, bool)
+        return ok and (version == cls.VERSION or version in cls.READS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,18 +76,26 @@ SampleReason = Literal[
 ]
 
 
+SessionId = Annotated[str | None, Field(max_length=64, description="this life of the stream "
+                      "(a publisher back under the same id starts a new one); absent in v1")]  # fmt: skip
+
+
 class Frame(_Record):
-    """One sampled frame of a stream, produced by ingest to the frames topic (key: stream_id)."""
+    """One sampled frame of a stream, produced by ingest to the frames topic
+    (key: ``scope.stream``, i.e. tenant/stream_id). v2 added ``session``."""
 
     TYPE: ClassVar[str] = "frame"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     frame_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
     channel: str | None = Field(None, description="channel type for policy, e.g. kids, gaming")
-    seq: int = Field(ge=0, description="sample number within the stream, from 0")
+    session: SessionId = None
+    seq: int = Field(ge=0, description="sample number of the stream (diagnostic; replays are "
+                     "recognised by frame_id, never by seq)")  # fmt: skip
     pts: float = Field(description="presentation time in seconds from stream start")
     captured_at: Epoch = Field(description="wall-clock capture time, epoch seconds")
     sample_reason: SampleReason
@@ -130,16 +144,19 @@ class Detection(BaseModel):
 
 
 class Scores(_Record):
-    """What the scorer found in one frame (topic scores, key: stream_id)."""
+    """What the scorer found in one frame (topic scores, key: tenant/stream_id).
+    v2 added ``session`` (copied from the frame)."""
 
     TYPE: ClassVar[str] = "scores"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     frame_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
     channel: str | None = None
+    session: SessionId = None
     seq: int = Field(ge=0)
     captured_at: Epoch
     scored_at: Epoch
@@ -393,18 +410,20 @@ def _decode_frame(data: bytes) -> Frame:
     if len(data) < _FRAME_HEADER.size:
         raise RecordDecodeError("malformed", "frame envelope shorter than its header")
     _, version, meta_len = _FRAME_HEADER.unpack_from(data)
-    if version != Frame.VERSION:
+    if not Frame.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"frame record version {version}; this build reads version {Frame.VERSION}: "
+            f"frame record version {version}; this build reads {sorted(Frame.READS | {Frame.VERSION})}: "
             "upgrade framewatch on this consumer",
         )
     start = _FRAME_HEADER.size
     if meta_len > len(data) - start:
         raise RecordDecodeError("malformed", "frame envelope metadata length runs past the end")
     meta = _loads(data[start : start + meta_len])
-    if meta.pop("type", None) != "frame" or meta.pop("v", None) != Frame.VERSION:
-        raise RecordDecodeError("malformed", "frame envelope metadata lacks type=frame, v=1")
+    if meta.pop("type", None) != "frame" or meta.pop("v", None) != version:
+        raise RecordDecodeError(
+            "malformed", f"frame envelope metadata lacks type=frame, v={version}"
+        )
     meta["jpeg"] = data[start + meta_len :]
     return _validate(Frame, meta)
 
@@ -415,10 +434,10 @@ def _decode_json(data: bytes) -> _Record:
     cls = JSON_RECORDS.get(rtype) if isinstance(rtype, str) else None
     if cls is None:
         raise RecordDecodeError("unknown_type", f"unknown record type {rtype!r}")
-    if version != cls.VERSION:
+    if not cls.reads(version):
         raise RecordDecodeError(
             "unsupported_version",
-            f"{rtype} record version {version!r}; this build reads version {cls.VERSION}: "
+            f"{rtype} record version {version!r}; this build reads {sorted(cls.READS | {cls.VERSION})}: "
             "upgrade framewatch on this consumer",
         )
     return _validate(cls, body)

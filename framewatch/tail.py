@@ -19,17 +19,24 @@ def summary(rec: records._Record) -> str:
         case records.Decision():
             why = ", ".join(f"{r.category} {r.score:.2f}>{r.threshold:.2f}" for r in rec.reasons)
             flag = " RED-LINE" if rec.red_line else ""
-            return f"{t} {rec.action.upper():<6}{flag} stream={rec.stream_id} account={rec.account_id} {why}"
+            return f"{t} {rec.action.upper():<6}{flag} tenant={rec.tenant} stream={rec.stream_id} account={rec.account_id} {why}"
         case records.Enforcement():
-            return f"{t} {rec.action} account={rec.account_id} step={rec.ladder_step} strikes={rec.strike_total:.1f}"
+            return f"{t} {rec.action} tenant={rec.tenant} account={rec.account_id} step={rec.ladder_step} strikes={rec.strike_total:.1f}"
         case records.Alert():
-            return f"{t} ALERT {rec.severity} {rec.category} stream={rec.stream_id} {rec.summary}"
+            return f"{t} ALERT {rec.severity} {rec.category} tenant={rec.tenant} stream={rec.stream_id} {rec.summary}"
         case records.Frame():
-            return f"{t} frame {rec.frame_id} stream={rec.stream_id} seq={rec.seq} {rec.sample_reason} {len(rec.jpeg)}B"
+            return f"{t} frame {rec.frame_id} tenant={rec.tenant} stream={rec.stream_id} seq={rec.seq} {rec.sample_reason} {len(rec.jpeg)}B"
         case records.Scores():
             top = sorted(rec.scores.items(), key=lambda kv: -kv[1])[:3]
-            return f"{t} scores stream={rec.stream_id} seq={rec.seq} " + " ".join(
-                f"{k}={v:.2f}" for k, v in top
+            return (
+                f"{t} scores tenant={rec.tenant} stream={rec.stream_id} seq={rec.seq} "
+                + " ".join(f"{k}={v:.2f}" for k, v in top)
+            )
+        case records.AuditEntry():
+            body = rec.record
+            return (
+                f"{t} audit #{rec.seq} {rec.record_type} tenant={body.get('tenant', '-')} "
+                f"{body.get('decision_id') or body.get('enforcement_id') or body.get('review_id')}"
             )
         case records.DeadLetter():
             return f"{t} dead-letter {rec.stage}/{rec.reason}: {rec.error}"

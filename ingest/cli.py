@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "and the supervisor of pulls registered with `framewatch sources add`.",
     )
     p.add_argument("source", help="video file path or pull URL, or `serve`")
-    p.add_argument("--stream-id", help="stream id (Kafka key of its frames); required")
+    p.add_argument("--stream-id", help="stream id, the tenant's own name for it; required")
     p.add_argument("--account-id", help="account that owns the stream; required")
     p.add_argument("--tenant", default="default", help="tenant (platform) the stream belongs to")
     p.add_argument("--channel", default=None, help="channel type for policy, e.g. kids")
@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.add_argument("--keyframes", action="store_true")
     r = ss.add_parser("remove", help="unregister a pull (the supervisor stops it)")
     r.add_argument("stream_id")
+    r.add_argument("--tenant", default="default", help="the tenant whose pull it is")
     ls = ss.add_parser(
         "list",
         help="registered pulls with their state (connecting, live, stalled, reconnecting, "
@@ -163,8 +164,11 @@ def _sources(args: argparse.Namespace, settings: Settings) -> int:
         key = streamkeys.create_key(settings, client, args.tenant, args.account_id, args.stream_id)
         print(json.dumps({"stream_key": key, "stream_id": args.stream_id}) if args.json else key)
     elif args.sources_cmd == "remove":
-        if not registry.remove(settings, client, args.stream_id):
-            raise FramewatchError(f"no registered source {args.stream_id!r}; see `sources list`")
+        if not registry.remove(settings, client, args.tenant, args.stream_id):
+            raise FramewatchError(
+                f"no registered source {args.stream_id!r} of tenant {args.tenant!r}; "
+                "see `sources list`"
+            )
         print(f"removed {args.stream_id}")
     else:
         rows = registry.list_with_state(settings, client)

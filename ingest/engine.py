@@ -14,6 +14,7 @@ from framewatch.pdq import hash_rgb
 from framewatch.settings import Settings
 from ingest import framedata
 from ingest.metrics import FRAMES_DECODED, FRAMES_SAMPLED, FRAMES_SUPPRESSED
+from ingest.position import Position
 from ingest.sampling import DuplicateSuppressor, IntervalSampler, SceneCutDetector
 from ingest.source import DecodedFrame
 
@@ -38,7 +39,11 @@ class Counts:
 
 
 class SampleEngine:
-    """Turns a stream's decoded frames into Frame records; keeps seq across reconnects."""
+    """Turns a stream's decoded frames into Frame records; keeps seq across reconnects.
+
+    Each engine is a new life of the stream (a fresh ``session``) unless ``resume`` continues
+    a saved position of the same life.
+    """
 
     def __init__(
         self,
@@ -63,8 +68,22 @@ class SampleEngine:
         self.hot = False
         self.counts = Counts()
         self.seq = 0
+        self.session = records.new_id()
         self._pts_offset = 0.0  # keeps pts increasing across reconnects
         self._last_pts = 0.0
+
+    def resume(self, pos: Position | None, *, same_life: bool) -> None:
+        """Continue from a saved position (before the first frame): seq goes on from it;
+        ``same_life`` (an ingest restart mid-stream) also keeps its session, its pts and its
+        last hash for duplicate suppression, otherwise this is a new life of the stream."""
+        if pos is None:
+            return
+        self.seq = pos.seq
+        if same_life and pos.session:
+            self.session = pos.session
+            self._last_pts = pos.pts
+            self._pts_offset = pos.pts + 1.0 / self.interval.fps
+            self.dedup.resume(pos.pdq, time.monotonic())
 
     def set_hot(self, hot: bool) -> None:
         """Sample at hot_fps while a stream is hot (set from a Redis poll, not per frame)."""
@@ -78,8 +97,7 @@ class SampleEngine:
         self.counts.reconnects += 1
 
     def process(self, frames: Iterable[DecodedFrame]) -> Iterator[records.Frame]:
-        label = self.meta.stream_id
-        decoded = FRAMES_DECODED.labels(stream=label)
+        decoded = FRAMES_DECODED.labels(tenant=self.meta.tenant, stream=self.meta.stream_id)
         for df in frames:
             self.counts.read += 1
             decoded.inc()
@@ -114,6 +132,7 @@ class SampleEngine:
                 account_id=self.meta.account_id,
                 tenant=self.meta.tenant,
                 channel=self.meta.channel,
+                session=self.session,
                 seq=self.seq,
                 pts=round(pts, 6),
                 captured_at=records.now(),

@@ -10,7 +10,7 @@ from framewatch.metrics import stage_registry
 _REG = stage_registry("ingest")  # this stage's /metrics only (core metrics join there)
 
 FRAMES_DECODED = Counter(
-    "framewatch_ingest_frames_decoded_total", "frames decoded", ["stream"], registry=_REG
+    "framewatch_ingest_frames_decoded_total", "frames decoded", ["tenant", "stream"], registry=_REG
 )
 FRAMES_SAMPLED = Counter(
     "framewatch_ingest_frames_sampled_total", "frames chosen as samples", ["reason"], registry=_REG
@@ -21,7 +21,7 @@ FRAMES_SUPPRESSED = Counter(
 LAST_FRAME = Gauge(
     "framewatch_stream_last_frame_timestamp_seconds",
     "unix time of the last frame sent for a stream (alert when a live stream goes quiet)",
-    ["stream_id"],
+    ["tenant", "stream_id"],
     registry=_REG,
 )
 FRAMES_SENT = Counter(
@@ -44,7 +44,7 @@ RECONNECTS = Counter(
 LAG = Gauge(
     "framewatch_ingest_lag_seconds",
     "capture to produced, last frame of a stream",
-    ["stream"],
+    ["tenant", "stream"],
     registry=_REG,
 )
 PRODUCE_LATENCY = Histogram(
@@ -59,6 +59,13 @@ PUSH_REQUESTS = Counter(
 HOT_POLL_ERRORS = Counter(
     "framewatch_ingest_hot_poll_errors_total",
     "reads of the Redis 'hot' hint that failed (sampling stays at its last rate meanwhile)",
+    registry=_REG,
+)
+POSITION_ERRORS = Counter(
+    "framewatch_ingest_position_errors_total",
+    "reads or writes of a stream's saved position that failed (the stream goes on; a restart "
+    "then starts a new life of it)",
+    ["op"],
     registry=_REG,
 )
 BROKER_WAITS = Counter(
@@ -118,8 +125,8 @@ def frame_sent(frame: records.Frame, topic: str, source: str, produce_s: float) 
     """Count one frame Kafka acknowledged (pull or push alike); returns its capture lag."""
     PRODUCE_LATENCY.observe(produce_s)
     lag = records.now() - frame.captured_at
-    LAG.labels(stream=frame.stream_id).set(lag)
+    LAG.labels(tenant=frame.tenant, stream=frame.stream_id).set(lag)
     FRAMES_SENT.labels(source=source).inc()
-    LAST_FRAME.labels(stream_id=frame.stream_id).set(frame.captured_at)
+    LAST_FRAME.labels(tenant=frame.tenant, stream_id=frame.stream_id).set(frame.captured_at)
     metrics.RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
     return lag

@@ -18,10 +18,10 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
-from framewatch import deadletter, fields, httpapi, images, records, redisio
+from framewatch import deadletter, fields, httpapi, images, records, redisio, scope
 from framewatch.httpapi import TENANT
 from framewatch.settings import Settings
-from ingest import framedata, sources_api, tenancy
+from ingest import framedata, sources_api
 from ingest.http import DECODES, PRODUCER, REDIS, SETTINGS, error
 from ingest.metrics import PUSH_REQUESTS, frame_sent
 
@@ -73,10 +73,9 @@ async def push_frame(request: web.Request) -> web.Response:
             "bad_captured_at",
             "captured_at must be epoch seconds between 1970 and 2100, e.g. 1700000000.5",
         )
-    try:  # before the body is read: nothing of another tenant's stream is touched
-        await tenancy.claim(settings, request.app[REDIS], tenant, stream_id)
-    except tenancy.StreamOwnedError as exc:
-        return error(403, "stream_forbidden", str(exc))
+    session = _param(request, "session", "X-Stream-Session")
+    if session is not None and len(session) > 64:
+        return error(400, "bad_session", "session must be at most 64 characters")
     try:
         data = await _body(request, cfg.push_max_bytes)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
@@ -102,16 +101,21 @@ async def push_frame(request: web.Request) -> web.Response:
         await _dead_letter(request, tenant, stream_id, rejected, data)
         return error(rejected.status, rejected.code, str(rejected))
     client = request.app[REDIS]
-    seq = int(await client.incr(redisio.key(settings, "pushseq", tenant, stream_id))) - 1
-    start_key = redisio.key(settings, "pushstart", tenant, stream_id)
+    skey = scope.key(tenant, stream_id)  # the tenant's stream: its ids are its own names
+    seq = int(await client.incr(redisio.key(settings, "pushseq", skey))) - 1
+    start_key = redisio.key(settings, "pushstart", skey)
     await client.set(start_key, captured_at, nx=True)
     start = float(await client.get(start_key) or captured_at)
     frame = records.Frame(
-        frame_id=records.stable_id(tenant, stream_id, hashlib.sha256(data).hexdigest()),
+        # a retry is the same frame; the same picture in another life of the stream is not
+        frame_id=records.stable_id(
+            tenant, stream_id, hashlib.sha256(data).hexdigest(), *([session] if session else [])
+        ),
         stream_id=stream_id,
         account_id=account_id,
         tenant=tenant,
         channel=request.query.get("channel") or request.headers.get("X-Channel"),
+        session=session or None,
         seq=seq,
         pts=max(0.0, captured_at - start),
         captured_at=captured_at,
@@ -125,7 +129,7 @@ async def push_frame(request: web.Request) -> web.Response:
     topic = settings.topics.name("frames")
     t0 = time.monotonic()
     try:
-        await request.app[PRODUCER].send_and_wait(topic, frame.encode(), key=stream_id.encode())
+        await request.app[PRODUCER].send_and_wait(topic, frame.encode(), key=skey.encode())
     except Exception as exc:  # Kafka down: tell the client to retry (frame_id is stable)
         log.error("push: producing to %s failed: %s", topic, exc)
         return error(503, "unavailable", "could not store the frame; retry later")
@@ -143,7 +147,7 @@ async def _dead_letter(
     keep = len(data) <= settings.ingest.push_dead_letter_max_bytes
     dead = deadletter.build(
         "ingest", f"push_{exc.code}", f"tenant {tenant}: {exc}", payload=data if keep else None
-    ).model_copy(update={"key": stream_id})
+    ).model_copy(update={"key": scope.key(tenant, stream_id)})
     try:
         await deadletter.send(request.app[PRODUCER], settings, dead)
     except Exception as e:  # Kafka down: the 4xx still goes out
@@ -165,7 +169,6 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
-                (403, "the stream id belongs to another tenant"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
                 (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
             )
@@ -178,6 +181,9 @@ def openapi(settings: Settings) -> dict[str, Any]:
         {"name": "captured_at", "in": "query", "schema": {"type": "number"},
          "description": "capture time, epoch seconds (or header X-Capture-Time); default now"},
         {"name": "channel", "in": "query", "schema": {"type": "string"}},
+        {"name": "session", "in": "query", "schema": {"type": "string", "maxLength": 64},
+         "description": "this life of the stream (or header X-Stream-Session): send a new one "
+                        "when the broadcast restarts and it is moderated as a new life"},
     ]  # fmt: skip
     image = {"schema": {"type": "string", "format": "binary"}}
     return {

@@ -1,6 +1,7 @@
 """Pulls registered in Redis (`framewatch sources ...`), and the supervisor that runs them.
 
-The registry is one Redis hash, ``key(settings, "sources")``: stream_id -> JSON entry. The
+The registry is one Redis hash, ``key(settings, "sources")``: ``scope.key(tenant, stream_id)``
+-> JSON entry, so two tenants may both register a ``cam-1``. The
 supervisor in ``framewatch ingest serve`` re-reads it every ``supervisor_poll_s`` and starts,
 restarts (entry changed, or it failed) and stops pulls to match.
 """
@@ -17,10 +18,10 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from framewatch import redisio
+from framewatch import redisio, scope
 from framewatch.redact import mask_url
 from framewatch.settings import Settings
-from ingest import egress, tenancy
+from ingest import egress
 from ingest.engine import StreamMeta
 from ingest.runner import StreamIngester
 from ingest.source import is_live
@@ -38,43 +39,45 @@ class SourceEntry:
     fps: float | None = None
     keyframes: bool = False
 
+    @property
+    def key(self) -> str:
+        """Its field in the registry hash, and its name in the supervisor."""
+        return scope.key(self.tenant, self.stream_id)
+
 
 def _hash(settings: Settings) -> str:
     return redisio.key(settings, "sources")
 
 
 def add(settings: Settings, client: redis.Redis, entry: SourceEntry) -> None:
-    """Register (or replace) a pull; URLs are checked against the SSRF guard first.
-
-    The stream id is claimed for the entry's tenant: another tenant's stream is never replaced.
-    """
+    """Register (or replace) the tenant's pull; URLs are checked against the SSRF guard first."""
     if is_live(entry.source):
         egress.check(entry.source, allow_private=settings.ingest.allow_private_urls)
-    tenancy.claim_sync(settings, client, entry.tenant, entry.stream_id)
-    client.hset(_hash(settings), entry.stream_id, json.dumps(asdict(entry)))
+    client.hset(_hash(settings), entry.key, json.dumps(asdict(entry)))
 
 
-def remove(settings: Settings, client: redis.Redis, stream_id: str) -> bool:
-    return bool(client.hdel(_hash(settings), stream_id))
+def remove(settings: Settings, client: redis.Redis, tenant: str, stream_id: str) -> bool:
+    return bool(client.hdel(_hash(settings), scope.key(tenant, stream_id)))
 
 
 def list_all(settings: Settings, client: redis.Redis) -> list[SourceEntry]:
     raw = client.hgetall(_hash(settings))
     return sorted(
         (SourceEntry(**json.loads(v)) for v in raw.values()),  # type: ignore[union-attr]
-        key=lambda e: e.stream_id,
+        key=lambda e: (e.tenant, e.stream_id),
     )
 
 
-def _state_key(settings: Settings, stream_id: str) -> str:
-    return redisio.key(settings, "sourcestate", stream_id)
+def _state_key(settings: Settings, entry_key: str) -> str:
+    """Where `ingest serve` reports a pull's state; ``entry_key`` is ``SourceEntry.key``."""
+    return redisio.key(settings, "sourcestate", entry_key)
 
 
 def list_with_state(settings: Settings, client: redis.Redis) -> list[dict[str, object]]:
     """Registered pulls, URLs masked, with the state `ingest serve` last reported for each
     ('unknown' when no server reports it: it is not running, or not for this long)."""
     entries = list_all(settings, client)
-    raw = client.mget([_state_key(settings, e.stream_id) for e in entries]) if entries else []
+    raw = client.mget([_state_key(settings, e.key) for e in entries]) if entries else []
     out = []
     for e, r in zip(entries, raw, strict=True):  # type: ignore[arg-type]
         reported = json.loads(r) if r else {"state": "unknown"}
@@ -122,20 +125,20 @@ class Supervisor:
             keyframes_only=entry.keyframes,
             producer=self.producer,
         )
-        task = asyncio.create_task(ing.run(), name=f"pull-{entry.stream_id}")
+        task = asyncio.create_task(ing.run(), name=f"pull-{entry.key}")
         task.add_done_callback(_report)
-        self.running[entry.stream_id] = (entry, ing, task)
-        log.info("started pull %s from %s", entry.stream_id, mask_url(entry.source))
+        self.running[entry.key] = (entry, ing, task)
+        log.info("started pull %s from %s", entry.key, mask_url(entry.source))
 
-    async def _stop(self, stream_id: str) -> None:
-        _entry, ing, task = self.running.pop(stream_id)
+    async def _stop(self, key: str) -> None:
+        _entry, ing, task = self.running.pop(key)
         ing.stop()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(task, self.settings.ingest.read_timeout_s + 5)
         ing.status.forget()
         with contextlib.suppress(redis.RedisError, OSError):
-            await self.client.delete(_state_key(self.settings, stream_id))
-        log.info("stopped pull %s", stream_id)
+            await self.client.delete(_state_key(self.settings, key))
+        log.info("stopped pull %s", key)
 
     async def sync_once(self) -> None:
         wanted = await self._wanted()

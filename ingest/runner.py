@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 import tenacity
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from framewatch import deadletter, kafkaio, records, redisio
+from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
 from framewatch.settings import Settings
@@ -37,6 +38,7 @@ from ingest.metrics import (
     SOURCE_ERRORS,
     frame_sent,
 )
+from ingest.position import Position, PositionStore
 from ingest.source import DecodedFrame, VideoSource, is_live
 from ingest.state import SourceState, SourceStatus, TransitionError
 
@@ -96,8 +98,9 @@ class StreamIngester:
         self.opened = opened
         self._stop = threading.Event()
         self.last_lag = 0.0
+        self._sent: Position | None = None  # position after the last frame Kafka acked
         self.label = mask_url(source)  # logs, errors and dead letters never show credentials
-        self.status = SourceStatus(meta.stream_id)
+        self.status = SourceStatus(scope.key(meta.tenant, meta.stream_id))  # label: tenant/stream
         self.buffer: FrameBuffer | None = None
         self._egress: egress.Egress | None = None
         self._last_read = time.monotonic()
@@ -196,19 +199,44 @@ class StreamIngester:
             buffer.put_control(_DONE)
 
     # ---- event loop ----------------------------------------------------------------------
-    async def _poll_hot(self) -> None:
-        key = redisio.key(self.settings, "hot", self.meta.stream_id)
-        client = redisio.async_client(self.settings)
+    async def _poll_hot(self, client: aioredis.Redis) -> None:
+        key = redisio.key(self.settings, "hot", scope.key(self.meta.tenant, self.meta.stream_id))
+        while not self._stop.is_set():
+            try:
+                self.engine.set_hot(bool(await client.exists(key)))
+            except Exception as exc:  # Redis down must not stop ingest
+                HOT_POLL_ERRORS.inc()
+                log.debug("hot flag poll failed: %s", exc)
+            await asyncio.sleep(self.settings.ingest.hot_poll_s)
+
+    async def _resume(self, store: PositionStore) -> None:
+        """Continue the stream's saved position: the same life for a pull restarted within
+        ``resume_window_s`` (ingest or its supervisor restarted, the broadcast went on); a
+        new life for a publisher that came back to the listener, a file, or a stale position."""
+        m = self.meta
+        pos = await store.load(m.tenant, m.stream_id)
+        pull = is_live(self.source) and self.opened is None
+        fresh = pos is not None and records.now() - pos.saved_at <= (
+            self.settings.ingest.resume_window_s
+        )
+        self.engine.resume(pos, same_life=pull and fresh)
+        log.info(
+            "%s/%s: %s at seq %d", m.tenant, m.stream_id,
+            "same life resumed" if pull and fresh else "new life", self.engine.seq,
+        )  # fmt: skip
+
+    async def _save_positions(self, store: PositionStore) -> None:
+        """Save the position of the last acknowledged frame every position_save_s."""
+        saved: Position | None = None
         try:
-            while not self._stop.is_set():
-                try:
-                    self.engine.set_hot(bool(await client.exists(key)))
-                except Exception as exc:  # Redis down must not stop ingest
-                    HOT_POLL_ERRORS.inc()
-                    log.debug("hot flag poll failed: %s", exc)
-                await asyncio.sleep(self.settings.ingest.hot_poll_s)
+            while True:
+                await asyncio.sleep(self.settings.ingest.position_save_s)
+                if self._sent is not None and self._sent is not saved:
+                    saved = self._sent
+                    await store.save(self.meta.tenant, self.meta.stream_id, saved)
         finally:
-            await client.aclose()
+            if self._sent is not None and self._sent is not saved:
+                await store.save(self.meta.tenant, self.meta.stream_id, self._sent)
 
     async def _watch_stall(self) -> None:
         """Connected but silent for ``ingest.stall_s``: stalled (until a frame comes)."""
@@ -265,7 +293,11 @@ class StreamIngester:
         if self._own_producer:
             await self._start_producer(producer)
         topic = self.settings.topics.name("frames")
-        key = self.meta.stream_id.encode()
+        key = scope.key(self.meta.tenant, self.meta.stream_id).encode()
+        # fail fast: hints and positions must not hold up frames while Redis is down
+        client = redisio.async_client(self.settings, socket_timeout=2)
+        store = PositionStore(self.settings, client)
+        await self._resume(store)
         live = is_live(self.source) or self.opened is not None
         strategy = BufferStrategy(cfg.live_buffer) if live else BufferStrategy.WAIT
         self.buffer = buffer = FrameBuffer(cfg.queue_size, strategy, asyncio.get_running_loop())
@@ -277,7 +309,11 @@ class StreamIngester:
         thread = threading.Thread(
             target=self._decode, args=(buffer,), name=f"ingest-{self.meta.stream_id}", daemon=True
         )
-        helpers = [asyncio.create_task(self._poll_hot()), asyncio.create_task(self._watch_stall())]
+        helpers = [
+            asyncio.create_task(self._poll_hot(client)),
+            asyncio.create_task(self._watch_stall()),
+            asyncio.create_task(self._save_positions(store)),
+        ]
         error: SourceError | None = None
         thread.start()
         try:
@@ -293,6 +329,7 @@ class StreamIngester:
                 frame: records.Frame = item
                 sent_at = time.monotonic()
                 await producer.send_and_wait(topic, frame.encode(), key=key)
+                self._sent = Position.after(frame)
                 self.last_lag = frame_sent(frame, topic, "pull", time.monotonic() - sent_at)
                 self.engine.counts.sent += 1
                 if self.on_progress:
@@ -308,7 +345,7 @@ class StreamIngester:
                         f"source_{error.reason}",
                         str(error),
                         payload=self.label.encode(),
-                    ).model_copy(update={"key": self.meta.stream_id}),
+                    ).model_copy(update={"key": key.decode()}),
                 )
                 raise error
             self.status.to(SourceState.ENDED)
@@ -324,6 +361,7 @@ class StreamIngester:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            await client.aclose()
             if self._egress is not None:
                 await self._egress.close()
             if self._own_producer:

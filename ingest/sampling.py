@@ -101,6 +101,10 @@ class DuplicateSuppressor:
             return self._sent(pdq, now, "heartbeat")
         return None
 
+    def resume(self, pdq: str | None, now: float) -> None:
+        """Continue after a restart: the last hash sent before it, as if sent ``now``."""
+        self._last_hash, self._last_sent = pdq, now
+
     def _sent(self, pdq: str | None, now: float, reason: str) -> str:
         self._last_hash, self._last_sent = pdq, now
         return reason

@@ -2,7 +2,8 @@
 
 A tenant's API key registers, lists and removes only that tenant's pulls. Only network URLs can
 be registered (files on the ingest host are not a tenant's to read), they pass the SSRF guard,
-and the stream id is claimed for the tenant (another tenant's stream id is refused with 403).
+and every entry is keyed by tenant and stream id (``framewatch.scope``): a tenant names its own
+streams, and another tenant's stream of the same id is a different stream.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from framewatch import httpapi
+from framewatch import httpapi, scope
 from framewatch.httpapi import TENANT
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
-from ingest import egress, registry, tenancy
+from ingest import egress, registry
 from ingest.http import REDIS, SETTINGS, error  # one server with the push API
 
 
@@ -101,22 +102,17 @@ async def put_source(request: web.Request) -> web.Response:
         )
     except (UrlRefusedError, ValueError) as exc:
         return error(400, "url_refused", str(exc))
-    client = request.app[REDIS]
-    try:
-        await tenancy.claim(settings, client, tenant, stream_id)
-    except tenancy.StreamOwnedError as exc:
-        return error(403, "stream_forbidden", str(exc))
-    await client.hset(registry._hash(settings), stream_id, json.dumps(asdict(entry)))
+    await request.app[REDIS].hset(registry._hash(settings), entry.key, json.dumps(asdict(entry)))
     return web.json_response({"stream_id": stream_id, "registered": True})
 
 
 async def delete_source(request: web.Request) -> web.Response:
     tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
-    entry = (await _entries(request)).get(stream_id)
-    if entry is None or entry.tenant != tenant:  # another tenant's pull reads as absent
+    entry = (await _entries(request)).get(scope.key(tenant, stream_id))
+    if entry is None or entry.tenant != tenant:  # another tenant's pull is not this one
         return error(404, "not_found", f"you have no registered source {stream_id!r}")
-    await request.app[REDIS].hdel(registry._hash(request.app[SETTINGS]), stream_id)
+    await request.app[REDIS].hdel(registry._hash(request.app[SETTINGS]), entry.key)
     return web.json_response({"stream_id": stream_id, "removed": True})
 
 
@@ -171,10 +167,6 @@ def openapi_paths() -> dict[str, Any]:
                         "content": httpapi.json_content(Registered),
                     },
                     "400": {"description": "bad body, or URL refused (SSRF guard)", "content": err},
-                    "403": {
-                        "description": "the stream id belongs to another tenant",
-                        "content": err,
-                    },
                     **unauth,
                 },
             },

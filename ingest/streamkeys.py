@@ -20,7 +20,6 @@ import redis.asyncio as aioredis
 
 from framewatch import apikeys, redisio
 from framewatch.settings import Settings
-from ingest import tenancy
 
 
 def _key(settings: Settings, digest_hex: str) -> str:
@@ -30,9 +29,8 @@ def _key(settings: Settings, digest_hex: str) -> str:
 def create_key(
     settings: Settings, client: redis.Redis, tenant: str, account_id: str, stream_id: str
 ) -> str:
-    """A new stream key for a publisher (shown once); the stream id is claimed for `tenant`
-    (another tenant's is refused)."""
-    tenancy.claim_sync(settings, client, tenant, stream_id)
+    """A new stream key for a publisher (shown once); it names the tenant, so the stream is
+    that tenant's `stream_id` (``framewatch.scope``)."""
     key = secrets.token_urlsafe(24)
     h = apikeys.digest(key)
     entry = {"tenant": tenant, "account_id": account_id, "stream_id": stream_id, "sha256": h}

@@ -279,8 +279,8 @@ class StreamMatcher:
             lambda: deque(maxlen=window)
         )
 
-    def observe(self, stream_id: str, hits: list[Hit]) -> list[records.HashMatch]:
-        q = self.recent[stream_id]
+    def observe(self, stream_key: str, hits: list[Hit]) -> list[records.HashMatch]:
+        q = self.recent[stream_key]
         q.append({(h.bank.name, h.entry_id) for h in hits if h.kind == "video"})
         out = []
         for h in hits:

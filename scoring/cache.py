@@ -1,7 +1,8 @@
 """Score cache in Redis: the same JPEG (static screens, re-streamed clips) is scored once.
 
-Keyed by sha256 of the JPEG bytes and a hash of the model set (name@version of every model),
-so upgrading a model never serves stale scores.
+Keyed by the tenant, sha256 of the JPEG bytes and a hash of the model set (name@version of
+every model), so upgrading a model never serves stale scores, and one tenant's frames never
+answer (or, by a hit's speed, reveal) another's: ``scope.key(tenant, digest)``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
-from framewatch import records, redisio
+from framewatch import records, redisio, scope
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from scoring.scorer import Scored
@@ -48,14 +49,15 @@ class ScoreCache:
         CACHE.labels(result="error").inc()
         self._skip_until = time.monotonic() + self.pause_s
 
-    def key(self, jpeg: bytes) -> str:
-        return redisio.key(self.s, "scorecache", self.version, hashlib.sha256(jpeg).hexdigest())
+    def key(self, tenant: str, jpeg: bytes) -> str:
+        digest = hashlib.sha256(jpeg).hexdigest()
+        return redisio.key(self.s, "scorecache", self.version, scope.key(tenant, digest))
 
-    async def get(self, jpeg: bytes) -> tuple[Scored, str | None, int | None] | None:
+    async def get(self, tenant: str, jpeg: bytes) -> tuple[Scored, str | None, int | None] | None:
         if not self._usable():
             return None
         try:
-            raw = await self.r.get(self.key(jpeg))
+            raw = await self.r.get(self.key(tenant, jpeg))
         except Exception as e:  # the cache is an optimisation: Redis down means score anyway
             self._failed(e)
             return None
@@ -71,13 +73,15 @@ class ScoreCache:
         )
         return scored, d["pdq"], d["pdq_quality"]
 
-    async def put(self, jpeg: bytes, s: Scored, pdq_hex: str | None, quality: int | None) -> None:
+    async def put(
+        self, tenant: str, jpeg: bytes, s: Scored, pdq_hex: str | None, quality: int | None
+    ) -> None:
         if not self._usable():
             return
         body = json.dumps({"scores": s.scores, "models": s.models, "pdq": pdq_hex,
                            "pdq_quality": quality,
                            "detections": [d.model_dump(mode="json") for d in s.detections]})  # fmt: skip
         try:
-            await self.r.set(self.key(jpeg), body, ex=self.ttl)
+            await self.r.set(self.key(tenant, jpeg), body, ex=self.ttl)
         except Exception as e:
             self._failed(e)

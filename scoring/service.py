@@ -20,7 +20,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from framewatch import deadletter, images, kafkaio, records, redisio
+from framewatch import deadletter, images, kafkaio, records, redisio, scope
 from framewatch.evidence import EvidenceStore
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
@@ -193,7 +193,7 @@ class ScoringService:
     async def _score_frame(
         self, msg: ConsumerRecord, frame: records.Frame
     ) -> tuple[records.Frame, records.Scores, str | None] | None:
-        hit = await self.cache.get(frame.jpeg)
+        hit = await self.cache.get(frame.tenant, frame.jpeg)
         cached = hit is not None
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
         result = (*hit, None) if hit is not None else await self.batcher.submit(frame)
@@ -202,7 +202,7 @@ class ScoringService:
             return None
         scored, h, q, img = result
         if not cached:
-            await self.cache.put(frame.jpeg, scored, h, q)
+            await self.cache.put(frame.tenant, frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality
         scores = to_scores(frame, scored, h, q)
@@ -218,12 +218,12 @@ class ScoringService:
         h: str | None,
     ) -> asyncio.Future[Any]:  # fmt: skip
         """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
-        matches = self.matcher.observe(frame.stream_id, self.index.match(h)) if h else []
+        matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
         self._stage(frame, scores)
         return await producer.send(
-            self.scores_topic, records.encode(scores), key=frame.stream_id.encode()
+            self.scores_topic, records.encode(scores), key=scope.stream(frame).encode()
         )
 
     def _stage(self, frame: records.Frame, scores: records.Scores) -> None:
@@ -295,6 +295,7 @@ def to_scores(
         account_id=frame.account_id,
         tenant=frame.tenant,
         channel=frame.channel,
+        session=frame.session,
         seq=frame.seq,
         captured_at=frame.captured_at,
         scored_at=records.now(),

@@ -1,9 +1,11 @@
 """The Faust worker: thin agents that decode, call the Processor, and send.
 
-Topics: scores (in, key stream_id) -> decisions (key stream_id) + alerts (key incident_id);
-decisions are re-keyed by account_id into an internal topic feeding the ledger table, which
-emits enforcement (key account_id). Tables live in memory and recover from their changelog
-topics, so a restarted worker resumes exactly where the committed offsets say. Reviews
+Topics: scores (in, key tenant/stream_id) -> decisions (key tenant/stream_id) + alerts (key
+incident_id); decisions are re-keyed by tenant/account_id into an internal topic feeding the
+ledger table, which emits enforcement (key tenant/account_id). Every table, Redis and record key
+about a stream or account comes from ``framewatch.scope`` (two tenants never share one). Tables
+live in memory and recover from their changelog topics, so a restarted worker resumes exactly
+where the committed offsets say. Reviews
 (streams/app_review.py) and the audit chain (streams/app_audit.py) add their own agents.
 """
 
@@ -18,7 +20,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from prometheus_client import Counter
 
-from framewatch import metrics, records, redisio, taxonomy
+from framewatch import metrics, records, redisio, scope, taxonomy
 from framewatch.failures import Failures, decoder
 from framewatch.kafkaio import faust_broker_config
 from framewatch.metrics import stage_registry
@@ -123,16 +125,16 @@ def build_app(settings: Settings) -> faust.App:
 
     out_count: dict[str, Any] = {}
 
-    async def mark_hot(stream_id: str, hot: bool) -> None:
-        """Set or clear the stream's hot mark: only a sampling hint, so Redis down must not
-        stop decisions (counted and logged instead)."""
-        key = redisio.key(settings, "hot", stream_id)
+    async def mark_hot(stream_key: str, hot: bool) -> None:
+        """Set or clear the stream's hot mark (``stream_key`` from ``scope.stream``): only a
+        sampling hint, so Redis down must not stop decisions (counted and logged instead)."""
+        key = redisio.key(settings, "hot", stream_key)
         try:
             await (redis.set(key, b"1", ex=hot_ttl) if hot else redis.delete(key))
         except Exception as exc:
             REDIS_ERRORS.inc()
             log.warning(
-                "could not %s %s hot in Redis: %s", "mark" if hot else "unmark", stream_id, exc
+                "could not %s %s hot in Redis: %s", "mark" if hot else "unmark", stream_key, exc
             )
 
     async def send(out: Out, value: bytes | None = None) -> bytes:
@@ -154,12 +156,13 @@ def build_app(settings: Settings) -> faust.App:
     )
 
     async def on_scores(sc: Scores) -> None:
-        res = proc.on_scores(state.get(sc.stream_id), sc)
-        state[sc.stream_id] = res.state
+        skey = scope.stream(sc)
+        res = proc.on_scores(state.get(skey), sc)
+        state[skey] = res.state
         for out in res.outputs:
             value = await send(out)
             if isinstance(out.record, Decision):
-                await send(Out("by_account", out.record.account_id, out.record), value)
+                await send(Out("by_account", scope.account(out.record), out.record), value)
                 DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
                 pinned = pinner.pin(out.record, proc.policies.policy)
                 if pinned is not None:
@@ -168,11 +171,12 @@ def build_app(settings: Settings) -> faust.App:
                     max(0.0, time.time() - sc.captured_at)
                 )
         if res.hot:
-            await mark_hot(sc.stream_id, True)
+            await mark_hot(skey, True)
 
     async def on_decision(d: Decision) -> None:
-        led, outs = proc.on_decision(ledgers.get(d.account_id), d)
-        ledgers[d.account_id] = led
+        akey = scope.account(d)
+        led, outs = proc.on_decision(ledgers.get(akey), d)
+        ledgers[akey] = led
         for out in outs:
             await send(out)
 

@@ -1,8 +1,9 @@
 """Worker agents for review outcomes (kept apart from the scores path in streams/app.py).
 
-reviews (key stream_id, co-partitioned with scores, so the stream-state table is local) ->
-the clearing ``allow`` decision on decisions, and the review re-keyed by account_id into an
-internal topic whose agent removes the strike from the ``account-ledger`` table.
+reviews (key tenant/stream_id, co-partitioned with scores, so the stream-state table is
+local) -> the clearing ``allow`` decision on decisions, and the review re-keyed by
+tenant/account_id (``framewatch.scope``) into an internal topic whose agent removes the strike
+from the ``account-ledger`` table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
-from framewatch import metrics
+from framewatch import metrics, scope
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
@@ -64,26 +65,29 @@ def add_review_agents(
     rp = ReviewProcessor(proc)
 
     async def on_review(rv: ReviewOutcome) -> None:
-        res = rp.on_review(state.get(rv.stream_id), rv)
-        state[rv.stream_id] = res.state
+        skey = scope.stream(rv)
+        res = rp.on_review(state.get(skey), rv)
+        state[skey] = res.state
         for out in res.outputs:
             await send(out)
         if res.cleared:
-            await mark_hot(rv.stream_id, False)
+            await mark_hot(skey, False)
         if not res.duplicate:
             REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
         log.info(
-            "review %s of decision %s: %s%s%s",
+            "review %s of decision %s (tenant %s): %s%s%s",
             rv.review_id,
             rv.decision_id,
+            rv.tenant,
             rv.outcome,
             " (stream cleared)" if res.cleared else "",
             " (seen before)" if res.duplicate else "",
         )
 
     async def on_ledger(rv: ReviewOutcome) -> None:
-        led, outs = rp.on_ledger(ledgers.get(rv.account_id), rv)
-        ledgers[rv.account_id] = led
+        akey = scope.account(rv)
+        led, outs = rp.on_ledger(ledgers.get(akey), rv)
+        ledgers[akey] = led
         for out in outs:
             await send(out)
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from framewatch import taxonomy
+from framewatch import scope, taxonomy
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 
@@ -58,7 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("account", help="account strike ledger")
     acs = p.add_subparsers(dest="account_command", required=True)
     a = acs.add_parser("show", help="an account's strikes, window counts, ladder step and history")
-    a.add_argument("account", help="account_id")
+    a.add_argument("account", help="account_id (as the tenant's platform names it)")
+    a.add_argument(
+        "--tenant",
+        default="default",
+        help="tenant the account belongs to (two tenants' accounts of the same id are two "
+        "ledgers); default: %(default)s",
+    )
     a.add_argument("--json", action="store_true", help="print machine-readable JSON")
     a.set_defaults(func=_account_show)
 
@@ -167,11 +173,16 @@ def _account_show(args: argparse.Namespace, settings: Settings) -> int:
     from streams.policy import load_dir
 
     snap = asyncio.run(table_snapshot(settings, settings.topics.changelog("account-ledger")))
-    body = snap.get(args.account)
+    body = snap.get(scope.key(args.tenant, args.account))
     if body is None:
+        others = sorted(
+            parts[0] for k in snap if len(parts := scope.split(k)) == 2 and parts[1] == args.account
+        )
+        hint = f"; tenants with an account of that id: {', '.join(others)} (give --tenant)"
         raise FramewatchError(
-            f"no ledger for account {args.account!r} (no block decisions yet, or a different "
-            "FRAMEWATCH_TOPICS__PREFIX than the worker's)"
+            f"no ledger for account {args.account!r} of tenant {args.tenant!r} (no block "
+            "decisions yet, or a different FRAMEWATCH_TOPICS__PREFIX than the worker's)"
+            + (hint if others else "")
         )
     led = Ledger.from_json(body)
     policy = load_dir(settings.streams.policy_dir, taxonomy.load(settings.taxonomy_file))

@@ -9,7 +9,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.errors import FramewatchError, RecordDecodeError
 from framewatch.records import Decision, ReviewOutcome
 from framewatch.settings import Settings
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Read every review outcome and print, per category, how many decisions "
         "reviewers upheld and overturned (latest verdict per decision) and the precision, "
         "split by the reviewed action (block, review), so thresholds can be tuned.",
+    )
+    s.add_argument(
+        "--tenant", default=None, help="only this tenant's reviews (default: every tenant's)"
     )
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
     s.set_defaults(func=_stats)
@@ -99,7 +102,7 @@ async def _send(settings: Settings, rv: ReviewOutcome) -> None:
     await prod.start()
     try:
         await prod.send_and_wait(
-            settings.topics.name("reviews"), records.encode(rv), key=rv.stream_id.encode()
+            settings.topics.name("reviews"), records.encode(rv), key=scope.stream(rv).encode()
         )
     finally:
         await prod.stop()
@@ -146,8 +149,8 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
             else "the decision stands"
         )
         print(
-            f"review {rv.review_id}: {d.action} of stream {d.stream_id} (account "
-            f"{d.account_id}, {rv.category or 'no category'}) {args.outcome}; {effect}"
+            f"review {rv.review_id}: {d.action} of stream {d.stream_id} (tenant {d.tenant}, "
+            f"account {d.account_id}, {rv.category or 'no category'}) {args.outcome}; {effect}"
         )
     return 0
 
@@ -169,17 +172,25 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     def take(m: ConsumerRecord) -> bool:
         nonlocal bad
         try:
-            got.append(records.decode(m.value, expect=ReviewOutcome))
+            rv = records.decode(m.value, expect=ReviewOutcome)
         except RecordDecodeError:
             bad += 1
+            return False
+        if args.tenant is None or rv.tenant == args.tenant:
+            got.append(rv)
         return False
 
     asyncio.run(scan(settings, settings.topics.name("reviews"), take))
     rows = precision(got)
     if args.json:
-        print(json.dumps({"reviews": len(got), "unreadable": bad, "categories": rows}))
+        body = {"tenant": args.tenant, "reviews": len(got), "unreadable": bad, "categories": rows}
+        print(json.dumps(body))
         return 0
-    print(f"{len(got)} review records" + (f" ({bad} unreadable, skipped)" if bad else ""))
+    print(
+        f"{len(got)} review records"
+        + (f" of tenant {args.tenant}" if args.tenant else " (every tenant)")
+        + (f" ({bad} unreadable, skipped)" if bad else "")
+    )
     print(
         f"{'category':<34}{'reviewed':>9}{'upheld':>8}{'overturn':>9}{'precision':>10}  by action"
     )

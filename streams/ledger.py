@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch import records
+from framewatch import records, scope
 from framewatch.records import Decision, Enforcement
 from streams.policy import Policy
 
@@ -28,7 +28,10 @@ class Keep:
 
 @dataclass
 class Ledger:
-    """One account's history: strikes, the decision ids already counted, the ladder step."""
+    """One account's history: strikes, the decision ids already counted, the ladder step.
+
+    An account belongs to a tenant: the ledger table is keyed by ``scope.key(tenant,
+    account_id)``, so two tenants' ``acct-42`` are two ledgers."""
 
     account_id: str
     tenant: str = "default"
@@ -154,7 +157,7 @@ def _restep(
         return None  # decay alone never steps an account down; only a review does
     prev = _action(led.step, policy, led.tenant)
     action = _action(new, policy, led.tenant)
-    eid = records.stable_id(led.account_id, action, new, *ids)
+    eid = records.stable_id(scope.key(led.tenant, led.account_id), action, new, *ids)
     last = led.history[-1]["enforcement_id"] if led.history else None
     led.step = new
     led.history.append({"enforcement_id": eid, "action": action, "at": at, "decision_ids": ids})

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch import taxonomy
+from framewatch import scope, taxonomy
 from framewatch.records import Decision, Enforcement, ReviewOutcome, Scores
 from framewatch.settings import Settings
 from streams import ledger as ledger_mod
@@ -59,7 +59,13 @@ class Processor:
         self.maybe_reload()
         policy = self.policies.policy
         st = StreamState.from_json(state)
-        o = step(st, sc, policy, runbook_url=self.settings.streams.runbook_url)
+        o = step(
+            st,
+            sc,
+            policy,
+            runbook_url=self.settings.streams.runbook_url,
+            replay_window=self.settings.streams.replay_window,
+        )
         res = Result(o.state.to_json())
         if o.decision is None:
             return res
@@ -68,7 +74,7 @@ class Processor:
             d = d.model_copy(
                 update={"statement": statement.for_decision(d, self.taxonomy, self.settings)}
             )
-        res.outputs.append(Out("decisions", d.stream_id, d))
+        res.outputs.append(Out("decisions", scope.stream(d), d))
         if o.alert is not None:
             res.outputs.append(Out("alerts", o.alert.incident_id, o.alert))
         res.hot = d.action == "review"
@@ -85,7 +91,7 @@ class Processor:
         outs: list[Out] = []
         if enf is not None:
             enf = self._with_statement(enf, d)
-            outs.append(Out("enforcement", enf.account_id, enf))
+            outs.append(Out("enforcement", scope.account(enf), enf))
         return lg.to_json(), outs
 
     def _with_statement(self, enf: Enforcement, d: Decision) -> Enforcement:
@@ -140,12 +146,12 @@ class ReviewProcessor:
                     p.settings,
                 )
                 d = d.model_copy(update={"statement": stm})
-            res.outputs.append(Out("decisions", d.stream_id, d))
+            res.outputs.append(Out("decisions", scope.stream(d), d))
         if r.alert is not None:
             res.outputs.append(Out("alerts", r.alert.incident_id, r.alert))
         if r.forward:
-            res.outputs.append(Out("reviews_by_account", rv.account_id, rv))
-        res.outputs.append(Out("audit_in", rv.stream_id, rv))
+            res.outputs.append(Out("reviews_by_account", scope.account(rv), rv))
+        res.outputs.append(Out("audit_in", scope.stream(rv), rv))
         return res
 
     def on_ledger(
@@ -171,5 +177,5 @@ class ReviewProcessor:
                 content_at=at if at is not None else rv.resolved_at,
             )
             enf = enf.model_copy(update={"statement": stm})
-            outs.append(Out("enforcement", enf.account_id, enf))
+            outs.append(Out("enforcement", scope.account(enf), enf))
         return lg.to_json(), outs

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from framewatch import records
+from framewatch import records, scope
 from framewatch.records import Alert, Decision, Enforcement, Reason, ReviewOutcome
 from streams import ledger as ledger_mod
 from streams.policy import Policy
@@ -131,7 +131,7 @@ def _resolve(info: dict[str, Any], rv: ReviewOutcome) -> Alert | None:
         return None
     by = f" by {rv.reviewer}" if rv.reviewer else ""
     return Alert(
-        incident_id=incident_id(rv.stream_id, first),
+        incident_id=incident_id(scope.stream(rv), first),
         kind="resolve",
         severity="critical",
         category=info.get("category") or "known_bad",

@@ -3,7 +3,18 @@
 Pure: ``step(state, scores, policy, settings)`` returns the new state plus at most one Decision
 (and an Alert for red lines). The state is a plain dict so a Faust table can store it as JSON.
 Time is the frames' capture time, never the wall clock, so a replay gives the same decisions
-with the same ids (``stable_id(stream, transition, first frame)``).
+with the same ids (``stable_id(tenant/stream, transition, first frame)``).
+
+Replays are recognised by what they are: a frame id among the stream's last ``replay_window``
+frame ids (a scorer or worker replaying after a crash sends the same frame ids again). Never by
+``seq``: ingest restarts, supervisor restarts and publisher reconnects start counters again.
+
+A new ``session`` on a frame is a new life of the stream (the publisher came back under the same
+id, or a file was ingested again): the state machine starts again at ``ok`` with an empty
+smoothing window, so the new life is moderated on its own frames and its own first violation is
+decided, paged and struck like any other. The account's strikes (the ledger) carry over: they
+are the account's record, not the stream's. The last decision stays reviewable: a verdict on it
+still clears or corrects it while the new life has made no decision of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch import records
+from framewatch import records, scope
 from framewatch.records import Alert, Decision, Reason, Scores
 from streams.policy import MAX_HISTORY, Policy, Rule
 
@@ -24,7 +35,8 @@ class StreamState:
     last_flag_at: float | None = None  # capture time of the last frame over a review threshold
     # category -> [[captured_at, score, frame_id], ...] newest last, at most MAX_HISTORY
     history: dict[str, list[list[Any]]] = field(default_factory=dict)
-    last_seq: int = -1
+    recent: list[str] = field(default_factory=list)  # frame ids seen, newest last (replays)
+    session: str | None = None  # the life of the stream its frames belong to
     decision_id: str | None = None  # the decision that put it in its current state
     # what a review of that decision needs: action, top reason, first frame, capture time
     decided: dict[str, Any] | None = None
@@ -35,7 +47,8 @@ class StreamState:
             "state": self.state,
             "last_flag_at": self.last_flag_at,
             "history": self.history,
-            "last_seq": self.last_seq,
+            "recent": self.recent,
+            "session": self.session,
             "decision_id": self.decision_id,
             "decided": self.decided,
             "reviews": self.reviews,
@@ -43,7 +56,11 @@ class StreamState:
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> StreamState:
-        return cls(**d) if d else cls()
+        if not d:
+            return cls()
+        d = dict(d)
+        d.pop("last_seq", None)  # state written before replays were told by frame id
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -116,11 +133,17 @@ def step(
     *,
     runbook_url: str | None = None,
     decided_at: float | None = None,
+    replay_window: int = 64,
 ) -> Outcome:
     """Feed one scores record; return the new state and the transition it causes, if any."""
-    if sc.seq <= st.last_seq and st.last_seq >= 0:
-        return Outcome(st)  # a replayed/duplicate frame: already counted
-    st.last_seq = sc.seq
+    if sc.frame_id in st.recent:
+        return Outcome(st)  # a replayed frame: already counted
+    st.recent.append(sc.frame_id)
+    del st.recent[:-replay_window]
+    if sc.session is not None and sc.session != st.session:
+        if st.session is not None:
+            new_life(st)
+        st.session = sc.session
     t = sc.captured_at
     rules: dict[str, Rule] = {}
     for cat, score in sc.scores.items():
@@ -201,8 +224,9 @@ def step(
 
     frames = _ordered(st, evidence) or [sc.frame_id]
     first = frames[0]
+    skey = scope.stream(sc)
     decision = Decision(
-        decision_id=records.stable_id(sc.stream_id, action, first),
+        decision_id=records.stable_id(skey, action, first),
         stream_id=sc.stream_id,
         account_id=sc.account_id,
         tenant=sc.tenant,
@@ -224,7 +248,7 @@ def step(
     if red:
         top = decision.reasons[0]
         alert = Alert(
-            incident_id=incident_id(sc.stream_id, first),
+            incident_id=incident_id(skey, first),
             severity="critical",
             category=top.category,
             red_line=True,
@@ -244,9 +268,10 @@ def step(
     return Outcome(st, decision, alert)
 
 
-def incident_id(stream_id: str, first_frame_id: str) -> str:
-    """The red-line incident of a block: its trigger and its resolve share this id."""
-    return records.stable_id("incident", stream_id, first_frame_id)
+def incident_id(stream_key: str, first_frame_id: str) -> str:
+    """The red-line incident of a block (``stream_key``: ``scope.stream``): its trigger and its
+    resolve share this id."""
+    return records.stable_id("incident", stream_key, first_frame_id)
 
 
 def _ordered(st: StreamState, ids: set[str]) -> list[str]:
@@ -274,6 +299,14 @@ def _summary(d: Decision) -> dict[str, Any]:
     }
 
 
+def new_life(st: StreamState) -> None:
+    """The stream came back under the same id: start again at ok with an empty smoothing
+    window. The last decision (and the reviews applied) are kept so that it stays reviewable."""
+    st.state = "ok"
+    st.history = {}
+    st.last_flag_at = None
+
+
 def clear(st: StreamState) -> StreamState:
     """An overturned decision resets the stream to ok with no history (smoothing restarts)."""
-    return StreamState(last_seq=st.last_seq, reviews=list(st.reviews))
+    return StreamState(recent=list(st.recent), session=st.session, reviews=list(st.reviews))

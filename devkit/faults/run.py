@@ -439,12 +439,12 @@ class Run:
             f.dup_pages += max(0, n_paged - n_red)
             f.missed_pages += max(0, n_red - n_paged)
         # strikes: every unique block once in its account's ledger
-        want: dict[str, set[str]] = {}
+        want: dict[tuple[str, str], set[str]] = {}
         for d in uniq.values():
             if d.action == "block":
-                want.setdefault(d.account_id, set()).add(d.decision_id)
-        for acct, ids in want.items():
-            counted = await self.ledger(acct)
+                want.setdefault((d.tenant, d.account_id), set()).add(d.decision_id)
+        for (tenant, acct), ids in want.items():
+            counted = await self.ledger(tenant, acct)
             f.strikes += len(counted)
             f.strikes_miscounted += len(ids ^ set(counted)) + len(counted) - len(set(counted))
         # every offender clip that was sampled enough must have been blocked
@@ -465,9 +465,9 @@ class Run:
                 f.problems.append(f"service {name} exited {p.returncode}: "
                                   f"{tail.splitlines()[-1] if tail else '-'}")  # fmt: skip
 
-    async def ledger(self, account: str) -> list[str]:
+    async def ledger(self, tenant: str, account: str) -> list[str]:
         try:
-            out = await self.pipe.run_cmd("account", "show", account, "--json")
+            out = await self.pipe.run_cmd("account", "show", account, "--tenant", tenant, "--json")
         except Exception as e:
             self.fig.notes.append(f"no ledger for {account}: {str(e)[-200:]}")
             return []

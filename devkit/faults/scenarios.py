@@ -11,7 +11,7 @@ from pathlib import Path
 from devkit.faults.live import LIVE_SCENARIOS
 from devkit.faults.run import Figures, Run, Say, Scenario
 from devkit.faults.stack import Stack, corrupt_copy
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.settings import Settings
 
 # ------------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ async def _backlog(run: Run, streams: int = 3, minutes: float = 4.0) -> None:
                     "account_id": f"acct-burst-{i}", "seq": k, "captured_at": now - (per - k),
                     "jpeg": _tagged(fr.jpeg, f"burst-{i}-{k}"),
                 })  # fmt: skip
-                await prod.send(topic, records.encode(new), key=new.stream_id.encode())
+                await prod.send(topic, records.encode(new), key=scope.stream(new).encode())
         await prod.flush()
     finally:
         await prod.stop()

@@ -64,6 +64,19 @@ class IngestSettings(BaseModel):
         60.0, ge=0, description="at start, wait this long for an unreachable Kafka before failing"
     )
     queue_size: int = Field(64, ge=1, description="sampled frames buffered before Kafka")
+    position_save_s: float = Field(
+        1.0, gt=0, description="how often a stream's position (seq, pts, dedup) goes to Redis"
+    )
+    resume_window_s: float = Field(
+        30.0,
+        ge=0,
+        description="a pull restarted within this long of its last saved position continues "
+        "the same life of the stream (same session, smoothing goes on); later, or a publisher "
+        "that reconnects to the RTMP listener, starts a new life",
+    )
+    position_ttl_s: int = Field(
+        7 * 86400, ge=60, description="how long a stream's saved position is kept in Redis"
+    )
     live_buffer: Literal["drop_oldest", "wait"] = Field(
         "drop_oldest", description="a live source's full buffer drops its oldest sample "
         "(counted) so decisions stay near real time; 'wait' slows the reader instead. Files "

@@ -34,6 +34,17 @@ class StreamsSettings(BaseModel):
         min_length=1,
         description="DSA territorial_scope when a tenant has none (default: the 27 EU states)",
     )
+    replay_window: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="frame ids remembered per stream: a scores record whose frame id is among "
+        "them is a replay (scorer or worker restart) and is not counted again. The whole list "
+        "goes to the table's changelog with every frame (~36 bytes an id), so keep it to what "
+        "a replay can span: a worker replays what it had not committed (commit_interval_s), a "
+        "scorer at most its max_in_flight frames. A replay beyond it re-sends decisions with "
+        "the same ids, which the ledger and every consumer de-duplicate",
+    )
     review_ids_kept: int = Field(
         200, ge=1, description="review ids remembered per stream (re-sent reviews count once)"
     )

@@ -74,14 +74,14 @@ async def test_score_cache_is_bypassed_after_a_redis_error() -> None:
     cache = ScoreCache(s, "m@1", client)
     errors = sample("framewatch_scoring_cache_total", result="error")
     bypassed = sample("framewatch_scoring_cache_total", result="bypassed")
-    assert await cache.get(b"jpeg") is None  # Redis down: a miss, never an exception
-    await cache.put(b"jpeg", Scored(scores={"sexual": 0.1}), None, None)
-    assert await cache.get(b"jpeg") is None
+    assert await cache.get("t", b"jpeg") is None  # Redis down: a miss, never an exception
+    await cache.put("t", b"jpeg", Scored(scores={"sexual": 0.1}), None, None)
+    assert await cache.get("t", b"jpeg") is None
     # one real attempt, then the cache stays out of the way for score_cache_pause_s
     assert sample("framewatch_scoring_cache_total", result="error") == errors + 1
     assert sample("framewatch_scoring_cache_total", result="bypassed") == bypassed + 2
     cache._skip_until = time.monotonic() - 1  # the pause is over: it tries Redis again
-    assert await cache.get(b"jpeg") is None
+    assert await cache.get("t", b"jpeg") is None
     assert sample("framewatch_scoring_cache_total", result="error") == errors + 2
     await client.aclose()
 

@@ -130,7 +130,7 @@ async def test_sources_list_shows_the_state_serve_reports(make_settings) -> None
     sup = registry.Supervisor(settings, producer, client)
     try:
         await sup.sync_once()
-        _entry, _ing, task = sup.running["rep"]
+        _entry, _ing, task = sup.running["default/rep"]
         await asyncio.wait_for(task, 60)  # the file is read to its end
         await sup.publish_states()
         rows = registry.list_with_state(settings, sync)

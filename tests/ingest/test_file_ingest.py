@@ -109,9 +109,9 @@ async def test_truncated_and_corrupt_files_dead_letter_without_hurting_others(
     assert "truncated" in str(results[0]) and "only" in str(results[0])
     dead = await consume(settings, "dead_letters", 2, timeout=10)
     keys = {d.key for d in dead}
-    assert keys == {"garbage", "trunc"}
+    assert keys == {"default/garbage", "default/trunc"}  # the stream's key: tenant/stream
     assert all(d.stage == "ingest" and d.reason.startswith("source_") for d in dead)
-    assert "good" not in keys
+    assert "default/good" not in keys
     frames = await consume(settings, "frames", 100, timeout=5)
     assert sum(f.stream_id == "good" for f in frames) == good_summary.sent
     assert sum(f.stream_id == "trunc" for f in frames) == 1  # the 1 s before the cut: t=0

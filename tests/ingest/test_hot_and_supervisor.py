@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from framewatch import kafkaio, redisio
+from framewatch import kafkaio, redisio, scope
 from framewatch.settings import Settings
 from ingest import registry
 from ingest.engine import StreamMeta
@@ -22,7 +22,9 @@ async def test_hot_stream_is_sampled_faster_until_the_flag_expires(make_settings
     )
     await kafkaio.create_topics(settings)
     r = redisio.sync_client(settings)
-    r.set(redisio.key(settings, "hot", "hotcam"), "1", px=2500)  # hot for the first ~2.5 s
+    r.set(
+        redisio.key(settings, "hot", scope.key("default", "hotcam")), "1", px=2500
+    )  # hot for the first ~2.5 s
     ing = StreamIngester(
         settings, video("doorknob-hd-no-bar.mp4"), StreamMeta("hotcam", "a"), realtime=True
     )
@@ -56,9 +58,9 @@ async def test_supervisor_starts_registered_pulls_and_stops_removed(make_setting
         by_stream = {sid: [f.seq for f in frames if f.stream_id == sid] for sid in ("s1", "s2")}
         assert by_stream["s1"] == list(range(len(by_stream["s1"]))) and len(by_stream["s1"]) >= 4
         assert len(by_stream["s2"]) >= 12
-        assert registry.remove(settings, r, "s1")
+        assert registry.remove(settings, r, "default", "s1")
         await asyncio.sleep(0.6)
-        assert "s1" not in sup.running and "s2" in sup.running
+        assert "default/s1" not in sup.running and "default/s2" in sup.running
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

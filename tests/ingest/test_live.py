@@ -89,7 +89,7 @@ async def test_stream_that_never_starts_times_out_clearly(make_settings) -> None
     with pytest.raises(SourceTimeoutError, match="did not start"):
         await asyncio.wait_for(ing.run(), 30)
     dead = await consume(settings, "dead_letters", 1, timeout=10)
-    assert dead and dead[0].reason == "source_timeout" and dead[0].key == "never"
+    assert dead and dead[0].reason == "source_timeout" and dead[0].key == "default/never"
 
 
 async def test_internal_url_refused_without_the_setting(settings: Settings) -> None:

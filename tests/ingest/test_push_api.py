@@ -93,6 +93,19 @@ async def test_good_jpeg_is_accepted_and_lands_on_the_topic(api: Api) -> None:
     assert min(Image.open(io.BytesIO(f.jpeg)).size) == 384
 
 
+async def test_a_new_session_marks_a_new_life_of_the_pushed_stream(api: Api) -> None:
+    same = jpeg()
+    first, retry = await post(api, same, session="life-1"), await post(api, same, session="life-1")
+    assert first[0] == retry[0] == 202 and first[1]["frame_id"] == retry[1]["frame_id"]
+    again = await post(api, same, session="life-2")  # the same picture in the next life
+    assert again[0] == 202 and again[1]["frame_id"] != first[1]["frame_id"]
+    assert (await post(api, jpeg(200, 200)))[0] == 202
+    status, body = await post(api, jpeg(100, 100), session="x" * 65)
+    assert status == 400 and body["error"] == "bad_session"
+    frames = await consume(api.settings, "frames", 4)
+    assert [f.session for f in frames] == ["life-1", "life-1", "life-2", None]
+
+
 async def test_exif_rotation_applied_and_exif_stripped(api: Api) -> None:
     status, _ = await post(api, jpeg(640, 480, exif_rotate=True))
     assert status == 202

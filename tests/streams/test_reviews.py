@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from framewatch import kafkaio, records, redisio
+from framewatch import kafkaio, records, redisio, scope
 from framewatch.local import free_port
 from framewatch.records import DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
@@ -87,7 +87,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     in_review = next(d for d in decisions if d.stream_id == "r")
     assert in_review.action == "review"
     r = redis.from_url(settings.redis_url.get_secret_value())
-    assert r.get(redisio.key(settings, "hot", "r")) == b"1"
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "r"))) == b"1"
     enf = of(
         await until(
             settings,
@@ -141,7 +141,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     r_allow = [d for d in decisions if d.action == "allow" and d.stream_id == "r"]
     assert len(r_allow) == 1 and r_allow[0].corrects == in_review.decision_id
     assert r_allow[0].statement is None and r_allow[0].previous_state == "review"
-    assert r.get(redisio.key(settings, "hot", "r")) is None
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "r"))) is None
     assert allow[0].previous_state == "blocked"
     stm = allow[0].statement
     assert stm is not None
@@ -195,15 +195,19 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     }
     assert [d.action for d in decisions if d.stream_id == "g"] == ["block", "allow", "allow"]
     states = await table_snapshot(settings, settings.topics.changelog("stream-state"))
-    assert states["g"]["state"] == "ok" and states["u"]["state"] == "blocked"
-    assert states["r"]["state"] == "ok"
+    assert states["default/g"]["state"] == "ok" and states["default/u"]["state"] == "blocked"
+    assert states["default/r"]["state"] == "ok"
     enf = of(await collect(settings, "enforcement", want=len(enf) + 1, timeout=3), Enforcement)
     assert sum(1 for e in enf if e.reverses) == 1
     ledgers = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
-    assert len(ledgers["acc"]["strikes"]) == 2 and ledgers["acc"]["step"] == 1  # warn
-    assert len(ledgers["acc2"]["strikes"]) == 1 and ledgers["acc2"]["step"] == 1  # upheld: as is
+    assert (
+        len(ledgers["default/acc"]["strikes"]) == 2 and ledgers["default/acc"]["step"] == 1
+    )  # warn
+    assert (
+        len(ledgers["default/acc2"]["strikes"]) == 1 and ledgers["default/acc2"]["step"] == 1
+    )  # upheld: as is
     # a review decision carries no strike: its overturn never went to the ledger
-    assert ledgers["acc3"]["strikes"] == [] and ledgers["acc3"]["seen"] == []
+    assert ledgers["default/acc3"]["strikes"] == [] and ledgers["default/acc3"]["seen"] == []
 
     dead = of(await collect(settings, "dead_letters", want=1, timeout=10), DeadLetter)
     assert [(d.source_topic, d.reason) for d in dead] == [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from framewatch import records
+from framewatch import records, scope
 from framewatch.kafkaio import create_topics
 from framewatch.local import free_port
 from framewatch.records import Decision
@@ -127,7 +127,7 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
         # 3. the ledger counted every block exactly once, on the right account
         expect: dict[str, list[str]] = {}
         for d in blocks.values():
-            expect.setdefault(d.account_id, []).append(d.decision_id)
+            expect.setdefault(scope.account(d), []).append(d.decision_id)
         ledger: dict = {}
 
         async def counted() -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import redis
 
-from framewatch import records, redisio
+from framewatch import records, redisio, scope
 from framewatch.records import Alert, DeadLetter, Decision, Enforcement
 from framewatch.settings import Settings
 from streams.inspect import table_snapshot
@@ -70,7 +70,9 @@ async def test_scripted_streams_red_lines_and_dead_letters(
     assert red.statement.automated_decision == "AUTOMATED_DECISION_FULLY"
     assert red.statement.category == "STATEMENT_CATEGORY_PROTECTION_OF_MINORS"
     gore_block = next(d for d in decisions if d.stream_id == "gore" and d.action == "block")
-    assert gore_block.decision_id == records.stable_id("gore", "block", "gore-f4")
+    assert gore_block.decision_id == records.stable_id(
+        scope.key("default", "gore"), "block", "gore-f4"
+    )
 
     alerts = [a for a in await collect(settings, "alerts", want=2) if isinstance(a, Alert)]
     assert sorted(a.stream_id for a in alerts) == ["hash", "red"]
@@ -81,9 +83,13 @@ async def test_scripted_streams_red_lines_and_dead_letters(
     assert {x.reason for x in dead} == {"invalid", "malformed"}
 
     r = redis.from_url(settings.redis_url.get_secret_value())
-    assert r.get(redisio.key(settings, "hot", "after")) == b"1"
-    assert 0 < r.ttl(redisio.key(settings, "hot", "after")) <= settings.streams.hot_ttl_s
-    assert r.get(redisio.key(settings, "hot", "clean")) is None
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "after"))) == b"1"
+    assert (
+        0
+        < r.ttl(redisio.key(settings, "hot", scope.key("default", "after")))
+        <= settings.streams.hot_ttl_s
+    )
+    assert r.get(redisio.key(settings, "hot", scope.key("default", "clean"))) is None
 
     enf = [e for e in await collect(settings, "enforcement", want=3) if isinstance(e, Enforcement)]
     # a3 (child safety, weight 10) climbs to suspend_stream at once; a1 (gore 1.5) gets a warning
@@ -119,7 +125,7 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     ids = {d.decision_id for d in decisions}
     assert len(ids) == 7  # s0..s6 blocked once each (replays produce the same ids)
     latest = await table_snapshot(settings, settings.topics.changelog("account-ledger"))
-    ledger = latest["acct"]
+    ledger = latest["default/acct"]
     counted = [s["decision_id"] for s in ledger["strikes"]]
     assert sorted(counted) == sorted(ids)  # every strike once, none lost
     enf = [e for e in await collect(settings, "enforcement", want=3) if isinstance(e, Enforcement)]
