@@ -224,7 +224,18 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
         d.corrects == block_a.decision_id for d in ds))  # fmt: skip
     allow = next(d for d in ds if d.corrects == block_a.decision_id)
     assert allow.statement is not None and "appeal granted" in allow.statement.decision_facts
-    led = json.loads(cli(settings, worker.data_dir, "account", "show", "acct-sx", "--json"))
+    led = json.loads(
+        cli(
+            settings,
+            worker.data_dir,
+            "account",
+            "show",
+            "acct-sx",
+            "--tenant",
+            "tenant-a",
+            "--json",
+        )
+    )
     assert not any(s["decision_id"] == block_a.decision_id for s in _strikes(led))
     audit = await collect(settings, "audit", want=10**6, timeout=4.0, worker=worker)
     entries = [e for e in audit if isinstance(e, AuditEntry)]
