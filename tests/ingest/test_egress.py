@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import pytest
 from aiohttp import web
@@ -218,14 +219,31 @@ async def test_each_reconnect_is_checked_again(make_settings, world, public, hls
     assert error is not None and "refused" in error
 
 
-class RtspServer:
+class TcpServer:
+    """A loopback TCP server on a free port; subclasses implement ``_handle``."""
+
+    port = 0
+    _server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> Self:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+class RtspServer(TcpServer):
     """A tiny RTSP responder: answers every request with `status` (+ Location), counts them."""
 
     def __init__(self, status: str = "404 Not Found", location: str = "") -> None:
         self.status, self.location = status, location
         self.requests: list[str] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -242,15 +260,6 @@ class RtspServer:
             pass
         finally:
             writer.close()
-
-    async def start(self) -> RtspServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 async def test_rtsp_redirect_to_an_internal_host_is_refused(make_settings, world) -> None:  # type: ignore[no-untyped-def]
@@ -312,15 +321,13 @@ async def test_https_goes_through_a_checked_tunnel(
     assert inside.hits == []
 
 
-class RtmpProbe:
+class RtmpProbe(TcpServer):
     """An RTMP endpoint that answers the handshake, records the client's connect command
     (its tcUrl) and hangs up: enough to see where FFmpeg connected and what it asked for."""
 
     def __init__(self) -> None:
         self.connections = 0
         self.tcurls: list[str] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -339,15 +346,6 @@ class RtmpProbe:
             pass
         finally:
             writer.close()
-
-    async def start(self) -> RtmpProbe:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 async def test_rtmp_goes_to_the_checked_address_and_keeps_its_tcurl(make_settings, world) -> None:  # type: ignore[no-untyped-def]
