@@ -1,14 +1,14 @@
 """Field types every record shares: bounded numbers and times, strict models.
 
 A time outside 1970..2100, a NaN or an infinity is a poison record: refused where it enters
-(each record decoder, and the push API through :data:`EPOCH`), never carried downstream.
+(each record decoder, and the push API's query model through :data:`Epoch`), never carried downstream.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field
 
 CategoryPath = Annotated[
     str,
@@ -28,7 +28,6 @@ Epoch = Annotated[
         description="epoch seconds, 1970..2100 (a time outside it is a poison record)",
     ),
 ]
-EPOCH = TypeAdapter(Epoch)  # the same bound where a time enters through an API
 PdqHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="PDQ hash, 256 bits as hex")]
 
 # every float field of every record refuses NaN and infinities: JSON has neither, and a

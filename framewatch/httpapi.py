@@ -10,8 +10,8 @@ rather than a 500. The OpenAI-compatible route keeps OpenAI's error shape and do
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import redis
 from aiohttp import web
@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from framewatch.errors import FramewatchError
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,6 +102,34 @@ def ref(model: type[BaseModel]) -> dict[str, str]:
 
 def json_content(model: type[BaseModel]) -> dict[str, Any]:
     return {"application/json": {"schema": ref(model)}}
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI ``in: query`` parameters generated from the model a handler validates its query
+    with (``query``): the document lists exactly the parameters the handler accepts."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema["properties"].items():
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        param |= {k: prop.pop(k) for k in list(prop) if k.startswith("x-")}  # extensions
+        desc = prop.pop("description", None)
+        prop.pop("title", None)
+        if prop.get("default", 0) is None:
+            del prop["default"]  # left out, not null: a query has no null
+        alts = [a for a in prop.pop("anyOf", ()) if a != {"type": "null"}]
+        param["schema"] = {**(alts[0] if len(alts) == 1 else {"anyOf": alts} if alts else {}),
+                           **prop}  # fmt: skip
+        if desc:
+            param["description"] = desc
+        out.append(param)
+    return out
+
+
+def query(model: type[M], values: Mapping[str, str]) -> M:
+    """The query (``values``: the request's query, or that merged with header alternatives)
+    validated by ``model``: an unknown or malformed parameter raises ValidationError."""
+    return model.model_validate({k: v for k, v in values.items() if v != ""})
 
 
 def invalid(exc: ValidationError) -> HttpError:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framewatch import deadletter, fields, httpapi, images, records, redisio, scope
 from framewatch.httpapi import TENANT
@@ -28,8 +28,64 @@ from ingest.metrics import PUSH_REQUESTS, frame_sent
 log = logging.getLogger(__name__)
 
 
-def _param(request: web.Request, name: str, header: str) -> str | None:
-    return request.query.get(name) or request.headers.get(header)
+def _header(name: str) -> Any:
+    return {"x-header": name}  # the header a client may send instead of the query parameter
+
+
+class PushQuery(BaseModel):
+    """The query of ``POST /v1/streams/{stream_id}/frames`` (each also as a header): the
+    handler validates with it and the OpenAPI parameters are generated from it."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_id: str = Field(
+        min_length=1, description="account of the stream (or header X-Account-Id); required",
+        json_schema_extra=_header("X-Account-Id"),
+    )  # fmt: skip
+    captured_at: fields.Epoch | None = Field(
+        None, description="capture time, epoch seconds (or header X-Capture-Time); default now",
+        json_schema_extra=_header("X-Capture-Time"),
+    )  # fmt: skip
+    channel: str | None = Field(
+        None, description="the stream's channel: its policy files (or header X-Channel)",
+        json_schema_extra=_header("X-Channel"),
+    )  # fmt: skip
+    session: str | None = Field(
+        None, max_length=64, json_schema_extra=_header("X-Stream-Session"),
+        description="this life of the stream (or header X-Stream-Session): send a new one "
+        "when the broadcast restarts and it is moderated as a new life",
+    )  # fmt: skip
+
+
+# what a refused parameter answers (error code, what to do)
+_REFUSALS = {
+    "account_id": ("missing_account_id", "give account_id as query or X-Account-Id header"),
+    "captured_at": (
+        "bad_captured_at",
+        "captured_at must be epoch seconds between 1970 and 2100, e.g. 1700000000.5",
+    ),
+    "session": ("bad_session", "session must be at most 64 characters"),
+}
+
+
+def _query(request: web.Request) -> PushQuery:
+    """The parameters from the query, each falling back to its header; HttpError(400) names
+    the refused one (an unknown query parameter is refused too)."""
+    values = dict(request.query)
+    for name, f in PushQuery.model_fields.items():
+        header = f.json_schema_extra["x-header"]  # type: ignore[index]
+        if not values.get(name) and request.headers.get(header):
+            values[name] = request.headers[header]
+    try:
+        if len(request.query) != len(set(request.query)):
+            raise httpapi.HttpError(400, "bad_parameter", "give each query parameter once")
+        return httpapi.query(PushQuery, values)
+    except ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        known = ", ".join(PushQuery.model_fields)
+        code, message = _REFUSALS.get(
+            name, ("unknown_parameter", f"unknown query parameter {name!r}; known: {known}")
+        )
+        raise httpapi.HttpError(400, code, message) from None
 
 
 async def _read_limited(read: Any, limit: int) -> bytes:
@@ -61,21 +117,9 @@ async def push_frame(request: web.Request) -> web.Response:
     cfg = settings.ingest
     tenant = request[TENANT]
     stream_id = request.match_info["stream_id"]
-    account_id = _param(request, "account_id", "X-Account-Id")
-    if not account_id:
-        return error(400, "missing_account_id", "give account_id as query or X-Account-Id header")
-    raw_time = _param(request, "captured_at", "X-Capture-Time")
-    try:
-        captured_at = fields.EPOCH.validate_python(float(raw_time) if raw_time else records.now())
-    except (ValueError, ValidationError):
-        return error(
-            400,
-            "bad_captured_at",
-            "captured_at must be epoch seconds between 1970 and 2100, e.g. 1700000000.5",
-        )
-    session = _param(request, "session", "X-Stream-Session")
-    if session is not None and len(session) > 64:
-        return error(400, "bad_session", "session must be at most 64 characters")
+    q = _query(request)
+    account_id, session = q.account_id, q.session
+    captured_at = q.captured_at if q.captured_at is not None else records.now()
     try:
         data = await _body(request, cfg.push_max_bytes)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
@@ -114,7 +158,7 @@ async def push_frame(request: web.Request) -> web.Response:
         stream_id=stream_id,
         account_id=account_id,
         tenant=tenant,
-        channel=request.query.get("channel") or request.headers.get("X-Channel"),
+        channel=q.channel,
         session=session or None,
         seq=seq,
         pts=max(0.0, captured_at - start),
@@ -176,15 +220,8 @@ def openapi(settings: Settings) -> dict[str, Any]:
     }  # fmt: skip
     params = [
         {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}},
-        {"name": "account_id", "in": "query", "schema": {"type": "string"},
-         "description": "account of the stream (or header X-Account-Id); required"},
-        {"name": "captured_at", "in": "query", "schema": {"type": "number"},
-         "description": "capture time, epoch seconds (or header X-Capture-Time); default now"},
-        {"name": "channel", "in": "query", "schema": {"type": "string"}},
-        {"name": "session", "in": "query", "schema": {"type": "string", "maxLength": 64},
-         "description": "this life of the stream (or header X-Stream-Session): send a new one "
-                        "when the broadcast restarts and it is moderated as a new life"},
-    ]  # fmt: skip
+        *httpapi.query_parameters(PushQuery),
+    ]
     image = {"schema": {"type": "string", "format": "binary"}}
     return {
         "openapi": "3.1.0",

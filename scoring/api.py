@@ -24,13 +24,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import Counter, Gauge
+from pydantic import ValidationError
 
-from framewatch import apikeys, redisio
+from framewatch import apikeys, httpapi, redisio
 from framewatch.errors import FramewatchError
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
 from scoring import banks, openai_compat
-from scoring.api_doc import openapi
+from scoring.api_doc import CheckQuery, CheckUrl, openapi
 from scoring.check import CheckCancelled, Checker, load_policy
 from scoring.fetch import UrlRefused, fetch_image
 from scoring.openai_compat import IMAGE, InputError, Part
@@ -125,10 +126,10 @@ class CheckApi:
                 self.checker.policy = new
 
     # -- admission --------------------------------------------------------------------------
-    async def _tenant(self, req: web.Request) -> tuple[str | None, str]:
+    async def _tenant(self, req: web.Request, q: CheckQuery) -> tuple[str | None, str]:
         """(tenant, the key's identity for the per-key limits)."""
         if not self.sc.check_require_api_key:
-            tenant = req.query.get("tenant") or "default"  # as a frame pushed without one
+            tenant = q.tenant or "default"  # as a frame pushed without one
             return tenant, f"tenant:{tenant}"
         key = apikeys.bearer(req.headers.get("Authorization"))
         if key is None:
@@ -139,7 +140,7 @@ class CheckApi:
         if tenant is None:
             raise Refused(401, "unknown API key; create one with `framewatch apikeys add`",
                           "invalid_api_key")  # fmt: skip
-        if req.query.get("tenant") not in (None, tenant):
+        if q.tenant not in (None, tenant):
             raise Refused(400, "?tenant= must be the API key's own tenant (or left out)",
                           param="tenant")  # fmt: skip
         return tenant, apikeys.digest(key)
@@ -174,8 +175,9 @@ class CheckApi:
         """Authenticate, admit, run `work`, and answer every refusal in OpenAI's shape."""
         cancel = threading.Event()
         try:
-            tenant, who = await self._tenant(req)
-            channel = req.query.get("channel") or None
+            q = _query(req)
+            tenant, who = await self._tenant(req, q)
+            channel = q.channel
             async with self._admit(who, req.content_length or self.sc.check_max_request_bytes):
                 return web.json_response(await work(req, tenant, channel, cancel))
         except Refused as e:
@@ -241,12 +243,12 @@ class CheckApi:
     async def _check(self, req: web.Request, tenant: str | None, channel: str | None,
                      cancel: threading.Event) -> dict[str, Any]:  # fmt: skip
         if req.content_type == "application/json":
-            body = await self._json(req)
-            url = body.get("image_url") if isinstance(body, dict) else None
-            if not url or not isinstance(url, str):
-                raise InputError('send image bytes, or JSON {"image_url": "https://..."}',
-                                 "image_url")  # fmt: skip
-            data = await fetch_image(url, self.s)
+            try:
+                body = CheckUrl.model_validate(await self._json(req))
+            except ValidationError:
+                raise InputError('send image bytes, or JSON {"image_url": "https://..."} '
+                                 "(no other field)", "image_url") from None  # fmt: skip
+            data = await fetch_image(body.image_url, self.s)
         else:
             data = await req.read()
         return await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
@@ -294,6 +296,20 @@ class CheckApi:
             results.append(openai_compat.result(parts, policy, tenant, channel, ours))
         return {"id": f"modr-{uuid.uuid4().hex}", "model": self.scorer.model_set or "framewatch",
                 "results": results}  # fmt: skip
+
+
+def _query(req: web.Request) -> CheckQuery:
+    """The query, as the document lists it: an unknown or repeated parameter is refused."""
+    try:
+        if len(req.query) != len(set(req.query)):
+            raise InputError("give each query parameter once", None)
+        return httpapi.query(CheckQuery, req.query)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else None
+        known = ", ".join(CheckQuery.model_fields)
+        raise InputError(f"query parameter {name!r}: {err['msg']} (known: {known})",
+                         name) from None  # fmt: skip
 
 
 def app(settings: Settings, scorer: Scorer, checker: Checker | None = None) -> web.Application:

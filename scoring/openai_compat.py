@@ -20,7 +20,9 @@ reference and the official `openai` SDK's types (tests validate them strictly):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framewatch.policy import Policy, explain
 from scoring.errors import ScoringError
@@ -62,6 +64,40 @@ class InputError(ScoringError):
     def __init__(self, message: str, param: str | None = "input") -> None:
         super().__init__(message)
         self.param = param
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ImageUrl(_Strict):
+    url: str = Field(min_length=1, description="https:// or data: URL")
+
+
+class ImagePart(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageUrl | Annotated[str, Field(min_length=1)]
+
+
+PartIn = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class ModerationRequest(_Strict):
+    """The body of ``POST /v1/moderations``, as OpenAI's API reference has it: ``parse`` accepts
+    what this model accepts, and the OpenAPI document is generated from it."""
+
+    model: str | None = None
+    input: (
+        str
+        | PartIn
+        | Annotated[list[str], Field(min_length=1)]
+        | Annotated[list[PartIn], Field(min_length=1)]
+    )
 
 
 @dataclass(frozen=True)
@@ -118,6 +154,12 @@ def parse(body: Any, max_parts: int, max_chars: int) -> list[list[Part]]:
     else:
         raise InputError("'input' must be a string, a non-empty list of strings, or a "
                          "non-empty list of text / image_url parts (not a mix)")  # fmt: skip
+    try:  # nothing the document does not describe (an unknown field, a part's extra key)
+        ModerationRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"] or ("input",)
+        raise InputError(f"{loc[-1]!r}: {err['msg']}", str(loc[0])) from None
     return inputs
 
 

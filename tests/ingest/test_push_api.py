@@ -158,6 +158,36 @@ async def test_multipart_upload_and_openapi(api: Api) -> None:
     assert doc["openapi"].startswith("3.")
 
 
+async def test_the_served_document_lists_exactly_the_query_parameters_accepted(api: Api) -> None:
+    """The push API's OpenAPI document is valid, each query parameter it lists is taken (a
+    frame is stored with it), and a parameter it does not list is refused, not ignored."""
+    from openapi_spec_validator import validate
+
+    examples = {"account_id": "acct-9", "captured_at": "1700000000.5", "channel": "kids",
+                "session": "life-2"}  # fmt: skip
+    auth = {"Authorization": f"Bearer {api.key}"}
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{api.url}/openapi.json") as r:
+            doc = await r.json()
+        validate(doc)
+        op = doc["paths"]["/v1/streams/{stream_id}/frames"]["post"]
+        documented = {p["name"] for p in op["parameters"] if p["in"] == "query"}
+        assert documented == set(examples), "a parameter is missing from the document or new"
+        async with s.post(f"{api.url}/v1/streams/cam-q/frames", params=examples,
+                          data=jpeg(320, 240), headers=auth) as r:  # fmt: skip
+            assert r.status == 202, await r.text()
+        for extra in ("colour", "accountId", "tenant"):  # not documented: refused, not ignored
+            async with s.post(f"{api.url}/v1/streams/cam-q/frames",
+                              params={"account_id": "a", extra: "x"}, data=jpeg(320, 240),
+                              headers=auth) as r:  # fmt: skip
+                body = await r.json()
+            assert r.status == 400 and body["error"] == "unknown_parameter", body
+            assert extra in body["message"] and "account_id" in body["message"]
+    (frame,) = await consume(api.settings, "frames", 1)
+    assert (frame.account_id, frame.channel, frame.session) == ("acct-9", "kids", "life-2")
+    assert frame.captured_at == 1700000000.5
+
+
 async def test_bad_pushes_lose_nothing_for_good_ones(api: Api) -> None:
     results = [
         await post(api, b) for b in (jpeg(), b"junk", huge_png(20000, 20000), jpeg(300, 300))

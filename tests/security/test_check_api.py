@@ -240,3 +240,57 @@ async def test_the_checked_address_is_the_one_connected_to(settings, scorer, mon
                 body = await r.json()
         assert hits[0] == 0, "the fetch went to the rebound loopback address"
         assert r.status == 400 and body["error"]["code"] == "image_url_refused", body
+
+
+def _holds(doc: dict, name: str, body: object) -> None:
+    """``body`` against the document's schema ``name`` (refs resolved inside the document)."""
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator({**doc, "$ref": f"#/components/schemas/{name}"}).validate(body)
+
+
+async def test_the_document_lists_exactly_what_the_handlers_accept_and_answer(
+    make_settings, scorer, data_url
+) -> None:  # type: ignore[no-untyped-def]
+    """The served OpenAPI document is valid; every query parameter and body field it lists is
+    taken, anything it does not list is refused (not ignored), and real answers hold to its
+    answer schemas, which allow no undocumented field."""
+    from openapi_spec_validator import validate
+
+    async with check_api(make_settings(), scorer) as (base, auth), aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/openapi.json") as r:
+            doc = await r.json()
+        validate(doc)
+        for path in ("/v1/check", "/v1/moderations"):
+            params = {p["name"] for p in doc["paths"][path]["post"]["parameters"]}
+            assert params == {"channel", "tenant"}, path
+        query = {"channel": "kids", "tenant": "tenant-a"}  # the key's own tenant
+        async with s.post(f"{base}/v1/check", params=query, headers=auth,
+                          json={"image_url": data_url}) as r:  # fmt: skip
+            body = await r.json()
+        assert r.status == 200, body
+        assert body["policy"] == {**body["policy"], "channel": "kids", "tenant": "tenant-a"}
+        _holds(doc, "CheckResult", body)
+        fields = set(doc["components"]["schemas"]["ModerationRequest"]["properties"])
+        assert fields == {"model", "input"}
+        text_and_image = {"model": "omni-moderation-latest",
+                          "input": [{"type": "text", "text": "hi"}, image(data_url)]}  # fmt: skip
+        async with s.post(f"{base}/v1/moderations", params=query, headers=auth,
+                          json=text_and_image) as r:  # fmt: skip
+            body = await r.json()
+        assert r.status == 200, body
+        _holds(doc, "ModerationResponse", body)
+        assert body["results"][0]["framewatch"]["policy"]["channel"] == "kids"
+        refusals = [
+            ("/v1/check", {"colour": "red"}, {"image_url": data_url}, "colour"),
+            ("/v1/moderations", {"colour": "red"}, {"input": "hi"}, "colour"),
+            ("/v1/moderations", {}, {"input": "hi", "user": "u1"}, "user"),
+            ("/v1/moderations", {}, {"input": [{"type": "text", "text": "a", "x": 1}]}, "input"),
+            ("/v1/check", {}, {"image_url": data_url, "detail": "high"}, "image_url"),
+        ]
+        for path, q, js, param in refusals:
+            async with s.post(f"{base}{path}", params=q, json=js, headers=auth) as r:
+                body = await r.json()
+            assert r.status == 400, (path, q, js, body)
+            _holds(doc, "OpenAIError", body)
+            assert body["error"]["param"] == param, body
