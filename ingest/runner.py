@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -45,6 +45,25 @@ from ingest.state import SourceState, SourceStatus, TransitionError
 log = logging.getLogger(__name__)
 
 _DONE = object()
+
+
+class _Ended(Exception):
+    """A live stream ended cleanly: reconnect (``ingest.reconnect_on_end``)."""
+
+
+@dataclass
+class _Reconnects:
+    """Reconnects since the last frame: the backoff and the give-up count restart at a frame.
+    ``attempt_number`` (waits so far) is the field tenacity's wait strategies read."""
+
+    attempt_number: int = 0
+    failures: int = 0  # connections that failed (a clean end is not a failure)
+    connected_once: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def frame(self) -> None:
+        self.attempt_number = self.failures = 0
+        self.connected_once = True
 
 
 @dataclass
@@ -138,65 +157,98 @@ class StreamIngester:
             yield f
 
     def _decode(self, buffer: FrameBuffer) -> None:
+        """Decode until the source ends, reconnecting a live pull with exponential backoff
+        (tenacity): the backoff and the give-up count restart whenever a frame comes."""
         cfg = self.settings.ingest
         live = is_live(self.source) and self.opened is None
-        backoff = cfg.reconnect_initial_s
-        failures = 0
-        connected_once = False
-        started = time.monotonic()
-        attempt = 0
+        run = _Reconnects()
+        backoff = tenacity.wait_exponential(
+            multiplier=cfg.reconnect_initial_s, max=cfg.reconnect_max_s
+        )
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, _Ended):
+                return True
+            return isinstance(exc, SourceError) and live and self._retryable_cause(exc, run)
+
+        def give_up(_rs: tenacity.RetryCallState) -> bool:
+            limit = cfg.reconnect_max_attempts
+            return self._stop.is_set() or bool(limit and run.failures > limit)
+
+        def reconnecting(rs: tenacity.RetryCallState) -> None:
+            exc = rs.outcome.exception() if rs.outcome else None
+            if isinstance(exc, _Ended):
+                log.warning("%s: stream ended; reconnecting", self.label)
+            else:
+                wait = rs.next_action.sleep if rs.next_action else 0.0
+                log.warning("%s: %s; reconnecting in %.1fs", self.label, exc, wait)
+            self.status.to(SourceState.RECONNECTING)
+
         try:
-            while not self._stop.is_set():
-                attempt += 1
-                if attempt > 1 and live:  # every reconnect is checked again (run() did the first)
-                    try:
-                        egress.check(self.source, allow_private=cfg.allow_private_urls)
-                    except UrlRefusedError as exc:
-                        raise SourceError("url_refused", f"{self.label}: {exc}") from None
-                src = self._connection()
-                try:
-                    with src:
-                        if connected_once:
-                            self.engine.new_connection()
-                        for frame in self.engine.process(self._live_frames(src.frames())):
-                            failures, backoff, connected_once = 0, cfg.reconnect_initial_s, True
-                            buffer.put(frame)
-                            if self._stop.is_set():
-                                break
-                    self.engine.counts.decode_errors += src.decode_errors
-                    self._refused()
-                    if not live or not cfg.reconnect_on_end:
-                        break
-                    log.warning("%s: stream ended; reconnecting", self.label)
-                except SourceError as exc:
-                    self.engine.counts.decode_errors += src.decode_errors
-                    self._refused()
-                    if (
-                        not live
-                        or exc.reason == "unsupported_protocol"
-                        or (isinstance(exc, SourceTimeoutError) and not connected_once)
-                    ):
-                        raise
-                    if not connected_once and time.monotonic() - started > cfg.open_timeout_s:
-                        raise SourceTimeoutError(
-                            f"{self.label}: the stream did not start within "
-                            f"{cfg.open_timeout_s:g}s ({exc}); check that it is publishing"
-                        ) from None
-                    failures += 1
-                    if cfg.reconnect_max_attempts and failures > cfg.reconnect_max_attempts:
-                        raise
-                    log.warning("%s: %s; reconnecting in %.1fs", self.label, exc, backoff)
-                if self._stop.is_set():
-                    break
-                self.status.to(SourceState.RECONNECTING)
-                if self._stop.wait(backoff):
-                    break
-                RECONNECTS.inc()
-                backoff = min(backoff * 2, cfg.reconnect_max_s)
+            for attempt in tenacity.Retrying(
+                retry=tenacity.retry_if_exception(retryable),
+                wait=lambda _rs: backoff(run),  # type: ignore[arg-type]
+                stop=give_up,
+                sleep=self._stop.wait,  # stop() cuts a wait short
+                before_sleep=reconnecting,
+                retry_error_callback=lambda rs: (
+                    None if self._stop.is_set() else rs.outcome.result()
+                ),  # type: ignore[union-attr]
+            ):
+                with attempt:
+                    self._connect(buffer, run, live, attempt.retry_state.attempt_number)
         except BaseException as exc:  # handed to the event loop, which reports it
             buffer.put_control(exc)
         finally:
             buffer.put_control(_DONE)
+
+    @staticmethod
+    def _retryable_cause(exc: SourceError, run: _Reconnects) -> bool:
+        """A failure worth another connection: not a refused URL (the egress guard), not an
+        unsupported protocol, and not a source that never started before its open timeout."""
+        never_started = isinstance(exc, SourceTimeoutError) and not run.connected_once
+        return exc.reason not in ("url_refused", "unsupported_protocol") and not never_started
+
+    def _connect(self, buffer: FrameBuffer, run: _Reconnects, live: bool, attempt: int) -> None:
+        """One connection, read until it ends. Returns when the source is done for good;
+        raises ``_Ended`` (a live stream ended cleanly) or SourceError to reconnect or give up."""
+        cfg = self.settings.ingest
+        if self._stop.is_set():
+            return
+        if attempt > 1:
+            RECONNECTS.inc()
+            if live:  # every reconnect is checked again (run() did the first)
+                try:
+                    egress.check(self.source, allow_private=cfg.allow_private_urls)
+                except UrlRefusedError as exc:
+                    raise SourceError("url_refused", f"{self.label}: {exc}") from None
+        src = self._connection()
+        try:
+            with src:
+                if run.connected_once:
+                    self.engine.new_connection()
+                for frame in self.engine.process(self._live_frames(src.frames())):
+                    run.frame()
+                    buffer.put(frame)
+                    if self._stop.is_set():
+                        break
+        except SourceError as exc:
+            self.engine.counts.decode_errors += src.decode_errors
+            self._refused()
+            run.attempt_number += 1
+            run.failures += 1
+            late = time.monotonic() - run.started > cfg.open_timeout_s
+            if late and live and not run.connected_once and self._retryable_cause(exc, run):
+                raise SourceTimeoutError(
+                    f"{self.label}: the stream did not start within "
+                    f"{cfg.open_timeout_s:g}s ({exc}); check that it is publishing"
+                ) from None
+            raise
+        self.engine.counts.decode_errors += src.decode_errors
+        self._refused()
+        if live and cfg.reconnect_on_end and not self._stop.is_set():
+            run.attempt_number += 1
+            raise _Ended()
 
     # ---- event loop ----------------------------------------------------------------------
     async def _poll_hot(self, client: aioredis.Redis) -> None:

@@ -154,6 +154,13 @@ _COMMON = {
     "429": "this key has too many requests or bytes in flight",
 }
 
+CHECK_ERRORS = {
+    "400": "bad request or image URL refused",
+    **_COMMON,
+    "422": "the image could not be decoded, or is over scoring.max_image_pixels",
+}
+MODERATION_ERRORS = {"400": "bad input, undecodable image or refused URL", **_COMMON}  # fmt: skip
+
 
 def _errors(codes: dict[str, str]) -> dict[str, Any]:
     return {c: {"description": d, "content": httpapi.json_content(OpenAIError)}
@@ -183,12 +190,8 @@ def openapi() -> dict[str, Any]:
                         "required": True,
                         "content": {**check_body, **httpapi.json_content(CheckUrl)},
                     },
-                    "responses": {
-                        **_ok(CheckResult, "scores, hash matches and the decision"),
-                        **_errors({"400": "bad request or image URL refused", **_COMMON,
-                                   "422": "the image could not be decoded, or is over "
-                                   "scoring.max_image_pixels"}),
-                    },  # fmt: skip
+                    "responses": _ok(CheckResult, "scores, hash matches and the decision")
+                    | _errors(CHECK_ERRORS),
                 }
             },
             "/v1/moderations": {
@@ -199,11 +202,8 @@ def openapi() -> dict[str, Any]:
                         "required": True,
                         "content": httpapi.json_content(ModerationRequest),
                     },
-                    "responses": {
-                        **_ok(ModerationResponse, "one result per input"),
-                        **_errors({"400": "bad input, undecodable image or refused URL",
-                                   **_COMMON}),
-                    },  # fmt: skip
+                    "responses": _ok(ModerationResponse, "one result per input")
+                    | _errors(MODERATION_ERRORS),
                 }
             },
         },

@@ -21,6 +21,7 @@ from typing import Literal
 import av
 import numpy as np
 import redis
+import tenacity
 from prometheus_client import Counter
 
 from framewatch import records, redisio, taxonomy
@@ -198,25 +199,38 @@ async def watch(
     Every reader of banks (the scorer, the check API) holds one in-memory index this keeps
     fresh, so no request or frame reads Redis. On a Redis outage the last index stays in use.
     """
+
+    def lost(rs: tenacity.RetryCallState) -> None:
+        BANK_WATCH_ERRORS.inc()
+        log.warning(
+            "bank watch lost Redis (%s); retrying in 1 s", rs.outcome and rs.outcome.exception()
+        )
+
+    async for attempt in tenacity.AsyncRetrying(  # Redis restarts: keep the last index, retry
+        retry=tenacity.retry_if_exception_type(Exception),  # not a cancel
+        wait=tenacity.wait_fixed(1.0),
+        before_sleep=lost,
+    ):
+        with attempt:
+            await _follow(settings, store, on_index)
+
+
+async def _follow(
+    settings: Settings, store: BankStore, on_index: Callable[[BankIndex], None]
+) -> None:
+    """One subscription: load now (changes while away), then on every change message."""
     loop = asyncio.get_running_loop()
-    while True:
-        client = redisio.async_client(settings)
-        try:
-            async with client.pubsub() as ps:
-                await ps.subscribe(store.channel)
-                on_index(await loop.run_in_executor(None, store.load))  # changes while away
-                while True:  # get_message with a timeout: listen() can swallow a cancel
-                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None and msg["type"] == "message":
-                        on_index(await loop.run_in_executor(None, store.load))
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # Redis restarts: keep the last index, retry
-            BANK_WATCH_ERRORS.inc()
-            log.warning("bank watch lost Redis (%s); retrying in 1 s", e)
-            await asyncio.sleep(1.0)
-        finally:
-            await client.aclose()
+    client = redisio.async_client(settings)
+    try:
+        async with client.pubsub() as ps:
+            await ps.subscribe(store.channel)
+            on_index(await loop.run_in_executor(None, store.load))
+            while True:  # get_message with a timeout: listen() can swallow a cancel
+                msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if msg is not None and msg["type"] == "message":
+                    on_index(await loop.run_in_executor(None, store.load))
+    finally:
+        await client.aclose()
 
 
 @dataclass

@@ -147,3 +147,44 @@ def test_popcount_distance_and_video_window_counting() -> None:
     assert len(m.observe("t", [img])) == 1
     assert len(BankIndex(words, np.array([0, 1], np.int32), np.array([31, 31], np.uint16),
                          [(bank, "a", "hash"), (bank, "b", "hash")]).match(a)) == 2  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_the_bank_watch_keeps_its_index_through_a_redis_outage_and_catches_up(
+    store: BankStore, settings: Settings
+) -> None:
+    """Redis unreachable: the watch keeps the index it has, counts each retry
+    (framewatch_scoring_bank_watch_errors_total) and, when Redis is back, loads what changed."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from devkit.tcpproxy import TcpProxy
+    from scoring.banks import BANK_WATCH_ERRORS, watch
+
+    url = urlsplit(settings.redis_url.get_secret_value())
+    async with TcpProxy((url.hostname, url.port)) as proxy:
+        via = settings.model_copy(
+            update={"redis_url": settings.redis_url.__class__(
+                f"redis://127.0.0.1:{proxy.port}{url.path}")}
+        )  # fmt: skip
+        seen: list[int] = []
+        task = asyncio.create_task(watch(via, store, lambda index: seen.append(len(index))))
+
+        async def until(cond: Callable[[], bool]) -> None:
+            while not cond():
+                assert not task.done(), task
+                await asyncio.sleep(0.05)
+
+        await until(lambda: seen == [0])  # subscribed, the empty bank loaded
+        errors = BANK_WATCH_ERRORS._value.get()
+        await proxy.cut()  # the subscription drops; reconnects are refused
+        await until(lambda: BANK_WATCH_ERRORS._value.get() >= errors + 2)  # retried, counted
+        store.add("csam", "e1", ["f" * 64], "image")  # changed while the watch was away
+        proxy.restore()
+        await until(lambda: seen[-1] == 1)  # back: the change is loaded at once
+        store.add("csam", "e2", ["0" * 64], "image")
+        store.notify()
+        await until(lambda: seen[-1] == 2)  # and it follows changes again
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task  # a cancel ends it; it is not retried
