@@ -5,7 +5,7 @@
 # BASE: any Debian bookworm image. The default is Docker Hub's Python image; without a registry,
 # `make compose-test` builds `local/debian:bookworm` with debootstrap and passes it here (the
 # image then takes Debian's Python 3.11). See docs/deploy.md.
-# GPU image (for the scorer): `--build-arg GPU=1` adds the CUDA 13 and cuDNN 9 runtime wheels that
+# GPU image (for the scoring service): `--build-arg GPU=1` adds the CUDA 13 and cuDNN 9 runtime wheels that
 # onnxruntime-gpu needs; the host needs only the NVIDIA driver and the NVIDIA Container Toolkit.
 ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
@@ -57,9 +57,9 @@ RUN build="g++ $(dpkg -s python3 >/dev/null 2>&1 && echo python3-dev)" \
 RUN mkdir -p /var/lib/framewatch && chown framewatch /var/lib/framewatch
 WORKDIR /var/lib/framewatch
 USER framewatch
-# metrics: ingest 9101, scorer 9102, streams 9103, alerts 9104; HTTP: ingest 8081, scorer 8082,
-# alerts 8084
-EXPOSE 9101 9102 9103 9104 8081 8082 8084
+# metrics: ingest 9101, scoring 9102, streams 9103, alerts 9104, check-api 9105; HTTP: ingest
+# 8081, check-api 8082, alerts 8084
+EXPOSE 9101 9102 9103 9104 9105 8081 8082 8084
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
   CMD ["python", "-m", "framewatch.healthcheck"]
 ENTRYPOINT ["framewatch"]

@@ -28,12 +28,15 @@ from typing import Any
 
 from framewatch.errors import FramewatchError
 from framewatch.local import free_port
+from framewatch.services import service, services
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 DOCKER = "/usr/bin/docker"  # Debian's client: the newer one some machines carry has no buildx
-SERVICES = ("kafka", "redis", "ingest", "scorer", "streams", "alerts", "hook", "prometheus")
+# the containers whose health the check waits for: the registered services by their names
+SERVICES = ("kafka", "redis", *(s.name for s in services()), "hook", "prometheus")
 CHAIR = "chair-orig-22-sd-bar.mp4"
+SCORING = service("scoring").name  # the container that holds the models and bank commands
 
 
 class ComposeTestError(FramewatchError):
@@ -59,7 +62,7 @@ class Stack:
         self.project = project
         self.ports = {
             name: free_port()
-            for name in ("INGEST", "SCORER", "ALERTS", "PROMETHEUS", "GRAFANA", "HOOK")
+            for name in ("INGEST", "CHECK_API", "ALERTS", "PROMETHEUS", "GRAFANA", "HOOK")
         }
         self.env = {f"FRAMEWATCH_{k}_HOST_PORT": str(v) for k, v in self.ports.items()}
 
@@ -148,10 +151,10 @@ def prepare() -> str:
 
 def scenario(stack: Stack) -> dict[str, Any]:
     """The demo's red-line case through the containers; returns what it saw."""
-    path = stack.exec("scorer", "python", "-c",
+    path = stack.exec(SCORING, "python", "-c",
                       f"from devkit.testdata import video; print(video({CHAIR!r}))").strip()  # fmt: skip
     say(f"banking {CHAIR} as red-line known-bad media")
-    stack.exec("scorer", "framewatch", "bank", "add", "ct-known-bad", "--video", path,
+    stack.exec(SCORING, "framewatch", "bank", "add", "ct-known-bad", "--video", path,
                "--role", "red_line", "--category", "known_bad.csam_bank")  # fmt: skip
     say("ingesting the same video as stream ct-chair")
     t0 = time.monotonic()

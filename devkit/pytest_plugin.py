@@ -79,7 +79,7 @@ def make_settings(
         topics = {"prefix": f"{unique}.", "partitions": 3, "account_partitions": 3}
         topics.update(overrides.pop("topics", {}))
         metrics = {"enabled": False, "ingest_port": 0, "scoring_port": 0, "streams_port": 0,
-                   "alerts_port": 0}  # fmt: skip
+                   "alerts_port": 0, "check_api_port": 0}  # fmt: skip
         metrics.update(overrides.pop("metrics", {}))
         evidence = {"dir": str(tmp_path / "evidence")}  # never the working folder's store
         evidence.update(overrides.pop("evidence", {}))

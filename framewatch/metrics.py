@@ -105,11 +105,13 @@ BIND_FAILED = Gauge(
 )
 
 
-def serve(stage: str, host: str, port: int, port_dir: Path | None = None) -> int | None:
+def serve(
+    stage: str, host: str, port: int, port_dir: Path | None = None, service: str | None = None
+) -> int | None:
     """Start the /metrics endpoint and mark the stage up; return the bound port (None if none).
 
     Port 0 disables it, unless ``port_dir`` is set: then the kernel picks a free port and it is
-    written to ``<port_dir>/<stage>.port`` (a harness that picked a port and bound it later
+    written to ``<port_dir>/<service>.port`` (the service's name; the stage's by default) (a harness that picked a port and bound it later
     would race every outgoing connection for it). Metrics are optional: a port already taken
     (a predecessor still stopping, a second worker on the host) is logged loudly and the process
     goes on without them, because exiting would stop decisions, red lines included.
@@ -132,9 +134,10 @@ def serve(stage: str, host: str, port: int, port_dir: Path | None = None) -> int
     bound = int(server.server_port)
     if port_dir is not None:
         port_dir.mkdir(parents=True, exist_ok=True)
-        tmp = port_dir / f".{stage}.port.tmp"
+        name = service or stage
+        tmp = port_dir / f".{name}.port.tmp"
         tmp.write_text(str(bound))
-        tmp.replace(port_dir / f"{stage}.port")
+        tmp.replace(port_dir / f"{name}.port")
     log.info("metrics on http://%s:%d/metrics", host, bound)
     return bound
 

@@ -119,9 +119,14 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from scoring import CHECK_API
     from scoring.api import serve
     from scoring.service import build_scorer
 
+    m = settings.metrics
+    if m.enabled:  # the scoring stage's metrics (framewatch_check_*), on the service's own port
+        metrics.serve("scoring", m.host, CHECK_API.metrics_port(settings), m.port_dir,
+                      service=CHECK_API.name)  # fmt: skip
     serve(settings, build_scorer(settings))
     return 0
 

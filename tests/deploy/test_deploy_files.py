@@ -135,6 +135,35 @@ def test_compose_and_k8s_run_every_service_once() -> None:
         assert k8s.count(s.args) == 1, f"k8s must have one Deployment for {s.name}"
 
 
+def test_deploy_files_name_each_service_by_its_registered_name() -> None:
+    """compose services, k8s objects and labels, Prometheus targets and the docs' table use the
+    stages' registered names ("scorer" was a third name for scoring)."""
+    names = {s.name for s in SERVICES}
+    by_args = {tuple(svc["command"]): n for n, svc in _fw_compose_services().items()}
+    assert {by_args[s.args] for s in SERVICES} == names
+    for extra in ("compose.local.yaml", "compose.gpu.yaml"):
+        fw = {n for n, svc in yaml.safe_load((DEPLOY / extra).read_text())["services"].items()
+              if (svc.get("build") or {}).get("dockerfile") == "Dockerfile"}  # fmt: skip
+        assert fw <= names | {"topics"}, extra
+    for d in _k8s():
+        component = d.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component")
+        if d["kind"] in ("Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"):
+            assert component in names and d["metadata"]["name"] == f"framewatch-{component}"
+    for _, c in _fw_containers():
+        if tuple(c["args"]) in SERVICE_ARGS:  # (not the topics Job)
+            assert c["name"] == SERVICE_ARGS[tuple(c["args"])].name
+    prom = _docs(DEPLOY / "prometheus" / "prometheus.yml")[0]
+    for job in prom["scrape_configs"]:
+        (host,) = {t.rsplit(":", 1)[0] for sc in job["static_configs"] for t in sc["targets"]}
+        assert job["job_name"] == f"framewatch-{host}" and host in names
+    table = re.findall(r"^\| ([a-z-]+) \| `framewatch ", DOCS.read_text(), re.M)
+    assert set(table) == names
+    words = re.compile(r"(?<![-\w])scorer(?![-\w])")  # the group id and metric names keep theirs
+    for path in [*_yaml_files(), DOCKERFILE, DEPLOY / "grafana" / "framewatch.json"]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not words.search(line), f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+
+
 # -- settings -----------------------------------------------------------------------------------
 
 

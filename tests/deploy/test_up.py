@@ -41,7 +41,7 @@ def test_dry_run_lists_every_service_with_its_metrics_url(tmp_path: Path) -> Non
     assert plan["local"] is True  # nothing configured: up would start the local stack
     assert [s["name"] for s in plan["services"]] == [s.name for s in services()]
     assert [s["metrics"] for s in plan["services"]] == [
-        f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104)
+        f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104, 9105)
     ]
     scorer = plan["services"][1]
     assert scorer["argv"][1:] == ["-m", "framewatch.cli", "score"]

@@ -294,3 +294,39 @@ async def test_the_document_lists_exactly_what_the_handlers_accept_and_answer(
             assert r.status == 400, (path, q, js, body)
             _holds(doc, "OpenAIError", body)
             assert body["error"]["param"] == param, body
+
+
+def test_the_check_api_service_serves_its_api_and_its_metrics_where_registered(
+    make_settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """`framewatch check-api` as `up`, compose and k8s run it (the registered service): the API
+    on scoring.http_port, /metrics (its liveness probe and Prometheus job) on
+    metrics.check_api_port, and with metrics.port_dir the port file under its own name."""
+    import urllib.request
+
+    from framewatch.local import free_port
+    from framewatch.metrics import served_port
+    from framewatch.services import service
+    from tests.security.servers import serve
+
+    svc = service("check-api")
+    s = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"]},
+                      metrics={"enabled": True})  # fmt: skip
+    mport = free_port()
+    env = {"FRAMEWATCH_METRICS__CHECK_API_PORT": str(mport)}
+    with serve(s, *svc.args, port_env="FRAMEWATCH_SCORING__HTTP_PORT", log=tmp_path / "a.log",
+               **env) as (base, _p):  # fmt: skip
+        with urllib.request.urlopen(f"{base}/openapi.json", timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}{svc.health_path}", timeout=10) as r:
+            page = r.read().decode()
+        assert (
+            "framewatch_check_parts_total" in page and 'framewatch_up{stage="scoring"} 1.0' in page
+        )
+    env = {"FRAMEWATCH_METRICS__PORT_DIR": str(tmp_path / "ports")}
+    with serve(s, *svc.args, port_env="FRAMEWATCH_SCORING__HTTP_PORT", log=tmp_path / "b.log",
+               **env) as (base, _p):  # fmt: skip
+        port = served_port(tmp_path / "ports", svc.name)  # as the fault suite finds it
+        assert port is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert "framewatch_check_requests_in_flight" in r.read().decode()
