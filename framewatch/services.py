@@ -1,8 +1,9 @@
 """The long-running services, as each stage registers its own (entry point `framewatch.services`).
 
 The core knows no stage by name: `framewatch up`, the deploy tests, the demo and the fault suite
-all read this registry. A stage declares one `Service` in its package (``SERVICE`` in its
-``__init__``) and names it in pyproject's ``[project.entry-points."framewatch.services"]``.
+all read this registry. A stage declares its `Service` in its package (``SERVICE`` in its
+``__init__``; the scoring stage adds ``CHECK_API``) and names it in pyproject's
+``[project.entry-points."framewatch.services"]``.
 The service's name is the stage's name everywhere: the supervisor's log prefix, `up --only`,
 the ``stage`` label of its metrics and the Prometheus job ``framewatch-<name>``.
 """
