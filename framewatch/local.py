@@ -131,8 +131,45 @@ def _wait_port(port: int, pid: int, timeout: float, what: str, log: Path) -> Non
     raise LocalStackError(f"{what} did not accept connections on 127.0.0.1:{port}:\n{tail}")
 
 
-class KafkaBroker:
+class _LocalServer:
+    """A server process of the local stack: launched into its own session with its log, then
+    waited for on its port; ``dir`` is its state (removed by ``stop(keep_data=False)``)."""
+
+    name = "server"
+    dir: Path
+    log: Path
+    port: int
+    pid: int | None = None
+
+    def _launch(self, args: list[str], timeout: float) -> None:
+        with open(self.log, "ab") as out:
+            proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        self.pid = proc.pid
+        _wait_port(self.port, proc.pid, timeout, self.name, self.log)
+
+    def stop(self, keep_data: bool = True) -> None:
+        if self.pid:
+            _stop_pid(self.pid)
+            self.pid = None
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL, for fault tests."""
+        _kill_pid(self.pid)
+        self.pid = None
+
+    def info(self) -> ProcInfo:
+        return ProcInfo(self.pid or 0, self.port, str(self.dir), str(self.log))
+
+
+class KafkaBroker(_LocalServer):
     """One KRaft broker+controller bound to 127.0.0.1."""
+
+    name = "Kafka"
 
     def __init__(
         self,
@@ -188,29 +225,7 @@ class KafkaBroker:
             )  # fmt: skip
             if fmt.returncode != 0:
                 raise LocalStackError(f"formatting Kafka storage failed:\n{fmt.stderr[-2000:]}")
-        with open(self.log, "ab") as out:
-            proc = subprocess.Popen(
-                [*self._java(), "kafka.Kafka", str(props)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-        self.pid = proc.pid
-        _wait_port(self.port, proc.pid, timeout, "Kafka", self.log)
-
-    def stop(self, keep_data: bool = True) -> None:
-        if self.pid:
-            _stop_pid(self.pid)
-            self.pid = None
-        if not keep_data:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def kill(self) -> None:
-        """SIGKILL, for fault tests."""
-        _kill_pid(self.pid)
-        self.pid = None
-
-    def info(self) -> ProcInfo:
-        return ProcInfo(self.pid or 0, self.port, str(self.dir), str(self.log))
+        self._launch([*self._java(), "kafka.Kafka", str(props)], timeout)
 
 
 def _with_proxy_listener(props: str, listen_port: int, advertised_port: int) -> str:
@@ -236,8 +251,10 @@ def _kafka_cluster_id() -> str:
             return cid
 
 
-class RedisServer:
+class RedisServer(_LocalServer):
     """redis-server bound to 127.0.0.1 with an append-only file in its own dir."""
+
+    name = "Redis"
 
     def __init__(self, state_dir: Path, port: int, password: str | None = None):
         self.dir, self.port, self.password = state_dir, port, password
@@ -261,27 +278,7 @@ class RedisServer:
                 str(self.dir), "--daemonize", "no"]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
-        with open(self.log, "ab") as out:
-            proc = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
-        self.pid = proc.pid
-        _wait_port(self.port, proc.pid, timeout, "Redis", self.log)
-
-    def stop(self, keep_data: bool = True) -> None:
-        if self.pid:
-            _stop_pid(self.pid)
-            self.pid = None
-        if not keep_data:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def kill(self) -> None:
-        _kill_pid(self.pid)
-        self.pid = None
-
-    def info(self) -> ProcInfo:
-        return ProcInfo(self.pid or 0, self.port, str(self.dir), str(self.log))
+        self._launch(args, timeout)
 
 
 # ------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import threading
 from typing import Any
 
@@ -33,6 +32,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from framewatch import deadletter
+from framewatch.local import free_port
 from framewatch.settings import Settings
 from ingest import streamkeys
 from ingest.engine import StreamMeta
@@ -54,12 +54,6 @@ class Refused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RtmpListener:
@@ -131,7 +125,7 @@ class _Session:
         first = await self._read(_C0C1)
         if first[0] != 3:
             raise Refused("not_rtmp")
-        port = _free_port()
+        port = free_port()  # the loopback hop to our own accept thread
         accepted = self._accept_in_thread(port)
         self.tasks.append(accepted)
         up_r, self.up = await self._connect(port)
