@@ -47,6 +47,7 @@ from framewatch.settings import Settings, load_settings, to_env
 FAILOVER_GOAL_S = 30.0
 PARTITIONS = 3
 SESSION_TIMEOUT_S = 6.0
+LOG_LEVEL = os.environ.get("FAILOVER_LOG_LEVEL", "WARNING")  # INFO: Faust's recovery lines
 SEED = "seed-account-0000000"  # the template's account id; generated ids have its length
 OPTIONS: dict[str, dict[str, Any]] = {
     "memory": {"table_store": "memory://", "table_standby_replicas": 0},
@@ -86,7 +87,7 @@ class Run:
     def worker(self, data_dir: Path) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
         env.update(to_env(self.s))
-        env.update(FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir), FRAMEWATCH_LOG_LEVEL="WARNING")
+        env.update(FRAMEWATCH_STREAMS__DATA_DIR=str(data_dir), FRAMEWATCH_LOG_LEVEL=LOG_LEVEL)
         log = self.log_dir / f"{self.option}-{len(self.workers)}.log"
         p = subprocess.Popen([sys.executable, "-m", "framewatch.cli", "streams", "worker"],
                              env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
@@ -208,7 +209,20 @@ class Run:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             await prod.stop()
+            await self.drop_topics()
         return out
+
+    async def drop_topics(self) -> None:
+        """This run's topics go: the broker may be shared, and a million rows weigh."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(**kafkaio.client_config(self.s))
+        await admin.start()
+        try:
+            mine = [t for t in await admin.list_topics() if t.startswith(self.s.topics.prefix)]
+            await admin.delete_topics(mine)
+        finally:
+            await admin.close()
 
 
 @contextmanager
@@ -252,6 +266,7 @@ def main() -> None:
             for k, v in asyncio.run(Run(base, option, logs).run(args.accounts)).items():
                 res[f"{option}_{k}"] = v
     res["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    say(f"worker logs in {logs}")
     for k, v in res.items():
         print(f"{k:>28}: {v}")
     fails = [o for o in args.options.split(",") if res[f"{o}_failover_s"] > FAILOVER_GOAL_S]
