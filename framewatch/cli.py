@@ -165,12 +165,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             for s in services
         ],
     }
+    width = max(len(s.name) for s in services)  # the names line up, however long
     if args.dry_run:
         if args.json:
             print(json.dumps(plan))
         else:
             for svc in plan["services"]:
-                print(f"{svc['name']:<8} {' '.join(svc['argv'])}  metrics {svc['metrics']}")
+                print(f"{svc['name']:<{width}} {' '.join(svc['argv'])}  metrics {svc['metrics']}")
         return 0
 
     from framewatch.kafkaio import create_topics
@@ -185,7 +186,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         created = asyncio.run(create_topics(settings))
         say(f"topics ready: {len(created)} ({sum(v == 'created' for v in created.values())} new)")
         for svc in plan["services"]:
-            say(f"{svc['name']:<8} metrics {svc['metrics'] or 'disabled'}")
+            say(f"{svc['name']:<{width}} metrics {svc['metrics'] or 'disabled'}")
         say("Ctrl-C stops everything")
         policy = sv.Policy(grace_s=args.grace, max_restarts=args.max_restarts)
         children = [sv.Child(s.name, s.argv(args.config, args.log_json), env) for s in services]
