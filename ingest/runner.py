@@ -100,7 +100,7 @@ class StreamIngester:
         self.last_lag = 0.0
         self._sent: Position | None = None  # position after the last frame Kafka acked
         self.label = mask_url(source)  # logs, errors and dead letters never show credentials
-        self.status = SourceStatus(scope.key(meta.tenant, meta.stream_id))  # label: tenant/stream
+        self.status = SourceStatus(meta.stream_id, meta.tenant)
         self.buffer: FrameBuffer | None = None
         self._egress: egress.Egress | None = None
         self._last_read = time.monotonic()

@@ -53,6 +53,11 @@ class IngestSettings(BaseModel):
         256 * 1024, ge=0, description="refused pushed images up to this size are kept in their "
         "dead-letter record (larger: reason only); below the broker's message size limit"
     )  # fmt: skip
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="a request body (pushed image, sources JSON) must arrive whole "
+        "within this; a slower client gets 408 and is disconnected (a valid key that trickles "
+        "its upload would hold a connection and a request slot for ever)"
+    )  # fmt: skip
     push_max_concurrent_decodes: int = Field(
         4, ge=1, description="pushed images decoded at once; the rest wait (peak memory is "
         "about this many times ~10 bytes a pixel of the largest allowed image)"
