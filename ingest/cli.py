@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ks = k.add_subparsers(dest="keys_cmd", required=True)
     ka = ks.add_parser("add", help="create a key for a tenant; it is printed once, only its "
                        "SHA-256 is stored")  # fmt: skip
-    ka.add_argument("--tenant", required=True)
+    ka.add_argument("--tenant", required=True, type=_id("tenant"))
     ka.add_argument("--json", action="store_true")
     kr = ks.add_parser("revoke", help="revoke a key (give the key or its SHA-256 hex)")
     kr.add_argument("key")
