@@ -303,7 +303,10 @@ class StreamIngester:
         self.buffer = buffer = FrameBuffer(cfg.queue_size, strategy, asyncio.get_running_loop())
         if pull:
             self._egress = egress.Egress(
-                self.source, allow_private=cfg.allow_private_urls, timeout_s=cfg.open_timeout_s
+                self.source,
+                allow_private=cfg.allow_private_urls,
+                timeout_s=cfg.open_timeout_s,
+                ca_file=cfg.tls_ca_file,
             )
             await self._egress.start()
         thread = threading.Thread(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FilePath
 
 
 class IngestSettings(BaseModel):
@@ -45,6 +45,11 @@ class IngestSettings(BaseModel):
     allow_private_urls: bool = Field(
         False, description="allow pull URLs resolving to loopback/private/link-local addresses"
     )
+    tls_ca_file: FilePath | None = Field(
+        None, description="PEM bundle of the CAs that https/rtmps/rtsps pull servers' "
+        "certificates must chain to (default: the system's bundle); add a private CA here, "
+        "certificates are always verified"
+    )  # fmt: skip
     push_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest pushed image")
     push_max_pixels: int = Field(
         40_000_000, ge=1, description="largest pushed image in pixels (decompression bombs)"
