@@ -268,7 +268,6 @@ class Egress:
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await _splice(reader, writer, up_r, up_w, None)
 
-
     async def _untrusted(self, probe: asyncio.StreamWriter, host: str) -> str | None:
         """Why the server on ``probe``'s connection has no certificate valid for ``host`` (by
         :attr:`tls`), or None when it has one; the probe is closed either way."""

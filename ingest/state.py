@@ -8,12 +8,13 @@ final. ``framewatch sources list --json`` and ``framewatch_ingest_source_state``
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import time
 
 from ingest.errors import IngestError
-from ingest.metrics import SOURCE_STATE, STATES, STREAMS, stream_labels
+from ingest.metrics import SOURCE_STATE, STATES, stream_labels
 
 
 class SourceState(enum.StrEnum):
@@ -74,5 +75,9 @@ class SourceStatus:
         SOURCE_STATE.labels(*stream_labels(self.tenant, self.stream_id), self.state.value).set(1)
 
     def forget(self) -> None:
-        """Drop this source's metric series (a removed pull must not linger in /metrics)."""
-        STREAMS.forget(self.tenant, self.stream_id)
+        """Drop this source's state series (a publisher that left keeps no state); its last
+        frame time stays, for the 'stream silent' alert, until the stream is unregistered."""
+        labels = stream_labels(self.tenant, self.stream_id)
+        for s in STATES:
+            with contextlib.suppress(KeyError):
+                SOURCE_STATE.remove(*labels, s)

@@ -53,12 +53,10 @@ def hls_dir(tmp_path: Path) -> Path:
     return tmp_path / "hls"
 
 
+@pytest.mark.usefixtures("world")
 async def test_a_self_signed_server_is_refused_unless_its_ca_is_configured(
-    make_settings,
-    world,
-    hls_dir,
-    tmp_path,  # type: ignore[no-untyped-def]  # noqa: F811
-) -> None:
+    make_settings, hls_dir, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     ctx, cert = self_signed(tmp_path / "a")
     server = hls_server(hls_dir)
     async with tls_server(server, ctx) as port:
@@ -72,12 +70,10 @@ async def test_a_self_signed_server_is_refused_unless_its_ca_is_configured(
         assert error is None and read >= 120  # its CA configured: the whole video
 
 
+@pytest.mark.usefixtures("world")
 async def test_hls_entries_on_an_untrusted_server_are_refused(
-    make_settings,
-    world,
-    hls_dir,
-    tmp_path,  # type: ignore[no-untyped-def]  # noqa: F811
-) -> None:
+    make_settings, hls_dir, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """FFmpeg's HLS demuxer opens variants and segments without the pull's TLS options; the
     proxy verifies those tunnels itself."""
     trusted_ctx, trusted_cert = self_signed(tmp_path / "trusted")
