@@ -37,8 +37,8 @@ class PushQuery(BaseModel):
     handler validates with it and the OpenAPI parameters are generated from it."""
 
     model_config = ConfigDict(extra="forbid")
-    account_id: str = Field(
-        min_length=1, description="account of the stream (or header X-Account-Id); required",
+    account_id: fields.Ident = Field(
+        description="account of the stream (or header X-Account-Id); required",
         json_schema_extra=_header("X-Account-Id"),
     )  # fmt: skip
     captured_at: fields.Epoch | None = Field(
@@ -80,7 +80,10 @@ def _query(request: web.Request) -> PushQuery:
             raise httpapi.HttpError(400, "bad_parameter", "give each query parameter once")
         return httpapi.query(PushQuery, values)
     except ValidationError as exc:
-        name = str(exc.errors()[0]["loc"][0])
+        err = exc.errors()[0]
+        name = str(err["loc"][0])
+        if name == "account_id" and err["type"] != "missing":
+            httpapi.ident(values[name], "account id")  # 422 naming the id rule
         known = ", ".join(PushQuery.model_fields)
         code, message = _REFUSALS.get(
             name, ("unknown_parameter", f"unknown query parameter {name!r}; known: {known}")
@@ -116,12 +119,12 @@ async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
     tenant = request[TENANT]
-    stream_id = request.match_info["stream_id"]
+    stream_id = httpapi.ident(request.match_info["stream_id"], "stream id")
     q = _query(request)
     account_id, session = q.account_id, q.session
     captured_at = q.captured_at if q.captured_at is not None else records.now()
     try:
-        data = await _body(request, cfg.push_max_bytes)
+        data = await httpapi.body_within(_body(request, cfg.push_max_bytes), cfg.body_timeout_s)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
         return error(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}")
     if not data:
@@ -213,13 +216,17 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
+                (408, "the body did not arrive within ingest.body_timeout_s; the connection "
+                      "is closed"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
-                (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
+                (422, "image could not be decoded, or a stream or account id that is not "
+                      f"{fields.ID_RULE}"),
+                (503, "Kafka or Redis unavailable; retry"),
             )
         },
     }  # fmt: skip
     params = [
-        {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "stream_id", "in": "path", "required": True, "schema": fields.ID_SCHEMA},
         *httpapi.query_parameters(PushQuery),
     ]
     image = {"schema": {"type": "string", "format": "binary"}}
