@@ -158,7 +158,9 @@ class StreamIngester:
                     with src:
                         if connected_once:
                             self.engine.new_connection()
-                        for frame in self.engine.process(self._live_frames(src.frames())):
+                        for frame in self.engine.process(
+                            self._live_frames(src.frames(wanted=self.engine.wants))
+                        ):
                             failures, backoff, connected_once = 0, cfg.reconnect_initial_s, True
                             buffer.put(frame)
                             if self._stop.is_set():
