@@ -11,6 +11,7 @@ where the committed offsets say. Reviews
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -110,7 +111,8 @@ def build_app(settings: Settings) -> faust.App:
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
     app.sensors.add(guard.ExitOnSendError(STAGE))
-    guard.drain_before_commit(app.producer)
+    background = guard.Background(settings.streams.pin_concurrency)
+    guard.drain_before_commit(app.producer, background)
     lag.install(
         app,
         STAGE,
@@ -155,6 +157,11 @@ def build_app(settings: Settings) -> faust.App:
         STAGE, settings.dead_letters, send_dead, fatal=(KafkaError, ProducerSendError)
     )
 
+    async def pin(d: Decision) -> None:
+        pinned = await asyncio.to_thread(pinner.pin, d, proc.policies.policy)
+        if pinned is not None:
+            await send(pinned)
+
     async def on_scores(sc: Scores) -> None:
         skey = scope.stream(sc)
         res = proc.on_scores(state.get(skey), sc)
@@ -164,9 +171,8 @@ def build_app(settings: Settings) -> faust.App:
             if isinstance(out.record, Decision):
                 await send(Out("by_account", scope.account(out.record), out.record), value)
                 DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
-                pinned = pinner.pin(out.record, proc.policies.policy)
-                if pinned is not None:
-                    await send(pinned)
+                # file I/O on a thread, off the decision path; the commit waits for it
+                await background.start(pin(out.record))
                 metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                     max(0.0, time.time() - sc.captured_at)
                 )

@@ -12,6 +12,9 @@ Faust commits an offset after flushing the producer, with two gaps this module c
   without progress and ignores the message being handed over. Under load a commit then passes
   changelog writes still in the buffer, and a kill loses them: we saw a strike vanish from the
   ledger in tests/streams/test_two_workers.py. ``drain_before_commit`` makes the flush wait.
+- Work an agent starts for a record and does not wait for (evidence pinning, on a thread off
+  the decision path) must end, and its outputs be buffered, before that record's offset is
+  committed: ``drain_before_commit`` also waits for the :class:`Background` it is given.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Coroutine
 from typing import Any
 
 import faust
@@ -47,9 +51,35 @@ class ExitOnSendError(faust.Sensor):
         os._exit(EXIT_SEND_FAILED)
 
 
-def drain_before_commit(producer: Any) -> None:
-    """Make ``producer.buffer.flush()`` (awaited before every commit) return only once every
-    buffered message, including the one being handed over, is with the Kafka producer."""
+class Background:
+    """Tasks started for consumed records, awaited before the next offset commit (at most
+    ``limit`` at once: starting one more waits, so a slow disk slows the agent, not memory)."""
+
+    def __init__(self, limit: int) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._room = asyncio.Semaphore(limit)
+
+    async def start(self, work: Coroutine[Any, Any, Any]) -> None:
+        await self._room.acquire()
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._room.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed: %r", task.exception())
+
+    async def wait(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def drain_before_commit(producer: Any, background: Background | None = None) -> None:
+    """Make ``producer.buffer.flush()`` (awaited before every commit) return only once the
+    ``background`` work has ended and every buffered message, including the one being handed
+    over, is with the Kafka producer."""
     buf = producer.buffer
     if producer.app.conf.producer_threaded:
         return  # a different buffer; not used by this worker
@@ -65,6 +95,8 @@ def drain_before_commit(producer: Any) -> None:
             in_flight -= 1
 
     async def flush() -> None:
+        if background is not None:
+            await background.wait()  # its sends land in the buffer drained below
         while buf.size or in_flight:
             if buf.state != "running":
                 raise RuntimeError(f"producer buffer stopped with {buf.size} messages unsent")

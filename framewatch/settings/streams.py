@@ -95,6 +95,21 @@ class StreamsSettings(BaseModel):
         ge=0,
         description="wait this long to batch outputs and changelog writes into one request",
     )
+    pin_concurrency: int = Field(
+        32,
+        ge=1,
+        description="evidence pins (small file writes) running on threads at once, off the "
+        "decision path; the next offset commit waits for them",
+    )
+    audit_batch_max: int = Field(
+        500, ge=1, description="audit links chained per broker round trip, at most"
+    )
+    audit_batch_s: float = Field(
+        0.05,
+        gt=0,
+        description="the audit chain waits this long to fill a batch (links are not on the "
+        "decision path; a round trip per link capped the chain and delayed every other send)",
+    )
     session_timeout_s: float = Field(
         30.0,
         ge=6.0,

@@ -48,3 +48,32 @@ async def test_commit_flush_waits_for_every_buffered_changelog_write(settings: S
         assert sent == [0, 1, 2]
     finally:
         await buf.stop()
+
+
+async def test_commit_flush_waits_for_background_work_and_what_it_sends(
+    settings: Settings,
+) -> None:
+    # evidence pins run off the decision path; a commit must not pass the record they came from
+    app = build_app(settings)
+    buf = app.producer.buffer
+    sent: list[object] = []
+
+    async def send_pending(fut: object) -> None:
+        sent.append(fut)
+
+    buf._send_pending = send_pending
+    background = guard.Background(limit=2)
+    guard.drain_before_commit(app.producer, background)
+    await buf.start()
+    try:
+
+        async def pin(n: int) -> None:
+            await asyncio.sleep(0.3)  # the file writes, on a slow disk
+            buf.pending.put_nowait(f"pinned-{n}")  # then its audit record is sent
+
+        for n in range(3):  # the third waits for room: at most 2 at once
+            await background.start(pin(n))
+        await buf.flush()
+        assert sent == ["pinned-0", "pinned-1", "pinned-2"]
+    finally:
+        await buf.stop()
