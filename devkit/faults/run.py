@@ -162,6 +162,7 @@ class Run:
         self.live: LiveTs | None = None
         self.media: dict[str, Path] = {}
         self.checks: list[Callable[[], None]] = []  # scenario checks run after the count
+        self.closers: list[Callable[[], Awaitable[None]]] = []  # a scenario's own servers
 
     # ---- setup and load ------------------------------------------------------------------
     async def setup(self) -> None:
@@ -183,7 +184,7 @@ class Run:
                      **env: str) -> asyncio.subprocess.Process:  # fmt: skip
         args = ["ingest", source, "--stream-id", stream, "--account-id", account,
                 "--tenant", "faults"] + (["--realtime"] if realtime else [])  # fmt: skip
-        log = open(self.logs / f"ingest-{stream}.log", "wb")  # noqa: SIM115 (child owns it)
+        log = open(self.logs / f"ingest-{stream}.log", "ab")  # noqa: SIM115 (child owns it; "a": a restart keeps the lines before)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "framewatch.cli", *args,
             env={**self.pipe.env(), "FRAMEWATCH_METRICS__ENABLED": "false",
@@ -250,6 +251,13 @@ class Run:
     async def kill(self, name: str) -> None:
         """SIGKILL a service (its whole process group): no clean shutdown at all."""
         p = self.proc(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        await p.wait()
+
+    async def kill_ingest(self, stream: str) -> None:
+        """SIGKILL a stream's ingest (its process group); it is no longer waited for."""
+        p = self.ingests.pop(stream)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
         await p.wait()
@@ -486,3 +494,6 @@ class Run:
             await self.proxy.close()
         if self.live:
             await self.live.close()
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await close()
