@@ -466,7 +466,8 @@ class Run:
         for name in self.ingests:
             if name.startswith(("live-", "corrupt-")):
                 text = (self.logs / f"ingest-{name}.log").read_text(errors="replace").strip()
-                f.notes.append(f"{name}: {text.splitlines()[-1] if text else '-'}")
+                last = text.splitlines()[-1] if text else "-"
+                f.notes.append(last if last.startswith(f"{name}:") else f"{name}: {last}")
         for name, p in pipe.procs.items():
             if p.returncode is not None and p.returncode not in (0, -9):
                 tail = (self.logs / f"{name}.log").read_text(errors="replace").strip()
