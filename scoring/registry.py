@@ -88,6 +88,10 @@ class Manifest(BaseModel):
     optional: bool = Field(
         False, description="its package missing: the scorer starts without it (logged)"
     )
+    cost_ms: float | None = Field(
+        None, gt=0, description="ms a frame on one CPU core; None: unknown, runs every frame "
+        "(scoring.frame_budget_ms, scoring/cadence.py)"
+    )  # fmt: skip
     base_dir: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
