@@ -16,9 +16,10 @@ from framewatch.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
-    from streams import cli_review
+    from streams import cli_replay, cli_review
 
     cli_review.register(sub)
+    cli_replay.register(sub)
     p = sub.add_parser("streams", help="the decision worker (scores -> decisions, enforcement)")
     ss = p.add_subparsers(dest="streams_command", required=True)
     w = ss.add_parser(
