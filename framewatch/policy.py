@@ -107,6 +107,9 @@ class Policy:
     taxonomy: Taxonomy
     version: str
     _cache: dict[tuple[str, str | None, str | None], Rule] = field(default_factory=dict)
+    _combined: dict[tuple[str | None, str | None], tuple[combine.Combined, ...]] = field(
+        default_factory=dict
+    )
 
     def _applicable(self, tenant: str | None, channel: str | None) -> list[PolicyFile]:
         return sorted((f for f in self.files if f.applies(tenant, channel)), key=lambda f: f.rank)
@@ -151,10 +154,14 @@ class Policy:
         self, tenant: str | None = None, channel: str | None = None
     ) -> tuple[combine.Combined, ...]:
         """The combined rules in force (a more specific file's rule of the same name wins)."""
-        out: dict[str, combine.Combined] = {}
-        for f in self._applicable(tenant, channel):
-            out.update(f.combined)
-        return tuple(out.values())
+        tenant = tenant if any(f.tenant == tenant for f in self.files) else None
+        channel = channel if any(f.channel == channel for f in self.files) else None
+        if (tenant, channel) not in self._combined:  # bounded by the files, as the rule cache
+            out: dict[str, combine.Combined] = {}
+            for f in self._applicable(tenant, channel):
+                out.update(f.combined)
+            self._combined[(tenant, channel)] = tuple(out.values())
+        return self._combined[(tenant, channel)]
 
     def enforcement(self, tenant: str | None = None) -> Enforcement:
         out = _shipped().enforcement or Enforcement(half_life_days=30.0)
