@@ -24,6 +24,7 @@ Pure functions, no I/O; :mod:`framewatch.policy` parses the section with :func:`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -54,7 +55,7 @@ class CombinedModel(BaseModel):
     enabled: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a cheap cache key
 class Combined:
     """A validated combined rule; ``source`` names it as ``file:combined.name``."""
 
@@ -134,32 +135,45 @@ def _under(cat: str, node: str) -> bool:
 
 def signal_value(scores: Mapping[str, float], node: str) -> float:
     """The highest score at ``node`` or below it in one frame (0 when there is none)."""
-    return max((float(v) for c, v in scores.items() if _under(c, node)), default=0.0)
+    best, prefix = 0.0, node + "."
+    for c, v in scores.items():
+        if v > best and (c == node or c.startswith(prefix)):
+            best = float(v)
+    return best
+
+
+@functools.lru_cache(maxsize=256)
+def _nodes(rules: tuple[Combined, ...]) -> tuple[str, ...]:
+    return tuple(sorted({c for r in rules if r.enabled for c, _ in r.all}))
 
 
 def signals(rules: Sequence[Combined], scores: Mapping[str, float]) -> dict[str, float]:
     """One frame's value of every signal the rules read (what the stream state keeps)."""
-    nodes = {c for r in rules if r.enabled for c, _ in r.all}
-    return {n: v for n in sorted(nodes) if (v := signal_value(scores, n)) > 0}
+    return {n: v for n in _nodes(tuple(rules)) if (v := signal_value(scores, n)) > 0}
 
 
 def assess(
     rules: Sequence[Combined],
     scores: Mapping[str, float],
     past: Sequence[Mapping[str, float]] = (),
+    now: Mapping[str, float] | None = None,
 ) -> list[Derived]:
     """Every enabled combined rule at this frame, held or not, the held ones first (best first).
 
     ``past`` is earlier frames' :func:`signals`, newest last; a rule ``within`` N frames takes
-    each signal's highest value over this frame and the N-1 before it.
+    each signal's highest value over this frame and the N-1 before it. ``now``: this frame's
+    :func:`signals` when the caller has them already.
     """
-    now = signals(rules, scores)
+    now = signals(rules, scores) if now is None else now
     out: list[Derived] = []
     for r in rules:
         if not r.enabled:
             continue
-        frames = [now, *(past[-(r.within - 1) :] if r.within > 1 else ())]
-        values = tuple((c, max(f.get(c, 0.0) for f in frames)) for c, _ in r.all)
+        if r.within == 1:
+            values = tuple((c, now.get(c, 0.0)) for c, _ in r.all)
+        else:
+            frames = [now, *past[-(r.within - 1) :]]
+            values = tuple((c, max(f.get(c, 0.0) for f in frames)) for c, _ in r.all)
         holds = all(v >= m for (_, v), (_, m) in zip(values, r.all, strict=True))
         out.append(Derived(r, min(v for _, v in values) if holds else 0.0, values, holds))
     return sorted(out, key=lambda d: (not d.holds, -d.score, d.rule.name))
@@ -169,9 +183,10 @@ def derive(
     rules: Sequence[Combined],
     scores: Mapping[str, float],
     past: Sequence[Mapping[str, float]] = (),
+    now: Mapping[str, float] | None = None,
 ) -> list[Derived]:
     """The combined rules that hold at this frame, best first (see :func:`assess`)."""
-    return [d for d in assess(rules, scores, past) if d.holds]
+    return [d for d in assess(rules, scores, past, now) if d.holds]
 
 
 def apply(scores: Mapping[str, float], derived: Iterable[Derived]) -> dict[str, float]:

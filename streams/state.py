@@ -148,13 +148,23 @@ def step(
             new_life(st)
         st.session = sc.session
     t = sc.captured_at
+    scores: dict[str, float] = sc.scores
+    derived: dict[str, combine.Derived] = {}
     combos = policy.combined(sc.tenant, sc.channel)
-    derived = {d.rule.then: d for d in reversed(combine.derive(combos, sc.scores, st.signals))}
-    keep = max((c.within for c in combos if c.enabled), default=1) - 1
-    st.signals.append(combine.signals(combos, sc.scores))
-    del st.signals[: max(0, len(st.signals) - keep)]
+    if combos:
+        now = combine.signals(combos, scores)
+        held = combine.derive(combos, scores, st.signals, now) if now or any(st.signals) else []
+        derived = {d.rule.then: d for d in reversed(held)}
+        keep = max((c.within for c in combos if c.enabled), default=1) - 1
+        if keep:
+            st.signals.append(now)
+            del st.signals[: max(0, len(st.signals) - keep)]
+        if derived:
+            scores = combine.apply(scores, derived.values())
+    if st.signals and not combos:
+        st.signals = []
     rules: dict[str, Rule] = {}
-    for cat, score in combine.apply(sc.scores, derived.values()).items():
+    for cat, score in scores.items():
         if cat not in policy.taxonomy:
             continue
         rule = policy.rule(cat, sc.tenant, sc.channel)
