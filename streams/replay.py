@@ -22,7 +22,7 @@ from framewatch import scope
 from framewatch.errors import FramewatchError
 from framewatch.records import Scores
 from framewatch.taxonomy import Taxonomy
-from streams.policy import Policy, load_dir
+from streams.policy import Policy, PolicyError, load_dir
 from streams.state import StreamState, step
 
 
@@ -83,8 +83,14 @@ def candidate(running_dir: Path | None, new: Path, taxonomy: Taxonomy) -> Policy
     if not new.is_file():
         raise FramewatchError(f"--policy {new}: no such file or folder")
     with tempfile.TemporaryDirectory(prefix="fw-replay-") as tmp:
+        where = {new.name: new}
         if running_dir is not None and Path(running_dir).is_dir():
             for p in Path(running_dir).glob("*.yaml"):
                 shutil.copy(p, Path(tmp) / p.name)
+                where.setdefault(p.name, p)
         shutil.copy(new, Path(tmp) / new.name)
-        return load_dir(Path(tmp), taxonomy)
+        try:
+            return load_dir(Path(tmp), taxonomy)
+        except PolicyError as exc:  # name the user's file, not the scratch copy
+            name = Path(exc.file).name
+            raise PolicyError(str(where.get(name, exc.file)), exc.line, exc.reason) from None

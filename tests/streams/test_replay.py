@@ -17,7 +17,7 @@ from framewatch import records, taxonomy
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 from streams.cli_replay import parse_when
-from streams.policy import load_dir
+from streams.policy import PolicyError, load_dir
 from streams.replay import candidate, compare
 from tests.streams.helpers import scores
 from tests.streams.worker import env_for, produce
@@ -42,6 +42,17 @@ def test_a_lower_review_threshold_adds_reviews_and_nothing_else(tmp_path: Path) 
     assert rows["violence.gore"]["blocks_change"] == 0 and rows["violence.gore"]["blocks_now"] == 1
     assert rep.changed_streams == ["default/mild"]
     assert (rep.records, rep.streams) == (13, 3)
+
+
+def test_an_error_after_merging_names_the_new_file_not_a_scratch_copy(tmp_path: Path) -> None:
+    running = tmp_path / "running"
+    running.mkdir()
+    (running / "default.yaml").write_text("scope: {}\nrules:\n  hate: {review: 0.7}\n")
+    new = tmp_path / "acme.yaml"
+    new.write_text("scope: {tenant: acme}\nrules:\n  hate: {block: 0.5}\n")
+    with pytest.raises(PolicyError) as ei:
+        candidate(running, new, TAX)
+    assert ei.value.file == str(new) and "below review" in ei.value.reason
 
 
 def test_from_accepts_iso_epoch_and_ages_and_says_what_is_wrong() -> None:
