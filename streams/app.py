@@ -95,7 +95,7 @@ def build_app(settings: Settings) -> faust.App:
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     targets = {
         k: app.topic(t.name(k), **raw)
-        for k in ("decisions", "alerts", "enforcement", "dead_letters")
+        for k in ("decisions", "alerts", "enforcement", "dead_letters", "decisions_shadow")
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
@@ -113,6 +113,7 @@ def build_app(settings: Settings) -> faust.App:
     app.sensors.add(guard.ExitOnSendError(STAGE))
     background = guard.Background(settings.streams.pin_concurrency)
     guard.drain_before_commit(app.producer, background)
+    order = guard.contiguous(app)
     lag.install(
         app,
         STAGE,
@@ -120,6 +121,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
+    shadow_state = (
+        app.Table("stream-state-shadow", default=None, partitions=t.partitions, key_type=str)
+        if proc.shadow is not None
+        else None
+    )
     pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.hot_path_client(settings)
@@ -178,6 +184,11 @@ def build_app(settings: Settings) -> faust.App:
                 )
         if res.hot:
             await mark_hot(skey, True)
+        if shadow_state is not None:  # the shadow policy: its own state, its own topic only
+            shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
+            shadow_state[skey] = shadow.state
+            for out in shadow.outputs:
+                await send(out)
 
     async def on_decision(d: Decision) -> None:
         akey = scope.account(d)
@@ -188,13 +199,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, settings, stream, order):
             await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(
@@ -207,8 +218,9 @@ def build_app(settings: Settings) -> faust.App:
         targets=targets,
         mark_hot=mark_hot,
         failures=failures,
+        order=order,
     )
-    add_audit_agents(app, settings, audit_in=audit_in, failures=failures)
+    add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
     return app
 
 

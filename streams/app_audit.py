@@ -9,7 +9,6 @@ recovers from its changelog after a restart. See streams/audit.py for the guaran
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -23,7 +22,7 @@ from framewatch import kafkaio, metrics, records
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
-from streams import audit
+from streams import audit, guard
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
@@ -33,15 +32,6 @@ STAGE = "streams"
 AUDIT_ENTRIES = Counter(
     "framewatch_audit_entries_total", "links appended to the audit chain", registry=_REG
 )
-
-
-class HeadTable(faust.Table):  # type: ignore[misc]
-    """The chain heads, keyed by audit-in partition: a head's changelog partition is its key,
-    not the current event's, so heads can be saved once a batch is acked (outside the
-    iteration over one event) and still recover with the partition they belong to."""
-
-    def partition_for_key(self, key: Any) -> int:
-        return int(key)
 
 
 def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
@@ -56,70 +46,57 @@ def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
 
 
 def add_audit_agents(
-    app: faust.App, settings: Settings, *, audit_in: TopicT, failures: Failures
+    app: faust.App,
+    settings: Settings,
+    *,
+    audit_in: TopicT,
+    failures: Failures,
+    order: guard.Contiguous,
 ) -> None:
     t = settings.topics
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     published = app.topic(t.name("decisions"), t.name("enforcement"), **raw)
     audit_topic = app.topic(t.name("audit"), **raw)
-    heads = app.tables.add(
-        HeadTable(
-            app,
-            name="audit-head",
-            default=None,
-            beacon=app.tables.beacon,
-            partitions=t.partitions,
-            key_type=str,
-        )
-    )
+    heads = app.Table("audit-head", default=None, partitions=t.partitions, key_type=str)
 
     @app.agent(published)
     async def relay(stream: faust.StreamT) -> None:
         """Copy what was published to audit-in, keyed as it was (a stream's records chain in
         one partition)."""
-        async for event in stream.events():
+        async for event in guard.in_order(app, settings, stream, order):
             await audit_in.send(key=event.key, value=event.value)
-
-    cfg = settings.streams
 
     @app.agent(audit_in)
     async def chain(stream: faust.StreamT) -> None:
-        # a batch at a time: one broker round trip per batch, not per link (a link a round
-        # trip capped the chain near 1/RTT links/s and queued every other send behind it);
-        # events are acked only after the batch below returns
-        async for events in stream.take_events(cfg.audit_batch_max, within=cfg.audit_batch_s):
-            await link_batch(events)
-
-    async def link_batch(events: Any) -> None:
-        """Chain a batch in order, each partition from its head; send the links now (force,
-        not at commit), wait for the broker's acks, and only then move the heads, so a saved
-        head never points past a link that was not written."""
-        moved: dict[str, audit.Head] = {}
-        sent: list[Any] = []
-        for event in events:
+        async for event in guard.in_order(app, settings, stream, order):
             msg = event.message
 
             async def link(rec: Any, msg: Any = msg, key: Any = event.key) -> None:
                 part = str(msg.partition)
-                head = moved.get(part) or audit.Head.from_json(heads.get(part))
                 written_at = msg.timestamp if msg.timestamp else records.now()
-                step = audit.append(head, rec, src_offset=msg.offset, written_at=written_at)
+                step = audit.append(
+                    audit.Head.from_json(heads.get(part)),
+                    rec,
+                    src_offset=msg.offset,
+                    written_at=written_at,
+                )
                 if step is None:
                     return  # chained before a restart: the head already covers this offset
-                entry, moved[part] = step
-                sent.append(
-                    await audit_topic.send(
-                        key=key, value=records.encode(entry), partition=msg.partition, force=True
-                    )
+                entry, head = step
+                # force: send now, not at commit; wait for the broker's ack before the head
+                # moves, so a saved head never points past a link that was not written
+                fut = await audit_topic.send(
+                    key=key,
+                    value=records.encode(entry),
+                    partition=msg.partition,
+                    force=True,
                 )
+                await fut
+                heads[part] = head.to_json()
+                AUDIT_ENTRIES.inc()
+                metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc()
 
             await failures.handle(msg, decoder(), link)
-        if sent:
-            await asyncio.gather(*sent)
-        for part, head in moved.items():
-            heads[part] = head.to_json()
-        AUDIT_ENTRIES.inc(len(sent))
-        metrics.RECORDS_OUT.labels(stage=STAGE, topic="audit").inc(len(sent))
 
 
 DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a topic-level override

@@ -21,6 +21,7 @@ from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
+from streams import guard
 from streams.processor import Out, Processor, ReviewProcessor
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
@@ -49,6 +50,7 @@ def add_review_agents(
     targets: dict[str, TopicT],
     mark_hot: MarkHot,
     failures: Failures,
+    order: guard.Contiguous,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
     ``send`` (metrics, send-error guard) routes review outputs too."""
@@ -93,11 +95,11 @@ def add_review_agents(
 
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
             await failures.handle(event.message, decoder(ReviewOutcome), on_review)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, settings, stream, order):
             await failures.handle(event.message, decoder(ReviewOutcome), on_ledger)

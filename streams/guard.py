@@ -15,6 +15,14 @@ Faust commits an offset after flushing the producer, with two gaps this module c
 - Work an agent starts for a record and does not wait for (evidence pinning, on a thread off
   the decision path) must end, and its outputs be buffered, before that record's offset is
   committed: ``drain_before_commit`` also waits for the :class:`Background` it is given.
+
+And no record is skipped. Faust 0.15 can lose records it is fetching while recovery seeks the
+partitions a worker just took over: in tests/streams/test_two_workers.py offsets 44-45 of one
+partition never reached the agent, so a block was never decided, and the commit stuck behind
+them (at-least-once held, but only a restart would have decided them). Seeking Faust's consumer
+back did not help: its fetch loop raced the seek and dropped the records again. ``in_order``
+checks that each partition's records reach the agent with contiguous offsets and reads a gap
+from the broker itself, in order, before the record that came after it.
 """
 
 from __future__ import annotations
@@ -23,10 +31,16 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
+from faust.types.tuples import Message
+
+from framewatch import kafkaio
+from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
 EXIT_SEND_FAILED = 70  # EX_SOFTWARE: a supervisor should restart the worker
@@ -106,3 +120,98 @@ def drain_before_commit(producer: Any, background: Background | None = None) -> 
 
     buf._send_pending = send_pending
     buf.flush = flush
+
+
+@dataclass
+class Contiguous:
+    """Each partition's next expected offset, so that a record that never came is noticed.
+
+    Pure: ``check`` returns the offsets missing before a record (an empty range when there are
+    none). A re-delivery (an offset below the expected one) is processed again: every agent is
+    idempotent on replays.
+    """
+
+    expected: dict[Any, int] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        """A rebalance: partitions restart from their committed offsets."""
+        self.expected.clear()
+
+    def check(self, tp: Any, offset: int, committed: int | None) -> range:
+        """The offsets missing before ``offset``. ``committed``: the partition's committed
+        offset, the expected one for its first record since the last rebalance."""
+        want = self.expected.get(tp, committed)
+        self.expected[tp] = max(offset + 1, want or 0)
+        if want is None or offset <= want:
+            return range(0)
+        return range(want, offset)
+
+
+@dataclass
+class Recovered:
+    """A record read past Faust, shaped like the event the agents read."""
+
+    message: Any
+    key: Any
+    value: Any
+
+
+async def read_range(settings: Settings, tp: Any, offsets: range) -> list[Any]:
+    """The records of ``offsets`` in one partition, read with a consumer of our own (no group,
+    nothing committed). Offsets that no longer exist (retention, compaction) are not there."""
+    cons = kafkaio.consumer(settings, group_id=None)  # type: ignore[arg-type]
+    await cons.start()
+    try:
+        part = TopicPartition(tp.topic, tp.partition)
+        cons.assign([part])
+        cons.seek(part, offsets.start)
+        out: list[Any] = []
+        while True:
+            batch = await cons.getmany(part, timeout_ms=1000, max_records=len(offsets))
+            recs = batch.get(part, [])
+            if not recs:
+                return out  # nothing more there (the end, or offsets that are gone)
+            for r in recs:
+                if r.offset >= offsets.stop:
+                    return out
+                out.append(r)
+    finally:
+        await cons.stop()
+
+
+async def in_order(
+    app: Any, settings: Settings, stream: Any, order: Contiguous
+) -> AsyncIterator[Any]:
+    """``stream.events()``, and before any record whose partition skipped offsets, the skipped
+    records, read directly from the broker and acked once handled, so the commit moves on."""
+    consumer = app.consumer
+    async for event in stream.events():
+        msg = event.message
+        missing = order.check(msg.tp, msg.offset, consumer._committed_offset.get(msg.tp))
+        if missing:
+            log.warning(
+                "records %s..%s of %s never reached the agent; reading them from the broker",
+                missing.start,
+                missing.stop - 1,
+                msg.tp,
+            )
+            for r in await read_range(settings, msg.tp, missing):
+                m = Message(
+                    r.topic, r.partition, r.offset, r.timestamp / 1000.0, r.timestamp_type,
+                    r.headers, r.key, r.value, None, tp=msg.tp,
+                )  # fmt: skip
+                yield Recovered(m, r.key, r.value)
+                consumer.ack(m)
+        yield event
+
+
+def contiguous(app: Any) -> Contiguous:
+    """One ``Contiguous`` for the app's agents (partitions are per topic, so they never
+    share a key), reset at every assignment."""
+    order = Contiguous()
+
+    @app.on_partitions_assigned.connect  # type: ignore[misc]
+    async def _reset(*args: Any, **kwargs: Any) -> None:
+        order.reset()
+
+    return order

@@ -42,6 +42,7 @@ TOPIC_KEYS = (
     "reviews",
     "audit",
     "dead_letters",
+    "decisions_shadow",
 )
 
 # the streams worker's Faust app: its id is also its consumer group and the stem of the topics
@@ -52,7 +53,7 @@ INTERNAL_TOPICS = {
     "reviews_by_account": ("reviews-by-account", "account"),
     "audit_in": ("audit-in", "stream"),
 }
-TABLES = ("stream-state", "account-ledger", "audit-head")
+TABLES = ("stream-state", "account-ledger", "audit-head", "stream-state-shadow")
 
 
 class TopicsSettings(BaseModel):
@@ -71,6 +72,10 @@ class TopicsSettings(BaseModel):
     reviews: str = "reviews"
     audit: str = "audit"
     dead_letters: str = "dead-letters"
+    decisions_shadow: str = Field(
+        "decisions-shadow",
+        description="what streams.shadow_policy_dir would decide (acts on nothing)",
+    )
     partitions: int = Field(6, ge=1, le=1024, description="partitions of the stream-keyed topics")
     account_partitions: int = Field(6, ge=1, le=1024, description="partitions of account topics")
     replication_factor: int = Field(1, ge=1, le=16)
@@ -129,6 +134,13 @@ class MetricsSettings(BaseModel):
         gt=0,
         description="how often each consumer exports framewatch_consumer_lag (the partition "
         "end minus the group's committed offset; reading the committed offset is a broker call)",
+    )
+    max_stream_series: int = Field(
+        1000,
+        ge=1,
+        description="streams with their own series (lag, last frame, state) per ingest process; "
+        "past it the least recently used stream's series are dropped (stream ids are clients' "
+        "names: their count has no other bound)",
     )
     port_dir: Path | None = Field(
         None,

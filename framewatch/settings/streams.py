@@ -14,6 +14,10 @@ class StreamsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy_dir: Path = Field(Path("policies"), description="folder of policy YAML files")
+    shadow_policy_dir: Path | None = Field(
+        None, description="a second policy set run in shadow on live scores: its decisions go "
+        "to the decisions_shadow topic only (no alert, statement, strike or hot mark); unset: off"
+    )  # fmt: skip
     data_dir: Path = Field(
         Path(".framewatch") / "streams", description="Faust's local data folder (table state)"
     )
@@ -100,15 +104,6 @@ class StreamsSettings(BaseModel):
         ge=1,
         description="evidence pins (small file writes) running on threads at once, off the "
         "decision path; the next offset commit waits for them",
-    )
-    audit_batch_max: int = Field(
-        500, ge=1, description="audit links chained per broker round trip, at most"
-    )
-    audit_batch_s: float = Field(
-        0.05,
-        gt=0,
-        description="the audit chain waits this long to fill a batch (links are not on the "
-        "decision path; a round trip per link capped the chain and delayed every other send)",
     )
     session_timeout_s: float = Field(
         30.0,
