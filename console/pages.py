@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from console.auth import User
     from console.web import Console
 
-ACTIONS = {"uphold": "upheld", "overturn": "overturned", "escalate": "upheld"}
+ACTIONS = {"uphold": "upheld", "overturn": "overturned", "escalate": "escalated"}
 
 
 def _c(request: web.Request) -> Console:
@@ -189,8 +189,6 @@ async def verdict(request: web.Request) -> web.Response:
     if holder != user.name:
         raise web.HTTPConflict(text=f"{holder} has claimed this item; it is theirs to decide")
     d = it.decision
-    if action == "escalate":
-        code = "escalate_red_line"
     tag = f"[appeal {it.item_id}] " if it.kind == "appeal" else ""
     text = f"{tag}[{code}] {note}".strip() if code else f"{tag}{note}".strip()
     outcome = ACTIONS[action]

@@ -272,17 +272,20 @@ class Alert(_Record):
 
 
 class ReviewOutcome(_Record):
-    """A human reviewer's verdict on a decision (topic reviews, key: stream_id)."""
+    """A human reviewer's verdict on a decision (topic reviews, key: tenant/stream_id).
+    v2 added the outcome ``escalated`` (a red line: block the stream and page on-call); a v1
+    reader would refuse it, so a v2 record tells an old consumer to upgrade."""
 
     TYPE: ClassVar[str] = "review"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     review_id: str
     decision_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
-    outcome: Literal["upheld", "overturned"]
+    outcome: Literal["upheld", "overturned", "escalated"]
     action: Literal["block", "review"] | None = Field(None, description="the reviewed decision's")
     category: CategoryPath | None = Field(
         None, description="the reviewed decision's top category (per-category precision)"
@@ -290,6 +293,12 @@ class ReviewOutcome(_Record):
     reviewer: str | None = None
     note: str | None = None
     resolved_at: Epoch
+
+    @property
+    def verdict(self) -> Literal["upheld", "overturned"]:
+        """For precision and reversal counts: an escalation upholds the decision (it was
+        right, if anything too lenient)."""
+        return "overturned" if self.outcome == "overturned" else "upheld"
 
 
 class EvidencePinned(_Record):
