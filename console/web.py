@@ -16,17 +16,19 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from console import numbers
 from console.appeals import Appeals
 from console.auth import Auth, User, csrf_ok
 from console.index import Index
 from console.tail import Tailer
+from console.throttle import LoginThrottle
 from console.workload import Workload
 from framewatch import kafkaio, records, redisio, scope
+from framewatch.errors import FramewatchError
 from framewatch.evidence import EvidenceStore
-from framewatch.metrics import served
+from framewatch.metrics import served, stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
 
@@ -37,6 +39,13 @@ LOGIN_CSRF = "fw_login_csrf"
 PUBLIC = ("/login", "/static/", "/v1/", "/metrics", "/healthz")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+CONSOLE_LOG = "_console"  # the access log of logins that name no tenant
+LOGINS = Counter(
+    "framewatch_console_logins_total",
+    "console login attempts: login, login_failed, login_throttled",
+    ["outcome"],
+    registry=stage_registry("console"),
+)
 CTX: web.AppKey[Console] = web.AppKey("console")
 USER: web.RequestKey[User] = web.RequestKey("user")
 CSRF: web.RequestKey[str] = web.RequestKey("csrf")
@@ -50,6 +59,7 @@ class Console:
         self.index = index or Index()
         self.redis = redisio.async_client(settings)
         self.auth = Auth(settings, self.redis)
+        self.throttle = LoginThrottle(settings, self.redis)
         self.work = Workload(settings, self.redis)
         self.appeals = Appeals(settings, self.redis)
         self.evidence = EvidenceStore.from_settings(settings)
@@ -135,16 +145,43 @@ async def login(request: web.Request) -> web.Response:
     token = request.cookies.get(LOGIN_CSRF)
     if not token or not csrf_ok(token, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text="login form expired: reload the login page")
-    user = await c.auth.check_password(str(form.get("name", "")), str(form.get("password", "")))
+    name, address = str(form.get("name", ""))[:200], request.remote or "unknown"
+    known = await c.auth.user(name)
+    tenants = known.tenants if known else []
+    stop = await c.throttle.check(name, address, tenants)
+    if stop is not None:
+        _audit_login(c, name, tenants, "login_throttled", address)
+        resp = c.render("login.html", csrf=token, error=stop.message, next="/queue")
+        resp.set_status(429)
+        resp.headers["Retry-After"] = str(stop.retry_after_s)
+        return resp
+    user = await c.auth.check_password(name, str(form.get("password", "")))
     if user is None:
+        await c.throttle.failed(name, address)
+        _audit_login(c, name, tenants, "login_failed", address)
         resp = c.render("login.html", csrf=token, error="wrong name or password", next="/queue")
         resp.set_status(401)
         return resp
+    await c.throttle.succeeded(name)
+    _audit_login(c, name, tenants, "login", address)
     session, _csrf = await c.auth.start_session(user)
     resp = web.HTTPSeeOther(_next(request, str(form.get("next", ""))))
     _cookie(resp, c, COOKIE, session, max_age=c.settings.console.session_ttl_s)
     resp.del_cookie(LOGIN_CSRF)
     raise resp
+
+
+def _audit_login(c: Console, name: str, tenants: list[str], what: str, address: str) -> None:
+    """Logins, failures and refusals go to each of the user's tenants' access logs (names
+    that are no user, and admins of every tenant, to ``_console``), and to the log."""
+    LOGINS.labels(outcome=what).inc()
+    if what != "login":
+        log.warning("console %s for user name %r from %s", what.replace("_", " "), name, address)
+    for tenant in [t for t in tenants if t != "*"] or [CONSOLE_LOG]:
+        try:
+            c.evidence.log_access(tenant, name, what, "", address)
+        except (OSError, FramewatchError) as exc:  # the store is down: answer the login anyway
+            log.error("could not write the login audit line for %r: %s", name, exc)
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -31,7 +31,9 @@ def dec(did: str, tenant: str, cat: str = "violence.gore", score: float = 0.6,
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    return make_settings(console={"exposure_cap_per_hour": 1},
+    return make_settings(console={"exposure_cap_per_hour": 1, "login_max_failures_account": 3,
+                                  "login_max_failures_address": 6,
+                                  "login_tenant_max_failures": {"tb": 2}},
                          evidence={"dir": str(tmp_path / "ev")})  # fmt: skip
 
 
@@ -74,6 +76,41 @@ async def test_login_needs_the_right_password_and_pages_need_a_login(client: Tes
     assert await login(client, "alice", "wrong password!") == 401
     assert await login(client, "nobody") == 401
     assert await login(client, "alice") == 200
+
+
+async def test_failed_logins_are_throttled_per_name_and_address_and_audited(
+    client: TestClient, settings: Settings
+) -> None:
+    async def attempt(name: str, password: str = PASSWORD) -> tuple[int, str, str | None]:
+        page = await (await client.get("/login")).text()
+        r = await client.post("/login", allow_redirects=False,
+                              data={"csrf": csrf(page), "name": name, "password": password})  # fmt: skip
+        return r.status, await r.text(), r.headers.get("Retry-After")
+
+    for _ in range(3):  # alice's limit: login_max_failures_account
+        assert (await attempt("alice", "a wrong guess"))[0] == 401
+    status, page, retry = await attempt("alice")  # the right password, but throttled
+    assert status == 429 and "too many failed logins for this user name" in page
+    assert "try again in 15 minutes" in page and retry is not None and 0 < int(retry) <= 900
+    # lead sees tenants ta and tb; tb's limit (2) is the stricter one
+    for _ in range(2):
+        assert (await attempt("lead", "a wrong guess"))[0] == 401
+    assert (await attempt("lead"))[0] == 429
+    # an admin lifts alice's throttle; the address still counts every failure (5 so far)
+    c = client.server.app[CTX]
+    assert await c.throttle.unlock("alice")
+    assert (await attempt("alice"))[0] == 303
+    assert (await attempt("nobody", "guess"))[0] == 401  # the 6th failure from this address
+    status, page, _ = await attempt("alice")
+    assert status == 429 and "too many failed logins for your address" in page
+    # audited in the tenant's access log: who, what, from where; unknown names apart
+    log = [(e["actor"], e["what"]) for e in c.evidence.access_log("ta")]
+    assert log.count(("alice", "login_failed")) == 3 and ("alice", "login") in log
+    assert log.count(("alice", "login_throttled")) == 2 and ("lead", "login_throttled") in log
+    assert {e["object"] for e in c.evidence.access_log("ta")} == {"127.0.0.1"}
+    assert ("nobody", "login_failed") in [(e["actor"], e["what"])
+                                          for e in c.evidence.access_log("_console")]  # fmt: skip
+    assert not [e for e in c.evidence.access_log("tb") if e["actor"] == "alice"]
 
 
 async def test_login_goes_back_only_to_this_site(client: TestClient) -> None:
