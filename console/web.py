@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
 
 from console import numbers
 from console.appeals import Appeals
@@ -25,10 +25,10 @@ from console.index import Index
 from console.tail import Tailer
 from console.throttle import LoginThrottle
 from console.workload import Workload
-from framewatch import kafkaio, records, redisio, scope
+from framewatch import kafkaio, metrics, records, redisio, scope
 from framewatch.errors import FramewatchError
 from framewatch.evidence import EvidenceStore
-from framewatch.metrics import served, stage_registry
+from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "fw_session"
 LOGIN_CSRF = "fw_login_csrf"
-PUBLIC = ("/login", "/static/", "/v1/", "/metrics", "/healthz")
+PUBLIC = ("/login", "/static/", "/v1/", "/healthz")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CONSOLE_LOG = "_console"  # the access log of logins that name no tenant
@@ -213,12 +213,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "caught_up": ready}, status=200 if ready else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    c = request.app[CTX]
-    await numbers.refresh_gauges(c)
-    resp = web.Response(body=generate_latest(served("console")))
-    resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    return resp
+async def refresh_metrics(c: Console) -> None:
+    """Recompute the numbers gauges now and then: /metrics is served on the metrics port
+    (settings.metrics.console_port, an internal address), like every stage's, not here."""
+    while True:
+        try:
+            await numbers.refresh_gauges(c)
+        except Exception as exc:  # Redis away: the gauges wait for the next round
+            log.warning("could not refresh the console's gauges: %s", exc)
+        await asyncio.sleep(c.settings.console.metrics_refresh_s)
 
 
 async def _startup(app: web.Application) -> None:
@@ -226,14 +229,20 @@ async def _startup(app: web.Application) -> None:
     c.producer = kafkaio.producer(c.settings)
     await c.producer.start()
     app["tail_task"] = asyncio.create_task(c.tailer.run())
+    m = c.settings.metrics
+    if m.enabled:
+        metrics.serve("console", m.host, m.console_port, m.port_dir)
+        app["metrics_task"] = asyncio.create_task(refresh_metrics(c))
 
 
 async def _cleanup(app: web.Application) -> None:
     c = app[CTX]
     c.tailer.stop()
-    task = app.get("tail_task")
-    if task is not None:
-        await asyncio.gather(task, return_exceptions=True)
+    if (refresh := app.get("metrics_task")) is not None:
+        refresh.cancel()
+    for task in (app.get("tail_task"), refresh):
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
     if c.producer is not None:
         await c.producer.stop()
     await c.redis.aclose()
@@ -250,7 +259,6 @@ def build_app(settings: Settings, index: Index | None = None, tail: bool = True)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
     pages.add_routes(app)
     api.add_routes(app)
     app.router.add_static("/static/", HERE / "static")

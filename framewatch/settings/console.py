@@ -35,6 +35,9 @@ class ConsoleSettings(BaseModel):
         description="reason codes a reviewer picks when overturning",
     )
     page_size: int = Field(50, ge=1, le=500, description="queue items per page")
+    metrics_refresh_s: float = Field(
+        15.0, gt=0, description="how often the numbers gauges on /metrics are recomputed"
+    )
     login_window_s: int = Field(
         900, ge=1, description="failed logins are counted over this window (then forgotten)"
     )

@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import generate_latest
 
 from console.auth import Auth
 from console.index import Index
+from console.numbers import refresh_gauges
 from console.web import CTX, build_app
 from framewatch import apikeys, redisio
+from framewatch.metrics import served
 from framewatch.records import Decision, Reason
 from framewatch.settings import Settings
 
@@ -169,7 +172,10 @@ async def test_appeals_api_needs_the_tenants_key(client: TestClient, settings: S
 
 
 async def test_metrics_and_numbers(client: TestClient) -> None:
-    text = await (await client.get("/metrics")).text()
+    # /metrics is on the metrics port (framewatch.metrics.serve), not on the reviewers' port
+    assert (await client.get("/metrics", allow_redirects=False)).status == 303  # a login first
+    await refresh_gauges(client.server.app[CTX])
+    text = generate_latest(served("console")).decode()
     assert 'framewatch_console_backlog{tenant="ta"} 4.0' in text
     await login(client, "lead")
     page = await (await client.get("/numbers")).text()
