@@ -129,6 +129,9 @@ async def test_queue_is_severity_then_age_and_walled_per_tenant(client: TestClie
     await login(client, "alice")
     page = await (await client.get("/queue")).text()
     assert order(page) == ["red", "gore-old", "hate", "gore-new"]  # red line first; then oldest
+    q = await (await client.get("/api/queue")).json()  # the same queue for scripts
+    assert [i["item_id"] for i in q["items"]] == ["red", "gore-old", "hate", "gore-new"]
+    assert q["total"] == 4 and {i["tenant"] for i in q["items"]} == {"ta"}
     assert "theirs" not in page and "SLA" in page
     assert (await client.get("/items/tb/review/theirs")).status == 404
     assert (await client.get("/queue?tenant=tb")).status == 200
