@@ -39,7 +39,12 @@ _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join
 
 log = logging.getLogger(__name__)
 STAGE = "alerts"
-TOPIC_OF = {"alert": "alerts", "enforcement": "enforcement", "decision": "decisions"}
+TOPIC_OF = {
+    "alert": "alerts",
+    "enforcement": "enforcement",
+    "decision": "decisions",
+    "review": "reviews",
+}
 
 DUPLICATES = Counter(
     "framewatch_alerts_duplicates_total",
@@ -438,7 +443,9 @@ class Router:
 
 def _routable(value: Any) -> Routable:
     rec = records.decode(value)
-    if not isinstance(rec, records.Alert | records.Enforcement | records.Decision):
+    if not isinstance(
+        rec, records.Alert | records.Enforcement | records.Decision | records.ReviewOutcome
+    ):
         raise RecordDecodeError("unexpected_type", f"a {rec.TYPE} record is not routed")
     return rec
 

@@ -273,8 +273,8 @@ class Alert(_Record):
 
 class ReviewOutcome(_Record):
     """A human reviewer's verdict on a decision (topic reviews, key: tenant/stream_id).
-    v2 added the outcome ``escalated`` (a red line: block the stream and page on-call); a v1
-    reader would refuse it, so a v2 record tells an old consumer to upgrade."""
+    v2 added the outcome ``escalated`` (a red line: block the stream and page on-call) and
+    ``appeal_id``; a v1 reader refuses v2 records, telling an old consumer to upgrade."""
 
     TYPE: ClassVar[str] = "review"
     VERSION: ClassVar[int] = 2
@@ -292,6 +292,9 @@ class ReviewOutcome(_Record):
     )
     reviewer: str | None = None
     note: str | None = None
+    appeal_id: str | None = Field(
+        None, max_length=100, description="the user appeal this verdict decides (v2)"
+    )
     resolved_at: Epoch
 
     @property

@@ -22,9 +22,10 @@ from streams.policy import Policy
 from streams.state import StreamState, clear, incident_id
 
 
-def review_id(decision_id: str, outcome: str) -> str:
-    """The same verdict on the same decision is the same review (a re-run is idempotent)."""
-    return records.stable_id("review", decision_id, outcome)
+def review_id(decision_id: str, outcome: str, appeal_id: str | None = None) -> str:
+    """The same verdict on the same decision is the same review (a re-run is idempotent); a
+    verdict deciding an appeal is its own review, though an earlier one said the same."""
+    return records.stable_id("review", decision_id, outcome, *([appeal_id] if appeal_id else []))
 
 
 def escalation_id(stream_key: str, decision_id: str) -> str:

@@ -85,6 +85,9 @@ def test_console_verdict_ids_are_the_workers() -> None:
     from streams.review import review_id
 
     assert records.stable_id("review", "d1", "overturned") == review_id("d1", "overturned")
+    # deciding an appeal is a verdict of its own, though an earlier review said the same
+    assert records.stable_id("review", "d1", "upheld", "a1") == review_id("d1", "upheld", "a1")
+    assert review_id("d1", "upheld", "a1") != review_id("d1", "upheld")
 
 
 def test_queue_pages_stay_sorted_as_reviews_come_and_go() -> None:
