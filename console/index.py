@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch.records import Decision, Enforcement, ReviewOutcome
+from framewatch.records import AccountForget, Decision, Enforcement, ReviewOutcome
 
 SEVERITY = {"red_line": 3, "block": 2, "review": 1}
 
@@ -70,6 +70,11 @@ def _decision_key(d: Decision) -> tuple[int, float]:
     return (-sev, d.decided_at)
 
 
+def _redact(rv: ReviewOutcome) -> ReviewOutcome:
+    """A verdict of an erased account: the outcome stays (numbers, audit), the note goes."""
+    return rv.model_copy(update={"note": None}) if rv.note else rv
+
+
 def is_sensitive(d: Decision, categories: list[str]) -> bool:
     """Red lines and the categories counted as exposures (gore ...) for reviewer wellbeing."""
     if d.red_line:
@@ -88,6 +93,7 @@ class Index:
     corrections: dict[str, Decision] = field(default_factory=dict)  # corrected id -> the allow
     reviews: list[ReviewOutcome] = field(default_factory=list)
     tenants: set[str] = field(default_factory=set)
+    forgotten: set[tuple[str, str]] = field(default_factory=set)  # (tenant, account) erased
     # pending review decisions sorted for the queue, and per-reviewer views of them (items and
     # their sorted entry times, for the breach count); rebuilt only after the pending set changed
     _sorted: list[Decision] | None = None
@@ -99,7 +105,25 @@ class Index:
         elif isinstance(rec, ReviewOutcome):
             self.add_review(rec)
         elif isinstance(rec, Enforcement):
-            self.enforcement[(rec.tenant, rec.account_id)] = rec
+            if (rec.tenant, rec.account_id) not in self.forgotten:
+                self.enforcement[(rec.tenant, rec.account_id)] = rec
+        elif isinstance(rec, AccountForget):
+            self.forget(rec.tenant, rec.account_id)
+
+    def forget(self, tenant: str, account_id: str) -> list[str]:
+        """An account was erased: drop the review notes on its decisions (now and when they
+        are read later: topics are read in no order across partitions) and its ladder step.
+        Returns its decision ids (the console drops their appeals)."""
+        self.forgotten.add((tenant, account_id))
+        self.enforcement.pop((tenant, account_id), None)
+        ids = list(self.by_account.get((tenant, account_id), []))
+        for did in ids:
+            self.verdicts[did] = [_redact(v) for v in self.verdicts.get(did, [])]
+        self.reviews = [_redact(v) if self._erased(v) else v for v in self.reviews]
+        return ids
+
+    def _erased(self, rv: ReviewOutcome) -> bool:
+        return (rv.tenant, rv.account_id) in self.forgotten
 
     def add_decision(self, d: Decision) -> None:
         if d.decision_id in self.decisions:
@@ -118,6 +142,8 @@ class Index:
     def add_review(self, rv: ReviewOutcome) -> None:
         if any(v.review_id == rv.review_id for v in self.verdicts.get(rv.decision_id, [])):
             return
+        if self._erased(rv):
+            rv = _redact(rv)
         self.verdicts[rv.decision_id].append(rv)
         self.reviews.append(rv)
         d = self.pending.pop(rv.decision_id, None)

@@ -63,7 +63,7 @@ class Console:
         self.work = Workload(settings, self.redis)
         self.appeals = Appeals(settings, self.redis)
         self.evidence = EvidenceStore.from_settings(settings)
-        self.tailer = Tailer(settings, self.index)
+        self.tailer = Tailer(settings, self.index, self.forget_account)
         self.producer: Any = None
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -72,6 +72,11 @@ class Console:
         )
         self.jinja.filters["ago"] = numbers.ago
         self.jinja.filters["ts"] = numbers.ts
+
+    async def forget_account(self, rec: Any, decision_ids: list[str]) -> None:
+        """An erased account (a forget record read by the tailer): its appeals go."""
+        n = await self.appeals.forget(rec.tenant, decision_ids)
+        log.info("account erased (%s): %d appeal(s) dropped, review notes hidden", rec.forget_id, n)
 
     def render(self, name: str, **ctx: Any) -> web.Response:
         body = self.jinja.get_template(name).render(settings=self.settings.console, **ctx)

@@ -15,7 +15,7 @@ from framewatch.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
-    from streams import cli_review
+    from streams import cli_forget, cli_review
 
     cli_review.register(sub)
     p = sub.add_parser("streams", help="the decision worker (scores -> decisions, enforcement)")
@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     a.add_argument("--json", action="store_true", help="print machine-readable JSON")
     a.set_defaults(func=_account_show)
+    cli_forget.add_forget(acs)
 
     p = sub.add_parser("policy", help="validate and explain moderation policies")
     ps = p.add_subparsers(dest="policy_command", required=True)

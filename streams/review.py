@@ -11,12 +11,13 @@ re-sent review yields the same records and never removes a strike twice.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from framewatch import records, scope
-from framewatch.records import Alert, Decision, Enforcement, Reason, ReviewOutcome
+from framewatch.records import AccountForget, Alert, Decision, Enforcement, Reason, ReviewOutcome
 from streams import ledger as ledger_mod
 from streams.policy import Policy
 from streams.state import StreamState, clear, incident_id
@@ -270,6 +271,13 @@ def on_ledger(
     cat = next((s["category"] for s in led.strikes if s["decision_id"] == rv.decision_id), None)
     enf = ledger_mod.remove(led, rv.decision_id, policy, rv.resolved_at, rv.resolved_at)
     return enf, cat or rv.category
+
+
+def redacted(f: AccountForget) -> AccountForget:
+    """The erasure request as the audit chain keeps it: the account id as ``sha256:`` of
+    tenant/account, so the chain says an erasure happened without naming the account."""
+    digest = hashlib.sha256(f"{f.tenant}/{f.account_id}".encode()).hexdigest()
+    return f.model_copy(update={"account_id": f"sha256:{digest}"})
 
 
 def precision(reviews: Iterable[ReviewOutcome]) -> list[dict[str, Any]]:

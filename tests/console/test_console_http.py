@@ -183,3 +183,18 @@ async def test_metrics_and_numbers(client: TestClient) -> None:
     await login(client, "lead")
     page = await (await client.get("/numbers")).text()
     assert "Reviewers" in page and 'id="n-backlog">5<' in page
+
+
+async def test_an_erased_account_loses_its_appeals(client: TestClient, settings: Settings) -> None:
+    from framewatch.records import AccountForget
+
+    key_a = apikeys.create(settings, redisio.sync_client(settings), "ta")
+    h = {"Authorization": f"Bearer {key_a}"}
+    r = await client.post("/v1/appeals", json={"decision_id": "blk", "reason": "my face"},
+                          headers=h)  # fmt: skip
+    aid = (await r.json())["appeal_id"]
+    c = client.server.app[CTX]
+    forget = AccountForget(forget_id="f1", tenant="ta", account_id="acct-42", requested_at=1.0)
+    c.index.add(forget)  # what the tailer does with a forget record, then:
+    await c.forget_account(forget, c.index.by_account[("ta", "acct-42")])
+    assert (await client.get(f"/v1/appeals/{aid}", headers=h)).status == 404
