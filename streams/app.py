@@ -201,6 +201,7 @@ def build_app(settings: Settings) -> faust.App:
         targets=targets,
         mark_hot=mark_hot,
         failures=failures,
+        pinner=pinner,
     )
     add_audit_agents(app, settings, audit_in=audit_in, failures=failures)
     return app

@@ -22,6 +22,7 @@ from framewatch.failures import Failures
 from framewatch.metrics import stage_registry
 from framewatch.records import AccountForget, ReviewOutcome
 from framewatch.settings import Settings
+from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor, ReviewProcessor
 from streams.review import redacted
 
@@ -51,6 +52,7 @@ def add_review_agents(
     targets: dict[str, TopicT],
     mark_hot: MarkHot,
     failures: Failures,
+    pinner: Pinner,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
     ``send`` (metrics, send-error guard) routes review outputs too."""
@@ -74,6 +76,10 @@ def add_review_agents(
             await send(out)
         if res.cleared:
             await mark_hot(skey, False)
+        if rv.outcome == "escalated" and not res.duplicate:
+            held = pinner.hold(rv)  # the reviewed decision's evidence: legal hold, audited
+            if held is not None:
+                await send(held)
         if not res.duplicate:
             REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
         log.info(

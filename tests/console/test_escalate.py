@@ -1,6 +1,6 @@
 """Escalate to red line, end to end: the console's verdict -> reviews topic -> the real streams
-worker blocks the stream and raises a red-line alert -> the real alert router pages PagerDuty
-and Slack (local receivers that apply their published rules). One tenant's escalation touches
+worker blocks the stream, raises a red-line alert and puts the reviewed decision's evidence
+under legal hold -> the real alert router pages PagerDuty and Slack (local receivers that apply their published rules). One tenant's escalation touches
 only that tenant's stream, though another tenant has a stream of the same id.
 """
 
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from framewatch import records
+from framewatch.evidence import EvidenceStore
 from framewatch.local import free_port
 from framewatch.records import Alert, AuditEntry, Decision
 from framewatch.settings import Settings
 from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, start_sink_server, wait_for
-from tests.console.helpers import ConsoleProc, Session, cli, csrf
+from tests.console.helpers import ConsoleProc, Session, cli, csrf, sample_jpegs
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
 
@@ -90,12 +91,17 @@ async def test_escalation_blocks_once_and_pages_once_for_that_tenant_only(
     router = Running(settings)
     try:
         t0 = time.time() - 120
-        # the same stream id in two tenants, both crossing the review threshold (not a block)
+        # the same stream id in two tenants, both crossing the review threshold (not a block);
+        # the frames staged as the scorer stages them, so the review decisions pin evidence
+        store = EvidenceStore.from_settings(settings)
+        jpegs = sample_jpegs(3)
         items = []
         for tenant in ("tenant-a", "tenant-b"):
             for i in range(3):
                 sc = scores(i, "cam-1", t0=t0, cats={"violence.gore": 0.6}, account="acct-1",
                             tenant=tenant).model_copy(update={"frame_id": f"{tenant}-f{i}"})  # fmt: skip
+                if store.should_stage(sc):
+                    store.stage(sc, jpegs[i])
                 items.append(("cam-1", records.encode(sc)))
         await produce(settings, items)
 
@@ -153,9 +159,10 @@ async def test_escalation_blocks_once_and_pages_once_for_that_tenant_only(
 
         # the audit chain holds the verdict with the reviewer's id, and the block
         def chained(rs: list) -> bool:
-            types = {(r.record_type, r.record.get("decision_id")) for r in rs
-                     if isinstance(r, AuditEntry)}  # fmt: skip
-            return {("review", review.decision_id), ("decision", block.decision_id)} <= types
+            types = {(r.record_type, r.record.get("decision_id"), r.record.get("legal_hold"))
+                     for r in rs if isinstance(r, AuditEntry)}  # fmt: skip
+            return {("review", review.decision_id, None), ("decision", block.decision_id, None),
+                    ("evidence", review.decision_id, True)} <= types  # fmt: skip
 
         audit = [r for r in await until(settings, "audit", chained, worker)
                  if isinstance(r, AuditEntry)]  # fmt: skip
@@ -165,6 +172,11 @@ async def test_escalation_blocks_once_and_pages_once_for_that_tenant_only(
         ]
         assert any(a.record_type == "decision" and a.record["decision_id"] == block.decision_id
                    for a in audit)  # fmt: skip
+        # the escalated decision's evidence is now under legal hold, as a red line's is
+        held = [a.record for a in audit if a.record_type == "evidence"
+                and a.record["decision_id"] == review.decision_id]  # fmt: skip
+        assert [h["legal_hold"] for h in held] == [False, True]
+        assert held[1]["expires_at"] is None
         ok = cli(settings, worker.data_dir, "audit", "verify")
         assert "ok" in ok.lower() or "verified" in ok.lower(), ok
     finally:
