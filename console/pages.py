@@ -44,7 +44,7 @@ async def _appeal_items(c: Console, tenants: set[str] | None) -> list[Item]:
         d = c.index.decisions.get(a["decision_id"])
         if a["status"] == "pending" and d is not None:
             out.append(Item("appeal", a["appeal_id"], d, a["created_at"],
-                            c.settings.console.sla_appeal_s, a))  # fmt: skip
+                            c.settings.console.sla_appeal_s, a, c.index.audience(d)))  # fmt: skip
     return out
 
 
@@ -115,6 +115,7 @@ async def queue_json(request: web.Request) -> web.Response:
             "sla_s": i.sla_s,
             "breached": i.breached(now),
             "claimed_by": h,
+            "viewers": c.index.viewers.get((i.tenant, i.decision.stream_id)),
         }
         for i, h in zip(q.items, holders, strict=True)
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from console.auth import Auth, User, csrf_ok
 from console.index import Index
 from console.tail import Tailer
 from console.throttle import LoginThrottle
+from console.viewers import Viewers
 from console.workload import Workload
 from framewatch import kafkaio, metrics, records, redisio, scope
 from framewatch.errors import FramewatchError
@@ -62,6 +64,7 @@ class Console:
         self.throttle = LoginThrottle(settings, self.redis)
         self.work = Workload(settings, self.redis)
         self.appeals = Appeals(settings, self.redis)
+        self.viewers = Viewers(settings, self.redis)
         self.evidence = EvidenceStore.from_settings(settings)
         self.tailer = Tailer(settings, self.index, self.forget_account)
         self.producer: Any = None
@@ -229,11 +232,22 @@ async def refresh_metrics(c: Console) -> None:
         await asyncio.sleep(c.settings.console.metrics_refresh_s)
 
 
+async def refresh_viewers(c: Console) -> None:
+    """Re-read the reported viewer counts (any replica may have taken the report)."""
+    while True:
+        try:
+            c.index.set_viewers(await c.viewers.all(time.time()))
+        except Exception as exc:  # Redis away: the queue keeps the last counts
+            log.warning("could not read the streams' viewer counts: %s", exc)
+        await asyncio.sleep(c.settings.console.viewers_refresh_s)
+
+
 async def _startup(app: web.Application) -> None:
     c = app[CTX]
     c.producer = kafkaio.producer(c.settings)
     await c.producer.start()
     app["tail_task"] = asyncio.create_task(c.tailer.run())
+    app["viewers_task"] = asyncio.create_task(refresh_viewers(c))
     m = c.settings.metrics
     if m.enabled:
         metrics.serve("console", m.host, m.console_port, m.port_dir)
@@ -243,9 +257,10 @@ async def _startup(app: web.Application) -> None:
 async def _cleanup(app: web.Application) -> None:
     c = app[CTX]
     c.tailer.stop()
-    if (refresh := app.get("metrics_task")) is not None:
-        refresh.cancel()
-    for task in (app.get("tail_task"), refresh):
+    loops = [t for t in (app.get("metrics_task"), app.get("viewers_task")) if t is not None]
+    for t in loops:
+        t.cancel()
+    for task in (app.get("tail_task"), *loops):
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
     if c.producer is not None:

@@ -35,6 +35,12 @@ class ConsoleSettings(BaseModel):
         description="reason codes a reviewer picks when overturning",
     )
     page_size: int = Field(50, ge=1, le=500, description="queue items per page")
+    viewers_ttl_s: int = Field(
+        300, ge=1, description="a stream's reported viewer count orders the queue this long"
+    )
+    viewers_refresh_s: float = Field(
+        5.0, gt=0, description="how often the console re-reads the reported viewer counts"
+    )
     metrics_refresh_s: float = Field(
         15.0, gt=0, description="how often the numbers gauges on /metrics are recomputed"
     )

@@ -4,6 +4,7 @@ index is filled directly): logins, CSRF, tenant walls, the exposure cap, appeals
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -198,3 +199,40 @@ async def test_an_erased_account_loses_its_appeals(client: TestClient, settings:
     c.index.add(forget)  # what the tailer does with a forget record, then:
     await c.forget_account(forget, c.index.by_account[("ta", "acct-42")])
     assert (await client.get(f"/v1/appeals/{aid}", headers=h)).status == 404
+
+
+async def test_a_bigger_audience_is_reviewed_first_within_a_severity(
+    client: TestClient, settings: Settings
+) -> None:
+    r = redisio.sync_client(settings)
+    key_a, key_b = apikeys.create(settings, r, "ta"), apikeys.create(settings, r, "tb")
+    url = "/v1/streams/s-gore-new/viewers"
+    assert (await client.put(url, json={"viewers": 5})).status == 401
+    bad = await client.put(url, json={"viewers": -1}, headers={"Authorization": f"Bearer {key_a}"})
+    assert bad.status == 400 and "viewers" in (await bad.json())["error"]
+    # another tenant's stream of the same id is another stream: ta's queue does not move
+    r2 = await client.put(url, json={"viewers": 9000}, headers={"Authorization": f"Bearer {key_b}"})
+    assert r2.status == 200
+    await login(client, "alice")
+    assert order(await (await client.get("/queue")).text()) == [
+        "red",
+        "gore-old",
+        "hate",
+        "gore-new",
+    ]
+    ok = await client.put(url, json={"viewers": 4200}, headers={"Authorization": f"Bearer {key_a}"})
+    assert ok.status == 200
+    # red lines still first; then the stream thousands watch, then the rest oldest first
+    assert order(await (await client.get("/queue")).text()) == [
+        "red",
+        "gore-new",
+        "gore-old",
+        "hate",
+    ]
+    q = await (await client.get("/api/queue")).json()
+    assert [i["viewers"] for i in q["items"]] == [None, 4200, None, None]
+    # every replica reads the counts from Redis; an old count stops counting
+    c = client.server.app[CTX]
+    counts = await c.viewers.all(time.time())
+    assert counts[("ta", "s-gore-new")] == 4200 and counts[("tb", "s-gore-new")] == 9000
+    assert await c.viewers.all(time.time() + settings.console.viewers_ttl_s + 1) == {}
