@@ -87,6 +87,7 @@ async def queue(request: web.Request) -> web.Response:
         now=time.time(),
         exposures=exposures,
         capped=exposures >= c.settings.console.exposure_cap_per_hour,
+        viewers=c.index.viewers,
     )
 
 
