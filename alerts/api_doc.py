@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from framewatch import httpapi
+from framewatch import fields, httpapi
 
 
 class Acknowledged(BaseModel):
@@ -30,8 +30,9 @@ def openapi() -> dict[str, Any]:
             "/v1/alerts/{id}/ack": {
                 "post": {
                     "summary": "acknowledge an open incident: stops its escalation",
-                    "description": "Authorization: Bearer with alerts.ack_token (on-call, any "
-                    "tenant) or a tenant API key (only that tenant's incidents).",
+                    "description": "Authorization: Bearer with an on-call key (its SHA-256 in "
+                    "alerts.oncall_keys_sha256: any tenant's incident, red lines included) or a "
+                    "tenant API key (only that tenant's incidents that are not red lines).",
                     "security": [{"bearer": []}],
                     "parameters": [
                         {
@@ -43,8 +44,9 @@ def openapi() -> dict[str, Any]:
                         {
                             "name": "by",
                             "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "who acknowledges (kept with the ack)",
+                            "schema": fields.ID_SCHEMA,
+                            "description": "who acknowledges (kept with the ack and logged): "
+                            f"{fields.ID_RULE}",
                         },
                     ],
                     "responses": {
@@ -52,8 +54,14 @@ def openapi() -> dict[str, Any]:
                             "description": "acknowledged",
                             "content": httpapi.json_content(Acknowledged),
                         },
-                        "401": {"description": "no valid token or API key", "content": err},
+                        "401": {"description": "no on-call key or API key", "content": err},
+                        "403": {
+                            "description": "a red-line incident and a tenant key: only "
+                            "on-call acknowledges red lines",
+                            "content": err,
+                        },
                         "404": {"description": "no open incident of the caller", "content": err},
+                        "422": {"description": "'by' is not an id", "content": err},
                         "503": {"description": "Redis unavailable; retry", "content": err},
                     },
                 }

@@ -74,6 +74,27 @@ def _test(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(r["ok"] for r in result) else 1
 
 
+def _oncall_key(args: argparse.Namespace, settings: Settings) -> int:
+    """A new on-call key: the key for the on-call people, its digest for the settings."""
+    import secrets
+    import sys
+
+    from framewatch import apikeys
+
+    key = "fwo_" + secrets.token_urlsafe(32)
+    h = apikeys.digest(key)
+    if args.json:
+        print(json.dumps({"oncall_key": key, "sha256": h}))
+    else:
+        print(key)
+        print(
+            f"(on-call key, shown only now; add {h} to alerts.oncall_keys_sha256, e.g. "
+            f"FRAMEWATCH_ALERTS__ONCALL_KEYS_SHA256='[\"{h}\"]', and restart the router)",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
     p = sub.add_parser(
@@ -104,3 +125,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--category", default="test", help="category path shown (default: test)")
     q.add_argument("--json", action="store_true", help="print machine-readable JSON")
     q.set_defaults(func=_test)
+    q = s.add_parser(
+        "oncall-key",
+        help="make an on-call key: the only credential that acknowledges red-line incidents",
+        description="Prints a new on-call key once (give it to on-call) and its SHA-256 (put it "
+        "in alerts.oncall_keys_sha256; only the digest is configured). Keep the old digest in the "
+        "list until on-call has the new key: every listed key works.",
+    )
+    q.add_argument("--json", action="store_true", help='print {"oncall_key", "sha256"}')
+    q.set_defaults(func=_oncall_key)

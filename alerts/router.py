@@ -39,6 +39,7 @@ _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join
 
 log = logging.getLogger(__name__)
 STAGE = "alerts"
+ONCALL = "*"  # the caller of an on-call key (no tenant is named "*": tenants are ids)
 TOPIC_OF = {
     "alert": "alerts",
     "enforcement": "enforcement",
@@ -302,29 +303,38 @@ class Router:
             await asyncio.sleep(self.cfg.escalation_check_s)
 
     async def _ack_caller(self, request: web.Request) -> str | None:
-        """'*' for the operator token, a tenant for a tenant's API key, None when neither."""
-        got = request.headers.get("Authorization", "")
-        if self.cfg.ack_token is not None:
-            want = f"Bearer {self.cfg.ack_token.get_secret_value()}"
-            if hmac.compare_digest(want.encode(), got.encode()):
-                return "*"
-        key = apikeys.bearer(got)
-        return await apikeys.tenant_of(self.s, self.redis, key) if key else None
+        """ONCALL for an on-call key, a tenant for a tenant's API key, None when neither."""
+        key = apikeys.bearer(request.headers.get("Authorization"))
+        if key is None:
+            return None
+        got = apikeys.digest(key)  # every configured digest is compared: no early exit
+        if sum(hmac.compare_digest(got, d) for d in self.cfg.oncall_keys_sha256):
+            return ONCALL
+        return await apikeys.tenant_of(self.s, self.redis, key)
 
     async def _ack(self, request: web.Request) -> web.Response:
         incident = request.match_info["id"]
         caller = request[TENANT]
+        by = httpapi.ident(request.query["by"], "by") if "by" in request.query else ""
         absent = HttpError(404, "not_found", f"no open incident {incident}")
-        known = await self.redis.exists(self.k("incident", incident))
-        if not known and not await self.redis.sismember(self.k("open"), incident):
+        red_line = await self.redis.exists(self.k("incident", incident))  # kept for red lines
+        if not red_line and not await self.redis.sismember(self.k("open"), incident):
             raise absent
-        if caller != "*":
+        if caller != ONCALL:
             owner = await self.redis.get(self.k("tenant", incident))
             if owner is None or owner.decode() != caller:  # another tenant's reads as absent
                 raise absent
-        by = request.query.get("by", "")
+            if red_line:  # the platform must not silence the pages about its own red lines
+                raise HttpError(
+                    403,
+                    "oncall_only",
+                    f"incident {incident} is a red line: only an on-call key acknowledges it "
+                    "(alerts.oncall_keys_sha256); its escalation goes on",
+                )
         await self.redis.set(self.k("ack", incident), by or b"1", ex=self.cfg.dedup_ttl_s)
-        log.info("acknowledged by %s", by or "someone", extra={"incident_id": incident})
+        log.info("acknowledged by %s (%s)", by or "someone",
+                 "on-call" if caller == ONCALL else f"tenant {caller}",
+                 extra={"incident_id": incident})  # fmt: skip
         task = asyncio.create_task(self._forward_ack(incident))  # PagerDuty stops paging too
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -354,8 +364,9 @@ class Router:
             middlewares=[
                 httpapi.middleware(
                     auth=self._ack_caller,
-                    unauthorized="send 'Authorization: Bearer' with alerts.ack_token (on-call) "
-                    "or the incident tenant's API key (`framewatch apikeys add`)",
+                    unauthorized="send 'Authorization: Bearer' with an on-call key (`framewatch "
+                    "alerts oncall-key`) or the incident tenant's API key (`framewatch apikeys "
+                    "add`)",
                 )
             ]
         )

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from console.appeals import AppealIn
 from console.viewers import ViewersIn
-from framewatch import apikeys
+from framewatch import apikeys, fields
 
 if TYPE_CHECKING:
     from console.web import Console
@@ -71,8 +71,10 @@ async def put_viewers(request: web.Request) -> web.Response:
     if tenant is None:
         return _error(401, "send 'Authorization: Bearer <tenant API key>' (framewatch apikeys add)")
     stream_id = request.match_info["stream_id"]
-    if not 0 < len(stream_id) <= 200:
-        return _error(400, "stream_id: 1 to 200 characters")
+    try:
+        fields.ident(stream_id, "stream id")
+    except fields.BadIdError as exc:
+        return _error(422, str(exc))
     try:
         body = ViewersIn.model_validate_json(await request.read())
     except ValidationError as exc:

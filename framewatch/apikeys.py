@@ -18,7 +18,7 @@ import time
 import redis
 import redis.asyncio as aioredis
 
-from framewatch import redisio
+from framewatch import fields, redisio
 from framewatch.settings import Settings
 
 KEY_PREFIX = "fwk_"
@@ -29,7 +29,9 @@ def digest(api_key: str) -> str:
 
 
 def create(settings: Settings, client: redis.Redis, tenant: str) -> str:
-    """Make a new key for `tenant`, store its hash, and return the key (shown once)."""
+    """Make a new key for `tenant`, store its hash, and return the key (shown once). The
+    tenant is an id (``fields.ident``): it names keys, log fields and metric labels."""
+    fields.ident(tenant, "tenant")
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     h = digest(api_key)
     entry = {"tenant": tenant, "sha256": h, "created_at": round(time.time(), 3)}

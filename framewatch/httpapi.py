@@ -9,15 +9,17 @@ rather than a 500. The OpenAI-compatible route keeps OpenAI's error shape and do
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from framewatch import fields
 from framewatch.errors import FramewatchError
 
 log = logging.getLogger(__name__)
@@ -33,14 +35,40 @@ ERROR_SCHEMA: dict[str, Any] = {
 TENANT = web.RequestKey("tenant", str)  # set by the middleware for authenticated routes
 Auth = Callable[[web.Request], Awaitable[str | None]]
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+T = TypeVar("T")
 
 
 class HttpError(FramewatchError):
-    """Raise from a handler to answer ``status`` with the envelope."""
+    """Raise from a handler to answer ``status`` with the envelope; ``close``: then hang up
+    (the client is still sending a body nobody will read)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, close: bool = False) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.close = status, code, close
+
+
+async def body_within(read: Awaitable[T], timeout_s: float) -> T:
+    """A request body read that must end within ``timeout_s`` in all (not per chunk: a client
+    trickling a byte a second never trips a per-read timeout); past it, 408 and hang up."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await read
+    except TimeoutError:
+        raise HttpError(
+            408,
+            "body_timeout",
+            f"the request body did not arrive within {timeout_s:g} s; send it at once "
+            "(the connection is closed)",
+            close=True,
+        ) from None
+
+
+def ident(value: str, what: str) -> str:
+    """A client's id (stream, account, reviewer) checked where it enters: 422 naming the rule."""
+    try:
+        return fields.ident(value, what)
+    except fields.BadIdError as exc:
+        raise HttpError(422, f"bad_{what.replace(' ', '_')}", str(exc)) from None
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -74,7 +102,13 @@ def middleware(
                 request[TENANT] = tenant
             return await handler(request)
         except HttpError as exc:
-            return answer(exc.status, exc.code, str(exc))
+            resp = answer(exc.status, exc.code, str(exc))
+            if exc.close:  # answer, then hang up: no lingering read of a body nobody wants
+                await resp.prepare(request)
+                await resp.write_eof()
+                if request.protocol is not None:
+                    request.protocol.force_close()
+            return resp
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

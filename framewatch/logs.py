@@ -12,6 +12,15 @@ _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message
 _SECRET_HINTS = ("password", "secret", "token", "api_key", "authorization")
 
 
+def one_line(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\n``, ``\\x1b``):
+    a value a client sent (an id, a header, a URL) can neither start a forged log line nor
+    steer a terminal. JSON lines are safe by their encoding; text lines go through this."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -40,10 +49,10 @@ class TextFormatter(logging.Formatter):
             for k in ("stream_id", "account_id", "frame_id", "decision_id", "incident_id")
             if k in record.__dict__
         )
-        line = f"{t} {record.levelname[0]} {self.process:<8} {record.getMessage()}"
+        line = one_line(f"{t} {record.levelname[0]} {self.process:<8} {record.getMessage()}")
         if ids:
-            line += f"  [{ids}]"
-        if record.exc_info:
+            line += one_line(f"  [{ids}]")
+        if record.exc_info:  # a traceback keeps its lines: it is framewatch's own text
             line += "\n" + self.formatException(record.exc_info)
         return line
 

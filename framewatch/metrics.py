@@ -8,8 +8,10 @@ its /metrics serves that registry plus the core's: a process that loads other st
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from prometheus_client import (
 )
 
 from framewatch.errors import PROCESSING_FAILED, RECORD_DECODE_REASONS
+from framewatch.fields import ID_MAX, IDENT_RE
 
 log = logging.getLogger(__name__)
 _STAGES: dict[str, CollectorRegistry] = {}
@@ -172,3 +175,47 @@ async def observe_lag(stage: str, consumer: Any, every_s: float) -> None:
         CONSUMER_LAG.labels(stage=stage, topic=tp.topic, partition=str(tp.partition)).set(
             max(0, high - done)
         )
+
+
+OTHER = "_other"  # the label value of anything that is not a valid id (never a valid id itself)
+
+
+def id_label(value: str) -> str:
+    """``value`` as a label value when it is a valid id (framewatch.fields), else OTHER: a label
+    never carries an unbounded or unprintable string a client sent."""
+    return value if len(value) <= ID_MAX and IDENT_RE.fullmatch(value) else OTHER
+
+
+class LabelBudget:
+    """At most ``limit`` label sets of one kind (a tenant's stream) in /metrics at once.
+
+    Stream ids are clients' names, so their count has no bound of its own; the least recently
+    used set is evicted (``on_evict`` removes its series) when a new one comes, so the streams
+    that are live stay visible and the series count stays bounded. Thread-safe (decode threads).
+    """
+
+    def __init__(self, limit: int, on_evict: Callable[[tuple[str, ...]], None]) -> None:
+        self.limit, self.on_evict = limit, on_evict
+        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def admit(self, *values: str) -> tuple[str, ...]:
+        """The label values to use (each through :func:`id_label`); marks them recently used."""
+        labels = tuple(id_label(v) for v in values)
+        evicted: list[tuple[str, ...]] = []
+        with self._lock:
+            self._seen[labels] = None
+            self._seen.move_to_end(labels)
+            while len(self._seen) > self.limit:
+                evicted.append(self._seen.popitem(last=False)[0])
+        for old in evicted:
+            self.on_evict(old)
+        return labels
+
+    def forget(self, *values: str) -> None:
+        """Drop a label set now (a stream that ended)."""
+        labels = tuple(id_label(v) for v in values)
+        with self._lock:
+            known = self._seen.pop(labels, 0) is None
+        if known:
+            self.on_evict(labels)

@@ -155,11 +155,24 @@ async def connect(
     host: str, port: int, *, allow_private: bool = False, timeout_s: float = 10.0
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A TCP connection to `host`:`port` made to a checked address (the first that answers)."""
+    _address, reader, writer = await open_checked(
+        host, port, allow_private=allow_private, timeout_s=timeout_s
+    )
+    return reader, writer
+
+
+async def open_checked(
+    host: str, port: int, *, allow_private: bool = False, timeout_s: float = 10.0
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """:func:`connect`, also saying which checked address answered (to connect to it again,
+    as a literal, without another lookup)."""
     addresses = await asyncio.to_thread(resolve_checked, host, allow_private=allow_private)
     last: Exception | None = None
     for address in addresses:
         try:
-            return await asyncio.wait_for(_dial(address, port), timeout_s)
+            reader, writer = await asyncio.wait_for(_dial(address, port), timeout_s)
         except (OSError, TimeoutError) as exc:
             last = exc
+        else:
+            return address, reader, writer
     raise OSError(f"cannot connect to {host[:80]}:{port} ({last})")

@@ -8,10 +8,24 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 
+from framewatch import fields
 from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 from ingest.engine import Counts, StreamMeta
+
+
+def _id(what: str) -> Callable[[str], str]:
+    """An argparse type: a stream or account id by the rule every entry point applies."""
+
+    def check(value: str) -> str:
+        try:
+            return fields.ident(value, what)
+        except fields.BadIdError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return check
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,8 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "and the supervisor of pulls registered with `framewatch sources add`.",
     )
     p.add_argument("source", help="video file path or pull URL, or `serve`")
-    p.add_argument("--stream-id", help="stream id, the tenant's own name for it; required")
-    p.add_argument("--account-id", help="account that owns the stream; required")
+    p.add_argument(
+        "--stream-id", type=_id("stream id"), help="stream id, the tenant's own name for it; "
+        f"required ({fields.ID_RULE})"
+    )  # fmt: skip
+    p.add_argument("--account-id", type=_id("account id"), help="account that owns the stream; "
+                   "required")  # fmt: skip
     p.add_argument("--tenant", default="default", help="tenant (platform) the stream belongs to")
     p.add_argument("--channel", default=None, help="channel type for policy, e.g. kids")
     p.add_argument("--fps", type=float, default=None, help="samples per second (default: setting)")
@@ -43,14 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ss = s.add_subparsers(dest="sources_cmd", required=True)
     a = ss.add_parser("add", help="register (or replace) a pull")
     a.add_argument("source", help="file path or pull URL")
-    a.add_argument("--stream-id", required=True)
-    a.add_argument("--account-id", required=True)
+    a.add_argument("--stream-id", required=True, type=_id("stream id"))
+    a.add_argument("--account-id", required=True, type=_id("account id"))
     a.add_argument("--tenant", default="default")
     a.add_argument("--channel", default=None)
     a.add_argument("--fps", type=float, default=None)
     a.add_argument("--keyframes", action="store_true")
     r = ss.add_parser("remove", help="unregister a pull (the supervisor stops it)")
-    r.add_argument("stream_id")
+    r.add_argument("stream_id", type=_id("stream id"))
     r.add_argument("--tenant", default="default", help="the tenant whose pull it is")
     ls = ss.add_parser(
         "list",
@@ -61,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sk = ss.add_parser(
         "key", help="create an RTMP stream key: publish to rtmp://HOST:PORT/live/<key>"
     )
-    sk.add_argument("--stream-id", required=True)
-    sk.add_argument("--account-id", required=True)
+    sk.add_argument("--stream-id", required=True, type=_id("stream id"))
+    sk.add_argument("--account-id", required=True, type=_id("account id"))
     sk.add_argument("--tenant", default="default")
     sk.add_argument("--json", action="store_true")
     s.set_defaults(func=_sources)
@@ -71,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ks = k.add_subparsers(dest="keys_cmd", required=True)
     ka = ks.add_parser("add", help="create a key for a tenant; it is printed once, only its "
                        "SHA-256 is stored")  # fmt: skip
-    ka.add_argument("--tenant", required=True)
+    ka.add_argument("--tenant", required=True, type=_id("tenant"))
     ka.add_argument("--json", action="store_true")
     kr = ks.add_parser("revoke", help="revoke a key (give the key or its SHA-256 hex)")
     kr.add_argument("key")

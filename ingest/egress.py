@@ -9,6 +9,11 @@ playlist names, and reconnects without asking. So FFmpeg is never given a route 
   https: TLS stays end to end, SNI and all) is checked when it arrives, redirect targets and
   playlist entries included, and the proxy connects to the addresses it checked
   (:func:`framewatch.netguard.connect`), never to the name.
+* **certificates**: FFmpeg verifies the server it opens (``tls_verify=1``, ``ca_file`` =
+  :func:`ca_bundle`). FFmpeg's HLS demuxer does not pass those options on to the variant,
+  segment and key URLs it opens itself, so the proxy also verifies, before it opens a CONNECT
+  tunnel, that the checked address holds a certificate for the name (same CA bundle), and
+  refuses the tunnel otherwise.
 * **rtmp/rtmps/rtsp/rtsps**: FFmpeg opens ``127.0.0.1:<forwarder>`` instead of the host; the
   forwarder resolves, checks and connects for each connection (so each reconnect is checked
   again), originates TLS itself for rtmps/rtsps (SNI = the real host, certificate verified), and
@@ -30,6 +35,7 @@ import logging
 import os
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from framewatch import netguard
@@ -43,6 +49,19 @@ PULL_SCHEMES = frozenset({"rtmp", "rtmps", "rtsp", "rtsps", "srt", "http", "http
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 _HOP_HEADERS = ("connection", "keep-alive", "proxy-connection", "proxy-authorization")
 _BUF = 64 * 1024
+
+
+def ca_bundle(configured: Path | None) -> str:
+    """The CA bundle pulls verify servers against: ``ingest.tls_ca_file``, else the system's
+    (the FFmpeg that PyAV ships has no usable default of its own), else certifi's."""
+    if configured is not None:
+        return str(configured)
+    system = ssl.get_default_verify_paths().cafile
+    if system and os.path.isfile(system):
+        return system
+    import certifi
+
+    return str(certifi.where())
 
 
 def check(url: str, *, allow_private: bool) -> list[str]:
@@ -62,8 +81,17 @@ class Egress:
     """The guarded route of one pull; ``await start()`` on the ingester's loop, then
     :meth:`plan`; ``await close()`` when the pull ends."""
 
-    def __init__(self, source: str, *, allow_private: bool, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        allow_private: bool,
+        timeout_s: float = 10.0,
+        ca_file: Path | None = None,
+    ) -> None:
         self.source = source
+        self.ca_file = ca_bundle(ca_file)
+        self.tls = ssl.create_default_context(cafile=self.ca_file)
         self.parts = urlsplit(source)
         self.scheme = self.parts.scheme.lower()
         self.allow_private = allow_private
@@ -114,6 +142,8 @@ class Egress:
                     "protocol_whitelist": "http,https,tls,tcp,httpproxy,crypto",
                     "http_persistent": "0",
                     "multiple_requests": "0",
+                    "tls_verify": "1",
+                    "ca_file": self.ca_file,
                 },
             )
         if self.scheme in ("rtmp", "rtmps"):
@@ -157,8 +187,7 @@ class Egress:
                 log.info("%s: %s", mask_url(self.source), exc)
                 return
             if self.scheme in ("rtmps", "rtsps"):
-                ctx = ssl.create_default_context()
-                await up_w.start_tls(ctx, server_hostname=host)
+                await up_w.start_tls(self.tls, server_hostname=host)
             watch = RtspWatch() if self.scheme.startswith("rtsp") else None
             try:
                 await _splice(reader, writer, up_r, up_w, watch)
@@ -219,13 +248,38 @@ class Egress:
         self, host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         try:
-            up_r, up_w = await self._connect(host, port)
+            address, _probe_r, probe_w = await netguard.open_checked(
+                host, port, allow_private=self.allow_private, timeout_s=self.timeout_s
+            )
         except netguard.UrlRefusedError as exc:
             self._refuse(f"tunnel to {host[:80]}:{port} refused: {exc}")
             await _answer(writer, 403, "refused by framewatch's network guard")
             return
+        problem = await self._untrusted(probe_w, host)
+        if problem is not None:
+            self._refuse(
+                f"the TLS certificate of {host[:80]}:{port} is not trusted ({problem}); pull "
+                "from a server whose certificate a public CA issued for that name, or add the "
+                "server's CA (PEM) to the setting ingest.tls_ca_file"
+            )
+            await _answer(writer, 403, "refused: the server's certificate is not trusted")
+            return
+        up_r, up_w = await self._connect(address, port)  # the address that was verified
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await _splice(reader, writer, up_r, up_w, None)
+
+    async def _untrusted(self, probe: asyncio.StreamWriter, host: str) -> str | None:
+        """Why the server on ``probe``'s connection has no certificate valid for ``host`` (by
+        :attr:`tls`), or None when it has one; the probe is closed either way."""
+        try:
+            await asyncio.wait_for(probe.start_tls(self.tls, server_hostname=host), self.timeout_s)
+        except ssl.SSLCertVerificationError as exc:
+            return str(exc.verify_message or exc.reason)
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            return f"TLS handshake failed: {exc}"
+        finally:
+            probe.close()
+        return None
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, message: str) -> None:

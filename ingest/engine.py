@@ -13,7 +13,7 @@ from framewatch import records
 from framewatch.pdq import hash_rgb
 from framewatch.settings import Settings
 from ingest import framedata
-from ingest.metrics import FRAMES_DECODED, FRAMES_SAMPLED, FRAMES_SUPPRESSED
+from ingest.metrics import FRAMES_DECODED, FRAMES_SAMPLED, FRAMES_SUPPRESSED, stream_labels
 from ingest.position import Position
 from ingest.sampling import DuplicateSuppressor, IntervalSampler, SceneCutDetector
 from ingest.source import DecodedFrame
@@ -97,7 +97,7 @@ class SampleEngine:
         self.counts.reconnects += 1
 
     def process(self, frames: Iterable[DecodedFrame]) -> Iterator[records.Frame]:
-        decoded = FRAMES_DECODED.labels(tenant=self.meta.tenant, stream=self.meta.stream_id)
+        decoded = FRAMES_DECODED.labels(*stream_labels(self.meta.tenant, self.meta.stream_id))
         for df in frames:
             self.counts.read += 1
             decoded.inc()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from framewatch import metrics, records
-from framewatch.metrics import stage_registry
+from framewatch.metrics import LabelBudget, stage_registry
 
 _REG = stage_registry("ingest")  # this stage's /metrics only (core metrics join there)
 
@@ -82,7 +84,7 @@ FRAMES_DROPPED = Counter(
 SOURCE_STATE = Gauge(
     "framewatch_ingest_source_state",
     "1 for the state a source is in (connecting, live, stalled, reconnecting, ended, failed)",
-    ["stream_id", "state"],
+    ["tenant", "stream_id", "state"],
     registry=_REG,
 )
 RTMP_REFUSED = Counter(
@@ -109,8 +111,33 @@ RTMP_REFUSALS = (
 )  # fmt: skip
 
 
-def init_series(frames_topic: str) -> None:
+STATES = ("connecting", "live", "stalled", "reconnecting", "ended", "failed")  # state.SourceState
+
+
+def _evict(labels: tuple[str, ...]) -> None:
+    """Remove every series of one (tenant, stream)."""
+    for m in (FRAMES_DECODED, LAST_FRAME, LAG):
+        with contextlib.suppress(KeyError):
+            m.remove(*labels)
+    for state in STATES:
+        with contextlib.suppress(KeyError):
+            SOURCE_STATE.remove(*labels, state)
+
+
+# every per-stream series goes through this: ids a client sent are bounded in number and form
+STREAMS = LabelBudget(1000, _evict)
+
+
+def stream_labels(tenant: str, stream_id: str) -> tuple[str, str]:
+    """The (tenant, stream) label values of a stream: a valid id, or ``_other``; at most
+    ``metrics.max_stream_series`` streams at once (least recently used ones are dropped)."""
+    t, s = STREAMS.admit(tenant, stream_id)
+    return t, s
+
+
+def init_series(frames_topic: str, max_stream_series: int = 1000) -> None:
     """Series the rules and dashboard read exist at 0 from the start (see metrics.init_series)."""
+    STREAMS.limit = max_stream_series
     reasons = [f"source_{r}" for r in SOURCE_REASONS] + [f"push_{c}" for c in PUSH_CODES]
     metrics.init_series(
         "ingest", topics_out=[frames_topic], dead_letter_reasons=[*reasons, "rtmp_failed"]
@@ -125,8 +152,9 @@ def frame_sent(frame: records.Frame, topic: str, source: str, produce_s: float) 
     """Count one frame Kafka acknowledged (pull or push alike); returns its capture lag."""
     PRODUCE_LATENCY.observe(produce_s)
     lag = records.now() - frame.captured_at
-    LAG.labels(tenant=frame.tenant, stream=frame.stream_id).set(lag)
+    tenant, stream = stream_labels(frame.tenant, frame.stream_id)
+    LAG.labels(tenant, stream).set(lag)
     FRAMES_SENT.labels(source=source).inc()
-    LAST_FRAME.labels(tenant=frame.tenant, stream_id=frame.stream_id).set(frame.captured_at)
+    LAST_FRAME.labels(tenant, stream).set(frame.captured_at)
     metrics.RECORDS_OUT.labels(stage="ingest", topic=topic).inc()
     return lag

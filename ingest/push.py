@@ -60,10 +60,11 @@ async def push_frame(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     cfg = settings.ingest
     tenant = request[TENANT]
-    stream_id = request.match_info["stream_id"]
+    stream_id = httpapi.ident(request.match_info["stream_id"], "stream id")
     account_id = _param(request, "account_id", "X-Account-Id")
     if not account_id:
         return error(400, "missing_account_id", "give account_id as query or X-Account-Id header")
+    httpapi.ident(account_id, "account id")
     raw_time = _param(request, "captured_at", "X-Capture-Time")
     try:
         captured_at = fields.EPOCH.validate_python(float(raw_time) if raw_time else records.now())
@@ -77,7 +78,7 @@ async def push_frame(request: web.Request) -> web.Response:
     if session is not None and len(session) > 64:
         return error(400, "bad_session", "session must be at most 64 characters")
     try:
-        data = await _body(request, cfg.push_max_bytes)
+        data = await httpapi.body_within(_body(request, cfg.push_max_bytes), cfg.body_timeout_s)
     except (HttpProcessingError, ValueError, AssertionError) as exc:  # malformed multipart
         return error(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}")
     if not data:
@@ -169,14 +170,18 @@ def openapi(settings: Settings) -> dict[str, Any]:
             str(code): {"description": text, "content": {"application/json": {"schema": err}}}
             for code, text in (
                 (400, "missing or bad parameter"), (401, "missing or unknown API key"),
+                (408, "the body did not arrive within ingest.body_timeout_s; the connection "
+                      "is closed"),
                 (413, "image over the byte or pixel limit"), (415, "not a JPEG/PNG/WebP image"),
-                (422, "image could not be decoded"), (503, "Kafka or Redis unavailable; retry"),
+                (422, "image could not be decoded, or a stream or account id that is not "
+                      f"{fields.ID_RULE}"),
+                (503, "Kafka or Redis unavailable; retry"),
             )
         },
     }  # fmt: skip
     params = [
-        {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}},
-        {"name": "account_id", "in": "query", "schema": {"type": "string"},
+        {"name": "stream_id", "in": "path", "required": True, "schema": fields.ID_SCHEMA},
+        {"name": "account_id", "in": "query", "schema": fields.ID_SCHEMA,
          "description": "account of the stream (or header X-Account-Id); required"},
         {"name": "captured_at", "in": "query", "schema": {"type": "number"},
          "description": "capture time, epoch seconds (or header X-Capture-Time); default now"},

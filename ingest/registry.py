@@ -23,6 +23,7 @@ from framewatch.redact import mask_url
 from framewatch.settings import Settings
 from ingest import egress
 from ingest.engine import StreamMeta
+from ingest.metrics import STREAMS
 from ingest.runner import StreamIngester
 from ingest.source import is_live
 
@@ -131,11 +132,11 @@ class Supervisor:
         log.info("started pull %s from %s", entry.key, mask_url(entry.source))
 
     async def _stop(self, key: str) -> None:
-        _entry, ing, task = self.running.pop(key)
+        entry, ing, task = self.running.pop(key)
         ing.stop()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(task, self.settings.ingest.read_timeout_s + 5)
-        ing.status.forget()
+        STREAMS.forget(entry.tenant, entry.stream_id)  # unregistered: none of its series stay
         with contextlib.suppress(redis.RedisError, OSError):
             await self.client.delete(_state_key(self.settings, key))
         log.info("stopped pull %s", key)

@@ -100,7 +100,7 @@ class StreamIngester:
         self.last_lag = 0.0
         self._sent: Position | None = None  # position after the last frame Kafka acked
         self.label = mask_url(source)  # logs, errors and dead letters never show credentials
-        self.status = SourceStatus(scope.key(meta.tenant, meta.stream_id))  # label: tenant/stream
+        self.status = SourceStatus(meta.stream_id, meta.tenant)
         self.buffer: FrameBuffer | None = None
         self._egress: egress.Egress | None = None
         self._last_read = time.monotonic()
@@ -303,7 +303,10 @@ class StreamIngester:
         self.buffer = buffer = FrameBuffer(cfg.queue_size, strategy, asyncio.get_running_loop())
         if pull:
             self._egress = egress.Egress(
-                self.source, allow_private=cfg.allow_private_urls, timeout_s=cfg.open_timeout_s
+                self.source,
+                allow_private=cfg.allow_private_urls,
+                timeout_s=cfg.open_timeout_s,
+                ca_file=cfg.tls_ca_file,
             )
             await self._egress.start()
         thread = threading.Thread(

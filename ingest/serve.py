@@ -29,7 +29,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         metrics.serve(
             "ingest", settings.metrics.host, settings.metrics.ingest_port, settings.metrics.port_dir
         )
-        ingest_metrics.init_series(settings.topics.name("frames"))
+        ingest_metrics.init_series(
+            settings.topics.name("frames"), settings.metrics.max_stream_series
+        )
     producer = kafkaio.producer(settings)
     await producer.start()
     client = redisio.async_client(settings)

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from framewatch import httpapi, scope
+from framewatch import fields, httpapi, scope
 from framewatch.httpapi import TENANT
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
@@ -52,7 +52,9 @@ class SourceRequest(BaseModel):
     source: str = Field(
         min_length=1, description="rtmp(s)/rtsp(s)/srt/HLS http(s) URL on a public address"
     )
-    account_id: str = Field(min_length=1)
+    account_id: str = Field(
+        min_length=1, json_schema_extra={"pattern": fields.ID_PATTERN, "maxLength": fields.ID_MAX}
+    )  # checked after parsing, so a bad id is a 422 naming the rule, as on the path
     channel: str | None = None
     fps: float | None = Field(None, gt=0, le=60, strict=True)
     keyframes: bool = Field(False, strict=True)
@@ -90,11 +92,13 @@ MODELS = (SourceRequest, Source, SourceList, Registered, Removed)
 async def put_source(request: web.Request) -> web.Response:
     tenant = request[TENANT]
     settings = request.app[SETTINGS]
-    stream_id = request.match_info["stream_id"]
+    stream_id = httpapi.ident(request.match_info["stream_id"], "stream id")
+    raw = await httpapi.body_within(request.read(), settings.ingest.body_timeout_s)
     try:
-        body = SourceRequest.model_validate_json(await request.read())
+        body = SourceRequest.model_validate_json(raw)
     except ValidationError as exc:  # not JSON, too deep, a wrong or missing field
         raise httpapi.invalid(exc) from None
+    httpapi.ident(body.account_id, "account id")
     entry = registry.SourceEntry(stream_id=stream_id, tenant=tenant, **body.model_dump())
     try:
         await asyncio.to_thread(
@@ -108,7 +112,7 @@ async def put_source(request: web.Request) -> web.Response:
 
 async def delete_source(request: web.Request) -> web.Response:
     tenant = request[TENANT]
-    stream_id = request.match_info["stream_id"]
+    stream_id = httpapi.ident(request.match_info["stream_id"], "stream id")
     entry = (await _entries(request)).get(scope.key(tenant, stream_id))
     if entry is None or entry.tenant != tenant:  # another tenant's pull is not this one
         return error(404, "not_found", f"you have no registered source {stream_id!r}")
@@ -125,9 +129,13 @@ def add_routes(app: web.Application) -> None:
 def openapi_paths() -> dict[str, Any]:
     """The /v1/sources part of the push API's OpenAPI document (schemas: ``MODELS``)."""
     err = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    sid = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    sid = {"name": "stream_id", "in": "path", "required": True, "schema": fields.ID_SCHEMA}
     unauth = {
         "401": {"description": "missing or unknown API key", "content": err},
+        "422": {
+            "description": f"a stream or account id that is not {fields.ID_RULE}",
+            "content": err,
+        },
         "503": {"description": "Redis unavailable; retry", "content": err},
     }
     return {
@@ -167,6 +175,10 @@ def openapi_paths() -> dict[str, Any]:
                         "content": httpapi.json_content(Registered),
                     },
                     "400": {"description": "bad body, or URL refused (SSRF guard)", "content": err},
+                    "408": {
+                        "description": "the body did not arrive within ingest.body_timeout_s",
+                        "content": err,
+                    },
                     **unauth,
                 },
             },

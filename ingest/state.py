@@ -14,7 +14,7 @@ import threading
 import time
 
 from ingest.errors import IngestError
-from ingest.metrics import SOURCE_STATE
+from ingest.metrics import SOURCE_STATE, STATES, stream_labels
 
 
 class SourceState(enum.StrEnum):
@@ -27,6 +27,7 @@ class SourceState(enum.StrEnum):
 
 
 S = SourceState
+assert tuple(s.value for s in SourceState) == STATES  # metrics.STATES names them for eviction
 TRANSITIONS: dict[SourceState, frozenset[SourceState]] = {
     S.CONNECTING: frozenset({S.LIVE, S.RECONNECTING, S.ENDED, S.FAILED}),
     S.LIVE: frozenset({S.STALLED, S.RECONNECTING, S.ENDED, S.FAILED}),
@@ -44,8 +45,8 @@ class TransitionError(IngestError):
 class SourceStatus:
     """The state of one source; thread-safe (the decode thread and the event loop both move it)."""
 
-    def __init__(self, stream_id: str) -> None:
-        self.stream_id = stream_id
+    def __init__(self, stream_id: str, tenant: str = "default") -> None:
+        self.stream_id, self.tenant = stream_id, tenant
         self.state = SourceState.CONNECTING
         self.since = time.time()
         self._lock = threading.Lock()
@@ -62,7 +63,7 @@ class SourceStatus:
                     "allowed transition"
                 )
             old, self.state, self.since = self.state, new, time.time()
-        SOURCE_STATE.labels(stream_id=self.stream_id, state=old.value).set(0)
+        SOURCE_STATE.labels(*stream_labels(self.tenant, self.stream_id), old.value).set(0)
         self._show()
         return True
 
@@ -71,10 +72,12 @@ class SourceStatus:
         return not TRANSITIONS[self.state]
 
     def _show(self) -> None:
-        SOURCE_STATE.labels(stream_id=self.stream_id, state=self.state.value).set(1)
+        SOURCE_STATE.labels(*stream_labels(self.tenant, self.stream_id), self.state.value).set(1)
 
     def forget(self) -> None:
-        """Drop this source's metric series (a removed pull must not linger in /metrics)."""
-        for s in SourceState:
+        """Drop this source's state series (a publisher that left keeps no state); its last
+        frame time stays, for the 'stream silent' alert, until the stream is unregistered."""
+        labels = stream_labels(self.tenant, self.stream_id)
+        for s in STATES:
             with contextlib.suppress(KeyError):
-                SOURCE_STATE.remove(self.stream_id, s.value)
+                SOURCE_STATE.remove(*labels, s)

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from framewatch import apikeys, redisio
+from framewatch import apikeys, fields, redisio
 from framewatch.settings import Settings
 
 
@@ -30,7 +30,9 @@ def create_key(
     settings: Settings, client: redis.Redis, tenant: str, account_id: str, stream_id: str
 ) -> str:
     """A new stream key for a publisher (shown once); it names the tenant, so the stream is
-    that tenant's `stream_id` (``framewatch.scope``)."""
+    that tenant's `stream_id` (``framewatch.scope``). Ids must be ``fields.ident`` ids."""
+    fields.ident(stream_id, "stream id")  # BadIdError naming the rule: ids become labels
+    fields.ident(account_id, "account id")
     key = secrets.token_urlsafe(24)
     h = apikeys.digest(key)
     entry = {"tenant": tenant, "account_id": account_id, "stream_id": stream_id, "sha256": h}

@@ -111,6 +111,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     app.sensors.add(guard.ExitOnSendError(STAGE))
     guard.drain_before_commit(app.producer)
+    order = guard.contiguous(app)
     lag.install(
         app,
         STAGE,
@@ -182,13 +183,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(
@@ -201,9 +202,10 @@ def build_app(settings: Settings) -> faust.App:
         targets=targets,
         mark_hot=mark_hot,
         failures=failures,
+        order=order,
         pinner=pinner,
     )
-    add_audit_agents(app, settings, audit_in=audit_in, failures=failures)
+    add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
     return app
 
 

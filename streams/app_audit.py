@@ -22,7 +22,7 @@ from framewatch import kafkaio, metrics, records
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
-from streams import audit
+from streams import audit, guard
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
@@ -46,7 +46,12 @@ def audit_in_topic(app: faust.App, settings: Settings) -> TopicT:
 
 
 def add_audit_agents(
-    app: faust.App, settings: Settings, *, audit_in: TopicT, failures: Failures
+    app: faust.App,
+    settings: Settings,
+    *,
+    audit_in: TopicT,
+    failures: Failures,
+    order: guard.Contiguous,
 ) -> None:
     t = settings.topics
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -58,12 +63,12 @@ def add_audit_agents(
     async def relay(stream: faust.StreamT) -> None:
         """Copy what was published to audit-in, keyed as it was (a stream's records chain in
         one partition)."""
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             await audit_in.send(key=event.key, value=event.value)
 
     @app.agent(audit_in)
     async def chain(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             msg = event.message
 
             async def link(rec: Any, msg: Any = msg, key: Any = event.key) -> None:

@@ -22,6 +22,7 @@ from framewatch.failures import Failures
 from framewatch.metrics import stage_registry
 from framewatch.records import AccountForget, ReviewOutcome
 from framewatch.settings import Settings
+from streams import guard
 from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor, ReviewProcessor
 from streams.review import redacted
@@ -52,6 +53,7 @@ def add_review_agents(
     targets: dict[str, TopicT],
     mark_hot: MarkHot,
     failures: Failures,
+    order: guard.Contiguous,
     pinner: Pinner,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
@@ -113,13 +115,13 @@ def add_review_agents(
 
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
             await failures.handle(event.message, _review_or_forget, on_reviews_record)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in guard.in_order(app, stream, order):
             await failures.handle(event.message, _review_or_forget, on_ledger)
 
 

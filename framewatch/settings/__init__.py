@@ -131,6 +131,13 @@ class MetricsSettings(BaseModel):
         description="how often each consumer exports framewatch_consumer_lag (the partition "
         "end minus the group's committed offset; reading the committed offset is a broker call)",
     )
+    max_stream_series: int = Field(
+        1000,
+        ge=1,
+        description="streams with their own series (lag, last frame, state) per ingest process; "
+        "past it the least recently used stream's series are dropped (stream ids are clients' "
+        "names: their count has no other bound)",
+    )
     port_dir: Path | None = Field(
         None,
         description="when set, every process binds /metrics on a port the kernel picks (the "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class AlertsSettings(BaseModel):
@@ -13,8 +16,11 @@ class AlertsSettings(BaseModel):
     routing_file: Path = Field(Path("alerts.yaml"), description="YAML routing of alerts to sinks")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8084, ge=0, le=65535, description="ack endpoint")
-    ack_token: SecretStr | None = Field(
-        None, description="when set, acks need 'Authorization: Bearer <token>'"
+    oncall_keys_sha256: list[Sha256Hex] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each on-call key (`framewatch alerts oncall-key` makes "
+        "one): only these acknowledge red-line incidents, of any tenant; a tenant's API key "
+        "acknowledges only its own other incidents. Several at once: rotate without downtime",
     )
     group_id: str = Field("framewatch-alerts", description="Kafka consumer group of the router")
     max_in_flight: int = Field(
@@ -42,3 +48,14 @@ class AlertsSettings(BaseModel):
     evidence_url: str = Field(
         "", description="link template for evidence, e.g. https://review/frames/{frame_id}"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_clear_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "ack_token" in data:
+            raise ValueError(
+                "alerts.ack_token is gone: on-call keys are kept as digests. Run `framewatch "
+                "alerts oncall-key`, put its sha256 in alerts.oncall_keys_sha256 (env "
+                "FRAMEWATCH_ALERTS__ONCALL_KEYS_SHA256='[\"<sha256>\"]') and give on-call the key"
+            )
+        return data

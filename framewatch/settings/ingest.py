@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FilePath
 
 
 class IngestSettings(BaseModel):
@@ -45,6 +45,11 @@ class IngestSettings(BaseModel):
     allow_private_urls: bool = Field(
         False, description="allow pull URLs resolving to loopback/private/link-local addresses"
     )
+    tls_ca_file: FilePath | None = Field(
+        None, description="PEM bundle of the CAs that https/rtmps/rtsps pull servers' "
+        "certificates must chain to (default: the system's bundle); add a private CA here, "
+        "certificates are always verified"
+    )  # fmt: skip
     push_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest pushed image")
     push_max_pixels: int = Field(
         40_000_000, ge=1, description="largest pushed image in pixels (decompression bombs)"
@@ -52,6 +57,11 @@ class IngestSettings(BaseModel):
     push_dead_letter_max_bytes: int = Field(
         256 * 1024, ge=0, description="refused pushed images up to this size are kept in their "
         "dead-letter record (larger: reason only); below the broker's message size limit"
+    )  # fmt: skip
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="a request body (pushed image, sources JSON) must arrive whole "
+        "within this; a slower client gets 408 and is disconnected (a valid key that trickles "
+        "its upload would hold a connection and a request slot for ever)"
     )  # fmt: skip
     push_max_concurrent_decodes: int = Field(
         4, ge=1, description="pushed images decoded at once; the rest wait (peak memory is "

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from framewatch import kafkaio, records
+from framewatch import apikeys, kafkaio, records
 from framewatch.settings import Settings, to_env
 from tests.alerts.conftest import SinkServer, wait_for
 
@@ -131,7 +131,7 @@ async def test_sink_that_never_recovers_leaves_a_dead_letter(
 async def test_unacknowledged_red_line_alert_escalates_acked_one_does_not(
     setup: Callable[..., Settings], sink_server: SinkServer, run_router: Any, kafka_topics: Any
 ) -> None:
-    s = setup(escalation=True, escalate_after_s=4, ack_token="t0k")
+    s = setup(escalation=True, escalate_after_s=4, oncall_keys_sha256=[apikeys.digest("t0k")])
     r = run_router(s)
     await produce(s, alert("inc-esc"), alert("inc-ack"))
     await wait_for(lambda: len(sink_server.accepted("/pd")) == 2, what="both pages")

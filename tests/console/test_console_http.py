@@ -210,6 +210,9 @@ async def test_a_bigger_audience_is_reviewed_first_within_a_severity(
     assert (await client.put(url, json={"viewers": 5})).status == 401
     bad = await client.put(url, json={"viewers": -1}, headers={"Authorization": f"Bearer {key_a}"})
     assert bad.status == 400 and "viewers" in (await bad.json())["error"]
+    odd = await client.put("/v1/streams/%20x/viewers", json={"viewers": 1},
+                           headers={"Authorization": f"Bearer {key_a}"})  # fmt: skip
+    assert odd.status == 422 and "letters, digits" in (await odd.json())["error"]
     # another tenant's stream of the same id is another stream: ta's queue does not move
     r2 = await client.put(url, json={"viewers": 9000}, headers={"Authorization": f"Bearer {key_b}"})
     assert r2.status == 200

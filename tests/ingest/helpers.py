@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +20,26 @@ from framewatch.settings import Settings
 TESTDATA = testdata_dir()
 VIDEOS = TESTDATA / "videos"
 VPDQ = TESTDATA / "vpdq"
+
+
+def self_signed(folder: Path, host: str = "localhost") -> tuple[ssl.SSLContext, Path]:
+    """A self-signed certificate for ``host`` made with the openssl command: the server's TLS
+    context and the certificate (PEM), which is its own CA."""
+    if shutil.which("openssl") is None:
+        import pytest
+
+        pytest.skip("needs the openssl command")
+    folder.mkdir(parents=True, exist_ok=True)
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}", "-keyout", str(key),
+         "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx, cert
 
 
 def video(name: str) -> str:

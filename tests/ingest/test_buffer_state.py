@@ -109,8 +109,8 @@ def test_state_transitions() -> None:
     assert s.final
     with pytest.raises(TransitionError, match="ended -> live"):
         s.to(SourceState.LIVE)
-    assert SOURCE_STATE.labels(stream_id="st-1", state="ended")._value.get() == 1
-    assert SOURCE_STATE.labels(stream_id="st-1", state="live")._value.get() == 0
+    assert SOURCE_STATE.labels(tenant="default", stream_id="st-1", state="ended")._value.get() == 1
+    assert SOURCE_STATE.labels(tenant="default", stream_id="st-1", state="live")._value.get() == 0
     with pytest.raises(TransitionError):
         SourceStatus("st-2").to(SourceState.STALLED)  # nothing to stall before it is live
     assert all(not TRANSITIONS[f] for f in (SourceState.ENDED, SourceState.FAILED))

@@ -10,10 +10,8 @@ its frames); with the egress guard it never does.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from ingest.engine import StreamMeta
 from ingest.errors import SourceError
 from ingest.rtmpwire import ChunkReader, command
 from ingest.runner import StreamIngester
-from tests.ingest.helpers import make_hls, video
+from tests.ingest.helpers import make_hls, self_signed, video
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -276,24 +274,13 @@ async def test_rtsp_redirect_to_an_internal_host_is_refused(make_settings, world
 
 
 @pytest.fixture(scope="module")
-def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    """A self-signed certificate for localhost (FFmpeg does not verify it: its default)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=localhost", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
-    return ctx
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    """A self-signed certificate for localhost; pulls trust it only through ingest.tls_ca_file
+    (tests/ingest/test_egress_tls.py: without it, it is refused)."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
-async def test_https_goes_through_a_checked_tunnel(
-    make_settings, world, hls_dir, tls_context
-) -> None:  # type: ignore[no-untyped-def]
+async def test_https_goes_through_a_checked_tunnel(make_settings, world, hls_dir, tls) -> None:  # type: ignore[no-untyped-def]
     """https: FFmpeg tunnels with CONNECT; the tunnel is opened to the checked address, and a
     playlist entry pointing inside is refused the same way."""
     inside = Server()
@@ -307,13 +294,14 @@ async def test_https_goes_through_a_checked_tunnel(
     outside.app.router.add_get("/master.m3u8", lambda r: web.Response(text=master))
     runner = web.AppRunner(outside.app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls[0])
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    ca = {"tls_ca_file": str(tls[1])}
     try:
-        read, error = await pull(make_settings, f"https://localhost:{port}/hls/live.m3u8")
+        read, error = await pull(make_settings, f"https://localhost:{port}/hls/live.m3u8", **ca)
         assert read >= 120 and error is None  # the whole video, over TLS through the tunnel
-        read, error = await pull(make_settings, f"https://localhost:{port}/master.m3u8")
+        read, error = await pull(make_settings, f"https://localhost:{port}/master.m3u8", **ca)
         assert read == 0 and error is not None and "refused" in error
     finally:
         await runner.cleanup()

@@ -20,7 +20,6 @@ import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
-from pydantic import SecretStr
 
 from alerts.router import Router
 from alerts.routing import Routing
@@ -158,8 +157,8 @@ async def test_a_cannot_acknowledge_bs_incident(settings: Settings) -> None:
     r = redisio.sync_client(settings)
     a, b = apikeys.create(settings, r, "tenant-a"), apikeys.create(settings, r, "tenant-b")
     s = settings.model_copy(
-        update={"alerts": settings.alerts.model_copy(
-            update={"http_port": 0, "ack_token": SecretStr("on-call-token")})}
+        update={"alerts": settings.alerts.model_copy(update={
+            "http_port": 0, "oncall_keys_sha256": [apikeys.digest("on-call-token")]})}
     )  # fmt: skip
     routing = Routing.model_validate({
         "sinks": {"hook": {"type": "webhook", "url": "http://127.0.0.1:9/x", "secret": "s"}},
@@ -172,6 +171,7 @@ async def test_a_cannot_acknowledge_bs_incident(settings: Settings) -> None:
         stream_id="cam-b", account_id="acct-b", tenant="tenant-b", summary="x",
         captured_at=now, raised_at=now,
     )  # fmt: skip
+    inc = inc.model_copy(update={"red_line": False})  # red lines: tests/alerts/test_ack_rights
     await router._track(inc, [])  # what the router records when it pages
     await router._track(inc.model_copy(update={"incident_id": "inc-b2"}), [])
     await router.start_http()

@@ -2,7 +2,7 @@
 
 guard.drain_before_commit wraps ProducerBuffer._send_pending and replaces flush (reading size,
 state and message_sent); lag.LagExporter reads Consumer._committed_offset and highwaters. These
-are private: pyproject pins faust-streaming to the minor version checked here, and this test
+are private, as are Consumer._unacked_messages and seek (guard.in_order): pyproject pins faust-streaming to the minor version checked here, and this test
 fails first when an upgrade moves them (then adapt guard.py / lag.py, and the pin).
 """
 
@@ -32,6 +32,13 @@ def test_consumer_has_what_the_lag_exporter_reads(app: faust.App) -> None:
     cons = app.consumer
     assert isinstance(cons._committed_offset, dict), "adapt streams/lag.py"
     assert callable(cons.highwaters) and callable(cons.assignment)
+
+
+def test_consumer_has_what_the_offset_guard_uses(app: faust.App) -> None:
+    cons = app.consumer
+    assert hasattr(cons._unacked_messages, "discard"), "adapt streams/guard.in_order"
+    assert inspect.iscoroutinefunction(cons.seek), "adapt streams/guard.in_order"
+    assert hasattr(app.on_partitions_assigned, "connect"), "adapt streams/guard.contiguous"
 
 
 def test_the_pin_covers_the_checked_version() -> None:

@@ -48,3 +48,34 @@ async def test_commit_flush_waits_for_every_buffered_changelog_write(settings: S
         assert sent == [0, 1, 2]
     finally:
         await buf.stop()
+
+
+def test_a_gap_in_offsets_seeks_back_and_holds_back_what_came_instead() -> None:
+    order, tp = guard.Contiguous(), ("scores", 0)
+    assert order.check(tp, 36, committed=36) == (True, None)
+    assert order.check(tp, 37, committed=36) == (True, None)
+    # 38 and 39 never reached the agent: read again from 38, hold back 40 and 41
+    assert order.check(tp, 40, committed=36) == (False, 38)
+    assert order.check(tp, 41, committed=36) == (False, None)  # one seek is enough
+    for offset in (38, 39, 40, 41, 42):  # after the seek, everything comes in order
+        assert order.check(tp, offset, committed=36) == (True, None)
+    assert order.check(("scores", 1), 5, committed=5) == (True, None)  # partitions apart
+
+
+def test_the_first_record_after_a_rebalance_is_checked_against_the_commit() -> None:
+    order, tp = guard.Contiguous(), ("scores", 0)
+    assert order.check(tp, 10, committed=None) == (True, None)  # never committed: take it
+    order.reset()
+    assert order.check(tp, 14, committed=12) == (False, 12)
+    order.reset()
+    assert order.check(tp, 9, committed=12) == (True, None)  # a re-delivery is processed
+
+
+def test_a_partition_that_starts_again_past_the_gap_goes_on() -> None:
+    # retention or compaction removed 20..29: after the seek back the partition starts at 30
+    order, tp = guard.Contiguous(), ("scores", 0)
+    assert order.check(tp, 19, committed=19) == (True, None)
+    assert order.check(tp, 30, committed=19) == (False, 20)
+    assert order.check(tp, 31, committed=19) == (False, None)
+    assert order.check(tp, 30, committed=19) == (True, None)  # it came again: nothing before
+    assert order.check(tp, 31, committed=19) == (True, None)
