@@ -94,7 +94,7 @@ def build_app(settings: Settings) -> faust.App:
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     targets = {
         k: app.topic(t.name(k), **raw)
-        for k in ("decisions", "alerts", "enforcement", "dead_letters")
+        for k in ("decisions", "alerts", "enforcement", "dead_letters", "decisions_shadow")
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
@@ -119,6 +119,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
+    shadow_state = (
+        app.Table("stream-state-shadow", default=None, partitions=t.partitions, key_type=str)
+        if proc.shadow is not None
+        else None
+    )
     pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.hot_path_client(settings)
@@ -173,6 +178,11 @@ def build_app(settings: Settings) -> faust.App:
                 )
         if res.hot:
             await mark_hot(skey, True)
+        if shadow_state is not None:  # the shadow policy: its own state, its own topic only
+            shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
+            shadow_state[skey] = shadow.state
+            for out in shadow.outputs:
+                await send(out)
 
     async def on_decision(d: Decision) -> None:
         akey = scope.account(d)

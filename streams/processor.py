@@ -42,6 +42,8 @@ class Processor:
         self.settings = settings
         self.taxonomy = taxonomy.load(settings.taxonomy_file)
         self.policies = PolicyStore(settings.streams.policy_dir, self.taxonomy)
+        shadow = settings.streams.shadow_policy_dir
+        self.shadow = PolicyStore(shadow, self.taxonomy, shadow=True) if shadow else None
         st = settings.streams
         self.keep = ledger_mod.Keep(
             st.ledger_seen_kept, st.ledger_strike_days, st.ledger_history_kept
@@ -53,6 +55,19 @@ class Processor:
         if now >= self._next_check:
             self._next_check = now + self.settings.streams.reload_interval_s
             self.policies.maybe_reload()
+            if self.shadow is not None:
+                self.shadow.maybe_reload()
+
+    def on_scores_shadow(self, state: dict[str, Any] | None, sc: Scores) -> Result:
+        """The shadow policy's state machine on the same record: its transition goes to the
+        decisions_shadow topic only (no statement, alert, strike or hot mark)."""
+        assert self.shadow is not None
+        o = step(StreamState.from_json(state), sc, self.shadow.policy,
+                 replay_window=self.settings.streams.replay_window)  # fmt: skip
+        res = Result(o.state.to_json())
+        if o.decision is not None:
+            res.outputs.append(Out("decisions_shadow", scope.stream(o.decision), o.decision))
+        return res
 
     def on_scores(self, state: dict[str, Any] | None, sc: Scores) -> Result:
         """Advance the stream's state machine; outputs are the transition and its alert."""

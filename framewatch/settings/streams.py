@@ -14,6 +14,10 @@ class StreamsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy_dir: Path = Field(Path("policies"), description="folder of policy YAML files")
+    shadow_policy_dir: Path | None = Field(
+        None, description="a second policy set run in shadow on live scores: its decisions go "
+        "to the decisions_shadow topic only (no alert, statement, strike or hot mark); unset: off"
+    )  # fmt: skip
     data_dir: Path = Field(
         Path(".framewatch") / "streams", description="Faust's local data folder (table state)"
     )
