@@ -54,8 +54,10 @@ def register(sub: Any) -> None:
         description="Starts its own Kafka and Redis on free ports, then for each fault scenario "
         "runs the four stages as real processes under a steady load of live streams (looped "
         "sample videos plus a red-line offender going live every 8 s), injects the fault "
-        "(kill -9 of a stage, broker or Redis restart, Redis down 30 s, network cut through a "
-        "TCP proxy, a stalling or garbage-spitting source, a backlog, a broken policy file) and "
+        "(kill -9 of a stage or of an ingest, broker or Redis restart, Redis down 30 s, a "
+        "network cut of each stage through a TCP proxy, a stalling or garbage-spitting source, "
+        "a publisher back under the same stream id, poison records on every topic, a dead sink "
+        "beside a live one, a backlog, a broken policy file) and "
         "counts against the frames topic: frames never scored, duplicate decisions and pages, "
         "strikes miscounted, time to recover. Prints progress, then a table. Exit 0 when every "
         "figure is at its goal. About 2 minutes a scenario on 2 cores; docs/faults.md.",

@@ -193,13 +193,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(

@@ -115,13 +115,13 @@ def add_review_agents(
 
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
             await failures.handle(event.message, _review_or_forget, on_reviews_record)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             await failures.handle(event.message, _review_or_forget, on_ledger)
 
 
