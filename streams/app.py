@@ -219,6 +219,7 @@ def build_app(settings: Settings) -> faust.App:
         mark_hot=mark_hot,
         failures=failures,
         order=order,
+        pinner=pinner,
     )
     add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
     return app

@@ -16,7 +16,7 @@ from framewatch.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
-    from streams import cli_replay, cli_review
+    from streams import cli_forget, cli_replay, cli_review
 
     cli_review.register(sub)
     cli_replay.register(sub)
@@ -69,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     a.add_argument("--json", action="store_true", help="print machine-readable JSON")
     a.set_defaults(func=_account_show)
+    cli_forget.add_forget(acs)
 
     p = sub.add_parser("policy", help="validate and explain moderation policies")
     ps = p.add_subparsers(dest="policy_command", required=True)

@@ -136,8 +136,8 @@ class ReviewProcessor:
 
     def on_review(self, state: dict[str, Any] | None, rv: ReviewOutcome) -> ReviewResult:
         """Apply a verdict to a stream; outputs: the clearing allow (with its corrected
-        statement when a block was overturned), the review re-keyed for the ledger, and the
-        review itself for the audit trail."""
+        statement when a block was overturned) or an escalation's red-line block and page, the
+        review re-keyed for the ledger, and the review itself for the audit trail."""
         p = self.proc
         p.maybe_reload()
         r = review.on_stream(
@@ -151,7 +151,10 @@ class ReviewProcessor:
         )
         if r.decision is not None:
             d = r.decision
-            if r.original_action == "block":
+            if d.action == "block":  # an escalation: a red-line block's own statement
+                stm = statement.for_decision(d, p.taxonomy, p.settings)
+                d = d.model_copy(update={"statement": stm})
+            elif r.original_action == "block":
                 stm = statement.for_correction(
                     d,
                     rv.decision_id,

@@ -129,6 +129,7 @@ class MetricsSettings(BaseModel):
     scoring_port: int = Field(9102, ge=0, le=65535)
     streams_port: int = Field(9103, ge=0, le=65535)
     alerts_port: int = Field(9104, ge=0, le=65535)
+    console_port: int = Field(9105, ge=0, le=65535)
     lag_interval_s: float = Field(
         5.0,
         gt=0,

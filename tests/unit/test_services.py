@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_each_stage_registers_one_service_named_after_itself() -> None:
-    assert [s.name for s in services()] == ["ingest", "scoring", "streams", "alerts"]
+    assert [s.name for s in services()] == ["ingest", "scoring", "streams", "alerts", "console"]
     assert [s.name for s in consumers()] == ["scoring", "streams", "alerts"]
     s = load_settings(topics={"prefix": "p."})
     assert service("streams").group(s) == "p.framewatch-streams"  # type: ignore[misc]
@@ -22,7 +22,7 @@ def test_each_stage_registers_one_service_named_after_itself() -> None:
 
 
 def test_unknown_names_list_the_registered_ones() -> None:
-    with pytest.raises(ServiceError, match="registered: ingest, scoring, streams, alerts"):
+    with pytest.raises(ServiceError, match="registered: ingest, scoring, streams, alerts, console"):
         service("scorer")
     with pytest.raises(ServiceError, match="unknown service\\(s\\) score in --only"):
         select("score,streams")
