@@ -54,12 +54,12 @@ RUN build="g++ $(dpkg -s python3 >/dev/null 2>&1 && echo python3-dev)" \
 
 # services keep their working state (the streams worker's Faust data dir, the local evidence
 # store) relative to the working directory: one the service user owns
-RUN mkdir -p /var/lib/framewatch && chown framewatch /var/lib/framewatch
+RUN mkdir -p /var/lib/framewatch/evidence && chown -R framewatch /var/lib/framewatch
 WORKDIR /var/lib/framewatch
 USER framewatch
-# metrics: ingest 9101, scoring 9102, streams 9103, alerts 9104, check-api 9105; HTTP: ingest
-# 8081, check-api 8082, alerts 8084
-EXPOSE 9101 9102 9103 9104 9105 8081 8082 8084
+# metrics: ingest 9101, scoring 9102, streams 9103, alerts 9104, console 9105, check-api 9106;
+# HTTP: ingest 8081, check-api 8082, alerts 8084, console 8085
+EXPOSE 9101 9102 9103 9104 9105 9106 8081 8082 8084 8085
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
   CMD ["python", "-m", "framewatch.healthcheck"]
 ENTRYPOINT ["framewatch"]

@@ -40,7 +40,12 @@ _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join
 log = logging.getLogger(__name__)
 STAGE = "alerts"
 ONCALL = "*"  # the caller of an on-call key (no tenant is named "*": tenants are ids)
-TOPIC_OF = {"alert": "alerts", "enforcement": "enforcement", "decision": "decisions"}
+TOPIC_OF = {
+    "alert": "alerts",
+    "enforcement": "enforcement",
+    "decision": "decisions",
+    "review": "reviews",
+}
 
 DUPLICATES = Counter(
     "framewatch_alerts_duplicates_total",
@@ -449,7 +454,9 @@ class Router:
 
 def _routable(value: Any) -> Routable:
     rec = records.decode(value)
-    if not isinstance(rec, records.Alert | records.Enforcement | records.Decision):
+    if not isinstance(
+        rec, records.Alert | records.Enforcement | records.Decision | records.ReviewOutcome
+    ):
         raise RecordDecodeError("unexpected_type", f"a {rec.TYPE} record is not routed")
     return rec
 

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from framewatch import records, yamlfile
 from framewatch.errors import FramewatchError
 
-RecordType = Literal["alert", "enforcement", "decision"]
-Routable = records.Alert | records.Enforcement | records.Decision
+RecordType = Literal["alert", "enforcement", "decision", "review"]
+Routable = records.Alert | records.Enforcement | records.Decision | records.ReviewOutcome
 
 
 class RoutingError(FramewatchError):
@@ -69,17 +69,26 @@ class Match(BaseModel):
     category_prefix: list[str] | None = None
     tenant: list[str] | None = None
     red_line: bool | None = None
+    appeal: bool | None = Field(
+        None,
+        description="true: only reviewers' verdicts on user appeals (records of type review "
+        "with an appeal_id); false: only other records",
+    )
 
     def matches(self, rec: Routable) -> bool:
         if rec.TYPE not in self.types:
             return False
         if self.tenant is not None and rec.tenant not in self.tenant:
             return False
+        if self.appeal is not None and (getattr(rec, "appeal_id", None) is not None) != self.appeal:
+            return False
         if isinstance(rec, records.Alert):
             severity, red, cats = rec.severity, rec.red_line, [rec.category]
         elif isinstance(rec, records.Decision):
             severity, red = None, rec.red_line
             cats = [r.category for r in rec.reasons]
+        elif isinstance(rec, records.ReviewOutcome):
+            severity, red, cats = None, None, [rec.category] if rec.category else []
         else:
             severity, red, cats = None, None, list(rec.strikes)
         if self.severity is not None and severity not in self.severity:

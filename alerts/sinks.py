@@ -41,7 +41,12 @@ def pagerduty_body(
         return body
     test = getattr(rec, "test", False)
     sev = rec.severity if isinstance(rec, records.Alert) else "high"
-    ts = getattr(rec, "raised_at", None) or getattr(rec, "issued_at", None) or rec.decided_at  # type: ignore[union-attr]
+    ts = (
+        getattr(rec, "raised_at", None)
+        or getattr(rec, "issued_at", None)
+        or getattr(rec, "resolved_at", None)
+        or rec.decided_at  # type: ignore[union-attr]
+    )
     category = getattr(rec, "category", None)
     stream = getattr(rec, "stream_id", None)
     evidence = evidence_urls(rec, evidence_url)

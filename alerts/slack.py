@@ -44,7 +44,12 @@ VALUE_MAX = 200
 EVIDENCE_LINKS_MAX = 10
 FALLBACK_MAX = 3000
 _URL = re.compile(r"^https?://[^\s<>|]+$")
-_TOPIC = {"alert": "alerts", "decision": "decisions", "enforcement": "enforcement"}
+_TOPIC = {
+    "alert": "alerts",
+    "decision": "decisions",
+    "enforcement": "enforcement",
+    "review": "reviews",
+}
 
 
 def escape(text: str) -> str:
@@ -80,6 +85,8 @@ def _headline(rec: Routable) -> str:
         head += f":rotating_light: {rec.severity.upper()}" + (" RED LINE" if rec.red_line else "")
     elif isinstance(rec, records.Enforcement):
         head += f":no_entry: enforcement {rec.action}"
+    elif isinstance(rec, records.ReviewOutcome):
+        head += f":scales: {'appeal' if rec.appeal_id else 'verdict'} {rec.outcome}"
     else:
         head += f":no_entry: decision {rec.action}"
     what = getattr(rec, "category", None) or ""

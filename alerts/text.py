@@ -10,11 +10,13 @@ from framewatch import records
 
 
 def record_id(rec: Routable) -> str:
-    """The idempotency id of a record: incident, enforcement or decision id."""
+    """The idempotency id of a record: incident, enforcement, review or decision id."""
     if isinstance(rec, records.Alert):
         return rec.incident_id
     if isinstance(rec, records.Enforcement):
         return rec.enforcement_id
+    if isinstance(rec, records.ReviewOutcome):
+        return rec.review_id
     return rec.decision_id
 
 
@@ -24,6 +26,9 @@ def summary(rec: Routable) -> str:
         return rec.summary
     if isinstance(rec, records.Enforcement):
         return f"account {rec.account_id}: {rec.previous_action} -> {rec.action}"
+    if isinstance(rec, records.ReviewOutcome):
+        on = f"appeal {rec.appeal_id} against " if rec.appeal_id else ""
+        return f"{on}decision {rec.decision_id} (stream {rec.stream_id}): {rec.outcome} on review"
     why = ", ".join(f"{r.category} {r.score:.2f}" for r in rec.reasons) or "no reasons"
     return f"stream {rec.stream_id}: {rec.previous_state} -> {rec.action} ({why})"
 

@@ -91,7 +91,7 @@ def main() -> None:
         engine = SampleEngine(settings, StreamMeta("bench", "bench"), fps=args.fps,
                               keyframes_only=keyframes)  # fmt: skip
         with VideoSource(video, threads=1, keyframes_only=keyframes) as src:
-            for _ in engine.process(src.frames()):
+            for _ in engine.process(src.frames(wanted=engine.wants)):
                 pass
         return {"decoded": engine.counts.read, "sent": engine.counts.sampled}
 

@@ -63,6 +63,11 @@ class Appeals:
             out.extend(json.loads(v) for v in (await self.r.hgetall(k)).values())
         return out
 
+    async def forget(self, tenant: str, decision_ids: list[str]) -> int:
+        """Erase the appeals (the user's statement and contact) against these decisions."""
+        ids = [appeal_id(tenant, d) for d in decision_ids]
+        return int(await self.r.hdel(self._key(tenant), *ids)) if ids else 0
+
     async def decide(self, tenant: str, aid: str, outcome: str, reviewer: str) -> None:
         a = await self.get(tenant, aid)
         if a is None:

@@ -45,6 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls = u.add_parser("list", help="list users (names, roles, tenants)")
     ls.add_argument("--json", action="store_true", help="print machine-readable JSON")
     ls.set_defaults(func=_user_list)
+    ul = u.add_parser(
+        "unlock",
+        help="lift the login throttle on a user name (after too many failed logins)",
+        description="Forget the failed logins counted against NAME, so it can log in again "
+        "before the window (FRAMEWATCH_CONSOLE__LOGIN_WINDOW_S) ends. Addresses stay counted.",
+    )
+    ul.add_argument("name")
+    ul.set_defaults(func=_user_unlock)
 
     r = sub.add_parser("report", help="reports computed from the audit trail")
     rs = r.add_subparsers(dest="report_command", required=True)
@@ -128,4 +136,20 @@ def _transparency(args: argparse.Namespace, settings: Settings) -> int:
     rep = transparency(entries, start, end, args.tenant)
     print(render(rep, args.format), end="" if args.format != "json" else "\n")
     print(f"{len(entries)} audit entries read in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _user_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    from console.throttle import LoginThrottle
+    from framewatch import redisio
+
+    async def go() -> bool:
+        r = redisio.async_client(settings)
+        try:
+            return await LoginThrottle(settings, r).unlock(args.name)
+        finally:
+            await r.aclose()
+
+    had = asyncio.run(go())
+    print(f"{args.name}: " + ("failed logins forgotten" if had else "no failed logins counted"))
     return 0

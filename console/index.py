@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from framewatch.records import Decision, Enforcement, ReviewOutcome
+from framewatch.records import AccountForget, Decision, Enforcement, ReviewOutcome
 
 SEVERITY = {"red_line": 3, "block": 2, "review": 1}
 
@@ -29,6 +29,7 @@ class Item:
     created_at: float  # when it entered the queue (decided, or appealed)
     sla_s: float
     appeal: dict[str, Any] | None = None
+    audience: int = 0  # the stream's viewers, as an order of magnitude (audience_bucket)
 
     @property
     def tenant(self) -> str:
@@ -54,8 +55,8 @@ class Item:
     def breached(self, now: float) -> bool:
         return self.age(now) > self.sla_s
 
-    def sort_key(self) -> tuple[float, float]:
-        return (-self.severity, self.created_at)
+    def sort_key(self) -> tuple[float, float, float]:
+        return (-self.severity, -self.audience, self.created_at)
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,15 @@ class Page:
     breached: int
 
 
-def _decision_key(d: Decision) -> tuple[int, float]:
-    sev = SEVERITY["red_line"] if d.red_line else SEVERITY.get(d.action, 1)
-    return (-sev, d.decided_at)
+def audience_bucket(viewers: int) -> int:
+    """Viewers as an order of magnitude (0; 1-9; 10-99; ...): a bigger audience goes first
+    within a severity, while streams of similar size keep the oldest-first order."""
+    return len(str(viewers)) if viewers > 0 else 0
+
+
+def _redact(rv: ReviewOutcome) -> ReviewOutcome:
+    """A verdict of an erased account: the outcome stays (numbers, audit), the note goes."""
+    return rv.model_copy(update={"note": None}) if rv.note else rv
 
 
 def is_sensitive(d: Decision, categories: list[str]) -> bool:
@@ -88,6 +95,8 @@ class Index:
     corrections: dict[str, Decision] = field(default_factory=dict)  # corrected id -> the allow
     reviews: list[ReviewOutcome] = field(default_factory=list)
     tenants: set[str] = field(default_factory=set)
+    forgotten: set[tuple[str, str]] = field(default_factory=set)  # (tenant, account) erased
+    viewers: dict[tuple[str, str], int] = field(default_factory=dict)  # (tenant, stream) -> now
     # pending review decisions sorted for the queue, and per-reviewer views of them (items and
     # their sorted entry times, for the breach count); rebuilt only after the pending set changed
     _sorted: list[Decision] | None = None
@@ -99,7 +108,42 @@ class Index:
         elif isinstance(rec, ReviewOutcome):
             self.add_review(rec)
         elif isinstance(rec, Enforcement):
-            self.enforcement[(rec.tenant, rec.account_id)] = rec
+            if (rec.tenant, rec.account_id) not in self.forgotten:
+                self.enforcement[(rec.tenant, rec.account_id)] = rec
+        elif isinstance(rec, AccountForget):
+            self.forget(rec.tenant, rec.account_id)
+
+    def audience(self, d: Decision) -> int:
+        return audience_bucket(self.viewers.get((d.tenant, d.stream_id), 0))
+
+    def _key(self, d: Decision) -> tuple[int, int, float]:
+        """Queue order: severity, then audience size, then age (oldest first)."""
+        sev = SEVERITY["red_line"] if d.red_line else SEVERITY.get(d.action, 1)
+        return (-sev, -self.audience(d), d.decided_at)
+
+    def set_viewers(self, counts: dict[tuple[str, str], int]) -> None:
+        """The streams' current viewer counts (all of them: a stream left out has none now);
+        the queue is re-sorted only when an audience bucket changed."""
+        before = {k: audience_bucket(v) for k, v in self.viewers.items() if v > 0}
+        self.viewers = dict(counts)
+        if {k: audience_bucket(v) for k, v in counts.items() if v > 0} != before:
+            self._sorted = None
+            self._views.clear()
+
+    def forget(self, tenant: str, account_id: str) -> list[str]:
+        """An account was erased: drop the review notes on its decisions (now and when they
+        are read later: topics are read in no order across partitions) and its ladder step.
+        Returns its decision ids (the console drops their appeals)."""
+        self.forgotten.add((tenant, account_id))
+        self.enforcement.pop((tenant, account_id), None)
+        ids = list(self.by_account.get((tenant, account_id), []))
+        for did in ids:
+            self.verdicts[did] = [_redact(v) for v in self.verdicts.get(did, [])]
+        self.reviews = [_redact(v) if self._erased(v) else v for v in self.reviews]
+        return ids
+
+    def _erased(self, rv: ReviewOutcome) -> bool:
+        return (rv.tenant, rv.account_id) in self.forgotten
 
     def add_decision(self, d: Decision) -> None:
         if d.decision_id in self.decisions:
@@ -112,18 +156,20 @@ class Index:
         if d.action == "review" and d.decision_id not in self.verdicts:
             self.pending[d.decision_id] = d
             if self._sorted is not None:
-                insort(self._sorted, d, key=_decision_key)
+                insort(self._sorted, d, key=self._key)
             self._views.clear()
 
     def add_review(self, rv: ReviewOutcome) -> None:
         if any(v.review_id == rv.review_id for v in self.verdicts.get(rv.decision_id, [])):
             return
+        if self._erased(rv):
+            rv = _redact(rv)
         self.verdicts[rv.decision_id].append(rv)
         self.reviews.append(rv)
         d = self.pending.pop(rv.decision_id, None)
         if d is not None:
             if self._sorted is not None:
-                i = bisect_left(self._sorted, _decision_key(d), key=_decision_key)
+                i = bisect_left(self._sorted, self._key(d), key=self._key)
                 while self._sorted[i] is not d:
                     i += 1
                 del self._sorted[i]
@@ -155,7 +201,10 @@ class Index:
             ),
             key=Item.sort_key,
         )
-        reviews = (Item("review", d.decision_id, d, d.decided_at, sla_s) for d in decisions)
+        reviews = (
+            Item("review", d.decision_id, d, d.decided_at, sla_s, audience=self.audience(d))
+            for d in decisions
+        )
         merged = heapq.merge(reviews, extra, key=Item.sort_key)
         shown = list(itertools.islice(merged, start, stop))
         cutoff = now - sla_s
@@ -166,7 +215,7 @@ class Index:
     def _view(self, tenants: set[str] | None, skip: list[str] | None) -> list[Decision]:
         """The sorted pending reviews a reviewer may be handed, cached until the set changes."""
         if self._sorted is None:
-            self._sorted = sorted(self.pending.values(), key=_decision_key)
+            self._sorted = sorted(self.pending.values(), key=self._key)
             self._views.clear()
         key = (
             None if tenants is None else frozenset(tenants),

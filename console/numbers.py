@@ -134,8 +134,8 @@ def stats(
     c2a: list[float] = []
     per_reviewer: dict[str, dict[str, int]] = defaultdict(lambda: {"upheld": 0, "overturned": 0})
     for rv in latest.values():
-        prec[rv.category or "unknown"][rv.outcome] += 1
-        per_reviewer[rv.reviewer or "?"][rv.outcome] += 1
+        prec[rv.category or "unknown"][rv.verdict] += 1
+        per_reviewer[rv.reviewer or "?"][rv.verdict] += 1
         d = decisions.get(rv.decision_id)
         if d is not None:
             within += rv.resolved_at - d.decided_at <= sla_s

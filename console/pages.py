@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from console.auth import User
     from console.web import Console
 
-ACTIONS = {"uphold": "upheld", "overturn": "overturned", "escalate": "upheld"}
+ACTIONS = {"uphold": "upheld", "overturn": "overturned", "escalate": "escalated"}
 
 
 def _c(request: web.Request) -> Console:
@@ -44,7 +44,7 @@ async def _appeal_items(c: Console, tenants: set[str] | None) -> list[Item]:
         d = c.index.decisions.get(a["decision_id"])
         if a["status"] == "pending" and d is not None:
             out.append(Item("appeal", a["appeal_id"], d, a["created_at"],
-                            c.settings.console.sla_appeal_s, a))  # fmt: skip
+                            c.settings.console.sla_appeal_s, a, c.index.audience(d)))  # fmt: skip
     return out
 
 
@@ -87,7 +87,41 @@ async def queue(request: web.Request) -> web.Response:
         now=time.time(),
         exposures=exposures,
         capped=exposures >= c.settings.console.exposure_cap_per_hour,
+        viewers=c.index.viewers,
     )
+
+
+async def queue_json(request: web.Request) -> web.Response:
+    """``GET /api/queue[?tenant=&page=]``: the same queue as /queue, for scripts (the demo
+    checks it); the session's login and tenant walls apply."""
+    c, user = _c(request), _user(request)
+    size = c.settings.console.page_size
+    raw_page = request.query.get("page", "0")
+    page = int(raw_page) if raw_page.isdigit() else 0
+    q = await queue_page(c, user, request.query.get("tenant") or None, page * size,
+                         (page + 1) * size)  # fmt: skip
+    holders = await c.work.holders([(i.tenant, i.item_id) for i in q.items])
+    now = time.time()
+    rows = [
+        {
+            "tenant": i.tenant,
+            "kind": i.kind,
+            "item_id": i.item_id,
+            "path": _path(i),
+            "stream_id": i.decision.stream_id,
+            "action": i.decision.action,
+            "red_line": i.decision.red_line,
+            "category": i.category,
+            "age_s": round(i.age(now), 1),
+            "sla_s": i.sla_s,
+            "breached": i.breached(now),
+            "claimed_by": h,
+            "viewers": c.index.viewers.get((i.tenant, i.decision.stream_id)),
+        }
+        for i, h in zip(q.items, holders, strict=True)
+    ]
+    return web.json_response({"total": q.total, "breached": q.breached, "page": page,
+                              "items": rows})  # fmt: skip
 
 
 async def _item(request: web.Request) -> Item:
@@ -189,14 +223,14 @@ async def verdict(request: web.Request) -> web.Response:
     if holder != user.name:
         raise web.HTTPConflict(text=f"{holder} has claimed this item; it is theirs to decide")
     d = it.decision
-    if action == "escalate":
-        code = "escalate_red_line"
     tag = f"[appeal {it.item_id}] " if it.kind == "appeal" else ""
     text = f"{tag}[{code}] {note}".strip() if code else f"{tag}{note}".strip()
     outcome = ACTIONS[action]
     rv = ReviewOutcome(
         # the id streams/review.py gives the same verdict (tests/console/test_report.py checks)
-        review_id=records.stable_id("review", d.decision_id, outcome),
+        review_id=records.stable_id(
+            "review", d.decision_id, outcome, *([it.item_id] if it.kind == "appeal" else [])
+        ),
         decision_id=d.decision_id,
         stream_id=d.stream_id,
         account_id=d.account_id,
@@ -206,6 +240,7 @@ async def verdict(request: web.Request) -> web.Response:
         category=d.reasons[0].category if d.reasons else None,
         reviewer=user.name,
         note=text or None,
+        appeal_id=it.item_id if it.kind == "appeal" else None,
         resolved_at=records.now(),
     )
     await c.send_review(rv)
@@ -237,6 +272,7 @@ async def numbers_page(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/queue", queue)
+    app.router.add_get("/api/queue", queue_json)
     app.router.add_get("/numbers", numbers_page)
     app.router.add_get("/items/{tenant}/{kind}/{item_id}", item_view)
     app.router.add_post("/items/{tenant}/{kind}/{item_id}/claim", claim)

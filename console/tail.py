@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter
 
@@ -16,6 +17,7 @@ from console.index import Index
 from framewatch import kafkaio, records
 from framewatch.errors import RecordDecodeError
 from framewatch.metrics import stage_registry
+from framewatch.records import AccountForget
 from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,14 @@ UNREADABLE = Counter(
 )
 
 
+OnForget = Callable[[AccountForget, list[str]], Awaitable[None]]
+
+
 class Tailer:
-    def __init__(self, settings: Settings, index: Index) -> None:
+    def __init__(self, settings: Settings, index: Index, on_forget: OnForget | None = None) -> None:
         self.settings = settings
         self.index = index
+        self.on_forget = on_forget  # an erased account: drop what the console keeps elsewhere
         self.ready = asyncio.Event()  # caught up with the ends seen at start
         self._stop = asyncio.Event()
 
@@ -48,9 +54,14 @@ class Tailer:
                 for msgs in batch.values():
                     for m in msgs:
                         try:
-                            self.index.add(records.decode(m.value))
+                            rec = records.decode(m.value)
                         except RecordDecodeError:
                             UNREADABLE.inc()
+                            continue
+                        self.index.add(rec)
+                        if isinstance(rec, AccountForget) and self.on_forget is not None:
+                            ids = self.index.by_account.get((rec.tenant, rec.account_id), [])
+                            await self.on_forget(rec, list(ids))
                 if not self.ready.is_set():
                     parts = cons.assignment()
                     if parts:

@@ -22,9 +22,17 @@ def register(sub: Any) -> None:
         description="Starts the local Kafka and Redis (unless configured), puts the chair sample "
         "video into a red-line hash bank, streams an edited copy of it and three unrelated "
         "sample videos as live streams through ingest, scoring, streams and alerts (each its own "
-        "process), prints decisions and alerts as they happen, then a summary. Exit 0 when the "
-        "edited chair stream was blocked, the alert reached the local webhook and nothing else "
-        "was blocked.",
+        "process), prints decisions and alerts as they happen, then a summary. The padded "
+        "sample is in a review bank, so its stream waits for a person in the reviewer console, "
+        "which runs too: the demo ends by printing its URL and a reviewer's login. Exit 0 when "
+        "the edited chair stream was blocked, the alert reached the local webhook, nothing else "
+        "was blocked and a review waits in the console.",
+    )
+    p.add_argument(
+        "--serve-console",
+        action="store_true",
+        help="after the summary keep the console (and the pipeline) running, so you can log in "
+        "and work the waiting review; Ctrl-C stops everything",
     )
     p.add_argument(
         "--seconds",
@@ -46,8 +54,10 @@ def register(sub: Any) -> None:
         description="Starts its own Kafka and Redis on free ports, then for each fault scenario "
         "runs the four stages as real processes under a steady load of live streams (looped "
         "sample videos plus a red-line offender going live every 8 s), injects the fault "
-        "(kill -9 of a stage, broker or Redis restart, Redis down 30 s, network cut through a "
-        "TCP proxy, a stalling or garbage-spitting source, a backlog, a broken policy file) and "
+        "(kill -9 of a stage or of an ingest, broker or Redis restart, Redis down 30 s, a "
+        "network cut of each stage through a TCP proxy, a stalling or garbage-spitting source, "
+        "a publisher back under the same stream id, poison records on every topic, a dead sink "
+        "beside a live one, a backlog, a broken policy file) and "
         "counts against the frames topic: frames never scored, duplicate decisions and pages, "
         "strikes miscounted, time to recover. Prints progress, then a table. Exit 0 when every "
         "figure is at its goal. About 2 minutes a scenario on 2 cores; docs/faults.md.",
@@ -81,25 +91,50 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         run = uuid.uuid4().hex[:6]
         settings.topics.prefix = f"{settings.topics.prefix}demo-{run}."
         settings.redis_prefix = f"{settings.redis_prefix}demo-{run}:"
-        summary = asyncio.run(run_demo(settings, as_json=args.json, seconds=args.seconds))
+        printed: list[bool] = []
+
+        def report(summary: dict[str, Any]) -> None:
+            printed.append(_report(summary, args.json, args.serve_console))
+
+        try:
+            summary = asyncio.run(run_demo(settings, as_json=args.json, seconds=args.seconds,
+                                           serve_console=args.serve_console, report=report))  # fmt: skip
+        except KeyboardInterrupt:
+            return 0 if printed and printed[0] else 1
+    return 0 if verdict(summary)[0] else 1
+
+
+def _report(summary: dict[str, Any], as_json: bool, serving: bool) -> bool:
+    """Print the summary, the verdict and, last, the console's URL; returns the verdict."""
+    from devkit.demo import verdict
+
     ok, why = verdict(summary)
-    if args.json:
-        print(json.dumps({"ok": ok, "why": why, **summary}))
+    con = summary["console"]
+    if as_json:
+        print(json.dumps({"ok": ok, "why": why, **summary}), flush=True)
+        return ok
+    print("\nsummary")
+    for key in (
+        "frames_in",
+        "frames_scored",
+        "blocked_streams",
+        "alerts",
+        "webhook_received",
+        "capture_to_webhook_s",
+        "latency_ms_p50",
+        "latency_ms_max",
+    ):
+        print(f"  {key:<22} {summary[key]}")
+    print(f"\n{'OK' if ok else 'FAILED'}: {why}")
+    waiting = ", ".join(f"{w['stream_id']} ({w['category']})" for w in con["waiting"]) or "none"
+    print(f"\nreviewer console  {con['url']}")
+    print(f"  log in as        {con['user']} / {con['password']}")
+    print(f"  waiting          {con['pending_reviews']} review(s): {waiting}")
+    if serving:
+        print("  the console stays up until Ctrl-C", flush=True)
     else:
-        print("\nsummary")
-        for key in (
-            "frames_in",
-            "frames_scored",
-            "blocked_streams",
-            "alerts",
-            "webhook_received",
-            "capture_to_webhook_s",
-            "latency_ms_p50",
-            "latency_ms_max",
-        ):
-            print(f"  {key:<22} {summary[key]}")
-        print(f"\n{'OK' if ok else 'FAILED'}: {why}")
-    return 0 if ok else 1
+        print("  it stopped with the demo: `framewatch demo --serve-console` keeps it open")
+    return ok
 
 
 def _selftest(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,8 +1,10 @@
 """`framewatch demo`: the whole pipeline on the bundled sample videos, start to finish.
 
-Puts the chair video into a red-line hash bank, streams an edited copy of it (scaled, grey,
-logo, re-encoded) and the unrelated sample videos as real-time live streams, prints decisions
-and alerts as they happen and the alert arriving at a local webhook, then a summary. Every stage
+Puts the chair video into a red-line hash bank and the padded sample into a review bank,
+streams an edited copy of the chair (scaled, grey, logo, re-encoded) and the other sample videos
+as real-time live streams, prints decisions and alerts as they happen and the alert arriving at
+a local webhook, then a summary and the reviewer console's URL with the padded stream's review
+waiting in it (devkit/demo_console.py). Every stage
 runs as its own process through its own `framewatch` command, exactly as in production.
 """
 
@@ -17,12 +19,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from devkit import demo_console
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
@@ -125,12 +129,15 @@ class Pipeline:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    async def run_cmd(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
+    async def run_cmd(
+        self, *args: str, extra_env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> str:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
         )  # fmt: skip
-        out, _ = await proc.communicate()
+        out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
         if proc.returncode != 0:
             raise FramewatchError(f"`framewatch {' '.join(args)}` failed:\n{out.decode()[-2000:]}")
         return out.decode()
@@ -152,8 +159,9 @@ class Pipeline:
             if text and any(w in text for w in NOTEWORTHY):
                 self.say(f"  [{name}] {text}")
 
-    async def setup(self, bank_videos: list[Path]) -> None:
-        """Topics, webhook receiver, routing file, the red-line bank, then the services."""
+    async def setup(self, bank_videos: list[Path], review_videos: list[Path] = ()) -> None:  # type: ignore[assignment]
+        """Topics, webhook receiver, routing file, the red-line bank (and the review bank:
+        a match there sends the stream to a person), then the services."""
         await kafkaio.create_topics(self.s)
         app = web.Application()
         app.router.add_post("/hook", self.hook.handle)
@@ -168,6 +176,10 @@ class Pipeline:
             self.say(f"red-line bank {BANK}: adding {video.name}")
             await self.run_cmd("bank", "add", BANK, "--video", str(video), "--role", "red_line",
                                "--category", BANK_CATEGORY)  # fmt: skip
+        for video in review_videos:
+            self.say(f"review bank {demo_console.REVIEW_BANK}: adding {video.name}")
+            await self.run_cmd("bank", "add", demo_console.REVIEW_BANK, "--video", str(video),
+                               "--role", "review", "--category", demo_console.REVIEW_CATEGORY)  # fmt: skip
         for svc in consumers():  # scoring, streams, alerts, as the stages registered them
             await self.start(svc.name, *svc.args)
         self._watcher = asyncio.create_task(self._watch())
@@ -295,7 +307,17 @@ class Pipeline:
         }
 
 
-async def run_demo(settings: Settings, *, as_json: bool, seconds: float | None) -> dict[str, Any]:
+async def run_demo(
+    settings: Settings,
+    *,
+    as_json: bool,
+    seconds: float | None,
+    serve_console: bool = False,
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the scenario; ``report`` gets the summary while the console still runs, and with
+    ``serve_console`` the demo then keeps everything up until interrupted (Ctrl-C)."""
+
     def say(msg: str) -> None:
         print(msg, file=sys.stderr if as_json else sys.stdout, flush=True)
 
@@ -306,17 +328,31 @@ async def run_demo(settings: Settings, *, as_json: bool, seconds: float | None) 
         edited = await asyncio.to_thread(
             make_edited_copy, chair, pipe.tmp / "chair-edited.mp4", seconds
         )
-        await pipe.setup([chair])
+        padded = data / "test-padded-dimensions.mp4"
+        await pipe.setup([chair], review_videos=[padded])
+        console = await demo_console.start(pipe, demo_console.pick_port(settings.console.port))
         await pipe.stream({
             "demo-chair-edited": edited,
             "demo-pattern": data / "pattern-hd-no-bar.mp4",
             "demo-doorknob": data / "doorknob-hd-no-bar.mp4",
-            "demo-padded": data / "test-padded-dimensions.mp4",
+            "demo-padded": padded,
         })  # fmt: skip
         await pipe.drain()
+        waiting = await demo_console.pending_reviews(console)
+        summary = pipe.summary(blocked_expected="demo-chair-edited")
+        summary["console"] = {
+            **console,
+            "serving": serve_console,
+            "pending_reviews": len(waiting),
+            "waiting": [{k: i[k] for k in ("stream_id", "category", "path")} for i in waiting],
+        }
+        if report is not None:
+            report(summary)
+        if serve_console:
+            await asyncio.Event().wait()  # until Ctrl-C cancels the run
     finally:
         await pipe.close()
-    return pipe.summary(blocked_expected="demo-chair-edited")
+    return summary
 
 
 def verdict(summary: dict[str, Any]) -> tuple[bool, str]:
@@ -325,9 +361,16 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, str]:
         return False, f"expected only demo-chair-edited blocked, got {summary['blocked_streams']}"
     if not summary["webhook_received"]:
         return False, "the alert never reached the local webhook (see the alerts log above)"
+    if not summary.get("console", {}).get("pending_reviews"):
+        return (
+            False,
+            "no review waiting in the console (the padded stream should match the "
+            "review bank; see the console and scoring logs above)",
+        )
     if summary["frames_scored"] != summary["frames_in"]:
         return False, f"{summary['frames_in'] - summary['frames_scored']} sampled frames unscored"
     return True, (
         f"edited chair blocked as a red-line hash match; alert at the webhook "
-        f"{summary['capture_to_webhook_s']} s after the matching frame was captured"
+        f"{summary['capture_to_webhook_s']} s after the matching frame was captured; "
+        f"{summary['console']['pending_reviews']} review(s) waiting in the console"
     )

@@ -313,6 +313,17 @@ class EvidenceStore:
         self.b.put(f"pins/{seg(d.tenant)}/{seg(d.decision_id)}.json", canonical(pin))
         return pin
 
+    def hold(self, tenant: str, decision_id: str) -> dict[str, Any] | None:
+        """Put a pinned decision's evidence under legal hold (a reviewer escalated it to a red
+        line): never swept, no expiry. Returns the pin, None when the decision has none."""
+        pin = self._pin(tenant, decision_id)
+        if pin is None or pin.get("tenant") != tenant:
+            return None
+        if not pin["hold"]:
+            pin.update(hold=True, expires_at=None)
+            self.b.put(f"pins/{seg(tenant)}/{seg(decision_id)}.json", canonical(pin))
+        return pin
+
     # ---------------------------------------------------------------- read: the console
     def _pin(self, tenant: str, decision_id: str) -> dict[str, Any] | None:
         raw = self.b.get(f"pins/{seg(tenant)}/{seg(decision_id)}.json")

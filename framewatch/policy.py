@@ -7,31 +7,25 @@ directly. A policy set is every ``*.yaml`` in ``settings.streams.policy_dir`` (o
 default). Each file has a ``scope`` (``{}``,
 ``{tenant: x}``, ``{channel: kids}`` or both) and ``rules`` per taxonomy node. Specificity:
 scope first (tenant+channel > tenant > channel > default), then the deeper node; fields a rule
-leaves out come from the next less specific rule, then ``defaults``.
+leaves out come from the next less specific rule, then ``defaults``. A file's ``combined``
+rules (:mod:`framewatch.combine`) turn several signals together into a category's score.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
-from framewatch import yamlfile
+from framewatch import combine, yamlfile
 from framewatch.errors import TaxonomyError
+from framewatch.policy_file import MAX_HISTORY as MAX_HISTORY  # the state sizes its history
+from framewatch.policy_file import PolicyFileModel
 from framewatch.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -69,6 +63,7 @@ class Rule:
     red_line: bool
     strike_weight: float
     source: str = "defaults"  # e.g. 'default.yaml:sexual.explicit'
+    at_most: str = "block"  # none | review | block: the most this category does on its own
 
 
 @dataclass(frozen=True)
@@ -92,6 +87,7 @@ class PolicyFile:
     rules: dict[str, dict[str, Any]]
     enforcement: Enforcement | None
     quiet_period_s: float | None
+    combined: dict[str, combine.Combined] = field(default_factory=dict)
 
     @property
     def rank(self) -> int:
@@ -111,6 +107,9 @@ class Policy:
     taxonomy: Taxonomy
     version: str
     _cache: dict[tuple[str, str | None, str | None], Rule] = field(default_factory=dict)
+    _combined: dict[tuple[str | None, str | None], tuple[combine.Combined, ...]] = field(
+        default_factory=dict
+    )
 
     def _applicable(self, tenant: str | None, channel: str | None) -> list[PolicyFile]:
         return sorted((f for f in self.files if f.applies(tenant, channel)), key=lambda f: f.rank)
@@ -146,9 +145,23 @@ class Policy:
             red_line=red,
             strike_weight=float(merged["strike_weight"]),
             source=source,
+            at_most="block" if red else str(merged.get("at_most", "block")),
         )
         self._cache[ck] = r
         return r
+
+    def combined(
+        self, tenant: str | None = None, channel: str | None = None
+    ) -> tuple[combine.Combined, ...]:
+        """The combined rules in force (a more specific file's rule of the same name wins)."""
+        tenant = tenant if any(f.tenant == tenant for f in self.files) else None
+        channel = channel if any(f.channel == channel for f in self.files) else None
+        if (tenant, channel) not in self._combined:  # bounded by the files, as the rule cache
+            out: dict[str, combine.Combined] = {}
+            for f in self._applicable(tenant, channel):
+                out.update(f.combined)
+            self._combined[(tenant, channel)] = tuple(out.values())
+        return self._combined[(tenant, channel)]
 
     def enforcement(self, tenant: str | None = None) -> Enforcement:
         out = _shipped().enforcement or Enforcement(half_life_days=30.0)
@@ -163,104 +176,6 @@ class Policy:
             if f.quiet_period_s is not None:
                 out = f.quiet_period_s
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# parsing: the file's shape is a pydantic model; the checks that need the taxonomy follow it
-
-# the longest smoothing window (k of the last n frames): the stream state keeps this many scores
-# per category, and the whole state goes to the table's changelog on every frame
-MAX_HISTORY = 64
-
-
-def _threshold(v: float) -> float:
-    if not 0 <= v <= 1:
-        raise ValueError(f"a score threshold is between 0 and 1, got {v!r}")
-    return float(v)
-
-
-Threshold = Annotated[float, AfterValidator(_threshold)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class SmoothingModel(_Strict):
-    """{k, n}: k of the last n frames over the threshold; {hold_s}: over it that long."""
-
-    k: int | None = Field(None, ge=1)
-    n: int | None = Field(None, ge=1, le=MAX_HISTORY)
-    hold_s: float | None = Field(None, ge=0, strict=False)
-
-    @model_validator(mode="after")
-    def _one_shape(self) -> SmoothingModel:
-        if self.hold_s is not None and self.k is None and self.n is None:
-            return self
-        if self.hold_s is None and self.k is not None and self.n is not None:
-            if not 1 <= self.k <= self.n <= MAX_HISTORY:
-                raise ValueError(
-                    f"smoothing needs integers 1 <= k <= n <= {MAX_HISTORY}, "
-                    f"got k={self.k} n={self.n}"
-                )
-            return self
-        raise ValueError("smoothing is {k: K, n: N} (k of the last n frames) or {hold_s: SECONDS}")
-
-
-class RuleModel(_Strict):
-    """One rule; what it leaves out comes from the less specific rules, then ``defaults``."""
-
-    review: Threshold | None = None
-    block: Threshold | None = None
-    smoothing: SmoothingModel | None = None
-    red_line: bool | None = None
-    strike_weight: float | None = Field(None, ge=0, strict=False)
-
-    @model_validator(mode="after")
-    def _block_not_below_review(self) -> RuleModel:
-        if self.review is not None and self.block is not None and self.block < self.review:
-            raise ValueError(f"block threshold {self.block} is below review {self.review}")
-        return self
-
-    def fields(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-
-class LadderStepModel(_Strict):
-    action: Literal["warn", "restrict", "suspend_stream", "suspend_account"]
-    strikes: float = Field(gt=0, strict=False)
-
-
-class EnforcementModel(_Strict):
-    half_life_days: float | None = Field(None, gt=0, strict=False)  # None: the shipped one
-    ladder: list[LadderStepModel] = []
-
-    @model_validator(mode="after")
-    def _increasing(self) -> EnforcementModel:
-        for a, b in itertools.pairwise(self.ladder):
-            if b.strikes <= a.strikes:
-                raise ValueError("ladder strikes must increase step by step")
-        return self
-
-
-class ScopeModel(_Strict):
-    tenant: str | None = None
-    channel: str | None = None
-
-
-class PolicyFileModel(_Strict):
-    """A policy file as written: scope, defaults, rules per taxonomy node, enforcement."""
-
-    scope: ScopeModel = ScopeModel()
-    defaults: RuleModel = RuleModel()
-    rules: dict[str, RuleModel] = {}
-    enforcement: EnforcementModel | None = None
-    quiet_period_s: float | None = Field(None, ge=0, strict=False)
-
-    @field_validator("scope", "defaults", "rules", mode="before")
-    @classmethod
-    def _empty_is_default(cls, v: Any) -> Any:
-        return {} if v is None else v
 
 
 def parse_file(name: str, raw: str | bytes, taxonomy: Taxonomy) -> PolicyFile:
@@ -283,13 +198,17 @@ def parse_file(name: str, raw: str | bytes, taxonomy: Taxonomy) -> PolicyFile:
             taxonomy.validate(cat)
         except TaxonomyError as exc:
             raise PolicyError(name, doc.line(("rules", cat)), str(exc)) from None
-        if body.red_line is False and taxonomy.is_red_line(cat):
+        if taxonomy.is_red_line(cat) and (body.red_line is False or body.at_most is not None):
             raise PolicyError(
                 name,
                 doc.line(("rules", cat)),
                 f"{cat} is a red line in the taxonomy; a policy cannot relax it",
             )
         rules[cat] = body.fields()
+    try:
+        combined = combine.parse(name, model.combined, taxonomy, doc.line)
+    except combine.CombinedError as exc:
+        raise PolicyError(name, exc.line, exc.reason) from None
     enf = model.enforcement
     return PolicyFile(
         name=name,
@@ -306,6 +225,7 @@ def parse_file(name: str, raw: str | bytes, taxonomy: Taxonomy) -> PolicyFile:
             else None
         ),
         quiet_period_s=model.quiet_period_s,
+        combined=combined,
     )
 
 
@@ -357,7 +277,11 @@ def load_dir(policy_dir: Path | None, taxonomy: Taxonomy) -> Policy:
 def explain(
     policy: Policy, scores: dict[str, float], tenant: str | None = None, channel: str | None = None
 ) -> list[dict[str, Any]]:
-    """Which rule applies to each scored category, and what one frame of it would do."""
+    """Which rule applies to each scored category, and what one frame of it would do; the
+    combined rules that hold add their category (its row names the combined rule)."""
+    assessed = combine.assess(policy.combined(tenant, channel), scores)
+    derived = {d.rule.then: d for d in reversed(assessed) if d.holds}
+    scores = combine.apply(scores, derived.values())
     out: list[dict[str, Any]] = []
     for cat, score in sorted(scores.items(), key=lambda kv: -kv[1]):
         try:
@@ -366,7 +290,12 @@ def explain(
             out.append({"category": cat, "score": score, "verdict": "unknown", "why": str(exc)})
             continue
         sm = r.smoothing.describe()
-        if r.red_line and score >= r.block:
+        if r.at_most == "none":
+            verdict, why = "none", f"{score:.2f}: a signal never acts alone (at_most: none)"
+        elif r.at_most == "review" and score >= r.review:
+            verdict, why = "review", f"{score:.2f} >= review {r.review:.2f}; review when {sm} " \
+                                     "frames, never more on its own (at_most: review)"  # fmt: skip
+        elif r.red_line and score >= r.block:
             verdict, why = "block", f"red line: {score:.2f} >= {r.block:.2f} blocks on this frame"
         elif score >= r.block:
             verdict, why = "block", f"{score:.2f} >= block {r.block:.2f}; blocks when {sm} frames"
@@ -377,13 +306,16 @@ def explain(
             )
         else:
             verdict, why = "none", f"{score:.2f} below review {r.review:.2f}"
+        d = derived.get(cat)
+        if d is not None and d.score >= scores[cat]:
+            why = f"{d.why()}; {why}"
         out.append(
             {
                 "category": cat,
                 "score": score,
                 "verdict": verdict,
                 "why": why,
-                "rule": r.source,
+                "rule": d.rule.source if d is not None and d.score >= score else r.source,
                 "review": r.review,
                 "block": r.block,
                 "smoothing": sm,
@@ -391,6 +323,11 @@ def explain(
                 "strike_weight": r.strike_weight,
             }
         )
+    # a combined rule some of whose signals are present but not all: why it did not fire
+    for d in assessed:
+        if not d.holds and any(v > 0 for _, v in d.values):
+            out.append({"category": d.rule.then, "score": 0.0, "verdict": "none",
+                        "why": d.why(), "rule": d.rule.source})  # fmt: skip
     return out
 
 

@@ -272,24 +272,45 @@ class Alert(_Record):
 
 
 class ReviewOutcome(_Record):
-    """A human reviewer's verdict on a decision (topic reviews, key: stream_id)."""
+    """A human reviewer's verdict on a decision (topic reviews, key: tenant/stream_id). v2 added
+    ``escalated`` (a red line: block and page) and ``appeal_id``; v1 readers refuse v2."""
 
     TYPE: ClassVar[str] = "review"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[frozenset[int]] = frozenset({1})
 
     review_id: str
     decision_id: str
     stream_id: str
     account_id: str
     tenant: str = "default"
-    outcome: Literal["upheld", "overturned"]
+    outcome: Literal["upheld", "overturned", "escalated"]
     action: Literal["block", "review"] | None = Field(None, description="the reviewed decision's")
     category: CategoryPath | None = Field(
         None, description="the reviewed decision's top category (per-category precision)"
     )
     reviewer: str | None = None
     note: str | None = None
+    appeal_id: str | None = Field(None, max_length=100, description="the appeal it decides")
     resolved_at: Epoch
+
+    @property
+    def verdict(self) -> Literal["upheld", "overturned"]:
+        """For precision: an escalation upholds the decision (if anything it was lenient)."""
+        return "overturned" if self.outcome == "overturned" else "upheld"
+
+
+class AccountForget(_Record):
+    """An erasure request (topic reviews, key: tenant/account_id): the worker deletes the
+    account's ledger, the console its notes and appeals (streams/cli_forget.py)."""
+
+    TYPE: ClassVar[str] = "forget"
+    VERSION: ClassVar[int] = 1
+    forget_id: str
+    tenant: str = "default"
+    account_id: str
+    requested_by: str | None = None
+    requested_at: Epoch
 
 
 class EvidencePinned(_Record):
@@ -366,6 +387,7 @@ JSON_RECORDS: dict[str, type[_Record]] = {
     for cls in (Scores, Decision, Enforcement, Alert, ReviewOutcome, AuditEntry, DeadLetter)
 }
 JSON_RECORDS[EvidencePinned.TYPE] = EvidencePinned
+JSON_RECORDS[AccountForget.TYPE] = AccountForget
 ALL_RECORDS: dict[str, type[_Record]] = {"frame": Frame, **JSON_RECORDS}
 DOWNSTREAM_RECORDS = ("scores", "decision", "enforcement", "alert")
 

@@ -5,12 +5,12 @@ Synchronous and Kafka-free so it runs in a decode thread, in tests and in the be
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from framewatch import records
-from framewatch.pdq import hash_rgb
 from framewatch.settings import Settings
 from ingest import framedata
 from ingest.metrics import FRAMES_DECODED, FRAMES_SAMPLED, FRAMES_SUPPRESSED, stream_labels
@@ -96,6 +96,17 @@ class SampleEngine:
         self._pts_offset = self._last_pts + 1.0 / self.interval.fps
         self.counts.reconnects += 1
 
+    def wants(self, pts: float, pending: Sequence[float] = ()) -> bool:
+        """Whether a frame at source time ``pts`` could become a sample once the ``pending``
+        frames before it are processed: in keyframe mode a keyframe that is not due is skipped
+        undecoded (``VideoSource.frames(wanted=...)``)."""
+        interval = self.interval
+        if pending:
+            interval = copy.copy(interval)
+            for p in pending:
+                interval.decide(p + self._pts_offset)
+        return interval.due(pts + self._pts_offset)
+
     def process(self, frames: Iterable[DecodedFrame]) -> Iterator[records.Frame]:
         decoded = FRAMES_DECODED.labels(*stream_labels(self.meta.tenant, self.meta.stream_id))
         for df in frames:
@@ -110,13 +121,11 @@ class SampleEngine:
                 reason = "keyframe"
             if reason is None and self.scene_cuts and pts >= self._next_scene_check:
                 self._next_scene_check = pts + self.scene_check_s
-                small = df.frame.reformat(width=32, height=32, format="gray").to_ndarray()
-                if self.scene.is_cut(pts, small.astype("float32") / 255.0):
+                if self.scene.is_cut(pts, framedata.scene_signature(df.frame)):
                     reason = "scene_cut"
             if reason is None:
                 continue
-            rgb = df.frame.to_ndarray(format="rgb24")
-            pdq, quality = hash_rgb(rgb)
+            pdq, quality = framedata.frame_pdq(df.frame, full_frame=self.cfg.pdq_full_frame)
             final = self.dedup.decide(pdq, time.monotonic(), reason)
             if final is None:
                 self.counts.suppressed += 1
@@ -125,7 +134,6 @@ class SampleEngine:
             self.counts.sampled += 1
             self.counts.by_reason[final] = self.counts.by_reason.get(final, 0) + 1
             FRAMES_SAMPLED.labels(reason=final).inc()
-            h, w = rgb.shape[:2]
             frame = records.Frame(
                 frame_id=records.new_id(),
                 stream_id=self.meta.stream_id,
@@ -137,12 +145,12 @@ class SampleEngine:
                 pts=round(pts, 6),
                 captured_at=records.now(),
                 sample_reason=final,  # type: ignore[arg-type]
-                width=w,
-                height=h,
+                width=df.frame.width,
+                height=df.frame.height,
                 pdq=pdq,
                 pdq_quality=quality,
-                jpeg=framedata.thumbnail_jpeg(
-                    rgb, self.cfg.thumbnail_short_side, self.cfg.jpeg_quality
+                jpeg=framedata.frame_thumbnail_jpeg(
+                    df.frame, self.cfg.thumbnail_short_side, self.cfg.jpeg_quality
                 ),
             )
             self.seq += 1

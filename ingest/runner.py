@@ -227,7 +227,9 @@ class StreamIngester:
             with src:
                 if run.connected_once:
                     self.engine.new_connection()
-                for frame in self.engine.process(self._live_frames(src.frames())):
+                for frame in self.engine.process(
+                    self._live_frames(src.frames(wanted=self.engine.wants))
+                ):
                     run.frame()
                     buffer.put(frame)
                     if self._stop.is_set():

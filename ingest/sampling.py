@@ -27,6 +27,14 @@ class IntervalSampler:
             self._next_due = self._next_due - 1.0 / self.fps + 1.0 / fps
         self.fps = fps
 
+    def due(self, pts: float) -> bool:
+        """Whether :meth:`decide` would sample a frame at ``pts`` (changes nothing): a keyframe
+        that is not due need not even be decoded."""
+        last, nxt = self._last_pts, self._next_due
+        if nxt is None or (last is not None and (pts < last or pts - last > self.max_jump_s)):
+            return True
+        return pts + 1e-6 >= nxt
+
     def decide(self, pts: float) -> str | None:
         """Return ``"first"``/``"interval"`` when this frame is a sample, else None."""
         interval = 1.0 / self.fps

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,6 +29,10 @@ LIVE_SCHEMES = frozenset({"rtmp", "rtmps", "rtsp", "rtsps", "srt", "udp", "tcp",
 def is_live(source: str) -> bool:
     """True for network URLs (they reconnect); plain paths and file:// are files."""
     return urlparse(source).scheme.lower() in LIVE_SCHEMES
+
+
+# (pts of a keyframe, pts of keyframes still in the decoder) -> decode it?
+Wanted = Callable[[float, Sequence[float]], bool]
 
 
 @dataclass
@@ -145,8 +149,12 @@ class VideoSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def frames(self) -> Iterator[DecodedFrame]:
-        """Decoded frames in order; decode errors of single packets are skipped and counted."""
+    def frames(self, wanted: Wanted | None = None) -> Iterator[DecodedFrame]:
+        """Decoded frames in order; decode errors of single packets are skipped and counted.
+
+        In keyframe mode, ``wanted(pts, pending)`` False leaves that keyframe undecoded
+        (nothing else is decoded from it); ``pending`` are the times of keyframes already in
+        the decoder whose frames have not come out yet (H.264 holds a few for reordering)."""
         if self._container is None:
             self.open()
         assert self._container is not None
@@ -158,6 +166,7 @@ class VideoSource:
         demux = self._container.demux(stream)
         packets = 0
         last_pts = 0.0
+        pending: list[float] = []  # keyframes in the decoder (seconds from the first frame)
         while True:
             try:
                 packet = next(demux)
@@ -187,6 +196,10 @@ class VideoSource:
                 if self.keyframes_only and not packet.is_keyframe:
                     # skip_frame=NONKEY would drop its frame anyway: not even parse it
                     continue
+                if wanted is not None and self.keyframes_only and packet.pts is not None:
+                    if first is not None and not wanted(packet.pts * tb - first, pending):
+                        continue  # an intra frame: no later frame needs it decoded
+                    pending.append(packet.pts * tb - (first or 0.0))
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
@@ -199,7 +212,10 @@ class VideoSource:
                 t = raw * tb if raw is not None else index / (self.fps or 30.0)
                 if first is None:
                     first = t
+                    pending = [p - first for p in pending]
                 pts = t - first
+                while pending and pending[0] <= pts + 1e-6:  # out now (or never: corrupt)
+                    pending.pop(0)
                 last_pts = pts
                 if self.realtime:
                     delay = wall0 + pts - time.monotonic()

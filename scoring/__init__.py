@@ -13,4 +13,4 @@ SERVICE = Service(
 )
 # the synchronous check API (/v1/check, /v1/moderations on scoring.http_port): a second service
 # of the scoring stage, scaled apart from the frame scorer; it consumes no topic
-CHECK_API = Service("check-api", ("check-api",), "check_api_port", order=50)
+CHECK_API = Service("check-api", ("check-api",), "check_api_port", order=60)

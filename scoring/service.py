@@ -106,7 +106,8 @@ class ScoringService:
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
         BATCH_SIZE.observe(len(imgs))
-        scored = self.scorer.score(imgs, [q for _, q in hashes])
+        seqs = [frames[i].seq for i in idx]  # the costly models' cadence (scoring/cadence.py)
+        scored = self.scorer.score(imgs, [q for _, q in hashes], seqs)
         for i, s, (h, q), img in zip(idx, scored, hashes, imgs, strict=True):
             out[i] = (s, h, q, img)  # the image goes on to text reading: one decode a JPEG
         return out  # type: ignore[return-value]
@@ -201,7 +202,7 @@ class ScoringService:
             await self.failures.dead(msg, "bad_jpeg", str(result))
             return None
         scored, h, q, img = result
-        if not cached:
+        if not cached and not scored.skipped:  # a frame the costly models skipped: not reused
             await self.cache.put(frame.tenant, frame.jpeg, scored, h, q)
         elif frame.pdq:
             h, q = frame.pdq, frame.pdq_quality

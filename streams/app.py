@@ -11,6 +11,7 @@ where the committed offsets say. Reviews
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -94,7 +95,7 @@ def build_app(settings: Settings) -> faust.App:
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     targets = {
         k: app.topic(t.name(k), **raw)
-        for k in ("decisions", "alerts", "enforcement", "dead_letters")
+        for k in ("decisions", "alerts", "enforcement", "dead_letters", "decisions_shadow")
     }
     scores_topic = app.topic(t.name("scores"), partitions=t.partitions, **raw)
     by_account = app.topic(
@@ -110,7 +111,8 @@ def build_app(settings: Settings) -> faust.App:
         "account-ledger", default=None, partitions=t.account_partitions, key_type=str
     )
     app.sensors.add(guard.ExitOnSendError(STAGE))
-    guard.drain_before_commit(app.producer)
+    background = guard.Background(settings.streams.pin_concurrency)
+    guard.drain_before_commit(app.producer, background)
     order = guard.contiguous(app)
     lag.install(
         app,
@@ -119,6 +121,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.metrics.lag_interval_s,
     )
     proc = Processor(settings)
+    shadow_state = (
+        app.Table("stream-state-shadow", default=None, partitions=t.partitions, key_type=str)
+        if proc.shadow is not None
+        else None
+    )
     pinner = Pinner(settings)
     # fail fast: the hot mark is a hint, and waiting on Redis retries would stall decisions
     redis = redisio.hot_path_client(settings)
@@ -156,6 +163,11 @@ def build_app(settings: Settings) -> faust.App:
         STAGE, settings.dead_letters, send_dead, fatal=(KafkaError, ProducerSendError)
     )
 
+    async def pin(d: Decision) -> None:
+        pinned = await asyncio.to_thread(pinner.pin, d, proc.policies.policy)
+        if pinned is not None:
+            await send(pinned)
+
     async def on_scores(sc: Scores) -> None:
         skey = scope.stream(sc)
         res = proc.on_scores(state.get(skey), sc)
@@ -165,14 +177,18 @@ def build_app(settings: Settings) -> faust.App:
             if isinstance(out.record, Decision):
                 await send(Out("by_account", scope.account(out.record), out.record), value)
                 DECISIONS.labels(action=out.record.action, category=_domain(out.record)).inc()
-                pinned = pinner.pin(out.record, proc.policies.policy)
-                if pinned is not None:
-                    await send(pinned)
+                # file I/O on a thread, off the decision path; the commit waits for it
+                await background.start(pin(out.record))
                 metrics.CAPTURE_TO_DECISION.labels(action=out.record.action).observe(
                     max(0.0, time.time() - sc.captured_at)
                 )
         if res.hot:
             await mark_hot(skey, True)
+        if shadow_state is not None:  # the shadow policy: its own state, its own topic only
+            shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
+            shadow_state[skey] = shadow.state
+            for out in shadow.outputs:
+                await send(out)
 
     async def on_decision(d: Decision) -> None:
         akey = scope.account(d)
@@ -183,13 +199,13 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             await failures.handle(event.message, decoder(Decision), on_decision)
 
     add_review_agents(
@@ -203,6 +219,7 @@ def build_app(settings: Settings) -> faust.App:
         mark_hot=mark_hot,
         failures=failures,
         order=order,
+        pinner=pinner,
     )
     add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
     return app

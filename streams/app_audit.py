@@ -63,12 +63,12 @@ def add_audit_agents(
     async def relay(stream: faust.StreamT) -> None:
         """Copy what was published to audit-in, keyed as it was (a stream's records chain in
         one partition)."""
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             await audit_in.send(key=event.key, value=event.value)
 
     @app.agent(audit_in)
     async def chain(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             msg = event.message
 
             async def link(rec: Any, msg: Any = msg, key: Any = event.key) -> None:

@@ -16,13 +16,16 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import Counter
 
-from framewatch import metrics, scope
-from framewatch.failures import Failures, decoder
+from framewatch import metrics, records, scope
+from framewatch.errors import RecordDecodeError
+from framewatch.failures import Failures
 from framewatch.metrics import stage_registry
-from framewatch.records import ReviewOutcome
+from framewatch.records import AccountForget, ReviewOutcome
 from framewatch.settings import Settings
 from streams import guard
+from streams.evidence_pin import Pinner
 from streams.processor import Out, Processor, ReviewProcessor
+from streams.review import redacted
 
 _REG = stage_registry("streams")  # this stage's /metrics only (core metrics join there)
 
@@ -51,6 +54,7 @@ def add_review_agents(
     mark_hot: MarkHot,
     failures: Failures,
     order: guard.Contiguous,
+    pinner: Pinner,
 ) -> None:
     """Add the review agents; their re-keyed topic joins ``targets`` so the worker's one
     ``send`` (metrics, send-error guard) routes review outputs too."""
@@ -74,6 +78,10 @@ def add_review_agents(
             await send(out)
         if res.cleared:
             await mark_hot(skey, False)
+        if rv.outcome == "escalated" and not res.duplicate:
+            held = pinner.hold(rv)  # the reviewed decision's evidence: legal hold, audited
+            if held is not None:
+                await send(held)
         if not res.duplicate:
             REVIEW_OUTCOMES.labels(category=res.category or "unknown", outcome=rv.outcome).inc()
         log.info(
@@ -86,20 +94,42 @@ def add_review_agents(
             " (seen before)" if res.duplicate else "",
         )
 
-    async def on_ledger(rv: ReviewOutcome) -> None:
+    async def on_ledger(rv: ReviewOutcome | AccountForget) -> None:
         akey = scope.account(rv)
+        if isinstance(rv, AccountForget):
+            if akey in ledgers:
+                del ledgers[akey]  # a tombstone on the ledger's compacted changelog
+            await send(Out("audit_in", akey, redacted(rv)))
+            log.info("forgot the ledger of an account of tenant %s (%s)", rv.tenant, rv.forget_id)
+            return
         led, outs = rp.on_ledger(ledgers.get(akey), rv)
         ledgers[akey] = led
         for out in outs:
             await send(out)
 
+    async def on_reviews_record(rec: ReviewOutcome | AccountForget) -> None:
+        if isinstance(rec, AccountForget):  # the ledger is keyed by account: hand it over
+            await send(Out("reviews_by_account", scope.account(rec), rec))
+        else:
+            await on_review(rec)
+
     @app.agent(reviews)
     async def resolve(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
+        async for event in guard.in_order(app, settings, stream, order):
             metrics.RECORDS_IN.labels(stage=STAGE, topic="reviews").inc()
-            await failures.handle(event.message, decoder(ReviewOutcome), on_review)
+            await failures.handle(event.message, _review_or_forget, on_reviews_record)
 
     @app.agent(by_account)
     async def unstrike(stream: faust.StreamT) -> None:
-        async for event in guard.in_order(app, stream, order):
-            await failures.handle(event.message, decoder(ReviewOutcome), on_ledger)
+        async for event in guard.in_order(app, settings, stream, order):
+            await failures.handle(event.message, _review_or_forget, on_ledger)
+
+
+def _review_or_forget(value: bytes | None) -> ReviewOutcome | AccountForget:
+    """The reviews topic carries verdicts and erasure requests."""
+    rec = records.decode(value)
+    if not isinstance(rec, ReviewOutcome | AccountForget):
+        raise RecordDecodeError(
+            "unknown_type", f"expected a review or forget record, got a {rec.TYPE} record"
+        )
+    return rec

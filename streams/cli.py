@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from framewatch import scope, taxonomy
 from framewatch.errors import FramewatchError
@@ -15,9 +16,10 @@ from framewatch.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this stage's commands to the `framewatch` command."""
-    from streams import cli_review
+    from streams import cli_forget, cli_replay, cli_review
 
     cli_review.register(sub)
+    cli_replay.register(sub)
     p = sub.add_parser("streams", help="the decision worker (scores -> decisions, enforcement)")
     ss = p.add_subparsers(dest="streams_command", required=True)
     w = ss.add_parser(
@@ -67,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     a.add_argument("--json", action="store_true", help="print machine-readable JSON")
     a.set_defaults(func=_account_show)
+    cli_forget.add_forget(acs)
 
     p = sub.add_parser("policy", help="validate and explain moderation policies")
     ps = p.add_subparsers(dest="policy_command", required=True)
@@ -103,7 +106,7 @@ def _dsa_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.policy import PolicyError, check_file, load_dir
+    from streams.policy import Policy, PolicyError, check_file, load_dir
 
     tax = taxonomy.load(settings.taxonomy_file)
     results = []
@@ -112,11 +115,14 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     for f in targets:
         try:
             if Path(f).is_dir():
-                version = load_dir(Path(f), tax).version
+                policy = load_dir(Path(f), tax)
+                version, files = policy.version, policy.files
             else:
-                check_file(Path(f), tax)
-                version = None
-            results.append({"file": str(f), "ok": True, "version": version})
+                one = check_file(Path(f), tax)
+                base = load_dir(None, tax).files if one.rank else []
+                policy, version, files = Policy([*base, one], tax, ""), None, [one]
+            combined = [_combined_row(policy, pf, c) for pf in files for c in pf.combined.values()]
+            results.append({"file": str(f), "ok": True, "version": version, "combined": combined})
         except PolicyError as exc:
             ok = False
             results.append({"file": exc.file, "ok": False, "line": exc.line, "error": exc.reason})
@@ -129,10 +135,26 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         for r in results:
             if r["ok"]:
                 print(f"{r['file']}: ok" + (f" (version {r['version']})" if r["version"] else ""))
+                for c in r["combined"]:
+                    print(f"  {c['rule']}: {c['why']}")
             else:
                 where = f"{r['file']}:{r['line']}" if r.get("line") else r["file"]
                 print(f"{where}: {r['error']}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _combined_row(policy: Any, pf: Any, c: Any) -> dict[str, Any]:
+    """A combined rule as `policy check` explains it: its signals, and what its category does."""
+    r = policy.rule(c.then, pf.tenant, pf.channel)
+    does = (
+        f"red line: blocks at {r.block:.2f} on one frame"
+        if r.red_line
+        else f"review at {r.review:.2f}, block at {r.block:.2f} when {r.smoothing.describe()}"
+    )
+    off = "" if c.enabled else " (disabled)"
+    return {"rule": c.source, "enabled": c.enabled, "then": c.then, "then_rule": r.source,
+            "review": r.review, "block": r.block, "red_line": r.red_line,
+            "why": f"{c.describe()} ({r.source}: {does}){off}"}  # fmt: skip
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -158,7 +180,8 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"policy {policy.version} (tenant={tenant or '-'}, channel={channel or '-'})")
     for r in rows:
-        extra = f"  [{r['rule']}, smoothing {r['smoothing']}]" if "rule" in r else ""
+        sm = f", smoothing {r['smoothing']}" if "smoothing" in r else ""
+        extra = f"  [{r['rule']}{sm}]" if "rule" in r else ""
         red = " RED-LINE" if r.get("red_line") else ""
         print(f"{r['category']:<36} {r['verdict'].upper():<7}{red} {r['why']}{extra}")
     return 0

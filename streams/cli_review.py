@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "reviews topic. The worker then acts on it: 'overturned' clears the stream (an allow "
         "decision with a corrected statement of reasons), removes the account's strike and "
         "steps the enforcement ladder down if it falls; 'upheld' changes nothing and is "
-        "recorded. Re-running the same verdict is harmless (same review id).",
+        "recorded; 'escalated' (a red line) blocks the stream and pages on-call. Re-running the same verdict is harmless (same review id).",
     )
     r.add_argument("decision_id", help="decision_id as printed by `framewatch tail decisions`")
-    r.add_argument("--outcome", required=True, choices=["upheld", "overturned"])
+    r.add_argument("--outcome", required=True, choices=["upheld", "overturned", "escalated"])
     r.add_argument("--note", default=None, help="the reviewer's reason (goes into the statement)")
     r.add_argument(
         "--reviewer", default=None, help="who reviewed it (default: the current user name)"
@@ -143,11 +143,11 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"type": rv.TYPE, **rv.model_dump(mode="json")}))
     else:
-        effect = (
-            "the worker clears the stream, removes the strike and issues a corrected statement"
-            if args.outcome == "overturned"
-            else "the decision stands"
-        )
+        effect = {
+            "overturned": "the worker clears the stream, removes the strike and issues a "
+            "corrected statement",
+            "escalated": "the worker blocks the stream as a red line and pages on-call",
+        }.get(args.outcome, "the decision stands")
         print(
             f"review {rv.review_id}: {d.action} of stream {d.stream_id} (tenant {d.tenant}, "
             f"account {d.account_id}, {rv.category or 'no category'}) {args.outcome}; {effect}"

@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 
 from framewatch.evidence import EvidenceStore
 from framewatch.metrics import stage_registry
-from framewatch.records import Decision, EvidencePinned
+from framewatch.records import Decision, EvidencePinned, ReviewOutcome
 from framewatch.settings import Settings
 from streams.policy import Policy
 from streams.processor import Out
@@ -53,13 +53,30 @@ class Pinner:
             log.error("evidence of decision %s not pinned: %s", d.decision_id, exc)
             return None
         PIN_SECONDS.observe(time.perf_counter() - t0)
-        rec = EvidencePinned(
-            decision_id=d.decision_id,
-            account_id=d.account_id,
-            tenant=d.tenant,
-            manifest_sha256=pin["manifest"],
-            legal_hold=pin["hold"],
-            expires_at=pin["expires_at"],
-            pinned_at=pin["pinned_at"],
-        )
-        return Out("audit_in", d.stream_id, rec)
+        return _audited(d, pin)
+
+    def hold(self, d: ReviewOutcome) -> Out | None:
+        """An escalated decision's evidence goes under legal hold, as a red line's does; the
+        audit record of the hold, or None (no pin, evidence off, holds off, a store error)."""
+        if self.store is None or not self.store.cfg.legal_hold_red_lines:
+            return None
+        try:
+            pin = self.store.hold(d.tenant, d.decision_id)
+        except Exception as exc:
+            PIN_ERRORS.inc()
+            log.error("evidence of decision %s not put on hold: %s", d.decision_id, exc)
+            return None
+        return _audited(d, pin) if pin is not None else None
+
+
+def _audited(d: Decision | ReviewOutcome, pin: dict) -> Out:  # type: ignore[type-arg]
+    rec = EvidencePinned(
+        decision_id=d.decision_id,
+        account_id=d.account_id,
+        tenant=d.tenant,
+        manifest_sha256=pin["manifest"],
+        legal_hold=pin["hold"],
+        expires_at=pin["expires_at"],
+        pinned_at=pin["pinned_at"],
+    )
+    return Out("audit_in", d.stream_id, rec)

@@ -12,12 +12,17 @@ Faust commits an offset after flushing the producer, with two gaps this module c
   without progress and ignores the message being handed over. Under load a commit then passes
   changelog writes still in the buffer, and a kill loses them: we saw a strike vanish from the
   ledger in tests/streams/test_two_workers.py. ``drain_before_commit`` makes the flush wait.
+- Work an agent starts for a record and does not wait for (evidence pinning, on a thread off
+  the decision path) must end, and its outputs be buffered, before that record's offset is
+  committed: ``drain_before_commit`` also waits for the :class:`Background` it is given.
 
 And no record is skipped. Faust 0.15 can lose records it is fetching while recovery seeks the
 partitions a worker just took over: in tests/streams/test_two_workers.py offsets 44-45 of one
 partition never reached the agent, so a block was never decided, and the commit stuck behind
-them (at-least-once held, but only a restart would have decided them). ``in_order`` checks that
-each partition's records reach the agent with contiguous offsets and seeks back over a gap.
+them (at-least-once held, but only a restart would have decided them). Seeking Faust's consumer
+back did not help: its fetch loop raced the seek and dropped the records again. ``in_order``
+checks that each partition's records reach the agent with contiguous offsets and reads a gap
+from the broker itself, in order, before the record that came after it.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
+from faust.types.tuples import Message
+
+from framewatch import kafkaio
+from framewatch.settings import Settings
 
 log = logging.getLogger(__name__)
 EXIT_SEND_FAILED = 70  # EX_SOFTWARE: a supervisor should restart the worker
@@ -55,9 +65,35 @@ class ExitOnSendError(faust.Sensor):
         os._exit(EXIT_SEND_FAILED)
 
 
-def drain_before_commit(producer: Any) -> None:
-    """Make ``producer.buffer.flush()`` (awaited before every commit) return only once every
-    buffered message, including the one being handed over, is with the Kafka producer."""
+class Background:
+    """Tasks started for consumed records, awaited before the next offset commit (at most
+    ``limit`` at once: starting one more waits, so a slow disk slows the agent, not memory)."""
+
+    def __init__(self, limit: int) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._room = asyncio.Semaphore(limit)
+
+    async def start(self, work: Coroutine[Any, Any, Any]) -> None:
+        await self._room.acquire()
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._room.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed: %r", task.exception())
+
+    async def wait(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def drain_before_commit(producer: Any, background: Background | None = None) -> None:
+    """Make ``producer.buffer.flush()`` (awaited before every commit) return only once the
+    ``background`` work has ended and every buffered message, including the one being handed
+    over, is with the Kafka producer."""
     buf = producer.buffer
     if producer.app.conf.producer_threaded:
         return  # a different buffer; not used by this worker
@@ -73,6 +109,8 @@ def drain_before_commit(producer: Any) -> None:
             in_flight -= 1
 
     async def flush() -> None:
+        if background is not None:
+            await background.wait()  # its sends land in the buffer drained below
         while buf.size or in_flight:
             if buf.state != "running":
                 raise RuntimeError(f"producer buffer stopped with {buf.size} messages unsent")
@@ -88,60 +126,83 @@ def drain_before_commit(producer: Any) -> None:
 class Contiguous:
     """Each partition's next expected offset, so that a record that never came is noticed.
 
-    Pure: ``check`` says whether to process a record, and where to seek when records before it
-    are missing. A re-delivery (an offset at or below the expected one) is processed: every
-    agent is idempotent on replays. After a seek back, a partition that starts again past the
-    gap has no records there (retention, compaction): processing goes on from where it starts.
+    Pure: ``check`` returns the offsets missing before a record (an empty range when there are
+    none). A re-delivery (an offset below the expected one) is processed again: every agent is
+    idempotent on replays.
     """
 
     expected: dict[Any, int] = field(default_factory=dict)
-    # tp -> (offset sought back to, highest offset held back since)
-    rewinding: dict[Any, tuple[int, int]] = field(default_factory=dict)
 
     def reset(self) -> None:
         """A rebalance: partitions restart from their committed offsets."""
         self.expected.clear()
-        self.rewinding.clear()
 
-    def check(self, tp: Any, offset: int, committed: int | None) -> tuple[bool, int | None]:
-        """(process it, seek there first). ``committed``: the partition's committed offset,
-        the expected one for its first record since the last rebalance."""
+    def check(self, tp: Any, offset: int, committed: int | None) -> range:
+        """The offsets missing before ``offset``. ``committed``: the partition's committed
+        offset, the expected one for its first record since the last rebalance."""
         want = self.expected.get(tp, committed)
-        back = self.rewinding.get(tp)
-        came_back = back is not None and back[0] == want and offset <= back[1]
-        if want is None or offset <= want or came_back:
-            self.expected[tp] = offset + 1
-            self.rewinding.pop(tp, None)
-            return True, None
-        if back is not None and back[0] == want:  # still draining what came before the seek
-            self.rewinding[tp] = (want, max(back[1], offset))
-            return False, None
-        self.rewinding[tp] = (want, offset)
-        return False, want
+        self.expected[tp] = max(offset + 1, want or 0)
+        if want is None or offset <= want:
+            return range(0)
+        return range(want, offset)
 
 
-async def in_order(app: Any, stream: Any, order: Contiguous) -> AsyncIterator[Any]:
-    """``stream.events()`` with every partition's records in contiguous offsets: over a gap,
-    seek back to the first missing record and hold back (never ack) what came in its place,
-    so the commit cannot pass it before it comes again."""
+@dataclass
+class Recovered:
+    """A record read past Faust, shaped like the event the agents read."""
+
+    message: Any
+    key: Any
+    value: Any
+
+
+async def read_range(settings: Settings, tp: Any, offsets: range) -> list[Any]:
+    """The records of ``offsets`` in one partition, read with a consumer of our own (no group,
+    nothing committed). Offsets that no longer exist (retention, compaction) are not there."""
+    cons = kafkaio.consumer(settings, group_id=None)  # type: ignore[arg-type]
+    await cons.start()
+    try:
+        part = TopicPartition(tp.topic, tp.partition)
+        cons.assign([part])
+        cons.seek(part, offsets.start)
+        out: list[Any] = []
+        while True:
+            batch = await cons.getmany(part, timeout_ms=1000, max_records=len(offsets))
+            recs = batch.get(part, [])
+            if not recs:
+                return out  # nothing more there (the end, or offsets that are gone)
+            for r in recs:
+                if r.offset >= offsets.stop:
+                    return out
+                out.append(r)
+    finally:
+        await cons.stop()
+
+
+async def in_order(
+    app: Any, settings: Settings, stream: Any, order: Contiguous
+) -> AsyncIterator[Any]:
+    """``stream.events()``, and before any record whose partition skipped offsets, the skipped
+    records, read directly from the broker and acked once handled, so the commit moves on."""
     consumer = app.consumer
     async for event in stream.events():
         msg = event.message
-        go, seek_to = order.check(msg.tp, msg.offset, consumer._committed_offset.get(msg.tp))
-        if go:
-            yield event
-            continue
-        consumer._unacked_messages.discard(msg)  # Faust must neither count it nor wait for it
-        msg.acked = True
-        if seek_to is not None:
+        missing = order.check(msg.tp, msg.offset, consumer._committed_offset.get(msg.tp))
+        if missing:
             log.warning(
-                "records %s..%s of %s never reached the agent; reading again from %s",
-                seek_to,
-                msg.offset - 1,
+                "records %s..%s of %s never reached the agent; reading them from the broker",
+                missing.start,
+                missing.stop - 1,
                 msg.tp,
-                seek_to,
             )
-            await consumer.seek(msg.tp, seek_to)
+            for r in await read_range(settings, msg.tp, missing):
+                m = Message(
+                    r.topic, r.partition, r.offset, r.timestamp / 1000.0, r.timestamp_type,
+                    r.headers, r.key, r.value, None, tp=msg.tp,
+                )  # fmt: skip
+                yield Recovered(m, r.key, r.value)
+                consumer.ack(m)
+        yield event
 
 
 def contiguous(app: Any) -> Contiguous:

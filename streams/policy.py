@@ -68,8 +68,9 @@ POLICY_OK.set(1)
 class PolicyStore:
     """Holds the running policy; ``maybe_reload`` swaps in a new one only if it validates."""
 
-    def __init__(self, policy_dir: Path | None, taxonomy: Taxonomy) -> None:
+    def __init__(self, policy_dir: Path | None, taxonomy: Taxonomy, shadow: bool = False) -> None:
         self.policy_dir, self.taxonomy = policy_dir, taxonomy
+        self.shadow = shadow  # a shadow set's refusals are logged, not the live policy's gauge
         self.policy = load_dir(policy_dir, taxonomy)
         self._stamp = self._fingerprint()
         self.last_error: PolicyError | None = None
@@ -94,12 +95,15 @@ class PolicyStore:
             if not isinstance(exc, PolicyError):
                 exc = PolicyError(str(self.policy_dir), None, f"{type(exc).__name__}: {exc}")
             self.last_error = exc
-            POLICY_REFUSED.inc()
-            POLICY_OK.set(0)
-            log.error("policy refused, keeping %s: %s", self.policy.version, exc)
+            if not self.shadow:
+                POLICY_REFUSED.inc()
+                POLICY_OK.set(0)
+            log.error("%spolicy refused, keeping %s: %s", "shadow " * self.shadow,
+                      self.policy.version, exc)  # fmt: skip
             return False
         self.last_error = None
-        POLICY_OK.set(1)
+        if not self.shadow:
+            POLICY_OK.set(1)
         changed = new.version != self.policy.version
         if changed:
             log.info("policy %s -> %s", self.policy.version, new.version)

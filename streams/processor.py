@@ -42,6 +42,8 @@ class Processor:
         self.settings = settings
         self.taxonomy = taxonomy.load(settings.taxonomy_file)
         self.policies = PolicyStore(settings.streams.policy_dir, self.taxonomy)
+        shadow = settings.streams.shadow_policy_dir
+        self.shadow = PolicyStore(shadow, self.taxonomy, shadow=True) if shadow else None
         st = settings.streams
         self.keep = ledger_mod.Keep(
             st.ledger_seen_kept, st.ledger_strike_days, st.ledger_history_kept
@@ -53,6 +55,19 @@ class Processor:
         if now >= self._next_check:
             self._next_check = now + self.settings.streams.reload_interval_s
             self.policies.maybe_reload()
+            if self.shadow is not None:
+                self.shadow.maybe_reload()
+
+    def on_scores_shadow(self, state: dict[str, Any] | None, sc: Scores) -> Result:
+        """The shadow policy's state machine on the same record: its transition goes to the
+        decisions_shadow topic only (no statement, alert, strike or hot mark)."""
+        assert self.shadow is not None
+        o = step(StreamState.from_json(state), sc, self.shadow.policy,
+                 replay_window=self.settings.streams.replay_window)  # fmt: skip
+        res = Result(o.state.to_json())
+        if o.decision is not None:
+            res.outputs.append(Out("decisions_shadow", scope.stream(o.decision), o.decision))
+        return res
 
     def on_scores(self, state: dict[str, Any] | None, sc: Scores) -> Result:
         """Advance the stream's state machine; outputs are the transition and its alert."""
@@ -121,8 +136,8 @@ class ReviewProcessor:
 
     def on_review(self, state: dict[str, Any] | None, rv: ReviewOutcome) -> ReviewResult:
         """Apply a verdict to a stream; outputs: the clearing allow (with its corrected
-        statement when a block was overturned), the review re-keyed for the ledger, and the
-        review itself for the audit trail."""
+        statement when a block was overturned) or an escalation's red-line block and page, the
+        review re-keyed for the ledger, and the review itself for the audit trail."""
         p = self.proc
         p.maybe_reload()
         r = review.on_stream(
@@ -136,7 +151,10 @@ class ReviewProcessor:
         )
         if r.decision is not None:
             d = r.decision
-            if r.original_action == "block":
+            if d.action == "block":  # an escalation: a red-line block's own statement
+                stm = statement.for_decision(d, p.taxonomy, p.settings)
+                d = d.model_copy(update={"statement": stm})
+            elif r.original_action == "block":
                 stm = statement.for_correction(
                     d,
                     rv.decision_id,

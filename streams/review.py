@@ -2,26 +2,36 @@
 
 ``overturned`` clears the stream (back to ok, an ``allow`` decision that ``corrects`` the
 original) and removes the decision's strike from the account ledger; ``upheld`` changes nothing
-but is recorded (audit trail, precision). Every id is derived from the review, so a replayed or
+but is recorded (audit trail, precision); ``escalated`` (a reviewer saw a red line) blocks the
+stream as a red line and pages on-call: a ``block`` decision (whose strike the ledger counts as
+for any block) and a red-line trigger alert, or only the page when the stream is already blocked
+without one. Every id is derived from the review, so a replayed or
 re-sent review yields the same records and never removes a strike twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from framewatch import records, scope
-from framewatch.records import Alert, Decision, Enforcement, Reason, ReviewOutcome
+from framewatch.records import AccountForget, Alert, Decision, Enforcement, Reason, ReviewOutcome
 from streams import ledger as ledger_mod
 from streams.policy import Policy
 from streams.state import StreamState, clear, incident_id
 
 
-def review_id(decision_id: str, outcome: str) -> str:
-    """The same verdict on the same decision is the same review (a re-run is idempotent)."""
-    return records.stable_id("review", decision_id, outcome)
+def review_id(decision_id: str, outcome: str, appeal_id: str | None = None) -> str:
+    """The same verdict on the same decision is the same review (a re-run is idempotent); a
+    verdict deciding an appeal is its own review, though an earlier one said the same."""
+    return records.stable_id("review", decision_id, outcome, *([appeal_id] if appeal_id else []))
+
+
+def escalation_id(stream_key: str, decision_id: str) -> str:
+    """Id of the red-line ``block`` an escalation of ``decision_id`` makes (``scope.stream``)."""
+    return records.stable_id(stream_key, "block", "review", decision_id)
 
 
 def allow_id(stream_id: str, decision_id: str) -> str:
@@ -61,6 +71,8 @@ def on_stream(
     action = rv.action or info.get("action")
     category = rv.category or info.get("category")
     out = StreamReview(st, original_action=action, category=category, duplicate=duplicate)
+    if rv.outcome == "escalated":
+        return _escalate(out, rv, info, policy_version)
     if rv.outcome == "upheld" or action == "allow":
         return out  # recorded only; an allow is not a verdict anyone can overturn
     out.forward = action in ("block", None)
@@ -86,6 +98,105 @@ def on_stream(
         out.alert = _resolve(st.decided, rv)
         out.original_action = st.decided.get("corrected_action") or action
     return out
+
+
+def _escalate(
+    out: StreamReview, rv: ReviewOutcome, info: dict[str, Any], policy_version: str
+) -> StreamReview:
+    """Block the stream as a red line and page, once.
+
+    A stream not blocked is blocked by a new decision (``escalation_id``) with a page; a stream
+    blocked without a page (an ordinary block) gets the page only; a red-line block already
+    paged gets nothing. A re-sent escalation while the stream is still where it left it sends
+    the same records again (same ids: the ledger and the router count them once), in case the
+    first were lost in a crash between the state write and the send.
+    """
+    st = out.state
+    skey = scope.stream(rv)
+    bid = escalation_id(skey, rv.decision_id)
+    category = out.category or "known_bad"
+    if st.decision_id == bid and st.decided:
+        if out.duplicate:
+            out.decision = _block(st.decided, rv, policy_version)
+            out.alert = _page(st.decided, rv, category)
+        return out
+    if st.state == "blocked":
+        if (st.decided or {}).get("red_line"):
+            return out  # paged when it was blocked
+        st.decided = {**(st.decided or {}), "red_line": True, "escalated_by": rv.review_id}
+        first = st.decided.get("first_frame_id") or rv.decision_id
+        out.alert = _page({**st.decided, "first_frame_id": first}, rv, category)
+        return out
+    first = info.get("first_frame_id") or rv.decision_id
+    st.decided = {
+        **info,
+        "action": "block",
+        "category": category,
+        "red_line": True,
+        "first_frame_id": first,
+        "captured_at": info.get("captured_at") or rv.resolved_at,
+        "escalates": rv.decision_id,
+        "previous_state": st.state,
+    }
+    st.state, st.decision_id = "blocked", bid
+    out.decision = _block(st.decided, rv, policy_version)
+    out.alert = _page(st.decided, rv, category)
+    return out
+
+
+def _block(info: dict[str, Any], rv: ReviewOutcome, policy_version: str) -> Decision:
+    first = info.get("first_frame_id") or rv.decision_id
+    score = info.get("score")
+    return Decision(
+        decision_id=escalation_id(scope.stream(rv), rv.decision_id),
+        stream_id=rv.stream_id,
+        account_id=rv.account_id,
+        tenant=rv.tenant,
+        channel=info.get("channel"),
+        action="block",
+        previous_state=info.get("previous_state", "ok"),
+        reasons=[
+            Reason(
+                category=info.get("category") or "known_bad",
+                score=score if score is not None else 1.0,
+                threshold=info.get("threshold") if info.get("threshold") is not None else 0.0,
+                frames_seen=0,
+                frames_window=0,
+                rule=f"review:{rv.review_id}",
+                source="review",
+            )
+        ],
+        red_line=True,
+        policy_version=policy_version,
+        evidence_frame_ids=[first],
+        first_frame_id=first,
+        captured_at=info.get("captured_at") or rv.resolved_at,
+        decided_at=rv.resolved_at,
+    )
+
+
+def _page(info: dict[str, Any], rv: ReviewOutcome, category: str) -> Alert:
+    """The red-line trigger of an escalation: the incident of a red-line block of the stream
+    from that first frame (so a later overturn of the block resolves the same incident)."""
+    first = info.get("first_frame_id") or rv.decision_id
+    by = f" by reviewer {rv.reviewer}" if rv.reviewer else ""
+    return Alert(
+        incident_id=incident_id(scope.stream(rv), first),
+        severity="critical",
+        category=category,
+        red_line=True,
+        stream_id=rv.stream_id,
+        account_id=rv.account_id,
+        tenant=rv.tenant,
+        decision_id=rv.decision_id,
+        evidence_frame_ids=[first],
+        summary=(
+            f"red line {category} on stream {rv.stream_id}: escalated on human review{by} "
+            f"({rv.review_id}); stream blocked"
+        ),
+        captured_at=info.get("captured_at") or rv.resolved_at,
+        raised_at=rv.resolved_at,
+    )
 
 
 def _allow(info: dict[str, Any], rv: ReviewOutcome, policy_version: str) -> Decision:
@@ -162,6 +273,13 @@ def on_ledger(
     return enf, cat or rv.category
 
 
+def redacted(f: AccountForget) -> AccountForget:
+    """The erasure request as the audit chain keeps it: the account id as ``sha256:`` of
+    tenant/account, so the chain says an erasure happened without naming the account."""
+    digest = hashlib.sha256(f"{f.tenant}/{f.account_id}".encode()).hexdigest()
+    return f.model_copy(update={"account_id": f"sha256:{digest}"})
+
+
 def precision(reviews: Iterable[ReviewOutcome]) -> list[dict[str, Any]]:
     """Per category: reviewed, upheld, overturned, precision = upheld / (upheld + overturned).
 
@@ -178,9 +296,9 @@ def precision(reviews: Iterable[ReviewOutcome]) -> list[dict[str, Any]]:
     for rv in latest.values():
         cat = rv.category or "unknown"
         row = rows.setdefault(cat, {"category": cat, "upheld": 0, "overturned": 0, "by_action": {}})
-        row[rv.outcome] += 1
+        row[rv.verdict] += 1
         sub = row["by_action"].setdefault(rv.action or "unknown", {"upheld": 0, "overturned": 0})
-        sub[rv.outcome] += 1
+        sub[rv.verdict] += 1
     for row in rows.values():
         row["reviewed"] = row["upheld"] + row["overturned"]
         row["precision"] = _ratio(row["upheld"], row["reviewed"])

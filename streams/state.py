@@ -19,10 +19,10 @@ still clears or corrects it while the new life has made no decision of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from framewatch import records, scope
+from framewatch import combine, records, scope
 from framewatch.records import Alert, Decision, Reason, Scores
 from streams.policy import MAX_HISTORY, Policy, Rule
 
@@ -41,6 +41,8 @@ class StreamState:
     # what a review of that decision needs: action, top reason, first frame, capture time
     decided: dict[str, Any] | None = None
     reviews: list[str] = field(default_factory=list)  # review ids applied, newest last
+    # the last frames' values of the signals combined rules read (within N frames), newest last
+    signals: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class StreamState:
             "decision_id": self.decision_id,
             "decided": self.decided,
             "reviews": self.reviews,
+            "signals": self.signals,
         }
 
     @classmethod
@@ -145,11 +148,31 @@ def step(
             new_life(st)
         st.session = sc.session
     t = sc.captured_at
+    scores: dict[str, float] = sc.scores
+    derived: dict[str, combine.Derived] = {}
+    combos = policy.combined(sc.tenant, sc.channel)
+    if combos:
+        now = combine.signals(combos, scores)
+        held = combine.derive(combos, scores, st.signals, now) if now or any(st.signals) else []
+        derived = {d.rule.then: d for d in reversed(held)}
+        keep = max((c.within for c in combos if c.enabled), default=1) - 1
+        if keep:
+            st.signals.append(now)
+            del st.signals[: max(0, len(st.signals) - keep)]
+        if derived:
+            scores = combine.apply(scores, derived.values())
+    if st.signals and not combos:
+        st.signals = []
     rules: dict[str, Rule] = {}
-    for cat, score in sc.scores.items():
+    for cat, score in scores.items():
         if cat not in policy.taxonomy:
             continue
-        rule = rules[cat] = policy.rule(cat, sc.tenant, sc.channel)
+        rule = policy.rule(cat, sc.tenant, sc.channel)
+        if rule.at_most == "none":
+            continue  # a signal: it only counts through combined rules
+        if cat in derived and derived[cat].score >= score:  # the reason names the combination
+            rule = replace(rule, source=derived[cat].rule.source)
+        rules[cat] = rule
         h = st.history.setdefault(cat, [])
         h.append([t, float(score), sc.frame_id])
         _trim(h, rule)
@@ -187,11 +210,12 @@ def step(
         score = hist[-1][1]
         if score >= rule.review:
             flagged = True
-        if rule.red_line and score >= rule.block:
+        can_block = rule.at_most == "block"
+        if can_block and rule.red_line and score >= rule.block:
             red.append(_reason(cat, rule, rule.block, [hist[-1]], [hist[-1]]))
             evidence.add(sc.frame_id)
             continue
-        ok, over = _fires(hist, rule.block, rule)
+        ok, over = _fires(hist, rule.block, rule) if can_block else (False, [])
         if ok:
             block.append(_reason(cat, rule, rule.block, over, hist))
             evidence.update(h[2] for h in over)
@@ -304,6 +328,7 @@ def new_life(st: StreamState) -> None:
     window. The last decision (and the reviews applied) are kept so that it stays reviewable."""
     st.state = "ok"
     st.history = {}
+    st.signals = []
     st.last_flag_at = None
 
 

@@ -127,7 +127,10 @@ def for_decision(d: Decision, taxonomy: Taxonomy, settings: Settings) -> Stateme
         **_common(
             d.tenant,
             settings,
-            "AUTOMATED_DECISION_FULLY" if d.red_line else "AUTOMATED_DECISION_PARTIALLY",
+            # a red line is blocked without a human, unless a reviewer escalated it
+            "AUTOMATED_DECISION_FULLY"
+            if d.red_line and all(r.source != "review" for r in d.reasons)
+            else "AUTOMATED_DECISION_PARTIALLY",
             d.decision_id,
         ),
     )

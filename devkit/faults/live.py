@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
 import struct
 import time
@@ -16,7 +15,7 @@ import time
 from aiohttp import web
 
 from devkit.faults.run import FaultHook, Run, Scenario
-from devkit.faults.stack import remux
+from devkit.faults.stack import LiveTs, remux
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.local import free_port
@@ -39,8 +38,7 @@ async def _comes_back(run: Run, *, kill_after_s: float | None) -> None:
         await p.wait()
     else:
         await asyncio.sleep(kill_after_s)
-        os.killpg(p.pid, signal.SIGKILL)
-        await p.wait()
+        await run.kill_ingest("recon")
     run.fault()
     back = time.time()
     await run.ingest("recon", str(run.media["chair"]), "acct-recon")  # same stream id
@@ -70,6 +68,71 @@ async def _reconnect(run: Run) -> None:
 
 async def _kill_ingest(run: Run) -> None:
     await _comes_back(run, kill_after_s=12.0)
+
+
+async def _kill_live_pull(run: Run, block_wait_s: float = 90.0) -> None:
+    """A live pull of banked video is blocked; its ingest is killed -9 and restarted under the
+    same stream id while the broadcast goes on. The restart must continue the same life of the
+    stream from its saved position (same session, seq going on): the stream stays blocked, with
+    no second block, page or strike (those would show as a duplicate decision)."""
+    ts = await asyncio.to_thread(
+        remux, run.media["chair"], run.stack.media / "chair-live.ts", 120, "mpegts"
+    )
+    live = LiveTs(ts)
+    await live.start()
+    run.closers.append(live.close)
+    stream = "live-red"
+    await run.ingest(stream, live.url, "acct-live-red", realtime=False)
+    deadline = time.monotonic() + block_wait_s
+    while time.monotonic() < deadline and not _blocks(run, stream):
+        await asyncio.sleep(0.5)
+    if not _blocks(run, stream):
+        run.fig.problems.append(
+            f"the live pull of banked video was not blocked in {block_wait_s:g}s"
+        )
+        return
+    await asyncio.sleep(3)  # a few more frames of the blocked life, their position saved
+    run.fault()
+    await run.kill_ingest(stream)
+    await asyncio.sleep(2)
+    await run.ingest(stream, live.url, "acct-live-red", realtime=False)
+    run.cleared()
+
+    def check() -> None:
+        t_fault, t_clear = run.t_fault or 0, run.t_clear or 0
+        mine = [f for f in run.pipe.frames.values() if f.stream_id == stream]
+        before = [f for f in mine if f.captured_at < t_fault]
+        after = [f for f in mine if f.captured_at > t_clear]
+        s_before = {f.session for f in before}
+        s_after = {f.session for f in after}
+        seq_before = max((f.seq for f in before), default=-1)
+        seq_after = min((f.seq for f in after), default=-1)
+        run.fig.notes.append(
+            f"{stream}: {len(before)} frames before the kill (seq up to {seq_before}), "
+            f"{len(after)} after the restart (seq from {seq_after}); sessions before "
+            f"{len(s_before)}, after {len(s_after)}, shared {len(s_before & s_after)}; "
+            f"{len(_blocks(run, stream))} block decision(s)"
+        )
+        run.fig.recover_s = run.first_scored_after(stream, t_clear)
+        if not after:
+            run.fig.problems.append(f"{stream} sent no frame after its ingest was restarted")
+        elif s_after != s_before:
+            run.fig.problems.append(f"the restarted pull of {stream} began a new life of the "
+                                    "stream instead of continuing its position")  # fmt: skip
+        elif seq_after <= seq_before - 3:  # only what Kafka acked after the last save repeats
+            run.fig.problems.append(f"the restarted pull of {stream} went back from seq "
+                                    f"{seq_before} to {seq_after}")  # fmt: skip
+        if len(_blocks(run, stream)) != 1:
+            run.fig.problems.append(f"{stream} blocked {len(_blocks(run, stream))} times, "
+                                    "not once")  # fmt: skip
+
+    run.checks.append(check)
+
+
+def _blocks(run: Run, stream: str) -> set[str]:
+    """Unique block decisions of a stream so far."""
+    return {d.decision_id for d in run.pipe.decisions
+            if d.stream_id == stream and d.action == "block"}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------
@@ -224,6 +287,8 @@ LIVE_SCENARIOS = [
              "banked video", _reconnect),
     Scenario("kill-ingest", "kill -9 an ingest mid-stream; it restarts under the same stream "
              "id, now showing banked video", _kill_ingest),
+    Scenario("kill-ingest-live", "kill -9 the ingest of a blocked live pull; restarted under "
+             "the same id, it continues the same life", _kill_live_pull),
     Scenario("poison-records", "poison on every topic: 12 MiB bad frame, NaN and 1e13 times, "
              "3 MiB garbage, alert raised_at 1e300", _poison_records),
     Scenario("dead-sink", "a second red-line sink answers 503 for 40 s beside the live one",

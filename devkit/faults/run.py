@@ -162,6 +162,7 @@ class Run:
         self.live: LiveTs | None = None
         self.media: dict[str, Path] = {}
         self.checks: list[Callable[[], None]] = []  # scenario checks run after the count
+        self.closers: list[Callable[[], Awaitable[None]]] = []  # a scenario's own servers
 
     # ---- setup and load ------------------------------------------------------------------
     async def setup(self) -> None:
@@ -183,7 +184,7 @@ class Run:
                      **env: str) -> asyncio.subprocess.Process:  # fmt: skip
         args = ["ingest", source, "--stream-id", stream, "--account-id", account,
                 "--tenant", "faults"] + (["--realtime"] if realtime else [])  # fmt: skip
-        log = open(self.logs / f"ingest-{stream}.log", "wb")  # noqa: SIM115 (child owns it)
+        log = open(self.logs / f"ingest-{stream}.log", "ab")  # noqa: SIM115 (child owns it; "a": a restart keeps the lines before)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "framewatch.cli", *args,
             env={**self.pipe.env(), "FRAMEWATCH_METRICS__ENABLED": "false",
@@ -250,6 +251,13 @@ class Run:
     async def kill(self, name: str) -> None:
         """SIGKILL a service (its whole process group): no clean shutdown at all."""
         p = self.proc(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        await p.wait()
+
+    async def kill_ingest(self, stream: str) -> None:
+        """SIGKILL a stream's ingest (its process group); it is no longer waited for."""
+        p = self.ingests.pop(stream)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
         await p.wait()
@@ -458,7 +466,8 @@ class Run:
         for name in self.ingests:
             if name.startswith(("live-", "corrupt-")):
                 text = (self.logs / f"ingest-{name}.log").read_text(errors="replace").strip()
-                f.notes.append(f"{name}: {text.splitlines()[-1] if text else '-'}")
+                last = text.splitlines()[-1] if text else "-"
+                f.notes.append(last if last.startswith(f"{name}:") else f"{name}: {last}")
         for name, p in pipe.procs.items():
             if p.returncode is not None and p.returncode not in (0, -9):
                 tail = (self.logs / f"{name}.log").read_text(errors="replace").strip()
@@ -486,3 +495,6 @@ class Run:
             await self.proxy.close()
         if self.live:
             await self.live.close()
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await close()

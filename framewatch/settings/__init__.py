@@ -42,6 +42,7 @@ TOPIC_KEYS = (
     "reviews",
     "audit",
     "dead_letters",
+    "decisions_shadow",
 )
 
 # the streams worker's Faust app: its id is also its consumer group and the stem of the topics
@@ -52,7 +53,7 @@ INTERNAL_TOPICS = {
     "reviews_by_account": ("reviews-by-account", "account"),
     "audit_in": ("audit-in", "stream"),
 }
-TABLES = ("stream-state", "account-ledger", "audit-head")
+TABLES = ("stream-state", "account-ledger", "audit-head", "stream-state-shadow")
 
 
 class TopicsSettings(BaseModel):
@@ -71,6 +72,10 @@ class TopicsSettings(BaseModel):
     reviews: str = "reviews"
     audit: str = "audit"
     dead_letters: str = "dead-letters"
+    decisions_shadow: str = Field(
+        "decisions-shadow",
+        description="what streams.shadow_policy_dir would decide (acts on nothing)",
+    )
     partitions: int = Field(6, ge=1, le=1024, description="partitions of the stream-keyed topics")
     account_partitions: int = Field(6, ge=1, le=1024, description="partitions of account topics")
     replication_factor: int = Field(1, ge=1, le=16)
@@ -124,7 +129,8 @@ class MetricsSettings(BaseModel):
     scoring_port: int = Field(9102, ge=0, le=65535)
     streams_port: int = Field(9103, ge=0, le=65535)
     alerts_port: int = Field(9104, ge=0, le=65535)
-    check_api_port: int = Field(9105, ge=0, le=65535, description="`framewatch check-api`")
+    console_port: int = Field(9105, ge=0, le=65535)
+    check_api_port: int = Field(9106, ge=0, le=65535, description="`framewatch check-api`")
     lag_interval_s: float = Field(
         5.0,
         gt=0,

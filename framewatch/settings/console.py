@@ -35,3 +35,26 @@ class ConsoleSettings(BaseModel):
         description="reason codes a reviewer picks when overturning",
     )
     page_size: int = Field(50, ge=1, le=500, description="queue items per page")
+    viewers_ttl_s: int = Field(
+        300, ge=1, description="a stream's reported viewer count orders the queue this long"
+    )
+    viewers_refresh_s: float = Field(
+        5.0, gt=0, description="how often the console re-reads the reported viewer counts"
+    )
+    metrics_refresh_s: float = Field(
+        15.0, gt=0, description="how often the numbers gauges on /metrics are recomputed"
+    )
+    login_window_s: int = Field(
+        900, ge=1, description="failed logins are counted over this window (then forgotten)"
+    )
+    login_max_failures_account: int = Field(
+        5, ge=1, description="failed logins to one user name in a window before it is throttled"
+    )
+    login_max_failures_address: int = Field(
+        20, ge=1, description="failed logins from one client address in a window (any names)"
+    )
+    login_tenant_max_failures: dict[str, int] = Field(
+        default_factory=dict,
+        description="per tenant: failed logins to a user of that tenant before it is throttled "
+        "(the strictest of a user's tenants wins; default login_max_failures_account)",
+    )

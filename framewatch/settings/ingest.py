@@ -28,6 +28,13 @@ class IngestSettings(BaseModel):
     )
     scene_check_fps: float = Field(5.0, gt=0, description="how often frames are checked for cuts")
     scene_cut_min_gap_s: float = Field(0.5, ge=0, description="min time between scene-cut samples")
+    pdq_full_frame: bool = Field(
+        False,
+        description="hash sampled frames by handing every pixel (as RGB) to pdqhash's C++ "
+        "(~20 CPU ms a 720p frame) instead of running PDQ's own filter at the 64x64 points it "
+        "keeps on the decoded luma plane (~1 ms; as close to Meta's reference hashes, "
+        "docs/ingest.md)",
+    )
     dedup_max_distance: int = Field(
         8, ge=-1, le=256, description="suppress a sample within this PDQ distance (-1: never)"
     )

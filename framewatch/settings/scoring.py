@@ -61,6 +61,18 @@ class ScoringSettings(BaseModel):
     score_cache_pause_s: float = Field(
         5.0, gt=0, description="after a Redis error, score without the cache this long"
     )
+    frame_budget_ms: float | None = Field(
+        None, gt=0, description="models whose declared cost_ms fits this together (cheapest "
+        "first) run on every frame, the others on a cadence or on suspicion; unset: every model "
+        "every frame; on a GPU always every frame (scoring/cadence.py)"
+    )  # fmt: skip
+    costly_every: int = Field(
+        5, ge=1, description="a model over the frame budget runs on every Nth sample of a stream"
+    )
+    suspicion: float = Field(
+        0.3, ge=0, le=1, description="a cheap model's score at or over this runs the costly "
+        "models on that frame too"
+    )  # fmt: skip
     text_every: int = Field(
         3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
     )

@@ -14,6 +14,10 @@ class StreamsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy_dir: Path = Field(Path("policies"), description="folder of policy YAML files")
+    shadow_policy_dir: Path | None = Field(
+        None, description="a second policy set run in shadow on live scores: its decisions go "
+        "to the decisions_shadow topic only (no alert, statement, strike or hot mark); unset: off"
+    )  # fmt: skip
     data_dir: Path = Field(
         Path(".framewatch") / "streams", description="Faust's local data folder (table state)"
     )
@@ -94,6 +98,12 @@ class StreamsSettings(BaseModel):
         5,
         ge=0,
         description="wait this long to batch outputs and changelog writes into one request",
+    )
+    pin_concurrency: int = Field(
+        32,
+        ge=1,
+        description="evidence pins (small file writes) running on threads at once, off the "
+        "decision path; the next offset commit waits for them",
     )
     session_timeout_s: float = Field(
         30.0,

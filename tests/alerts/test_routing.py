@@ -12,7 +12,7 @@ from framewatch import records
 
 def test_example_file_is_valid() -> None:
     r = load(Path(__file__).parents[2] / "deploy" / "alerts.example.yaml")
-    assert r.wanted_types() == {"alert", "enforcement"}
+    assert r.wanted_types() == {"alert", "enforcement", "review"}
 
 
 def test_unknown_sink_type_names_line_and_field() -> None:

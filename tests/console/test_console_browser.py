@@ -139,6 +139,10 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     block_a = next(d for d in ds if d.stream_id == "sx" and d.action == "block")
     assert any(d.stream_id == "sb" and d.action == "review" for d in ds)
     console.wait_ready()
+    # tenant A's platform reports 1,800 people watching sd: it goes first among the reviews
+    r = redisio.sync_client(settings)
+    key = apikeys.create(settings, r, "tenant-a")
+    _put_viewers(console.url, key, "sd", 1800)
 
     # alice (tenant A) logs in; her queue holds A's review, nothing of tenant B
     browser.get(console.url + "/login")
@@ -148,6 +152,8 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-href$="/review/{review_a.decision_id}"]')
     assert "violence.gore" in row.text and "tenant-a" in row.text
     assert "sb /" not in browser.find_element(By.ID, "queue").text
+    first = browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr")[0]
+    assert "sd /" in first.text and "1,800" in first.text
     shot(browser, "console-queue.png")
     browser.find_element(By.CSS_SELECTOR, f'a.item-link[href$="{review_a.decision_id}"]').click()
     wait(browser).until(lambda b: "/items/" in b.current_url)
@@ -198,8 +204,6 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
     assert any(d.corrects == review_a.decision_id and d.action == "allow" for d in ds)
 
     # an appeal of the block: alice upholds it first, so the appeal must go to someone else
-    r = redisio.sync_client(settings)
-    key = apikeys.create(settings, r, "tenant-a")
     alice = Session(console.url)
     alice.login("alice", PASSWORD)
     bitem = f"/items/tenant-a/review/{block_a.decision_id}"
@@ -265,6 +269,18 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
 def _strikes(led: Any) -> list[dict[str, Any]]:
     rows = led if isinstance(led, list) else [led]
     return [s for row in rows for s in (row.get("ledger") or row).get("strikes", [])]
+
+
+def _put_viewers(base: str, key: str, stream_id: str, viewers: int) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{base}/v1/streams/{stream_id}/viewers", method="PUT",
+        data=json.dumps({"viewers": viewers}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
 
 
 def _post_appeal(base: str, key: str, decision_id: str, expect: int = 201) -> dict[str, Any]:

@@ -85,6 +85,9 @@ def test_console_verdict_ids_are_the_workers() -> None:
     from streams.review import review_id
 
     assert records.stable_id("review", "d1", "overturned") == review_id("d1", "overturned")
+    # deciding an appeal is a verdict of its own, though an earlier review said the same
+    assert records.stable_id("review", "d1", "upheld", "a1") == review_id("d1", "upheld", "a1")
+    assert review_id("d1", "upheld", "a1") != review_id("d1", "upheld")
 
 
 def test_queue_pages_stay_sorted_as_reviews_come_and_go() -> None:
@@ -104,3 +107,26 @@ def test_queue_pages_stay_sorted_as_reviews_come_and_go() -> None:
     assert [i.item_id for i in page.items] == ["ap", "r1", "r5"]  # after the red line
     assert page.total == 7 and page.breached == 5  # r1, r5, r3, r2 (decided < 50), the appeal
     assert ix.queue({"tb"}, 900).total == 0
+
+
+def test_an_erased_account_loses_its_review_notes_in_the_console() -> None:
+    from console.index import Index
+    from framewatch.records import AccountForget
+
+    ix = Index()
+    ix.add(dec("d1", "block", "violence.gore", 1000))
+    ix.add(rv("d1", "upheld", 1100, note="the user's face is visible"))
+    other = dec("d2", "block", "violence.gore", 1000).model_copy(update={"account_id": "b"})
+    ix.add(other)
+    ix.add(rv("d2", "upheld", 1100, note="keep me").model_copy(update={"account_id": "b"}))
+    ix.add(AccountForget(forget_id="f1", tenant="ta", account_id="a", requested_at=1200))
+    assert [v.note for v in ix.verdicts["d1"]] == [None]
+    assert [v.outcome for v in ix.verdicts["d1"]] == ["upheld"]  # the outcome stays (numbers)
+    assert [v.note for v in ix.verdicts["d2"]] == ["keep me"]  # another account keeps its own
+    # a verdict read after the erasure (another partition, read later) arrives without its note
+    ix.add(rv("d1", "overturned", 1300, note="late note"))
+    assert {v.note for v in ix.verdicts["d1"]} == {None}
+    assert all(r.note is None for r in ix.reviews if r.account_id == "a")
+    # another tenant's account of the same id is another account
+    ix.add(rv("d9", "upheld", 1400, note="tb's").model_copy(update={"tenant": "tb"}))
+    assert ix.verdicts["d9"][0].note == "tb's"

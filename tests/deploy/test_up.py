@@ -41,7 +41,7 @@ def test_dry_run_lists_every_service_with_its_metrics_url(tmp_path: Path) -> Non
     assert plan["local"] is True  # nothing configured: up would start the local stack
     assert [s["name"] for s in plan["services"]] == [s.name for s in services()]
     assert [s["metrics"] for s in plan["services"]] == [
-        f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104, 9105)
+        f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104, 9105, 9106)
     ]
     scorer = plan["services"][1]
     assert scorer["argv"][1:] == ["-m", "framewatch.cli", "score"]
@@ -76,6 +76,7 @@ def test_up_creates_topics_runs_every_service_and_ctrl_c_stops_cleanly(
         FRAMEWATCH_INGEST__HTTP_PORT="0",
         FRAMEWATCH_SCORING__HTTP_PORT="0",
         FRAMEWATCH_ALERTS__HTTP_PORT="0",
+        FRAMEWATCH_CONSOLE__PORT="0",
         FRAMEWATCH_LOCAL__STATE_DIR=str(tmp_path / "local"),
     )
     proc = subprocess.Popen(
@@ -102,7 +103,7 @@ def test_up_creates_topics_runs_every_service_and_ctrl_c_stops_cleanly(
     log = "".join(seen) + rest
     assert started == {s.name for s in services()}, log
     assert proc.returncode == 0, log
-    assert "topics ready: 8 (8 new)" in log
+    assert "topics ready: 9 (9 new)" in log
     assert "all services stopped" in log
     assert "stopping the local kafka" not in log  # it used the configured broker
 
@@ -155,6 +156,6 @@ def test_up_starts_the_local_stack_when_nothing_is_configured_and_stops_it_after
         rest, _ = proc.communicate(timeout=60)
     log = "".join(seen) + rest
     assert proc.returncode == 0, log
-    assert "starting kafka" in log and "topics ready: 8 (8 new)" in log
+    assert "starting kafka" in log and "topics ready: 9 (9 new)" in log
     assert "stopping the local kafka and redis that up started" in log
     assert not port_open(kafka_port) and not port_open(redis_port)

@@ -10,7 +10,7 @@ from framewatch.settings import Settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)  # one more process (the console) since the review-bank stream
 async def test_demo_blocks_the_edited_chair_and_pages_within_seconds(settings: Settings) -> None:
     summary = await run_demo(settings, as_json=True, seconds=12)
     # the edited copy of the banked video is blocked; the unrelated streams are not
@@ -24,6 +24,14 @@ async def test_demo_blocks_the_edited_chair_and_pages_within_seconds(settings: S
     # every sampled frame has exactly one score
     assert summary["frames_in"] > 0
     assert summary["frames_scored"] == summary["frames_in"] == summary["score_records"]
+    # the padded sample is in the review bank: its review waits in the console's queue, read
+    # through the console's own API as the demo's reviewer
+    con = summary["console"]
+    assert con["pending_reviews"] >= 1 and con["url"].startswith("http://127.0.0.1:")
+    assert [w["stream_id"] for w in con["waiting"]] == ["demo-padded"]
+    assert con["waiting"][0]["category"] == "known_bad.review_bank"
+    padded = [d for d in summary["decisions"] if d["stream_id"] == "demo-padded"]
+    assert [d["action"] for d in padded] == ["review"]
     assert set(summary["frames_per_stream"]) == {
         "demo-chair-edited",
         "demo-pattern",

@@ -74,3 +74,11 @@ def test_suppression_disabled_with_negative_distance() -> None:
     d = DuplicateSuppressor(max_distance=-1, heartbeat_s=10)
     assert d.decide("0" * 64, 0.0, "first") == "first"
     assert d.decide("0" * 64, 1.0, "interval") == "interval"
+
+
+def test_due_predicts_decide_without_changing_it() -> None:
+    pts = [0.0, 0.4, 0.9, 1.0, 1.2, 2.5, 2.6, 0.3, 0.5, 20.0, 20.4, 21.1]  # backwards, a jump
+    peek, real = IntervalSampler(1.0, max_jump_s=5.0), IntervalSampler(1.0, max_jump_s=5.0)
+    for t in pts:
+        assert peek.due(t) == (real.decide(t) is not None), t
+        peek.decide(t)

@@ -225,3 +225,63 @@ def test_overturned_red_line_block_resolves_its_incident_once(proc: Processor) -
     state, [gblock] = run(proc, [gore(i, stream="g9") for i in range(3)])
     plain = rp.on_review(state, verdict(gblock, "overturned"))
     assert [o for o in plain.outputs if o.topic == "alerts"] == []
+
+
+def test_escalated_review_blocks_as_red_line_and_pages_once(proc: Processor) -> None:
+    # gore 0.6 over three frames: a review decision; the reviewer sees a red line
+    state, [rev] = run(proc, [gore(i, 0.6) for i in range(3)])
+    assert rev.action == "review" and state["state"] == "review"
+    rp = ReviewProcessor(proc)
+    esc = verdict(rev, "escalated", reviewer="ana")
+    res = rp.on_review(state, esc)
+    assert res.state["state"] == "blocked" and not res.cleared
+    by_topic = {o.topic: o.record for o in res.outputs}
+    assert list(by_topic) == ["decisions", "alerts", "audit_in"]  # the block's strike: ledger
+    block, page = by_topic["decisions"], by_topic["alerts"]
+    assert block.action == "block" and block.red_line and block.previous_state == "review"
+    assert block.reasons[0].source == "review" and block.reasons[0].category == "violence.gore"
+    assert block.decision_id == review.escalation_id("default/s1", rev.decision_id)
+    statement.validate(block.statement)
+    # detected automatically, decided by a person: not a fully automated decision
+    assert block.statement.automated_decision == "AUTOMATED_DECISION_PARTIALLY"
+    assert page.kind == "trigger" and page.red_line and page.severity == "critical"
+    assert "ana" in page.summary and page.tenant == "default"
+    assert by_topic["audit_in"].reviewer == "ana"
+    # a re-sent escalation sends the same records (same ids), never a second incident
+    again = rp.on_review(res.state, esc)
+    assert again.duplicate
+    ids = {(o.topic, getattr(o.record, "decision_id", None)) for o in again.outputs}
+    assert ("decisions", block.decision_id) in ids
+    assert next(o.record for o in again.outputs if o.topic == "alerts").incident_id == (
+        page.incident_id
+    )
+    # more frames do not decide again: the stream is blocked
+    state2, more = run(proc, [gore(i, 0.99) for i in range(3, 6)], again.state)
+    assert more == [] and state2["state"] == "blocked"
+
+
+def test_escalating_an_ordinary_block_pages_only(proc: Processor) -> None:
+    state, [block] = run(proc, [gore(i) for i in range(3)])
+    assert not block.red_line
+    rp = ReviewProcessor(proc)
+    res = rp.on_review(state, verdict(block, "escalated"))
+    assert [o.topic for o in res.outputs] == ["alerts", "audit_in"]  # no second block
+    assert res.state["state"] == "blocked"
+    # escalating again (another reviewer's id) does not page twice
+    other = verdict(block, "escalated").model_copy(update={"review_id": "other"})
+    res2 = rp.on_review(res.state, other)
+    assert [o.topic for o in res2.outputs] == ["audit_in"]
+
+
+def test_escalation_counts_as_upheld_for_precision() -> None:
+    d = Decision(decision_id="d1", stream_id="s", account_id="a", action="review",
+                 previous_state="ok", policy_version="p", first_frame_id="f",
+                 captured_at=T0, decided_at=T0,
+                 reasons=[records.Reason(category="violence.gore", score=0.6, threshold=0.5,
+                                         frames_seen=3, frames_window=5, rule="r")])  # fmt: skip
+    [row] = review.precision([verdict(d, "escalated")])
+    assert row["upheld"] == 1 and row["precision"] == 1.0
+    old = records.decode(
+        records.encode(verdict(d, "upheld")).replace(b'"v":2', b'"v":1'), ReviewOutcome
+    )
+    assert old.outcome == "upheld"  # v1 reviews still read

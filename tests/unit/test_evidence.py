@@ -154,3 +154,16 @@ def test_forget_and_show_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert main(["evidence", "show", "t1", "d1"]) == 1
     assert "no evidence pinned" in capsys.readouterr().err
     assert [e["actor"] for e in st.access_log("t1")] == ["auditor"]
+
+
+def test_an_escalated_decisions_evidence_goes_under_legal_hold(tmp_path: Path) -> None:
+    st = store(tmp_path)
+    st.stage(sc(1), b"jpeg-1")
+    pin = st.pin(decision(1))  # a review decision: ordinary retention
+    assert not pin["hold"] and pin["expires_at"] is not None
+    held = st.hold("t1", "d1")
+    assert held is not None and held["hold"] and held["expires_at"] is None
+    assert held["manifest"] == pin["manifest"]  # the same evidence, now kept
+    st.sweep(now=1000.0 + 10 * 365 * 86400)  # ten years on: a held pin is never swept
+    assert st.manifest("t1", "d1", actor="x") is not None
+    assert st.hold("t2", "d1") is None and st.hold("t1", "nope") is None  # tenant-walled

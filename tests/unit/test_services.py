@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_each_stage_registers_its_services_named_after_itself() -> None:
     """One service a stage, named after it; the scoring stage adds the check API, which
     consumes no topic (so the pipeline the demo and the fault suite run is unchanged)."""
-    assert [s.name for s in services()] == ["ingest", "scoring", "streams", "alerts", "check-api"]
+    names = ["ingest", "scoring", "streams", "alerts", "console", "check-api"]
+    assert [s.name for s in services()] == names
     assert [s.name for s in consumers()] == ["scoring", "streams", "alerts"]
     assert service("check-api").args == ("check-api",) and service("check-api").consumes is None
     s = load_settings(topics={"prefix": "p."})
@@ -26,7 +27,7 @@ def test_each_stage_registers_its_services_named_after_itself() -> None:
 
 def test_unknown_names_list_the_registered_ones() -> None:
     with pytest.raises(
-        ServiceError, match="registered: ingest, scoring, streams, alerts, check-api"
+        ServiceError, match="registered: ingest, scoring, streams, alerts, console, check-api"
     ):
         service("scorer")
     with pytest.raises(ServiceError, match="unknown service\\(s\\) score in --only"):
