@@ -64,6 +64,16 @@ async def body_within(read: Awaitable[T], timeout_s: float) -> T:
         ) from None
 
 
+async def hang_up(request: web.Request, resp: web.Response) -> web.Response:
+    """Send ``resp`` now, then close the connection: no lingering read of a body nobody wants
+    (aiohttp would otherwise drain it to keep the connection alive)."""
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return resp
+
+
 def ident(value: str, what: str) -> str:
     """A client's id (stream, account, reviewer) checked where it enters: 422 naming the rule."""
     try:
@@ -104,12 +114,7 @@ def middleware(
             return await handler(request)
         except HttpError as exc:
             resp = answer(exc.status, exc.code, str(exc))
-            if exc.close:  # answer, then hang up: no lingering read of a body nobody wants
-                await resp.prepare(request)
-                await resp.write_eof()
-                if request.protocol is not None:
-                    request.protocol.force_close()
-            return resp
+            return await hang_up(request, resp) if exc.close else resp
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

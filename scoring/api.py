@@ -50,12 +50,12 @@ REFUSED = Counter(
 )
 for _o in ("scored", "failed", "cancelled"):
     PARTS.labels(outcome=_o)
-for _r in ("unauthorized", "busy", "too_large", "bad_request"):
+for _r in ("unauthorized", "busy", "too_large", "bad_request", "slow_body"):
     REFUSED.labels(reason=_r)
 CHECK_API: web.AppKey[CheckApi] = web.AppKey("check_api")
 # status -> OpenAI error type
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error",
-          413: "invalid_request_error", 422: "invalid_request_error",
+          408: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
           429: "rate_limit_exceeded", 500: "server_error"}  # fmt: skip
 
 
@@ -195,14 +195,20 @@ class CheckApi:
             return error(400, str(e), "image_url_refused", "input")
         except CheckCancelled as e:
             return error(400, str(e), "cancelled")  # nobody reads it: the client has gone
+        except httpapi.HttpError as e:  # the body did not arrive in time: answer and hang up
+            REFUSED.labels(reason="slow_body").inc()
+            return await httpapi.hang_up(req, error(e.status, str(e), e.code))
         except FramewatchError as e:  # the image cannot be decoded, or is too large
             return error(422 if req.path == "/v1/check" else 400, str(e), "invalid_image", "input")
         except asyncio.CancelledError:
             cancel.set()  # the client went away: parts not yet started are skipped
             raise
 
+    async def _read(self, req: web.Request) -> bytes:
+        return await httpapi.body_within(req.read(), self.sc.check_body_timeout_s)
+
     async def _json(self, req: web.Request) -> Any:
-        raw = await req.read()
+        raw = await self._read(req)
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be a request
@@ -250,7 +256,7 @@ class CheckApi:
                                  "(no other field)", "image_url") from None  # fmt: skip
             data = await fetch_image(body.image_url, self.s)
         else:
-            data = await req.read()
+            data = await self._read(req)
         return await self._run(req, cancel, self.checker.image, data, tenant, channel, cancel)
 
     async def moderations(self, req: web.Request) -> web.Response:

@@ -150,6 +150,8 @@ class ModerationResponse(_Strict):
 MODELS = (CheckUrl, ModerationRequest, CheckResult, ModerationResponse, OpenAIError)
 _COMMON = {
     "401": "missing or unknown API key",
+    "408": "the body did not arrive within scoring.check_body_timeout_s (then the connection "
+    "is closed)",
     "413": "body over scoring.check_max_request_bytes",
     "429": "this key has too many requests or bytes in flight",
 }

@@ -106,6 +106,11 @@ class ScoringSettings(BaseModel):
     check_max_request_bytes: int = Field(
         24 * 1024 * 1024, ge=1024, description="check API: largest request body"
     )
+    check_body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="check API: the whole request body must arrive within "
+        "this (not per chunk: a client trickling a byte a second holds a connection for nothing); "
+        "past it, 408 and the connection is closed"
+    )  # fmt: skip
     check_max_parts: int = Field(
         8, ge=1, le=1024, description="check API: most inputs + parts (images, texts) a request"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from scoring.api import app
 from scoring.banks import BankStore
 from scoring.scorer import Scorer
 from tests.scoring.conftest import check_api, frames, jpeg
+from tests.security.slow import trickle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -330,3 +332,27 @@ def test_the_check_api_service_serves_its_api_and_its_metrics_where_registered(
         assert port is not None
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             assert "framewatch_check_requests_in_flight" in r.read().decode()
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/moderations"])
+async def test_a_trickled_body_gets_408_and_the_connection_closes(  # type: ignore[no-untyped-def]
+    make_settings, scorer, path: str
+) -> None:
+    s_ = make_settings(scoring={"check_body_timeout_s": 1.0})
+    async with check_api(s_, scorer) as (base, auth):
+        port = int(base.rsplit(":", 1)[1])
+        kind = "image/png" if path == "/v1/check" else "application/json"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {auth['Authorization']}\r\nContent-Type: {kind}\r\n"
+        )
+        answer = await trickle(port, head, 100_000)  # returns once the server hung up
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line.startswith(b"HTTP/1.1 408"), answer[:200]
+        body = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+        assert body["code"] == "body_timeout" and "1 s" in body["message"]
+        async with (  # the API serves the next client as before
+            aiohttp.ClientSession() as s,
+            s.post(f"{base}/v1/moderations", json={"input": "x"}, headers=auth) as r,
+        ):
+            assert r.status == 200

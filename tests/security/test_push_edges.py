@@ -26,6 +26,7 @@ from framewatch.local import free_port
 from framewatch.settings import Settings
 from tests.ingest.helpers import push_server
 from tests.ingest.test_serve_cli import env_of
+from tests.security.slow import trickle
 
 pytestmark = pytest.mark.timeout(120)
 HUGE_ID = "x" * 7000 + "\nframewatch_up 1"  # a label value that would forge a metric line
@@ -35,30 +36,6 @@ def png() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(buf, "PNG")
     return buf.getvalue()
-
-
-async def trickle(port: int, head: str, total: int) -> bytes:
-    """Send ``head`` announcing ``total`` body bytes, then one byte every 0.2 s until the
-    server hangs up (or 30 s); everything the server sent back."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    got = asyncio.create_task(reader.read())  # returns at EOF: the server closed
-    writer.write(head.encode() + f"Content-Length: {total}\r\n\r\n".encode())
-    end = time.monotonic() + 30
-    try:
-        for _ in range(total):
-            if got.done() or time.monotonic() > end:
-                break
-            try:
-                writer.write(b"{")
-                await writer.drain()
-            except OSError:
-                break  # the server hung up mid-body
-            await asyncio.sleep(0.2)
-        assert got.done() or time.monotonic() <= end, "the server never cut the slow upload"
-        return await asyncio.wait_for(got, 5)
-    finally:
-        got.cancel()
-        writer.close()
 
 
 @pytest.mark.parametrize("route", ["push", "sources"])
