@@ -135,6 +135,18 @@ def test_compose_and_k8s_run_every_service_once() -> None:
         assert k8s.count(s.args) == 1, f"k8s must have one Deployment for {s.name}"
 
 
+def test_the_registry_free_override_builds_every_framewatch_image_from_the_local_base() -> None:
+    """compose.local.yaml (what `make compose-test` and machines without Docker Hub use) must
+    give every service built from our Dockerfile the local base; one it misses is pulled from
+    Docker Hub and the build fails offline (the console did, once)."""
+    ours = {n for n, svc in _compose()["services"].items()
+            if (svc.get("build") or {}).get("dockerfile") == "Dockerfile"}  # fmt: skip
+    local = yaml.safe_load((DEPLOY / "compose.local.yaml").read_text())["services"]
+    for name in ours:
+        build = (local.get(name) or {}).get("build") or {}
+        assert "BASE" in (build.get("args") or {}), f"compose.local.yaml: {name} has no local build"
+
+
 def test_deploy_files_name_each_service_by_its_registered_name() -> None:
     """compose services, k8s objects and labels, Prometheus targets and the docs' table use the
     stages' registered names ("scorer" was a third name for scoring)."""
