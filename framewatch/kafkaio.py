@@ -93,6 +93,17 @@ def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kw)
 
 
+async def send_one(settings: Settings, topic_key: str, key: str, value: bytes) -> None:
+    """Produce one record to the topic ``topic_key`` names and wait for the broker's ack: what a
+    command-line tool that writes a verdict or request needs."""
+    prod = producer(settings)
+    await prod.start()
+    try:
+        await prod.send_and_wait(settings.topics.name(topic_key), value, key=key.encode())
+    finally:
+        await prod.stop()
+
+
 def consumer(settings: Settings, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
     """A consumer that never auto-commits: stages commit after their output is produced."""
     kw: dict[str, Any] = {

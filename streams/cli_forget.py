@@ -62,7 +62,7 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         requested_at=now,
     )
     pins = EvidenceStore.from_settings(settings).forget(args.tenant, args.account)
-    asyncio.run(_send(settings, rec))
+    asyncio.run(kafkaio.send_one(settings, "reviews", scope.account(rec), records.encode(rec)))
     out = {"forget_id": rec.forget_id, "tenant": rec.tenant, "account_id": rec.account_id,
            "evidence_pins_removed": pins, "sent_to": settings.topics.name("reviews"),
            "not_erased": NOT_ERASED}  # fmt: skip
@@ -74,14 +74,3 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
               f"{out['sent_to']}")  # fmt: skip
         print(f"not erased: {NOT_ERASED}")
     return 0
-
-
-async def _send(settings: Settings, rec: AccountForget) -> None:
-    prod = kafkaio.producer(settings)
-    await prod.start()
-    try:
-        await prod.send_and_wait(
-            settings.topics.name("reviews"), records.encode(rec), key=scope.account(rec).encode()
-        )
-    finally:
-        await prod.stop()

@@ -97,17 +97,6 @@ async def find_decision(settings: Settings, decision_id: str) -> Decision | None
     return found[-1] if found else None
 
 
-async def _send(settings: Settings, rv: ReviewOutcome) -> None:
-    prod = kafkaio.producer(settings)
-    await prod.start()
-    try:
-        await prod.send_and_wait(
-            settings.topics.name("reviews"), records.encode(rv), key=scope.stream(rv).encode()
-        )
-    finally:
-        await prod.stop()
-
-
 def _resolve(args: argparse.Namespace, settings: Settings) -> int:
     from streams.review import review_id
 
@@ -139,7 +128,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
         note=args.note,
         resolved_at=records.now(),
     )
-    asyncio.run(_send(settings, rv))
+    asyncio.run(kafkaio.send_one(settings, "reviews", scope.stream(rv), records.encode(rv)))
     if args.json:
         print(json.dumps({"type": rv.TYPE, **rv.model_dump(mode="json")}))
     else:

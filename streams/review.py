@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from framewatch import records, scope
 from framewatch.records import AccountForget, Alert, Decision, Enforcement, Reason, ReviewOutcome
@@ -178,10 +178,26 @@ def _block(info: dict[str, Any], rv: ReviewOutcome, policy_version: str) -> Deci
 def _page(info: dict[str, Any], rv: ReviewOutcome, category: str) -> Alert:
     """The red-line trigger of an escalation: the incident of a red-line block of the stream
     from that first frame (so a later overturn of the block resolves the same incident)."""
-    first = info.get("first_frame_id") or rv.decision_id
     by = f" by reviewer {rv.reviewer}" if rv.reviewer else ""
+    summary = (
+        f"red line {category} on stream {rv.stream_id}: escalated on human review{by} "
+        f"({rv.review_id}); stream blocked"
+    )
+    return _incident(info, rv, info.get("first_frame_id") or rv.decision_id, category, summary)
+
+
+def _incident(
+    info: dict[str, Any],
+    rv: ReviewOutcome,
+    first: str,
+    category: str,
+    summary: str,
+    kind: Literal["trigger", "resolve"] = "trigger",
+) -> Alert:
+    """A red-line incident of the reviewed stream, keyed by the block's first frame."""
     return Alert(
         incident_id=incident_id(scope.stream(rv), first),
+        kind=kind,
         severity="critical",
         category=category,
         red_line=True,
@@ -190,10 +206,7 @@ def _page(info: dict[str, Any], rv: ReviewOutcome, category: str) -> Alert:
         tenant=rv.tenant,
         decision_id=rv.decision_id,
         evidence_frame_ids=[first],
-        summary=(
-            f"red line {category} on stream {rv.stream_id}: escalated on human review{by} "
-            f"({rv.review_id}); stream blocked"
-        ),
+        summary=summary,
         captured_at=info.get("captured_at") or rv.resolved_at,
         raised_at=rv.resolved_at,
     )
@@ -241,24 +254,12 @@ def _resolve(info: dict[str, Any], rv: ReviewOutcome) -> Alert | None:
     if info.get("corrected_action") != "block" or not info.get("red_line") or not first:
         return None
     by = f" by {rv.reviewer}" if rv.reviewer else ""
-    return Alert(
-        incident_id=incident_id(scope.stream(rv), first),
-        kind="resolve",
-        severity="critical",
-        category=info.get("category") or "known_bad",
-        red_line=True,
-        stream_id=rv.stream_id,
-        account_id=rv.account_id,
-        tenant=rv.tenant,
-        decision_id=rv.decision_id,
-        evidence_frame_ids=[first],
-        summary=(
-            f"resolved: the red-line block of stream {rv.stream_id} was overturned on review"
-            f"{by} ({rv.review_id}); the stream is cleared"
-        ),
-        captured_at=info.get("captured_at") or rv.resolved_at,
-        raised_at=rv.resolved_at,
+    summary = (
+        f"resolved: the red-line block of stream {rv.stream_id} was overturned on review"
+        f"{by} ({rv.review_id}); the stream is cleared"
     )
+    category = info.get("category") or "known_bad"
+    return _incident(info, rv, first, category, summary, kind="resolve")
 
 
 def on_ledger(
