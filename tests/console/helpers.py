@@ -19,6 +19,8 @@ from devkit.testdata import video
 from framewatch.settings import Settings
 from tests.streams.worker import env_for
 
+PASSWORD = "correct horse battery"  # reviewer alice's, in the pipeline fixtures (conftest.py)
+
 
 def sample_jpegs(n: int, name: str = "chair-orig-22-sd-bar.mp4") -> list[bytes]:
     """``n`` thumbnails of a bundled sample video, as ingest would send them."""

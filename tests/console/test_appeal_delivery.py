@@ -11,31 +11,22 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framewatch import apikeys, records, redisio
-from framewatch.local import free_port
 from framewatch.records import Decision
 from framewatch.settings import Settings
 from streams import statement
-from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, start_sink_server, wait_for
-from tests.console.helpers import ConsoleProc, Session, cli, csrf
+from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, wait_for
+from tests.console.helpers import PASSWORD, ConsoleProc, Session, csrf
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def sinks() -> AsyncIterator[SinkServer]:
-    srv, runner = await start_sink_server()
-    yield srv
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -61,25 +52,6 @@ routes:
         evidence={"dir": str(tmp_path / "evidence")},
         alerts={**FAST, "routing_file": routing},
     )
-
-
-@pytest.fixture
-def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.stop()
-    print((tmp_path / "worker.log").read_text()[-3000:])
-
-
-@pytest.fixture
-def console(settings: Settings, worker: Worker, tmp_path: Path) -> Iterator[ConsoleProc]:
-    cli(settings, worker.data_dir, "console", "user", "add", "alice", "--tenant", "tenant-a",
-        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
-    c = ConsoleProc(settings, worker.data_dir, free_port(), tmp_path / "console.log")
-    yield c
-    c.stop()
-    print((tmp_path / "console.log").read_text()[-3000:])
 
 
 def api(url: str, key: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from framewatch import records
 from framewatch.evidence import EvidenceStore
-from framewatch.local import free_port
 from framewatch.records import Alert, AuditEntry, Decision
 from framewatch.settings import Settings
-from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, start_sink_server, wait_for
-from tests.console.helpers import ConsoleProc, Session, cli, csrf, sample_jpegs
+from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, wait_for
+from tests.console.helpers import PASSWORD, ConsoleProc, Session, cli, csrf, sample_jpegs
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def sinks() -> AsyncIterator[SinkServer]:
-    srv, runner = await start_sink_server()
-    yield srv
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -55,25 +46,6 @@ routes:
         evidence={"dir": str(tmp_path / "evidence")},
         alerts={**FAST, "routing_file": routing},
     )
-
-
-@pytest.fixture
-def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.stop()
-    print((tmp_path / "worker.log").read_text()[-3000:])
-
-
-@pytest.fixture
-def console(settings: Settings, worker: Worker, tmp_path: Path) -> Iterator[ConsoleProc]:
-    cli(settings, worker.data_dir, "console", "user", "add", "alice", "--tenant", "tenant-a",
-        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
-    c = ConsoleProc(settings, worker.data_dir, free_port(), tmp_path / "console.log")
-    yield c
-    c.stop()
-    print((tmp_path / "console.log").read_text()[-3000:])
 
 
 async def until(settings: Settings, topic: str, pred: Callable[[list], bool], worker: Worker,
