@@ -22,7 +22,7 @@ from framewatch.evidence import EvidenceStore
 from framewatch.local import free_port
 from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings
-from tests.console.helpers import ConsoleProc, Session, cli, csrf, sample_jpegs
+from tests.console.helpers import PASSWORD, ConsoleProc, Session, cli, csrf, sample_jpegs
 from tests.streams.helpers import scores
 from tests.streams.worker import Worker, collect, produce
 
@@ -35,7 +35,6 @@ pytestmark = [
         "(apt-get install chromium chromium-driver)",
     ),
 ]
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -43,15 +42,6 @@ def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings
     return make_settings(
         streams={"session_timeout_s": 8}, evidence={"dir": str(tmp_path / "evidence")}
     )
-
-
-@pytest.fixture
-def worker(settings: Settings, kafka_topics: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(settings, tmp_path / "faust", tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.stop()
-    print((tmp_path / "worker.log").read_text()[-3000:])
 
 
 @pytest.fixture
