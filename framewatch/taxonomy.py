@@ -111,6 +111,9 @@ def _walk(tree: Any, prefix: str, out: dict[str, dict[str, Any]], src: str) -> N
         if unknown:
             raise TaxonomyError(f"{src}: {path} has unknown keys {sorted(unknown)}")
         entry = out.setdefault(path, {})
+        if "dsa" in node and "keywords" not in node:
+            # a new DSA category makes the node's earlier keywords (another category's) moot
+            entry.pop("keywords", None)
         for key in ("red_line", "dsa", "keywords"):
             if key in node:
                 entry[key] = node[key]

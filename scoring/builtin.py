@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+# ImageNet-1k class (its line in the labels file) -> taxonomy path, for efficientnet-lite3.
+# blade: ImageNet's 'letter opener' photos are mostly daggers; 'scabbard', 'chain saw' are left
+# out (tools and sheaths). Alcohol: bottles, glasses and drinks; 'goblet' and 'pitcher' are left
+# out (water and juice as often as wine).
+IMAGENET_CATEGORIES: dict[str, str] = {
+    "revolver, six-gun, six-shooter": "violence.weapons.firearm",
+    "rifle": "violence.weapons.firearm",
+    "assault rifle, assault gun": "violence.weapons.firearm",
+    "holster": "violence.weapons.firearm",
+    "cleaver, meat cleaver, chopper": "violence.weapons.blade",
+    "hatchet": "violence.weapons.blade",
+    "letter opener, paper knife, paperknife": "violence.weapons.blade",
+    "beer bottle": "alcohol.beverage",
+    "beer glass": "alcohol.beverage",
+    "wine bottle": "alcohol.beverage",
+    "red wine": "alcohol.beverage",
+    "whiskey jug": "alcohol.beverage",
+    "cocktail shaker": "alcohol.beverage",
+    "syringe": "drugs.paraphernalia",
+    "pill bottle": "drugs.paraphernalia",
+    "slot, one-armed bandit": "gambling.casino",
+}
+
 BUILTIN: dict[str, dict[str, Any]] = {
     "opennsfw": {
         "name": "opennsfw",
@@ -98,6 +121,34 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "FACE_FEMALE": "signal.face.female",
             "FACE_MALE": "signal.face.male",
         },
+    },
+    # ImageNet-1k classes that a moderation policy cares about, summed per category (softmax
+    # classes are exclusive: a wine photo splits its mass between 'red wine' and 'wine bottle').
+    # Its 1280-d pooled features are the `embedding` output that heads read (scoring/heads.py).
+    "efficientnet-lite3": {
+        "name": "efficientnet-lite3",
+        "version": "0.4.4",
+        "licence": "Apache-2.0 (TensorFlow EfficientNet-Lite; scoring/models/PROVENANCE.json)",
+        "cost_ms": 60,
+        "source": {"package": "scoring.models", "resource": "efficientnet-lite3.onnx"},
+        "input": {
+            "size": [280, 280],
+            "layout": "NHWC",
+            "colour": "RGB",
+            "scale": 1.0,
+            "mean": [0.0, 0.0, 0.0],
+            "std": [1.0, 1.0, 1.0],
+        },
+        "output": {
+            "decoding": "probabilities",
+            "tensor": "probabilities",
+            "labels_file": {
+                "package": "scoring.models",
+                "resource": "efficientnet-lite3.labels.txt",
+            },
+            "merge": "sum",
+        },
+        "labels": IMAGENET_CATEGORIES,
     },
     # faces with an estimated age: P(age < 18) per face (the age network's 81 bins), as the
     # review-only signal a policy combines (framewatch/combine.py). Opt-in: its error is years

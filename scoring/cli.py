@@ -80,10 +80,11 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from framewatch import taxonomy
     from scoring import evaluate
     from scoring.service import build_scorer
 
-    samples = evaluate.collect(Path(args.dir))
+    samples = evaluate.collect(Path(args.dir), taxonomy.load(settings.taxonomy_file))
     sc = settings.scoring
     review = sc.review_threshold if args.review is None else args.review
     block = sc.block_threshold if args.block is None else args.block

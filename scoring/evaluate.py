@@ -38,11 +38,12 @@ class Sample:
     perturbed: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def collect(root: Path) -> list[Sample]:
-    """Every image under root, labelled by its folder (relative path, / or . separated)."""
+def collect(root: Path, tax: taxonomy.Taxonomy | None = None) -> list[Sample]:
+    """Every image under root, labelled by its folder (relative path, / or . separated);
+    folders are checked against ``tax`` (the built-in taxonomy when None)."""
     if not root.is_dir():
         raise EvalError(f"{root} is not a folder: give DIR with DIR/<category>/ and DIR/safe/")
-    tax = taxonomy.load()
+    tax = tax or taxonomy.load()
     out: list[Sample] = []
     for p in sorted(root.rglob("*")):
         if p.suffix.lower() not in IMAGE_EXT or not p.is_file():

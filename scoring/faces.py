@@ -28,7 +28,7 @@ class FaceModel(Model):
 
     def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
         super().__init__(manifest, providers)  # the ONNX file: ModelUnavailable when absent
-        spec = manifest.input.faces
+        spec = manifest.image_input.faces
         assert spec is not None
         try:
             import dlib
@@ -50,7 +50,7 @@ class FaceModel(Model):
         """(normalised box, aligned RGB chip) of the frame's largest faces."""
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         h, w = rgb.shape[:2]
-        size = self.manifest.input.size[0]
+        size = self.manifest.image_input.size[0]
         dl = self._dlib
         with self._lock:
             rects = sorted(self._detector(rgb, self.faces.upsample), key=lambda r: -r.area())
@@ -66,7 +66,7 @@ class FaceModel(Model):
         return out
 
     def _tensor(self, rgb_chip: np.ndarray) -> np.ndarray:
-        spec = self.manifest.input
+        spec = self.manifest.image_input
         img = rgb_chip if spec.colour == "RGB" else rgb_chip[:, :, ::-1]
         x = img.astype(np.float32) * np.float32(spec.scale)
         x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)

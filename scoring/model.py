@@ -13,6 +13,7 @@ from prometheus_client import Gauge, Info
 
 from framewatch import images, records
 from framewatch.metrics import stage_registry
+from framewatch.taxonomy import Taxonomy
 from scoring import registry
 from scoring.errors import ModelError
 
@@ -47,6 +48,8 @@ class Result:
     scores: dict[str, float] = field(default_factory=dict)
     raw: dict[str, float] = field(default_factory=dict)
     detections: list[records.Detection] = field(default_factory=list)
+    # the model's other ONNX outputs for this image (an embedding), read by heads
+    features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Model:
@@ -65,7 +68,16 @@ class Model:
         inp = self.session.get_inputs()[0]
         registry.check_inputs(manifest, list(inp.shape))
         self.input_name = inp.name
-        n_out = self.session.get_outputs()[0].shape
+        # a quantised model may take bytes; one exported with a fixed batch of 1 runs per image
+        self.input_dtype = np.uint8 if inp.type == "tensor(uint8)" else np.float32
+        self.batch_one = inp.shape[0] == 1
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        self.output_names = list(outs)
+        self.label_output = manifest.output.tensor or self.output_names[0]
+        if self.label_output not in outs:
+            raise ModelError(f"model {self.ref}: field 'output.tensor': no ONNX output named "
+                             f"{self.label_output!r}; it has {self.output_names}")  # fmt: skip
+        n_out = outs[self.label_output]
         field, want = "output.labels", len(manifest.output.labels)
         if manifest.output.decoding == "age_bins":
             field, want = "output.bin_ages", len(manifest.output.bin_ages or ())
@@ -88,7 +100,7 @@ class Model:
     # ---------------------------------------------------------------- preprocessing
     def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
         """BGR uint8 image -> CHW/HWC float32 tensor (no batch dim) + (sx, sy) box scale."""
-        spec = self.manifest.input
+        spec = self.manifest.image_input
         w, h = spec.size
         img = bgr
         scale = (1.0 / img.shape[1], 1.0 / img.shape[0])
@@ -126,15 +138,31 @@ class Model:
         return np.ascontiguousarray(x), scale
 
     # ---------------------------------------------------------------- inference
+    def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every ONNX output of one inference over the batch, by name."""
+        if self.input_dtype == np.uint8:
+            batch = np.clip(np.rint(batch), 0, 255)
+        batch = batch.astype(self.input_dtype, copy=False)
+        rows = [batch[i : i + 1] for i in range(len(batch))] if self.batch_one else [batch]
+        runs = [self.session.run(None, {self.input_name: r}) for r in rows]
+        return {n: np.concatenate([np.asarray(r[i]) for r in runs])
+                for i, n in enumerate(self.output_names)}  # fmt: skip
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        return np.asarray(self.outputs(batch)[self.label_output], dtype=np.float32)
 
     def run(self, images: list[np.ndarray]) -> list[Result]:
         if not images:
             return []
         prepped = [self.preprocess(im) for im in images]
-        out = self.infer(np.stack([p[0] for p in prepped]))
-        return self.decode(out, [p[1] for p in prepped])
+        outs = self.outputs(np.stack([p[0] for p in prepped]))
+        results = self.decode(
+            np.asarray(outs[self.label_output], np.float32), [p[1] for p in prepped]
+        )
+        others = [n for n in self.output_names if n != self.label_output]
+        for i, r in enumerate(results):
+            r.features = {n: np.asarray(outs[n][i], np.float32).reshape(-1) for n in others}
+        return results
 
     # ---------------------------------------------------------------- decoding
     def decode(self, out: np.ndarray, scales: list[tuple[float, float]]) -> list[Result]:
@@ -156,9 +184,12 @@ class Model:
         return results
 
     def _map(self, raw: dict[str, float]) -> dict[str, float]:
+        """Raw label scores -> category scores (output.merge: the highest, or the sum)."""
         scores: dict[str, float] = {}
+        add = self.manifest.output.merge == "sum"
         for lab, path in self.manifest.labels.items():
-            scores[path] = max(scores.get(path, 0.0), raw.get(lab, 0.0))
+            v, was = raw.get(lab, 0.0), scores.get(path, 0.0)
+            scores[path] = min(was + v, 1.0) if add else max(was, v)
         return scores
 
     def _yolo(self, pred: np.ndarray, scale: tuple[float, float]) -> Result:
@@ -200,18 +231,26 @@ class Model:
         return res
 
 
-def load_models(names: list[str], dirs: list[Path], providers: list[str]) -> list[Model]:
+def load_models(
+    names: list[str], dirs: list[Path], providers: list[str], tax: Taxonomy | None = None
+) -> list[Model]:
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
-    from scoring.faces import FaceModel  # faces builds on Model
+    from scoring.faces import FaceModel  # faces and heads build on Model
+    from scoring.heads import Head, check_heads
 
     out: list[Model] = []
     for n in names:
-        m = registry.find(n, dirs)
+        m = registry.find(n, dirs, tax)
         try:
-            out.append(FaceModel(m, providers) if m.input.faces else Model(m, providers))
+            if m.head_of is not None:
+                out.append(Head(m, providers))
+            else:
+                face = m.image_input.faces is not None
+                out.append(FaceModel(m, providers) if face else Model(m, providers))
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise
             log.warning("model %s skipped, the scorer runs without it: %s", m.ref, exc)
+    check_heads(out)
     return out

@@ -9,9 +9,17 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from framewatch import taxonomy, yamlfile
 from framewatch.errors import TaxonomyError
@@ -65,10 +73,45 @@ class InputSpec(BaseModel):
     faces: FaceSpec | None = None
 
 
+class HeadInput(BaseModel):
+    """A head: its input is another model's named ONNX output (``efficientnet-lite3.embedding``),
+    computed once per frame by that model, not an image (scoring/heads.py)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(
+        alias="from",
+        pattern=r"^[a-z0-9][a-z0-9_.-]*\.[A-Za-z_][A-Za-z0-9_]*$",
+        description="MODEL.OUTPUT: a model of the model set and the name of its ONNX output",
+    )
+
+    @property
+    def model(self) -> str:
+        return self.from_.rpartition(".")[0]
+
+    @property
+    def output(self) -> str:
+        return self.from_.rpartition(".")[2]
+
+
+def _input_kind(v: Any) -> str:
+    has_from = (isinstance(v, dict) and "from" in v) or isinstance(v, HeadInput)
+    return "from" if has_from else "image"
+
+
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins"]
-    labels: list[str] = Field(min_length=1)
+    labels: list[str] = Field(default_factory=list, description="one per output column")
+    labels_file: Source | None = Field(
+        None, description="the labels, one a line, from a file (a 1000-class model)"
+    )
+    tensor: str | None = Field(
+        None, description="the ONNX output the labels score (default: the first)"
+    )
+    merge: Literal["max", "sum"] = Field(
+        "max", description="several labels -> one category: the highest, or the sum (softmax "
+        "classes are exclusive, so their probabilities add up: 'wine bottle' + 'red wine')"
+    )  # fmt: skip
     # age_bins: the output is P(age bin); the one label scores P(age < under), per face
     bin_ages: list[float] | None = None
     under: float = Field(18, gt=0)
@@ -82,7 +125,10 @@ class Manifest(BaseModel):
     version: str
     licence: str
     source: Source
-    input: InputSpec
+    input: Annotated[
+        Annotated[InputSpec, Tag("image")] | Annotated[HeadInput, Tag("from")],
+        Discriminator(_input_kind),
+    ]
     output: OutputSpec
     labels: dict[str, str] = Field(description="raw label -> taxonomy path")
     optional: bool = Field(
@@ -96,6 +142,10 @@ class Manifest(BaseModel):
 
     @model_validator(mode="after")
     def _faces_need_age_bins(self) -> Manifest:
+        if not (self.output.labels or self.output.labels_file):
+            raise ValueError("output.labels: give the labels, or output.labels_file")
+        if isinstance(self.input, HeadInput):
+            return self
         if (self.output.decoding == "age_bins") != (self.input.faces is not None):
             raise ValueError("input.faces and output.decoding 'age_bins' go together")
         if self.output.decoding == "age_bins" and not self.output.bin_ages:
@@ -106,16 +156,40 @@ class Manifest(BaseModel):
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def head_of(self) -> HeadInput | None:
+        """What a head reads (another model's output), None for a model that reads images."""
+        return self.input if isinstance(self.input, HeadInput) else None
 
-def parse(data: dict[str, Any], origin: str, base_dir: Path | None = None) -> Manifest:
-    """Validate a manifest dict; errors name the field and the file."""
+    @property
+    def image_input(self) -> InputSpec:
+        """The image preprocessing (ModelError for a head, which takes no image)."""
+        if isinstance(self.input, HeadInput):
+            raise ModelError(f"model {self.ref}: a head reads {self.input.from_}, not an image")
+        return self.input
+
+
+def parse(
+    data: dict[str, Any],
+    origin: str,
+    base_dir: Path | None = None,
+    tax: taxonomy.Taxonomy | None = None,
+) -> Manifest:
+    """Validate a manifest dict; errors name the field and the file. Label paths are checked
+    against ``tax`` (the built-in taxonomy when None; pass the one extended by
+    ``taxonomy_file`` so a platform's own categories are known)."""
     try:
         m = Manifest.model_validate({**data, "base_dir": base_dir})
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        loc = list(err["loc"])
+        if loc[:1] == ["input"] and loc[1:2] in (["image"], ["from"]):
+            del loc[1]  # the union's tag is no field of the manifest
+        field = ".".join(str(p) for p in loc)
         raise ModelError(f"model manifest {origin}: field '{field}': {err['msg']}") from None
-    tax = taxonomy.load()
+    if m.output.labels_file is not None:
+        m.output.labels = _read_labels(m)
+    tax = tax or taxonomy.load()
     for raw, path in m.labels.items():
         if raw not in m.output.labels:
             raise ModelError(
@@ -128,7 +202,18 @@ def parse(data: dict[str, Any], origin: str, base_dir: Path | None = None) -> Ma
     return m
 
 
-def load_file(path: Path) -> Manifest:
+def _read_labels(m: Manifest) -> list[str]:
+    src = m.output.labels_file
+    assert src is not None
+    path = onnx_path(m, src, "output.labels_file")
+    try:
+        labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeError) as exc:
+        raise ModelError(f"model {m.ref}: field 'output.labels_file': {exc}") from None
+    return [ln for ln in labels if ln]
+
+
+def load_file(path: Path, tax: taxonomy.Taxonomy | None = None) -> Manifest:
     try:
         is_json = path.suffix == ".json"
         data = json.loads(path.read_bytes()) if is_json else yamlfile.load(path).data
@@ -138,18 +223,18 @@ def load_file(path: Path) -> Manifest:
         raise ModelError(f"model manifest {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict):
         raise ModelError(f"model manifest {path}: expected a mapping at the top level")
-    return parse(data, str(path), path.parent)
+    return parse(data, str(path), path.parent, tax)
 
 
-def find(name: str, dirs: list[Path]) -> Manifest:
+def find(name: str, dirs: list[Path], tax: taxonomy.Taxonomy | None = None) -> Manifest:
     """A manifest by name: user folders first (name.yaml/.yml/.json), then built-ins."""
     for d in dirs:
         for ext in (".yaml", ".yml", ".json"):
             p = Path(d) / f"{name}{ext}"
             if p.is_file():
-                return load_file(p)
+                return load_file(p, tax)
     if name in BUILTIN:
-        return parse(BUILTIN[name], f"built-in '{name}'")
+        return parse(BUILTIN[name], f"built-in '{name}'", tax=tax)
     raise ModelError(
         f"no model named '{name}': put {name}.yaml in one of {[str(d) for d in dirs]} "
         f"or use a built-in ({', '.join(BUILTIN)})"
@@ -186,19 +271,23 @@ def onnx_path(m: Manifest, src: Source | None = None, field: str = "source") -> 
 
 def check_inputs(m: Manifest, shape: list[Any]) -> None:
     """Refuse an ONNX input shape that does not fit the manifest's input spec."""
+    if m.head_of is not None:
+        if len(shape) != 2:
+            raise ModelError(f"model {m.ref}: field 'input.from': a head's ONNX input is "
+                             f"(N, features), this one is {shape}")  # fmt: skip
+        return
     if len(shape) != 4:
         raise ModelError(f"model {m.ref}: field 'input.layout': ONNX input is {shape}, not 4-D")
-    w, h = m.input.size
+    spec = m.image_input
+    w, h = spec.size
     dims = (
-        (shape[1], shape[2], shape[3])
-        if m.input.layout == "NCHW"
-        else (shape[3], shape[1], shape[2])
+        (shape[1], shape[2], shape[3]) if spec.layout == "NCHW" else (shape[3], shape[1], shape[2])
     )
     c, hh, ww = dims
     if isinstance(c, int) and c != 3:
         raise ModelError(
             f"model {m.ref}: field 'input.layout': ONNX input {shape} has {c} channels where "
-            f"{m.input.layout} expects 3"
+            f"{spec.layout} expects 3"
         )
     for want, got in ((h, hh), (w, ww)):
         if isinstance(got, int) and got != want:

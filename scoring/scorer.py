@@ -7,11 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from prometheus_client import Counter
 
 from framewatch import records
+from framewatch.metrics import stage_registry
 from framewatch.settings.scoring import ScoringSettings
 from scoring import cadence, fusion
+from scoring.heads import Head, heads_by_source
 from scoring.model import Model
+
+# images each model inferred: a backbone counts each frame once however many heads read it
+INFERRED = Counter(
+    "framewatch_scoring_model_images", "images (or feature rows) a model inferred", ["model"],
+    registry=stage_registry("scoring"),
+)  # fmt: skip
 
 
 @dataclass
@@ -33,14 +42,15 @@ class Scorer:
 
     def __init__(self, models: list[Model], settings: ScoringSettings | None = None) -> None:
         self.models = models
+        self.heads = heads_by_source(models)  # run on their backbone's output, never alone
         self.settings = settings or ScoringSettings()
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
         on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
-        self.plan = cadence.plan(
-            {m.ref: m.manifest.cost_ms for m in models}, self.settings.frame_budget_ms, on_gpu
-        )
+        self.image_models = [m for m in models if not isinstance(m, Head)]
+        self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
+                                 self.settings.frame_budget_ms, on_gpu)  # fmt: skip
 
     def score(
         self,
@@ -52,9 +62,9 @@ class Scorer:
         streams' sample numbers (the costly models' cadence; None: every model runs)."""
         out = [Scored() for _ in images]
         sc = self.settings
-        cheap = [m for m in self.models if m.ref in self.plan.every_frame]
+        cheap = [m for m in self.image_models if m.ref in self.plan.every_frame]
         self._run(cheap, images, out, range(len(out)))
-        costly = [m for m in self.models if m.ref not in self.plan.every_frame]
+        costly = [m for m in self.image_models if m.ref not in self.plan.every_frame]
         if costly:
             pos = list(seqs) if seqs is not None else [None] * len(out)
             picked = [i for i, s in enumerate(out) if cadence.run_costly(
@@ -62,7 +72,7 @@ class Scorer:
                 any(cadence.suspicious(v, sc.suspicion) for v in s.per_model.values()))]  # fmt: skip
             self._run(costly, images, out, picked)
             for i in set(range(len(out))) - set(picked):
-                out[i].skipped = [m.ref for m in costly]
+                out[i].skipped = [r for m in costly for r in self._refs(m)]
         qs = list(qualities) if qualities is not None else [None] * len(out)
         for s, q in zip(out, qs, strict=True):
             fused, s.models = fusion.fuse(s.per_model, sc.fusion, sc.fusion_default)
@@ -70,20 +80,38 @@ class Scorer:
             s.models = {p: r for p, r in s.models.items() if p in s.scores}
         return out
 
-    @staticmethod
+    def _refs(self, m: Model) -> list[str]:
+        return [m.ref] + [h.ref for h in self.heads.get(m.manifest.name, [])]
+
     def _run(
-        models: list[Model], images: Sequence[np.ndarray], out: list[Scored], which: Sequence[int]
+        self,
+        models: list[Model],
+        images: Sequence[np.ndarray],
+        out: list[Scored],
+        which: Sequence[int],
     ) -> None:
-        """Run models on the images at the indices ``which``, filling their Scored."""
+        """Run models on the images at the indices ``which``, filling their Scored; the heads
+        reading a model run on its output right after it (one backbone run per frame)."""
         if not which:
             return
         batch = [images[i] for i in which]
         for m in models:
             t0 = time.perf_counter()
             results = m.run(batch)
-            ms = (time.perf_counter() - t0) * 1000 / len(batch)
-            for i, r in zip(which, results, strict=True):
-                s = out[i]
-                s.timings_ms[m.manifest.name] = round(ms, 3)
-                s.detections.extend(r.detections)
-                s.per_model[m.ref] = dict(r.scores)
+            self._fill(m, results, out, which, t0)
+            for h in self.heads.get(m.manifest.name, []):
+                t0 = time.perf_counter()
+                src = h.source
+                assert src is not None
+                rows = np.stack([r.features[src.output] for r in results])
+                self._fill(h, h.run_features(rows), out, which, t0)
+
+    @staticmethod
+    def _fill(m: Model, results: list, out: list[Scored], which: Sequence[int], t0: float) -> None:
+        ms = (time.perf_counter() - t0) * 1000 / len(which)
+        INFERRED.labels(model=m.manifest.name).inc(len(which))
+        for i, r in zip(which, results, strict=True):
+            s = out[i]
+            s.timings_ms[m.manifest.name] = round(ms, 3)
+            s.detections.extend(r.detections)
+            s.per_model[m.ref] = dict(r.scores)

@@ -20,7 +20,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Histogram
 
-from framewatch import deadletter, images, kafkaio, records, redisio, scope
+from framewatch import deadletter, images, kafkaio, records, redisio, scope, taxonomy
 from framewatch.evidence import EvidenceStore
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
@@ -60,7 +60,8 @@ BATCH_SIZE = Histogram(
 
 def build_scorer(settings: Settings) -> Scorer:
     sc = settings.scoring
-    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers), sc)
+    tax = taxonomy.load(settings.taxonomy_file)  # a platform's own categories (custom heads)
+    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers, tax), sc)
 
 
 class ScoringService:
