@@ -132,6 +132,68 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from framewatch import taxonomy
+    from scoring import registry, train
+    from scoring.model import load_models
+
+    sc = settings.scoring
+    dirs = [Path(d) for d in sc.model_dirs]
+    if args.out is None and not dirs:
+        raise train.TrainError(
+            "give --out DIR, and add DIR to scoring.model_dirs (FRAMEWATCH_SCORING__MODEL_DIRS) "
+            "so the scorer finds the new model"
+        )
+    out = Path(args.out) if args.out else dirs[0]
+    tax = taxonomy.load(settings.taxonomy_file)
+    train.check_target(args.name, args.category, tax)  # before a minute of embedding
+    src = registry.HeadInput.model_validate({"from": args.source})
+    (backbone,) = load_models([src.model], dirs, sc.providers, tax)
+    rep = train.train(args.name, args.category, Path(args.positive), Path(args.negative), out,
+                      backbone, args.source, tax, sc.max_image_pixels)  # fmt: skip
+    cv = rep["cross_validation"]
+    if args.json:
+        print(json.dumps(rep, indent=2))
+        return 0
+    print(f"{args.name}: {cv['positives']} positive, {cv['negatives']} negative images "
+          f"({len(rep['skipped'])} unreadable, skipped); {cv['folds']}-fold cross-validation at "
+          f"{cv['threshold']}: precision {cv['precision']:.3f}, recall {cv['recall']:.3f}")  # fmt: skip
+    print(f"wrote {rep['manifest']} and {rep['onnx']}")
+    print(f"next: add '{args.name}' (and '{src.model}') to scoring.models, {out} to "
+          f"scoring.model_dirs, and a policy rule for {args.category}; check it with "
+          f"`framewatch eval DIR` on images it was not trained on")  # fmt: skip
+    return 0
+
+
+def _register_model(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("model", help="custom models: train a category on your own images")
+    msub = p.add_subparsers(dest="model_command", metavar="COMMAND", required=True)
+    t = msub.add_parser(
+        "train",
+        help="fit a linear probe for a category on the shared embedding",
+        description="Embed every image of --positive (should be flagged as --category) and "
+        "--negative (should not: ordinary frames of your streams) with the backbone the scorer "
+        "already runs, fit a class-balanced logistic regression (scikit-learn), print its "
+        "stratified k-fold cross-validated precision and recall, and write NAME.onnx + "
+        "NAME.yaml into --out (default: the first of scoring.model_dirs). The scorer then runs "
+        "it on the backbone's embedding of every frame, at almost no cost. The category must "
+        "exist: your own ones go in the taxonomy file (setting taxonomy_file). Unreadable "
+        "images are listed and skipped. Give 20+ images of each kind; 3 is the least.",
+    )
+    t.add_argument("name", metavar="NAME", help="the model's name (lowercase, digits, . _ -)")
+    t.add_argument("--category", required=True, metavar="PATH",
+                   help="taxonomy path it scores, e.g. hate.symbols")  # fmt: skip
+    t.add_argument("--positive", required=True, metavar="DIR", help="images of the category")
+    t.add_argument("--negative", required=True, metavar="DIR",
+                   help="images that are not (the more like your streams, the better)")  # fmt: skip
+    t.add_argument("--out", metavar="DIR", help="where NAME.yaml/.onnx go (a scoring.model_dirs)")
+    t.add_argument("--from", dest="source", default="efficientnet-lite3.embedding",
+                   metavar="MODEL.OUTPUT", help="the embedding it reads "
+                   "(default efficientnet-lite3.embedding)")  # fmt: skip
+    t.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    t.set_defaults(func=_train)
+
+
 def _register_banks(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from scoring import bank_cli
 
@@ -208,3 +270,4 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.set_defaults(func=_serve)
     _register_banks(sub)
+    _register_model(sub)
