@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-# ImageNet-1k class (its line in the labels file) -> taxonomy path, for efficientnet-lite3.
+# ImageNet-1k class (its line in scoring/models/efficientnet-lite3.labels.txt) -> taxonomy path, for efficientnet-lite3.
 # blade: ImageNet's 'letter opener' photos are mostly daggers; 'scabbard', 'chain saw' are left
 # out (tools and sheaths). Alcohol: bottles, glasses and drinks; 'goblet' and 'pitcher' are left
 # out (water and juice as often as wine).
 IMAGENET_CATEGORIES: dict[str, str] = {
-    "revolver, six-gun, six-shooter": "violence.weapons.firearm",
+    "revolver": "violence.weapons.firearm",
     "rifle": "violence.weapons.firearm",
-    "assault rifle, assault gun": "violence.weapons.firearm",
+    "assault rifle": "violence.weapons.firearm",
     "holster": "violence.weapons.firearm",
-    "cleaver, meat cleaver, chopper": "violence.weapons.blade",
+    "cleaver": "violence.weapons.blade",
     "hatchet": "violence.weapons.blade",
-    "letter opener, paper knife, paperknife": "violence.weapons.blade",
+    "letter opener": "violence.weapons.blade",
     "beer bottle": "alcohol.beverage",
     "beer glass": "alcohol.beverage",
     "wine bottle": "alcohol.beverage",
@@ -24,7 +24,7 @@ IMAGENET_CATEGORIES: dict[str, str] = {
     "cocktail shaker": "alcohol.beverage",
     "syringe": "drugs.paraphernalia",
     "pill bottle": "drugs.paraphernalia",
-    "slot, one-armed bandit": "gambling.casino",
+    "slot": "gambling.casino",
 }
 
 BUILTIN: dict[str, dict[str, Any]] = {
@@ -130,7 +130,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "version": "0.4.4",
         "licence": "Apache-2.0 (TensorFlow EfficientNet-Lite; scoring/models/PROVENANCE.json)",
         "cost_ms": 60,
-        "source": {"package": "scoring.models", "resource": "efficientnet-lite3.onnx"},
+        "source": {"package": "scoring", "resource": "models/efficientnet-lite3.onnx"},
         "input": {
             "size": [280, 280],
             "layout": "NHWC",
@@ -143,8 +143,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "decoding": "probabilities",
             "tensor": "probabilities",
             "labels_file": {
-                "package": "scoring.models",
-                "resource": "efficientnet-lite3.labels.txt",
+                "package": "scoring",
+                "resource": "models/efficientnet-lite3.labels.txt",
             },
             "merge": "sum",
         },
