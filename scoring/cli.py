@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from framewatch import taxonomy
-    from scoring import registry, train
+    from scoring import train
     from scoring.model import load_models
 
     sc = settings.scoring
@@ -147,7 +147,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out) if args.out else dirs[0]
     tax = taxonomy.load(settings.taxonomy_file)
     train.check_target(args.name, args.category, tax)  # before a minute of embedding
-    src = registry.HeadInput.model_validate({"from": args.source})
+    src = train.source_of(args.source)
     (backbone,) = load_models([src.model], dirs, sc.providers, tax)
     rep = train.train(args.name, args.category, Path(args.positive), Path(args.negative), out,
                       backbone, args.source, tax, sc.max_image_pixels)  # fmt: skip

@@ -24,6 +24,7 @@ import yaml
 from framewatch import taxonomy
 from framewatch.errors import FramewatchError, TaxonomyError
 from scoring import registry
+from scoring.builtin import BUILTIN
 from scoring.errors import ScoringError
 from scoring.evaluate import IMAGE_EXT
 from scoring.model import Model, decode_image
@@ -169,6 +170,8 @@ def manifest(name: str, category: str, source: str, cv: dict[str, Any]) -> str:
 def check_target(name: str, category: str, tax: taxonomy.Taxonomy) -> None:
     if not NAME.match(name):
         raise TrainError(f"model name {name!r}: use lowercase letters, digits, '.', '_', '-'")
+    if name in BUILTIN:
+        raise TrainError(f"model name {name!r} is a built-in model's: choose another name")
     try:
         tax.validate(category)
     except TaxonomyError as e:
@@ -176,6 +179,16 @@ def check_target(name: str, category: str, tax: taxonomy.Taxonomy) -> None:
             f"--category {category}: {e}. A category of your own goes in your taxonomy file "
             "(setting taxonomy_file, FRAMEWATCH_TAXONOMY_FILE), e.g. 'hate:\\n  children:\\n"
             "    symbols:\\n      children: [my_symbol]'"
+        ) from None
+
+
+def source_of(spec: str) -> registry.HeadInput:
+    """``--from MODEL.OUTPUT`` parsed, or a TrainError saying the form."""
+    try:
+        return registry.HeadInput.model_validate({"from": spec})
+    except ValueError:
+        raise TrainError(
+            f"--from {spec!r}: give MODEL.OUTPUT, e.g. efficientnet-lite3.embedding"
         ) from None
 
 
