@@ -88,8 +88,15 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     sc = settings.scoring
     review = sc.review_threshold if args.review is None else args.review
     block = sc.block_threshold if args.block is None else args.block
+    per_category = None
+    if args.policy:  # each category at its own rule's thresholds, as the worker decides
+        from scoring.check import load_policy
+
+        pol = load_policy(settings)
+        rules = {s.label: pol.rule(s.label) for s in samples if s.label != evaluate.SAFE}
+        per_category = {c: (r.review, r.block) for c, r in rules.items()}
     evaluate.score_all(build_scorer(settings), samples, not args.no_perturb, sc.max_image_pixels)
-    rep = evaluate.report(samples, review, block, args.target_precision)
+    rep = evaluate.report(samples, review, block, args.target_precision, per_category)
     out = Path(args.plots)
     out.mkdir(parents=True, exist_ok=True)
     for cat, r in rep.items():
@@ -99,8 +106,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"images": len(samples), "categories": rep}, indent=2))
         return 0
-    print(f"{len(samples)} images; thresholds review {review}, block {block}; "
-          f"PR plots in {out}")  # fmt: skip
+    at = "each category's policy rule" if per_category else f"review {review}, block {block}"
+    print(f"{len(samples)} images; thresholds {at}; PR plots in {out}")
     print(f"{'category':<28} {'n+':>4} {'at':>6} {'prec':>6} {'recall':>6} {'f1':>6}")
     for cat, r in rep.items():
         for at in ("at_review", "at_block"):
@@ -260,6 +267,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--block", type=float, metavar="T", help="block threshold (default scoring.block_threshold)"
     )
     p.add_argument("--no-perturb", action="store_true", help="skip perturbations (7x faster)")
+    p.add_argument("--policy", action="store_true",
+                   help="each category at its own review/block thresholds in the policy files "
+                   "(streams.policy_dir, else the shipped default), as the worker decides")  # fmt: skip
     p.set_defaults(func=_eval)
     p = sub.add_parser(
         "check-api",

@@ -9,7 +9,7 @@ Pillow (no plotting library needed).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,21 +175,27 @@ def _changes(group: list[Sample], cat: str) -> dict[str, float]:
 
 
 def report(
-    samples: list[Sample], review: float, block: float, target: float
+    samples: list[Sample],
+    review: float,
+    block: float,
+    target: float,
+    per_category: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Per labelled category: metrics at review/block, the threshold for `target` precision,
-    the PR curve, and the mean score change of its positives and of the safe images under
-    each perturbation (does a caption bar hide a positive, or raise a safe image?)."""
+    """Per labelled category: metrics at review/block (``per_category``'s (review, block) for
+    a category it names, e.g. a policy's), the threshold for `target` precision, the PR curve,
+    and the mean score change of its positives and of the safe images under each perturbation
+    (does a caption bar hide a positive, or raise a safe image?)."""
     out: dict[str, dict[str, object]] = {}
     for cat in sorted({s.label for s in samples if s.label != SAFE}):
+        rev, blk = (per_category or {}).get(cat, (review, block))
         pairs = [(category_score(s.scores, cat), under(s.label, cat)) for s in samples]
         pos = [s for s in samples if under(s.label, cat)]
         safe = [s for s in samples if s.label == SAFE]
         out[cat] = {
             "positives": len(pos),
             "negatives": len(samples) - len(pos),
-            "at_review": at_threshold(pairs, review),
-            "at_block": at_threshold(pairs, block),
+            "at_review": at_threshold(pairs, rev),
+            "at_block": at_threshold(pairs, blk),
             "target_precision": target,
             "threshold_for_target": threshold_for_precision(pairs, target),
             "perturbation_mean_change": _changes(pos, cat),

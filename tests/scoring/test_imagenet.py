@@ -157,3 +157,15 @@ def test_frames_where_the_backbone_is_skipped_skip_its_heads_too(heads: Path) ->
     assert out[0].skipped == refs[1:] and set(out[0].per_model) == {refs[0]}
     assert not out[1].skipped and set(out[1].per_model) == set(refs)
     assert np.isfinite(out[1].timings_ms["guns"])
+
+
+def test_eval_can_measure_each_category_at_its_own_policy_thresholds() -> None:
+    from scoring.evaluate import Sample, report
+
+    samples = [Sample(Path("a"), "gambling.casino", {"gambling.casino": 0.2}),
+               Sample(Path("b"), "sexual", {"sexual": 0.6}),
+               Sample(Path("c"), "safe", {"gambling.casino": 0.1})]  # fmt: skip
+    rep = report(samples, 0.5, 0.85, 0.9, {"gambling.casino": (0.15, 0.9)})
+    assert rep["gambling.casino"]["at_review"]["threshold"] == 0.15
+    assert rep["gambling.casino"]["at_review"]["recall"] == 1.0
+    assert rep["sexual"]["at_review"]["threshold"] == 0.5  # not named: the common threshold
