@@ -10,6 +10,7 @@ runs exactly when its backbone runs (the backbone's cadence decides, scoring/cad
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime as ort
 
 from scoring import registry
 from scoring.errors import ModelError
@@ -24,6 +25,17 @@ class Head(Model):
         self.source = manifest.head_of
         assert self.source is not None
         self.width = self.session.get_inputs()[0].shape[1]
+
+    def session_options(self) -> ort.SessionOptions:
+        """One thread that sleeps between runs: a head is a (N, 1280) x (1280, 2) product
+        (0.01 ms a frame, benchmarks/heads.py); a spinning thread pool per head would only
+        compete with the backbone for the cores."""
+        opts = super().session_options()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        return opts
 
     def run(self, images: list[np.ndarray]) -> list[Result]:
         raise ModelError(f"model {self.ref} is a head: it scores {self.source.from_}, not images")

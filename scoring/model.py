@@ -59,8 +59,7 @@ class Model:
         self.manifest = manifest
         self.ref = manifest.ref
         path: Path = registry.onnx_path(manifest)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts = self.session_options()
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:  # onnxruntime raises its own untyped errors
@@ -96,6 +95,11 @@ class Model:
         ON_GPU.labels(model=manifest.name).set(1 if self.provider == "CUDAExecutionProvider" else 0)
         SCORER_PROVIDER.labels(provider=self.provider).set(1)
         log.info("model %s loaded from %s on %s", self.ref, path, self.provider)
+
+    def session_options(self) -> ort.SessionOptions:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        return opts
 
     # ---------------------------------------------------------------- preprocessing
     def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
