@@ -37,6 +37,9 @@ def test_extend_from_file(tmp_path: Path) -> None:
     )
     tax = taxonomy.load(f)
     assert "gambling.casino" in tax
+    # a new DSA category drops the node's built-in keywords (they belong to the old category)
+    assert tax.dsa_category("gambling.casino") == "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"
+    assert tax.dsa_keywords("gambling.casino") == []
     assert tax.is_red_line("violence.weapons.firearm")
     assert not tax.is_red_line("violence.gore")
 
@@ -56,3 +59,18 @@ def test_bad_taxonomy_file_is_refused(tmp_path: Path, text: str) -> None:
     f.write_text(text)
     with pytest.raises(TaxonomyError):
         taxonomy.load(f)
+
+
+def test_builtin_nodes_of_the_imagenet_detector_report_as_the_dsa_database_expects() -> None:
+    tax = taxonomy.load()
+    assert tax.dsa_category("alcohol.beverage") == "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
+    assert tax.dsa_keywords("alcohol.beverage") == ["KEYWORD_AGE_SPECIFIC_RESTRICTIONS"]
+    assert tax.dsa_keywords("gambling.casino") == [
+        "KEYWORD_GOODS_SERVICES_NOT_PERMITTED",
+        "KEYWORD_AGE_SPECIFIC_RESTRICTIONS",
+    ]
+    para = "drugs.paraphernalia"
+    assert tax.dsa_category(para) == "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS"
+    assert tax.dsa_keywords(para) == ["KEYWORD_PROHIBITED_PRODUCTS"]
+    assert tax.dsa_category("violence.weapons.blade") == "STATEMENT_CATEGORY_VIOLENCE"
+    assert not any(tax.is_red_line(p) for p in ("alcohol", "gambling", para))
