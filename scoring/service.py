@@ -32,6 +32,7 @@ from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
 from scoring.model import decode_image, load_models
 from scoring.scorer import Scored, Scorer
+from scoring.textgate import TextGate
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
 
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 STAGE = "scoring"
 TEXT_ERRORS = Counter(
     "framewatch_scoring_text_errors_total", "OCR/QR runs that failed", registry=_REG
+)
+TEXT_PLANS = Counter(
+    "framewatch_scoring_text_plans_total",
+    "samples by what the text gate did: read (OCR + QR), reuse (the text stayed), skip",
+    ["plan"],
+    registry=_REG,
 )
 COMMITS_FAILED = Counter(
     "framewatch_scoring_commits_failed_total",
@@ -82,8 +89,10 @@ class ScoringService:
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.hot_path_client(settings)
-        self.ocr = text.Ocr() if sc.text_every else None
-        self.text_memory = text.TextMemory(sc.text_reuse_distance)
+        self.ocr = text.Ocr.from_settings(sc) if sc.text_every else None
+        self.text_gate = TextGate(sc.text_every, sc.text_reuse_distance, sc.text_box_change)
+        # OCR has its own thread: a read (100s of ms on CPU) never waits in front of a batch
+        self.text_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
         # one text read at a time a stream, so a frame sees the result of the one before it
         self._text_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
         self._text_locks = weakref.WeakValueDictionary()
@@ -240,16 +249,21 @@ class ScoringService:
     async def _with_text(
         self, frame: records.Frame, scores: records.Scores, h: str | None, img: np.ndarray | None
     ) -> records.Scores:
-        """Text findings: the stream's last ones while the picture is the same (PDQ), else
-        OCR + QR on every Nth sample (slower than the classifiers, so rarer)."""
+        """Text findings of this sample as the text gate plans them (scoring/textgate.py):
+        read, the stream's last findings while its text stays, or none (not read)."""
         key = (frame.tenant, frame.stream_id)
         lock = self._text_locks.get(key)
         if lock is None:
             lock = self._text_locks[key] = asyncio.Lock()
-        async with lock:
-            found = self.text_memory.recall(key, h)
-            if found is None:
-                found = await self._read_text(frame, h, img)
+        async with lock:  # one plan at a time a stream: a sample sees the read before it
+            try:
+                found = await asyncio.get_running_loop().run_in_executor(
+                    self.text_executor, self._text, frame, h, img
+                )
+            except Exception as e:  # OCR trouble must not lose the classifier scores
+                log.warning("text/QR failed on %s: %s", frame.frame_id, e)
+                TEXT_ERRORS.inc()
+                return scores
         if found is None:
             return scores
         spam = text.spam_scores(found, self.settings.scoring.text_score)
@@ -261,26 +275,24 @@ class ScoringService:
         return scores.model_copy(update={"text": found, "scores": {**scores.scores, **spam},
                                          "models": models})  # fmt: skip
 
-    async def _read_text(
+    def _text(
         self, frame: records.Frame, h: str | None, img: np.ndarray | None
     ) -> list[records.TextFinding] | None:
-        """OCR + QR of this frame on every Nth sample (None otherwise, or when it fails)."""
+        """On the text thread: plan, and read when the plan says so (decoding only then)."""
         sc = self.settings.scoring
-        if frame.seq % sc.text_every:
-            return None
+        ocr = self.ocr
+        key = (frame.tenant, frame.stream_id)
+        if img is None:  # a cache hit decoded nothing; the gate compares text boxes
+            img = decode_image(frame.jpeg, sc.max_image_pixels)
+        plan, found = self.text_gate.plan(
+            key, h, img, ocr.recognise if ocr else None, ocr.detect if ocr else None
+        )
+        TEXT_PLANS.labels(plan=plan).inc()
+        if plan != "read":
+            return found
         kw = sc.tenant_keywords.get(frame.tenant, [])
-
-        def work() -> list[records.TextFinding]:
-            bgr = img if img is not None else decode_image(frame.jpeg, sc.max_image_pixels)
-            return text.text_findings(bgr, self.ocr, kw, sc.ocr_min_confidence)
-
-        try:
-            found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-        except Exception as e:  # OCR trouble must not lose the classifier scores
-            log.warning("text/QR failed on %s: %s", frame.frame_id, e)
-            TEXT_ERRORS.inc()
-            return None
-        self.text_memory.remember((frame.tenant, frame.stream_id), h, found)
+        found, lines = text.read_lines(img, ocr, kw, sc.ocr_min_confidence)
+        self.text_gate.remember(key, h, img, found, lines)
         return found
 
 

@@ -74,12 +74,29 @@ class ScoringSettings(BaseModel):
         "models on that frame too"
     )  # fmt: skip
     text_every: int = Field(
-        3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
-    )
+        3, ge=0, description="text on screen (OCR + QR) is looked for at least every Nth sample "
+        "of a stream (0: never); in between only a change to text already read is (see the "
+        "text gate in docs/scoring.md)"
+    )  # fmt: skip
     text_reuse_distance: int = Field(
         4, ge=-1, le=256, description="a stream's frame within this PDQ distance of its last "
         "OCR'd frame reuses that frame's text findings instead of running OCR/QR (-1: never); "
         "a changed small caption can move PDQ by only 8-16 bits, so keep it low"
+    )  # fmt: skip
+    text_box_change: float = Field(
+        12.0, ge=0, le=255, description="a box that held text counts as changed (read again "
+        "now) when its grey crop differs by more than this on average (0-255)"
+    )  # fmt: skip
+    ocr_det_side: int = Field(
+        960, ge=32, le=4096, description="text detector input size (see ocr_det_limit)"
+    )
+    ocr_det_limit: Literal["min", "max"] = Field(
+        "max", description="min: the detector sees the frame with its short side scaled to "
+        "ocr_det_side (upscaling thumbnails); max: long side at most ocr_det_side, never upscaled"
+    )  # fmt: skip
+    ocr_probe_side: int = Field(
+        320, ge=32, le=4096, description="long side of the cheap is-there-text test the text "
+        "gate runs instead of a full read every text_every samples"
     )  # fmt: skip
     tenant_keywords: dict[str, list[str]] = Field(
         default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"
