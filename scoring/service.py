@@ -167,11 +167,12 @@ class ScoringService:
                 ready = await asyncio.gather(*(self._score(m) for m in msgs))
                 acks = [await self._emit(producer, *r) for r in ready if r is not None]
                 await asyncio.gather(*acks)
-                if self.shadow:  # after the live records are acked; not while live is behind
-                    self.shadow.release(caught_up=len(msgs) < self.settings.scoring.max_in_flight)
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                if self.shadow:  # after the live records are acked; not while frames wait
+                    waiting = any((consumer.highwater(tp) or 0) > o for tp, o in offsets.items())
+                    self.shadow.release(caught_up=not waiting)
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
                 self.processed += len(acks)
-                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
                 try:
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): o
                                            for tp, o in offsets.items()})  # fmt: skip

@@ -8,12 +8,15 @@ Live scoring must not notice it, so:
 
 - the shadow models take the image the live batch decoded (one decode a frame), and are handed
   a frame only once its live Scores record is acknowledged by the broker;
-- they run on their own thread, and only while the live consumer is caught up (its last fetch
-  was not full and no live batch is in flight): while live scoring is behind, or the shadow is
+- they run on their own thread at the lowest CPU priority (``scoring.shadow_nice``; their
+  onnxruntime threads are created from it and inherit it), and only while the live consumer is
+  caught up (no live batch in flight and no frame waiting in the partitions the last fetch
+  read, by the fetch's high watermark): while live scoring is behind, or the shadow is
   slower than the traffic, frames past ``scoring.shadow_max_pending`` are not shadow-scored and
   are counted (``framewatch_scoring_shadow_dropped_total{reason="behind"}``). A dropped frame
   costs the comparison one frame (replay compares the frames both topics hold); waiting for it
-  would cost live decisions their latency. At most one shadow batch overlaps a live batch;
+  would cost live decisions their latency. At most one shadow batch
+  (``scoring.shadow_max_batch``, 1 frame) overlaps a live batch;
 - a shadow model that fails to load turns the shadow off (an error naming the model and what to
   do, gauge ``framewatch_scoring_shadow_active`` 0); one that throws costs that batch's shadow
   records (counted per model, logged), never a live one.
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -123,7 +128,9 @@ class _Item:
 class ShadowScoring:
     """The shadow set's queue, thread and producer loop (one per scoring process)."""
 
-    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+    def __init__(
+        self, settings: Settings, scorer: Scorer, executor: ThreadPoolExecutor | None = None
+    ) -> None:
         self.settings = settings
         self.scorer = scorer
         self.topic = settings.topics.name("scores_shadow")
@@ -132,7 +139,7 @@ class ShadowScoring:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(settings.scoring.shadow_max_pending)
         self._live_idle = asyncio.Event()
         self._live_idle.set()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shadow")
+        self._executor = executor or _low_priority_thread(settings.scoring.shadow_nice)
         self._last_log: dict[str, float] = {}
         self.failures: dict[str, int] = {}  # model ref -> failed batches
 
@@ -144,8 +151,10 @@ class ShadowScoring:
         ACTIVE.set(0)
         if not sc.shadow_models:
             return None
-        try:
-            models = load_models(sc.shadow_models, [Path(d) for d in sc.model_dirs], sc.providers)
+        executor = _low_priority_thread(sc.shadow_nice)
+        dirs = [Path(d) for d in sc.model_dirs]
+        try:  # sessions made on the shadow thread: their thread pools inherit its priority
+            models = executor.submit(load_models, sc.shadow_models, dirs, sc.providers).result()
         except Exception as e:  # ModelError names the model and field; anything else, say so
             why = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
             log.error(
@@ -153,10 +162,12 @@ class ShadowScoring:
                 "scoring.shadow_models (FRAMEWATCH_SCORING__SHADOW_MODELS) or that manifest, "
                 "then restart the scorer", sc.shadow_models, why,
             )  # fmt: skip
+            executor.shutdown(wait=False)
             return None
         if not models:  # every one optional and missing (each logged by load_models)
             log.error("shadow model set %s NOT started: none of its models is installed",
                       sc.shadow_models)  # fmt: skip
+            executor.shutdown(wait=False)
             return None
         scorer = Scorer(cast(list[Model], [_Guarded(m) for m in models]), sc)
         log.info("shadow model set %s scores live frames into %s", scorer.model_set,
@@ -164,7 +175,7 @@ class ShadowScoring:
         ACTIVE.set(1)
         for reason in ("behind", "model_error", "send_error"):  # at 0 from the start
             DROPPED.labels(reason=reason)
-        return cls(settings, scorer)
+        return cls(settings, scorer, executor)
 
     # -- called by the live loop -----------------------------------------------------------
 
@@ -194,7 +205,7 @@ class ShadowScoring:
         """Score queued frames in batches on the shadow thread and send them; never raises
         for a model or a send (both counted and logged)."""
         loop = asyncio.get_running_loop()
-        max_batch = self.settings.scoring.max_batch
+        max_batch = self.settings.scoring.shadow_max_batch
         while True:
             batch = [await self._queue.get()]
             await self._live_idle.wait()
@@ -244,3 +255,16 @@ class ShadowScoring:
     def close(self) -> None:
         ACTIVE.set(0)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _low_priority_thread(nice: int) -> ThreadPoolExecutor:
+    """One worker thread at ``nice`` (Linux niceness is per thread; threads it starts, such as
+    onnxruntime's pools, inherit it). Raising niceness needs no privilege."""
+
+    def lower() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError as e:  # not Linux, or a sandbox that refuses: run at normal priority
+            log.warning("shadow thread priority not lowered (%s)", e)
+
+    return ThreadPoolExecutor(1, thread_name_prefix="shadow", initializer=lower)

