@@ -156,10 +156,8 @@ class ScoringService:
                 )
                 await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 msgs = [m for part in batch.values() for m in part]
-                if self.shadow and msgs:  # the shadow runs only while no live frame waits
-                    self.shadow.live_busy()
-                elif self.shadow:
-                    self.shadow.release(caught_up=True)
+                if self.shadow:  # the shadow runs only while no live frame waits
+                    self.shadow.fetched(len(msgs))
                 if not msgs:
                     continue
                 # score concurrently, but match and produce in input order: a stream's Scores

@@ -8,15 +8,18 @@ Live scoring must not notice it, so:
 
 - the shadow models take the image the live batch decoded (one decode a frame), and are handed
   a frame only once its live Scores record is acknowledged by the broker;
-- they run on their own thread at the lowest CPU priority (``scoring.shadow_nice``; their
-  onnxruntime threads are created from it and inherit it), and only while the live consumer is
-  caught up (no live batch in flight and no frame waiting in the partitions the last fetch
-  read, by the fetch's high watermark): while live scoring is behind, or the shadow is
-  slower than the traffic, frames past ``scoring.shadow_max_pending`` are not shadow-scored and
-  are counted (``framewatch_scoring_shadow_dropped_total{reason="behind"}``). A dropped frame
-  costs the comparison one frame (replay compares the frames both topics hold); waiting for it
-  would cost live decisions their latency. At most one shadow batch
-  (``scoring.shadow_max_batch``, 1 frame) overlaps a live batch;
+- they run in a process of their own (:mod:`scoring.shadow_process`) at the lowest CPU
+  priority (``scoring.shadow_nice``), so they share neither the scorer's GIL nor, when live
+  scoring wants it, the CPU;
+- they start a batch only while the live consumer is caught up (no live batch in flight and no
+  frame waiting in the partitions the last fetch read, by the fetch's high watermark), and
+  check again before every batch (``scoring.shadow_max_batch``, 1 frame), so a live batch that
+  arrives meanwhile overlaps at most one shadow frame;
+- while live scoring is behind, or the shadow is slower than the traffic, frames past
+  ``scoring.shadow_max_pending`` are not shadow-scored and are counted
+  (``framewatch_scoring_shadow_dropped_total{reason="behind"}``). A dropped frame costs the
+  comparison one frame (replay compares the frames both topics hold); waiting for it would
+  cost live decisions their latency;
 - a shadow model that fails to load turns the shadow off (an error naming the model and what to
   do, gauge ``framewatch_scoring_shadow_active`` 0); one that throws costs that batch's shadow
   records (counted per model, logged), never a live one.
@@ -29,13 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
@@ -47,8 +47,8 @@ from framewatch.metrics import RECORDS_OUT, stage_registry
 from framewatch.settings import Settings
 from scoring import text
 from scoring.errors import ModelError
-from scoring.model import Model, decode_image, load_models
-from scoring.scorer import Scored, Scorer
+from scoring.scorer import Scored
+from scoring.shadow_process import ShadowModelError, ShadowProcess, ShadowProcessDied
 
 _REG = stage_registry("scoring")
 log = logging.getLogger(__name__)
@@ -74,31 +74,6 @@ ACTIVE = Gauge(
 _LOG_EVERY_S = 60.0  # a model that throws on every batch logs once a minute, with its count
 
 
-class ShadowModelError(ModelError):
-    """A shadow model threw at inference (the message names it)."""
-
-    def __init__(self, ref: str, cause: BaseException) -> None:
-        super().__init__(f"shadow model {ref} failed: {cause!r}")
-        self.ref = ref
-
-
-class _Guarded:
-    """A loaded model whose failures name it (the scorer runs several models a batch)."""
-
-    def __init__(self, model: Model) -> None:
-        self._model = model
-        self.ref = model.ref
-
-    def run(self, images: list[np.ndarray]) -> Any:
-        try:
-            return self._model.run(images)
-        except Exception as e:
-            raise ShadowModelError(self.ref, e) from e
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-
 def shadow_record(live: records.Scores, scored: Scored) -> records.Scores:
     """The live record with the models' part replaced by the shadow set's.
 
@@ -118,6 +93,9 @@ def shadow_record(live: records.Scores, scored: Scored) -> records.Scores:
     )
 
 
+# -- in the scorer ------------------------------------------------------------------------------
+
+
 @dataclass
 class _Item:
     jpeg: bytes
@@ -128,18 +106,18 @@ class _Item:
 class ShadowScoring:
     """The shadow set's queue, thread and producer loop (one per scoring process)."""
 
-    def __init__(
-        self, settings: Settings, scorer: Scorer, executor: ThreadPoolExecutor | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, process: ShadowProcess, model_set: str) -> None:
         self.settings = settings
-        self.scorer = scorer
+        self.model_set = model_set
         self.topic = settings.topics.name("scores_shadow")
         self.written = 0
         self._staged: list[_Item] = []
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(settings.scoring.shadow_max_pending)
         self._live_idle = asyncio.Event()
         self._live_idle.set()
-        self._executor = executor or _low_priority_thread(settings.scoring.shadow_nice)
+        self._process = process
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="shadow")  # waits on its answers
+        self._broken = False
         self._last_log: dict[str, float] = {}
         self.failures: dict[str, int] = {}  # model ref -> failed batches
 
@@ -151,10 +129,10 @@ class ShadowScoring:
         ACTIVE.set(0)
         if not sc.shadow_models:
             return None
-        executor = _low_priority_thread(sc.shadow_nice)
+        process = ShadowProcess(sc.shadow_nice)
         dirs = [Path(d) for d in sc.model_dirs]
-        try:  # sessions made on the shadow thread: their thread pools inherit its priority
-            models = executor.submit(load_models, sc.shadow_models, dirs, sc.providers).result()
+        try:
+            model_set = process.call("load", sc.shadow_models, dirs, sc.providers, sc)
         except Exception as e:  # ModelError names the model and field; anything else, say so
             why = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
             log.error(
@@ -162,26 +140,24 @@ class ShadowScoring:
                 "scoring.shadow_models (FRAMEWATCH_SCORING__SHADOW_MODELS) or that manifest, "
                 "then restart the scorer", sc.shadow_models, why,
             )  # fmt: skip
-            executor.shutdown(wait=False)
+            process.close()
             return None
-        if not models:  # every one optional and missing (each logged by load_models)
-            log.error("shadow model set %s NOT started: none of its models is installed",
-                      sc.shadow_models)  # fmt: skip
-            executor.shutdown(wait=False)
-            return None
-        scorer = Scorer(cast(list[Model], [_Guarded(m) for m in models]), sc)
-        log.info("shadow model set %s scores live frames into %s", scorer.model_set,
+        log.info("shadow model set %s scores live frames into %s", model_set,
                  settings.topics.name("scores_shadow"))  # fmt: skip
         ACTIVE.set(1)
         for reason in ("behind", "model_error", "send_error"):  # at 0 from the start
             DROPPED.labels(reason=reason)
-        return cls(settings, scorer, executor)
+        return cls(settings, process, model_set)
 
     # -- called by the live loop -----------------------------------------------------------
 
-    def live_busy(self) -> None:
-        """A live batch was fetched: start no shadow batch until it is sent."""
-        self._live_idle.clear()
+    def fetched(self, frames: int) -> None:
+        """The live consumer fetched: frames to score (start no shadow batch until they are
+        sent), or none (nothing waits: the shadow may run)."""
+        if frames:
+            self._live_idle.clear()
+        else:
+            self.release(caught_up=True)
 
     def stage(self, jpeg: bytes, live: records.Scores, img: np.ndarray | None) -> None:
         """Remember a frame whose live Scores is being sent (released once it is acked)."""
@@ -191,6 +167,9 @@ class ShadowScoring:
         """The live batch is acked: queue its frames for the shadow (dropping, counted, what
         does not fit); the shadow may run again when live scoring has no backlog."""
         for item in self._staged:
+            if self._broken:
+                DROPPED.labels(reason="model_error").inc()
+                continue
             try:
                 self._queue.put_nowait(item)
             except asyncio.QueueFull:
@@ -211,11 +190,25 @@ class ShadowScoring:
             await self._live_idle.wait()
             while len(batch) < max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            sc = self.settings.scoring
             try:
-                out = await loop.run_in_executor(self._executor, self._score, batch)
+                scored = await loop.run_in_executor(
+                    self._waiter, self._process.call, "score",
+                    [it.jpeg if it.img is None else it.img for it in batch],
+                    [it.live.pdq_quality for it in batch], [it.live.seq for it in batch],
+                    sc.max_image_pixels,
+                )  # fmt: skip
+            except ShadowProcessDied as e:  # a model crashed it, or the kernel killed it
+                self._broken = True
+                ACTIVE.set(0)
+                DROPPED.labels(reason="model_error").inc(len(batch) + self._queue.qsize())
+                log.error("%s: the shadow is off until the scorer restarts; live scoring goes "
+                          "on", e)  # fmt: skip
+                return
             except Exception as e:  # ShadowModelError names the model
                 self._failed(e, len(batch))
                 continue
+            out = [shadow_record(it.live, s) for it, s in zip(batch, scored, strict=True)]
             try:
                 acks = [await producer.send(self.topic, records.encode(r),
                                             key=scope.stream(r).encode()) for r in out]  # fmt: skip
@@ -226,16 +219,6 @@ class ShadowScoring:
                 continue
             RECORDS_OUT.labels(stage="scoring", topic=self.topic).inc(len(out))
             self.written += len(out)
-
-    def _score(self, batch: list[_Item]) -> list[records.Scores]:
-        """On the shadow thread: the shadow set on the live images (a cached frame, which the
-        live path did not decode, is decoded here), fused and gated as live."""
-        max_px = self.settings.scoring.max_image_pixels
-        imgs = [it.img if it.img is not None else decode_image(it.jpeg, max_px) for it in batch]
-        scored = self.scorer.score(
-            imgs, [it.live.pdq_quality for it in batch], [it.live.seq for it in batch]
-        )
-        return [shadow_record(it.live, s) for it, s in zip(batch, scored, strict=True)]
 
     def _failed(self, e: Exception, frames: int) -> None:
         ref = e.ref if isinstance(e, ShadowModelError) else "-"
@@ -254,17 +237,5 @@ class ShadowScoring:
 
     def close(self) -> None:
         ACTIVE.set(0)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _low_priority_thread(nice: int) -> ThreadPoolExecutor:
-    """One worker thread at ``nice`` (Linux niceness is per thread; threads it starts, such as
-    onnxruntime's pools, inherit it). Raising niceness needs no privilege."""
-
-    def lower() -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except OSError as e:  # not Linux, or a sandbox that refuses: run at normal priority
-            log.warning("shadow thread priority not lowered (%s)", e)
-
-    return ThreadPoolExecutor(1, thread_name_prefix="shadow", initializer=lower)
+        self._waiter.shutdown(wait=False, cancel_futures=True)
+        self._process.close()

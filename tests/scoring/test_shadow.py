@@ -20,6 +20,7 @@ from scoring.model import decode_image, load_models
 from scoring.scorer import Scored, Scorer
 from scoring.service import ScoringService
 from scoring.shadow import ShadowScoring, shadow_record
+from scoring.shadow_process import ShadowProcess
 from tests.scoring.conftest import frames, jpeg
 from tests.scoring.test_service import _frame, _read
 
@@ -184,11 +185,12 @@ async def _records_in(settings: Settings, key: str) -> int:
 
 @pytest.mark.integration
 async def test_the_shadow_waits_while_live_scoring_is_behind(
-    make_settings: Callable[..., Settings], builtin_models: list
+    make_settings: Callable[..., Settings],
 ) -> None:
-    settings = make_settings(scoring={"providers": CPU})
+    settings = make_settings(scoring={"shadow_models": ["opennsfw"], "providers": CPU})
     await kafkaio.create_topics(settings, keys=["scores_shadow"])
-    sh = ShadowScoring(settings, Scorer(builtin_models[:1], settings.scoring))
+    sh = ShadowScoring.load(settings)
+    assert sh is not None
     img = frames("chair-orig-22-sd-bar.mp4", count=1)[0]
     live = [records.Scores(frame_id=f"f{i}", stream_id="s", account_id="a", seq=i,
                            captured_at=1.0 + i, scored_at=2.0 + i) for i in range(3)]  # fmt: skip
@@ -196,7 +198,7 @@ async def test_the_shadow_waits_while_live_scoring_is_behind(
     await prod.start()
     task = asyncio.create_task(sh.run(prod))
     try:
-        sh.live_busy()  # a full fetch: live scoring has a backlog
+        sh.fetched(len(live))  # live frames fetched, more waiting in the partitions
         for sc in live:
             sh.stage(b"", sc, img)
         sh.release(caught_up=False)
@@ -219,7 +221,7 @@ def test_frames_past_the_pending_limit_are_dropped_and_counted_not_waited_for() 
     from framewatch.settings import load_settings
 
     settings = load_settings(scoring={"shadow_max_pending": 2})
-    sh = ShadowScoring(settings, Scorer([], settings.scoring))
+    sh = ShadowScoring(settings, ShadowProcess(19), "")
     before = _dropped("behind")
     live = records.Scores(frame_id="f", stream_id="s", account_id="a", seq=0, captured_at=1.0,
                           scored_at=1.0)  # fmt: skip
