@@ -149,6 +149,16 @@ class ShadowScoring:
             DROPPED.labels(reason=reason)
         return cls(settings, process, model_set)
 
+    @property
+    def active(self) -> bool:
+        """False once the shadow process died (the shadow is off until a restart)."""
+        return not self._broken
+
+    @property
+    def pid(self) -> int:
+        """The shadow models' process."""
+        return self._process.pid
+
     # -- called by the live loop -----------------------------------------------------------
 
     def fetched(self, frames: int) -> None:

@@ -54,6 +54,10 @@ class ShadowProcess:
         )  # fmt: skip
         self._lock = threading.Lock()
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def call(self, fn: str, *args: Any) -> Any:
         """Run ``fn`` (load | score) there; its exception is raised here."""
         stdin, stdout = cast(BinaryIO, self._proc.stdin), cast(BinaryIO, self._proc.stdout)

@@ -46,12 +46,12 @@ class ScoringSettings(BaseModel):
     shadow_max_batch: int = Field(
         1, ge=1, le=1024, description="frames per shadow inference batch. A shadow batch "
         "already running when live frames arrive shares the CPU with them until it ends, so "
-        "on CPU keep it at 1 (a live batch then waits on at most one shadow frame's share); "
+        "on CPU keep it at 1 (a live batch then shares the CPU with at most one shadow frame); "
         "on a GPU a larger batch is cheaper per frame"
     )  # fmt: skip
     shadow_nice: int = Field(
-        19, ge=0, le=19, description="CPU niceness of the shadow models' threads (19: the "
-        "lowest priority): when live scoring needs the CPU, the kernel gives it to live"
+        19, ge=0, le=19, description="CPU niceness of the shadow models' own process (19: "
+        "the lowest priority): when live scoring needs the CPU, the kernel gives it to live"
     )  # fmt: skip
     shadow_max_pending: int = Field(
         64, ge=1, le=4096, description="frames waiting for the shadow models (each holds its "

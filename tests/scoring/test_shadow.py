@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,6 +183,49 @@ async def _records_in(settings: Settings, key: str) -> int:
     finally:
         await c.stop()
     return n
+
+
+@pytest.mark.integration
+async def test_a_killed_shadow_process_turns_the_shadow_off_and_live_scoring_goes_on(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(scoring={"models": ["opennsfw"], "shadow_models": ["opennsfw"],
+                                      "providers": CPU, "text_every": 0})  # fmt: skip
+    first, second = _sent()[:3], _sent()[3:]
+    before = _dropped("model_error")
+
+    async def until(cond: Callable[[], bool]) -> None:
+        async with asyncio.timeout(120):
+            while not cond():
+                await asyncio.sleep(0.05)
+
+    await kafkaio.create_topics(settings)
+    prod = kafkaio.producer(settings)
+    await prod.start()
+
+    async def send(frames: list[records.Frame]) -> None:
+        for f in frames:
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(f),
+                                     key=scope.stream(f).encode())  # fmt: skip
+
+    svc = ScoringService(settings)
+    assert svc.shadow is not None
+    task = asyncio.create_task(svc.run())
+    try:
+        await send(first)
+        await until(lambda: svc.shadow is not None and svc.shadow.written == len(first))
+        os.kill(svc.shadow.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        await send(second)
+        live = await _read(settings, settings.topics.name("scores"), len(first) + len(second))
+        await until(lambda: svc.shadow is not None and not svc.shadow.active)
+    finally:
+        svc.stop()
+        await task
+        await prod.stop()
+    assert sorted(records.decode(m.value, records.Scores).frame_id for m in live) == sorted(
+        f.frame_id for f in first + second)  # fmt: skip
+    assert _dropped("model_error") - before >= 1
+    assert await _records_in(settings, "scores_shadow") == len(first)
 
 
 @pytest.mark.integration
