@@ -93,9 +93,6 @@ def shadow_record(live: records.Scores, scored: Scored) -> records.Scores:
     )
 
 
-# -- in the scorer ------------------------------------------------------------------------------
-
-
 @dataclass
 class _Item:
     jpeg: bytes
@@ -104,7 +101,8 @@ class _Item:
 
 
 class ShadowScoring:
-    """The shadow set's queue, thread and producer loop (one per scoring process)."""
+    """In the scorer: the frames waiting for the shadow set, the gate that keeps it out of live
+    scoring's way, and the loop that sends its records (the models run in ShadowProcess)."""
 
     def __init__(self, settings: Settings, process: ShadowProcess, model_set: str) -> None:
         self.settings = settings
@@ -129,9 +127,10 @@ class ShadowScoring:
         ACTIVE.set(0)
         if not sc.shadow_models:
             return None
-        process = ShadowProcess(sc.shadow_nice)
         dirs = [Path(d) for d in sc.model_dirs]
+        process = None
         try:
+            process = ShadowProcess(sc.shadow_nice)
             model_set = process.call("load", sc.shadow_models, dirs, sc.providers, sc)
         except Exception as e:  # ModelError names the model and field; anything else, say so
             why = str(e) if isinstance(e, ModelError) else f"{type(e).__name__}: {e}"
@@ -140,7 +139,8 @@ class ShadowScoring:
                 "scoring.shadow_models (FRAMEWATCH_SCORING__SHADOW_MODELS) or that manifest, "
                 "then restart the scorer", sc.shadow_models, why,
             )  # fmt: skip
-            process.close()
+            if process is not None:
+                process.close()
             return None
         log.info("shadow model set %s scores live frames into %s", model_set,
                  settings.topics.name("scores_shadow"))  # fmt: skip
