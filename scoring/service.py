@@ -32,6 +32,7 @@ from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
 from scoring.model import decode_image, load_models
 from scoring.scorer import Scored, Scorer
+from scoring.shadow import ShadowScoring
 from scoring.textgate import TextGate
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
@@ -98,6 +99,7 @@ class ScoringService:
         self._text_locks = weakref.WeakValueDictionary()
         self.cache = ScoreCache(settings, self.scorer.cache_tag, self.redis)
         self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
+        self.shadow = ShadowScoring.load(settings)  # None when off or not loadable (logged)
 
     def _score_batch(
         self, frames: list[records.Frame]
@@ -153,6 +155,7 @@ class ScoringService:
         self.batcher.start()
         await self.reload_banks()
         watcher = asyncio.create_task(self._watch_banks())
+        shadow = asyncio.create_task(self.shadow.run(producer)) if self.shadow else None
         log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
                  self.scorer.model_set)  # fmt: skip
         try:
@@ -162,6 +165,8 @@ class ScoringService:
                 )
                 await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 msgs = [m for part in batch.values() for m in part]
+                if self.shadow:  # the shadow runs only while no live frame waits
+                    self.shadow.fetched(len(msgs))
                 if not msgs:
                     continue
                 # score concurrently, but match and produce in input order: a stream's Scores
@@ -169,9 +174,12 @@ class ScoringService:
                 ready = await asyncio.gather(*(self._score(m) for m in msgs))
                 acks = [await self._emit(producer, *r) for r in ready if r is not None]
                 await asyncio.gather(*acks)
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                if self.shadow:  # after the live records are acked; not while frames wait
+                    waiting = any((consumer.highwater(tp) or 0) > o for tp, o in offsets.items())
+                    self.shadow.release(caught_up=not waiting)
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
                 self.processed += len(acks)
-                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
                 try:
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): o
                                            for tp, o in offsets.items()})  # fmt: skip
@@ -183,8 +191,12 @@ class ScoringService:
                     COMMITS_FAILED.inc()
                     log.warning("offsets not committed (%s); frames will be re-read", exc)
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for t in (watcher, shadow):
+                if t is not None:
+                    t.cancel()
+            await asyncio.gather(*(t for t in (watcher, shadow) if t), return_exceptions=True)
+            if self.shadow:
+                self.shadow.close()
             await self.batcher.stop()
             await producer.stop()
             await consumer.stop()
@@ -193,7 +205,7 @@ class ScoringService:
 
     async def _score(
         self, msg: ConsumerRecord
-    ) -> tuple[records.Frame, records.Scores, str | None] | None:
+    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
         """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
         return await self.failures.handle(
@@ -202,7 +214,7 @@ class ScoringService:
 
     async def _score_frame(
         self, msg: ConsumerRecord, frame: records.Frame
-    ) -> tuple[records.Frame, records.Scores, str | None] | None:
+    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
         hit = await self.cache.get(frame.tenant, frame.jpeg)
         cached = hit is not None
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
@@ -221,17 +233,19 @@ class ScoringService:
         sc = self.settings.scoring
         if sc.text_every:
             scores = await self._with_text(frame, scores, h, img)
-        return frame, scores, h
+        return frame, scores, h, img if self.shadow else None  # the shadow scores it too
 
     async def _emit(
         self, producer: AIOKafkaProducer, frame: records.Frame, scores: records.Scores,
-        h: str | None,
+        h: str | None, img: np.ndarray | None = None,
     ) -> asyncio.Future[Any]:  # fmt: skip
         """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
         matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
         self._stage(frame, scores)
+        if self.shadow:  # the shadow set scores the same image once this record is acked
+            self.shadow.stage(frame.jpeg, scores, img)
         return await producer.send(
             self.scores_topic, records.encode(scores), key=scope.stream(frame).encode()
         )

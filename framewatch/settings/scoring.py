@@ -35,6 +35,30 @@ class ScoringSettings(BaseModel):
         description="model names: built-ins or <name>.yaml/.json in model_dirs",
     )
     model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
+    shadow_models: list[str] = Field(
+        default_factory=list, description="a model set run in shadow on the live frames (names "
+        "as in models, found in model_dirs or the built-ins): its Scores go to the scores_shadow "
+        "topic only and decide nothing; `framewatch replay --scores-topic scores_shadow` says "
+        "what it would change. It runs after the live batch is sent, on its own thread, only "
+        "while live scoring has no backlog; a shadow model that fails to load leaves the shadow "
+        "off (logged), never live scoring; [] (the default): off"
+    )  # fmt: skip
+    shadow_max_batch: int = Field(
+        1, ge=1, le=1024, description="frames per shadow inference batch. A shadow batch "
+        "already running when live frames arrive shares the CPU with them until it ends, so "
+        "on CPU keep it at 1 (a live batch then shares the CPU with at most one shadow frame); "
+        "on a GPU a larger batch is cheaper per frame"
+    )  # fmt: skip
+    shadow_nice: int = Field(
+        19, ge=0, le=19, description="CPU niceness of the shadow models' own process (19: "
+        "the lowest priority): when live scoring needs the CPU, the kernel gives it to live"
+    )  # fmt: skip
+    shadow_max_pending: int = Field(
+        64, ge=1, le=4096, description="frames waiting for the shadow models (each holds its "
+        "decoded image, ~0.4 MB at 384 px); past it new frames are not shadow-scored and are "
+        "counted in framewatch_scoring_shadow_dropped_total, so the shadow never slows live "
+        "scoring"
+    )  # fmt: skip
     providers: list[str] = Field(
         default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="onnxruntime execution providers, in order of preference",
