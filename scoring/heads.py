@@ -9,6 +9,8 @@ runs exactly when its backbone runs (the backbone's cadence decides, scoring/cad
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import onnxruntime as ort
 
@@ -76,9 +78,11 @@ def check_heads(models: list[Model]) -> None:
 
 
 def heads_by_source(models: list[Model]) -> dict[str, list[Head]]:
-    """Backbone name -> the heads that read it."""
+    """Backbone name -> the heads that read it (by manifest, so a wrapped head counts too:
+    the shadow process guards each model in a proxy)."""
     out: dict[str, list[Head]] = {}
     for m in models:
-        if isinstance(m, Head) and m.source is not None:
-            out.setdefault(m.source.model, []).append(m)
+        src = m.manifest.head_of
+        if src is not None:
+            out.setdefault(src.model, []).append(cast(Head, m))
     return out

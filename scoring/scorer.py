@@ -13,7 +13,7 @@ from framewatch import records
 from framewatch.metrics import stage_registry
 from framewatch.settings.scoring import ScoringSettings
 from scoring import cadence, fusion
-from scoring.heads import Head, heads_by_source
+from scoring.heads import heads_by_source
 from scoring.model import Model
 
 # images each model inferred: a backbone counts each frame once however many heads read it
@@ -48,7 +48,7 @@ class Scorer:
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
         on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
-        self.image_models = [m for m in models if not isinstance(m, Head)]
+        self.image_models = [m for m in models if m.manifest.head_of is None]
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
 

@@ -169,3 +169,15 @@ def test_eval_can_measure_each_category_at_its_own_policy_thresholds() -> None:
     assert rep["gambling.casino"]["at_review"]["threshold"] == 0.15
     assert rep["gambling.casino"]["at_review"]["recall"] == 1.0
     assert rep["sexual"]["at_review"]["threshold"] == 0.5  # not named: the common threshold
+
+
+def test_a_shadow_model_set_runs_heads_on_its_backbone_too(heads: Path) -> None:
+    """The shadow process wraps each model in a guard; its heads still read the embedding."""
+    from framewatch.settings.scoring import ScoringSettings
+    from scoring import shadow_process
+
+    shadow_process._load(["efficientnet-lite3", "guns"], [heads], CPU, ScoringSettings())
+    gun = cv2.imread(str(EVAL / "violence.weapons.firearm" / "clipart-9_mm_gun_01.jpg"))
+    (out,) = shadow_process._score([gun], [None], [0], 40_000_000)
+    [head_ref] = [r for r in out.per_model if r.startswith("guns@")]
+    assert out.per_model[head_ref]["violence.weapons.firearm"] > 0.5
