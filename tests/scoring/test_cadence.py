@@ -58,7 +58,7 @@ class Stub:
     @property
     def manifest(self):  # type: ignore[no-untyped-def]
         name = self.ref.split("@")[0]
-        return type("M", (), {"name": name, "cost_ms": self.cost_ms})()
+        return type("M", (), {"name": name, "cost_ms": self.cost_ms, "head_of": None})()
 
     def run(self, images: list[np.ndarray]) -> list[Result]:
         self.seen += [int(im[0, 0, 0]) for im in images]
