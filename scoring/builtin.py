@@ -129,7 +129,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "efficientnet-lite3",
         "version": "0.4.4",
         "licence": "Apache-2.0 (TensorFlow EfficientNet-Lite; scoring/models/PROVENANCE.json)",
-        "cost_ms": 40,  # fastest of 20: 37 ms when opennsfw took 32 (declared 37)
+        # about 1.8x opennsfw in six runs on the loaded box (single-thread fastest 29-38 ms when
+        # opennsfw took 15-32; at batch 16 55-76 ms when it took 33-39), on opennsfw's scale
+        "cost_ms": 65,
         "source": {"package": "scoring", "resource": "models/efficientnet-lite3.onnx"},
         "input": {
             "size": [280, 280],
