@@ -125,6 +125,9 @@ def _report(summary: dict[str, Any], as_json: bool, serving: bool) -> bool:
         "latency_ms_max",
     ):
         print(f"  {key:<22} {summary[key]}")
+    print("  highest score per category, all frames:")
+    for cat, v in summary["highest_scores"].items():
+        print(f"    {cat:<30} {v:.3f}")
     print(f"\n{'OK' if ok else 'FAILED'}: {why}")
     waiting = ", ".join(f"{w['stream_id']} ({w['category']})" for w in con["waiting"]) or "none"
     print(f"\nreviewer console  {con['url']}")

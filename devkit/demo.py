@@ -278,6 +278,10 @@ class Pipeline:
         for f in self.frames.values():
             per_stream[f.stream_id] = per_stream.get(f.stream_id, 0) + 1
         first_hook = min((t for t, _ in self.hook.received), default=None)
+        highest: dict[str, float] = {}  # what each category's models said at most, all streams
+        for sc in (sc for sc in self.scores if sc.frame_id in self.frames):
+            for cat, v in sc.scores.items():
+                highest[cat] = max(highest.get(cat, 0.0), float(v))
         block = next(
             (d for d in self.decisions if d.action == "block" and d.stream_id == blocked_expected),
             None,
@@ -304,6 +308,7 @@ class Pipeline:
             ),
             "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
             "latency_ms_max": round(max(lat), 1) if lat else None,
+            "highest_scores": {c: round(v, 3) for c, v in sorted(highest.items())},
         }
 
 

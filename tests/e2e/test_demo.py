@@ -20,6 +20,11 @@ async def test_demo_blocks_the_edited_chair_and_pages_within_seconds(settings: S
     # the alert reached the local webhook (how fast is benchmarks/e2e.py's business: tests never
     # assert timings, and a loaded CI box took 15 s)
     assert summary["webhook_received"] >= 1
+    # every category of the default models is scored, the ImageNet ones too, and stays quiet
+    high = summary["highest_scores"]
+    for cat in ("sexual", "violence.weapons.firearm", "alcohol.beverage", "gambling.casino"):
+        assert cat in high, high
+    assert high["gambling.casino"] < 0.15 and high["alcohol.beverage"] < 0.75, high
     assert summary["capture_to_webhook_s"] is not None and summary["capture_to_webhook_s"] > 0
     # every sampled frame has exactly one score
     assert summary["frames_in"] > 0
