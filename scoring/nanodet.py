@@ -111,42 +111,57 @@ def count_scores(
 
 
 class NanoDetModel(Model):
-    """A NanoDet detector (manifest ``output.decoding: nanodet``); one image a session run,
-    as the converted graph has a batch of 1."""
+    """A NanoDet detector (manifest ``output.decoding: nanodet``)."""
 
     def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
         super().__init__(manifest, providers)
         shapes = [o.shape for o in self.session.get_outputs()]
         self.levels = levels(shapes, len(manifest.output.labels), manifest.input.size[0])
+        batch = self.session.get_inputs()[0].shape[0]
+        self.batch = batch if isinstance(batch, int) else None  # None: any batch size
+
+    def _outputs(self, batch: np.ndarray) -> list[list[np.ndarray]]:
+        """Every output of each image of a batch (one run at a time if the graph is fixed)."""
+        if self.batch is None:
+            outs = self.session.run(None, {self.input_name: batch})
+            return [[o[i] for o in outs] for i in range(len(batch))]
+        return [[o[0] for o in self.session.run(None, {self.input_name: x[None]})]
+                for x in batch]  # fmt: skip
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """The first output for each image of a batch (what a benchmark times)."""
-        return np.concatenate([self.session.run(None, {self.input_name: x[None]})[0]
-                               for x in batch])  # fmt: skip
+        """The first output of each image (what a benchmark times)."""
+        return np.stack([o[0] for o in self._outputs(batch)])
 
     def run(self, images: list[np.ndarray]) -> list[Result]:
-        return [self.detect(im) for im in images]
+        if not images:
+            return []
+        found = self._objects(np.stack([self.preprocess(im)[0] for im in images]))
+        return [self._result(f) for f in found]
 
     def objects(self, bgr: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
         """Every class's detections after NMS, best first: (label, score, normalised box)."""
-        spec = self.manifest.output
-        x, _ = self.preprocess(bgr)
-        w, h = self.manifest.input.size  # boxes come in input pixels of a plain resize
-        outs = [o[0] for o in self.session.run(None, {self.input_name: x[None]})]
-        boxes, scores, classes = decode(outs, self.levels, spec.score_threshold)
-        found = []
-        for i in nms(boxes, scores, classes, spec.score_threshold, spec.iou_threshold):
-            box = np.clip(boxes[i] / (w, h, w, h), 0.0, 1.0)
-            found.append((spec.labels[int(classes[i])], float(min(scores[i], 1.0)),
-                          tuple(float(v) for v in box)))  # fmt: skip
-        return found
+        return self._objects(self.preprocess(bgr)[0][None])[0]
 
-    def detect(self, bgr: np.ndarray) -> Result:
+    def _objects(self, batch: np.ndarray) -> list[list[tuple[str, float, tuple[float, ...]]]]:
+        spec = self.manifest.output
+        w, h = self.manifest.input.size  # boxes come in input pixels of a plain resize
+        out = []
+        for outs in self._outputs(batch):
+            boxes, scores, classes = decode(outs, self.levels, spec.score_threshold)
+            found = []
+            for i in nms(boxes, scores, classes, spec.score_threshold, spec.iou_threshold):
+                box = np.clip(boxes[i] / (w, h, w, h), 0.0, 1.0)
+                found.append((spec.labels[int(classes[i])], float(min(scores[i], 1.0)),
+                              tuple(float(v) for v in box)))  # fmt: skip
+            out.append(found)
+        return out
+
+    def _result(self, found: list[tuple[str, float, tuple[float, ...]]]) -> Result:
         """The mapped and counted labels' detections (of 80 classes, only they are evidence)."""
         spec = self.manifest.output
         wanted = set(self.manifest.labels) | {c.label for c in spec.counts}
         res = Result()
-        for lab, score, box in self.objects(bgr):
+        for lab, score, box in found:
             if lab not in wanted:
                 continue
             res.raw[lab] = max(res.raw.get(lab, 0.0), score)
