@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-# COCO's 80 object classes in the order detectors trained on COCO output them
+# COCO's 80 object classes in the order detectors trained on COCO output them (as
+# scoring/models/nanodet.labels.txt spells them)
 COCO_80 = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "traffic_light", "fire_hydrant", "stop_sign", "parking_meter", "bench", "bird", "cat", "dog",
     "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports_ball", "kite",
+    "baseball_bat", "baseball_glove", "skateboard", "surfboard", "tennis_racket", "bottle",
+    "wine_glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot_dog", "pizza", "donut", "cake", "chair", "couch", "potted_plant",
+    "bed", "dining_table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell_phone",
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
+    "teddy_bear", "hair_drier", "toothbrush",
 ]  # fmt: skip
 
 BUILTIN: dict[str, dict[str, Any]] = {
@@ -183,7 +184,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "knife": "violence.weapons.knife",
             "scissors": "signal.object.scissors",
             "bottle": "signal.object.bottle",
-            "wine glass": "signal.object.wine_glass",
+            "wine_glass": "signal.object.wine_glass",
             "person": "signal.person",
         },
     },

@@ -182,3 +182,10 @@ def test_knife_and_person_samples_reach_the_shipped_armed_person_rule(
             (r,) = model.run([cv2.imread(str(p))])
             got = max(v for c, v in r.scores.items() if c.startswith(node))
             assert got >= need[node], (p.name, got)
+
+
+def test_the_manifest_labels_are_the_converted_models_class_order() -> None:
+    from importlib import resources
+
+    shipped = (resources.files("scoring") / "models" / "nanodet.labels.txt").read_text()
+    assert BUILTIN["nanodet"]["output"]["labels"] == shipped.splitlines()
