@@ -37,7 +37,7 @@ def weights_fp16(graph: Any) -> int:
     lost: the Cast gives back the identical float32 and onnxruntime folds it at load time."""
     from onnx import TensorProto, helper, numpy_helper
 
-    casts, saved = [], 0
+    casts, saved = {}, 0
     for init in graph.initializer:
         if init.data_type != TensorProto.FLOAT:
             continue
@@ -46,10 +46,16 @@ def weights_fp16(graph: Any) -> int:
             continue
         name = init.name
         init.CopyFrom(numpy_helper.from_array(arr.astype(np.float16), name + "_fp16"))
-        casts.append(helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT))
+        casts[name] = helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT)
         saved += arr.size * 2
-    for i, node in enumerate(casts):
-        graph.node.insert(i, node)
+    # each Cast right before its first user: the node order (and so the positional names of
+    # canonical_names) then does not depend on tf2onnx's initializer order, which varies
+    nodes = []
+    for node in graph.node:
+        nodes.extend(casts.pop(i) for i in node.input if i in casts)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
     return saved
 
 
