@@ -5,7 +5,7 @@ NanoDet (RangiLyu, Apache-2.0) is a GFL detector: at every cell of three feature
 class and, for each side of the box, a distribution over ``reg_max + 1`` distance bins (in
 units of the level's stride). The box is the cell centre moved out by the expected distance to
 each side. So unlike YOLOv8 (one tensor, boxes in pixels) the model has six outputs, found here
-by shape: ``[1, cells, classes]`` and ``[1, cells, 4 * (reg_max + 1)]`` per level.
+by shape: ``[N, cells, classes]`` and ``[N, cells, 4 * (reg_max + 1)]`` per level.
 
 Scores over ``output.score_threshold`` are kept per class (a cell may hold a person and the
 knife in their hand), then non-maximum suppression per class (``output.iou_threshold``), as
@@ -42,7 +42,7 @@ def levels(shapes: Sequence[Sequence[object]], n_classes: int, size: int) -> lis
     by_cells: dict[int, dict[str, int]] = {}
     for i, shape in enumerate(shapes):
         if len(shape) != 3 or not all(isinstance(d, int) for d in shape[1:]):
-            raise ModelError(f"nanodet output {i} has shape {list(shape)}, not [1, cells, C]")
+            raise ModelError(f"nanodet output {i} has shape {list(shape)}, not [N, cells, C]")
         cells, ch = int(shape[1]), int(shape[2])  # type: ignore[call-overload]
         kind = "cls" if ch == n_classes else "box" if ch % 4 == 0 else None
         if kind is None:
