@@ -154,9 +154,13 @@ class Pipeline:
 
     async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
+        in_traceback = False
         async for line in proc.stdout:
             text = line.decode(errors="replace").rstrip()
-            if text and any(w in text for w in NOTEWORTHY):
+            # a traceback is shown whole: its frames, then the exception line that ends it
+            show = in_traceback or any(w in text for w in NOTEWORTHY)
+            in_traceback = "Traceback" in text or (in_traceback and text[:1] in (" ", ""))
+            if text and show:
                 self.say(f"  [{name}] {text}")
 
     async def setup(self, bank_videos: list[Path], review_videos: list[Path] = ()) -> None:  # type: ignore[assignment]
