@@ -126,6 +126,10 @@ class Pipeline:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
         env.update(to_env(self.s))
         env["FRAMEWATCH_ALERTS__ROUTING_FILE"] = str(self.tmp / "routing.yaml")
+        # a throwaway run beside whatever else runs here (`framewatch up`, another demo): its
+        # services bind ports the kernel picks, never the fixed ones a running stack holds
+        env["FRAMEWATCH_ALERTS__HTTP_PORT"] = "0"
+        env["FRAMEWATCH_METRICS__PORT_DIR"] = str(self.tmp / "ports")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
