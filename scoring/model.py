@@ -78,7 +78,7 @@ class Model:
         if manifest.output.decoding == "age_bins":
             field, want = "output.bin_ages", len(manifest.output.bin_ages or ())
         if (
-            manifest.output.decoding != "yolov8"
+            manifest.output.decoding not in ("yolov8", "nanodet")
             and isinstance(n_out[-1], int)
             and n_out[-1] != want
         ):
@@ -232,8 +232,9 @@ def load_models(
 ) -> list[Model]:
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
-    from scoring.faces import FaceModel  # faces and heads build on Model
+    from scoring.faces import FaceModel  # faces, heads and the NanoDet detector build on Model
     from scoring.heads import Head, check_heads
+    from scoring.nanodet import NanoDetModel
 
     out: list[Model] = []
     for n in names:
@@ -241,9 +242,12 @@ def load_models(
         try:
             if m.head_of is not None:
                 out.append(Head(m, providers))
+            elif m.image_input.faces is not None:
+                out.append(FaceModel(m, providers))
+            elif m.output.decoding == "nanodet":
+                out.append(NanoDetModel(m, providers))
             else:
-                face = m.image_input.faces is not None
-                out.append(FaceModel(m, providers) if face else Model(m, providers))
+                out.append(Model(m, providers))
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise

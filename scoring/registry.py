@@ -98,9 +98,18 @@ def _input_kind(v: Any) -> str:
     return "from" if has_from else "image"
 
 
+class CountSpec(BaseModel):
+    """Detectors: ``category`` scores "at least ``at_least`` detections of ``label``"."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    at_least: int = Field(ge=1, le=100)
+    category: str
+
+
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins"]
+    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins", "nanodet"]
     labels: list[str] = Field(default_factory=list, description="one per output column")
     labels_file: Source | None = Field(
         None, description="the labels, one a line, from a file (a 1000-class model)"
@@ -117,6 +126,7 @@ class OutputSpec(BaseModel):
     under: float = Field(18, gt=0)
     score_threshold: float = Field(0.25, ge=0, le=1)
     iou_threshold: float = Field(0.45, ge=0, le=1)
+    counts: list[CountSpec] = Field(default_factory=list)  # detectors (nanodet) only
 
 
 class Manifest(BaseModel):
@@ -199,6 +209,16 @@ def parse(
             tax.validate(path)
         except TaxonomyError as e:
             raise ModelError(f"model manifest {origin}: field 'labels.{raw}': {e}") from None
+    for i, c in enumerate(m.output.counts):
+        if c.label not in m.output.labels:
+            raise ModelError(
+                f"model manifest {origin}: field 'output.counts.{i}.label': not one of "
+                "output.labels"
+            )
+        try:
+            tax.validate(c.category)
+        except TaxonomyError as e:
+            raise ModelError(f"model manifest {origin}: field 'output.counts.{i}': {e}") from None
     return m
 
 

