@@ -10,6 +10,7 @@ and imports nothing of the scorer's main module (multiprocessing's spawn would r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -76,7 +77,9 @@ class ShadowProcess:
 
     def close(self) -> None:
         if self._proc.stdin:
-            self._proc.stdin.close()  # it exits at the end of its input
+            # it exits at the end of its input; a killed one leaves a pipe nothing can flush to
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
         try:
             self._proc.wait(5)
         except subprocess.TimeoutExpired:
