@@ -68,6 +68,15 @@ REDIS_ERRORS = Counter(
 )
 
 
+def keep(table: Any, key: str, value: Any, persist: bool) -> None:
+    """Set a table row; with ``persist`` False only in this worker's memory (or its local
+    store), with no changelog write: for a change a restart may forget (state.must_persist)."""
+    if persist:
+        table[key] = value
+    else:
+        table.data[key] = value
+
+
 def build_app(settings: Settings) -> faust.App:
     """A Faust app whose id, tables and internal topics all carry the topic prefix."""
     t = settings.topics
@@ -171,7 +180,7 @@ def build_app(settings: Settings) -> faust.App:
     async def on_scores(sc: Scores) -> None:
         skey = scope.stream(sc)
         res = proc.on_scores(state.get(skey), sc)
-        state[skey] = res.state
+        keep(state, skey, res.state, res.persist)
         for out in res.outputs:
             value = await send(out)
             if isinstance(out.record, Decision):
@@ -186,7 +195,7 @@ def build_app(settings: Settings) -> faust.App:
             await mark_hot(skey, True)
         if shadow_state is not None:  # the shadow policy: its own state, its own topic only
             shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
-            shadow_state[skey] = shadow.state
+            keep(shadow_state, skey, shadow.state, shadow.persist)
             for out in shadow.outputs:
                 await send(out)
 
