@@ -294,9 +294,17 @@ def step(
 
 def quiet(st: StreamState, policy: Policy, tenant: str | None, channel: str | None) -> bool:
     """Nothing in the stream's windows that a rule could act on: state ok, every kept frame
-    under its category's review threshold, no combined-rule signal held."""
-    if st.state != "ok" or any(st.signals):
+    under its category's review threshold, every kept signal under each combined rule's
+    minimum for it."""
+    if st.state != "ok":
         return False
+    if any(st.signals):
+        least: dict[str, float] = {}
+        for c in policy.combined(tenant, channel):
+            for node, minimum in c.all if c.enabled else ():
+                least[node] = min(least.get(node, 1.0), minimum)
+        if any(v >= least.get(n, 2.0) for frame in st.signals for n, v in frame.items()):
+            return False
     for cat, hist in st.history.items():
         review = policy.rule(cat, tenant, channel).review
         if any(h[1] >= review for h in hist):

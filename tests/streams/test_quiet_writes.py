@@ -4,6 +4,7 @@ gives the decisions (ids and actions) of the run without a crash, and nothing el
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,12 +14,14 @@ from framewatch.settings import load_settings
 from streams.processor import Processor
 from tests.streams.helpers import scores
 
-BENIGN = {"hate.speech": 0.1, "violence.gore": 0.05, "sexual.explicit": 0.02}
+# signals kept for the combined policy's rule, each under its minimum
+BENIGN = {"hate.speech": 0.1, "violence.gore": 0.05, "sexual.explicit": 0.02, "signal.face": 0.3}
 
 
 def life() -> list[Scores]:
     """Benign, a review by smoothing, quiet until it clears, a block by smoothing, a new life
-    (session) that is benign, then a red line; benign frames between each."""
+    (session) with a signal over its minimum alone then the other one (a combined review
+    under the combined policy), then a red line; benign frames between each."""
     frames: list[Scores] = []
     t = 1000.0
 
@@ -37,15 +40,35 @@ def life() -> list[Scores]:
     add(6, {}, "a")
     add(3, {"violence.gore": 0.95}, "a")  # block
     add(4, {}, "a")
-    add(10, {}, "b")  # a new life: ok again
+    add(6, {}, "b")
+    add(1, {"signal.face": 0.9}, "b")  # a signal over its minimum, alone: a quiet window
+    add(1, {"violence.weapons": 0.7}, "b")  # with it, armed_person: a review (combined only)
+    add(6, {}, "b")  # a new life: ok again
     add(1, {"child_safety.csam": 0.9}, "b")  # red line
     add(3, {}, "b")
     return frames
 
 
-@pytest.fixture(scope="module")
-def proc() -> Processor:
-    return Processor(load_settings(streams={"policy_dir": "/nonexistent"}))
+COMBINED = """
+scope: {tenant: default}
+combined:
+  armed_person:
+    all: {violence.weapons: 0.6, signal.face: 0.5}
+    then: violence.graphic
+    within: 3
+rules:
+  violence.graphic: {smoothing: {k: 1, n: 1}}  # the combination decides on one frame
+"""
+
+
+@pytest.fixture(scope="module", params=["shipped", "combined"])
+def proc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Processor:
+    """The shipped policy, and one whose combined rule keeps signals of the last frames."""
+    if request.param == "shipped":
+        return Processor(load_settings(streams={"policy_dir": "/nonexistent"}))
+    folder = tmp_path_factory.mktemp("policies")
+    (folder / "armed.yaml").write_text(COMBINED)
+    return Processor(load_settings(streams={"policy_dir": str(folder)}))
 
 
 def feed(
@@ -58,8 +81,8 @@ def feed(
     for sc in frames:
         res = proc.on_scores(mem, sc)
         mem = res.state
-        if res.persist:
-            disk, writes = res.state, writes + 1
+        if res.persist:  # a copy: the next steps change the state's lists in place
+            disk, writes = json.loads(json.dumps(res.state)), writes + 1
         out += [
             (o.record.decision_id, o.record.action)
             for o in res.outputs
@@ -71,7 +94,10 @@ def feed(
 def test_quiet_frames_are_not_written(proc: Processor) -> None:
     frames = life()
     _, _, out, writes = feed(proc, frames, None, None)
-    assert [a for _, a in out] == ["review", "allow", "block", "block"]
+    combined = (
+        ["review"] if any(c.within > 1 for c in proc.policies.policy.combined("default")) else []
+    )
+    assert [a for _, a in out] == ["review", "allow", "block", *combined, "block"]
     assert writes < len(frames)
     _, _, _, writes = feed(proc, frames[:8], None, None)
     assert writes == 1  # a benign stream: only its first frame (its session) is written
