@@ -98,6 +98,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_every=settings.streams.commit_every,
         broker_commit_interval=settings.streams.commit_interval_s,
         producer_linger=settings.streams.producer_linger_ms / 1000.0,
+        producer_max_batch_size=settings.streams.producer_batch_kb * 1024,
         broker_session_timeout=settings.streams.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
