@@ -207,10 +207,12 @@ def build_app(settings: Settings) -> faust.App:
         for out in outs:
             await send(out)
 
+    scores_in = metrics.RECORDS_IN.labels(stage=STAGE, topic="scores")
+
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
         async for event in guard.in_order(app, settings, stream, order):
-            metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
+            scores_in.inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
