@@ -143,3 +143,37 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     assert shown.returncode == 0, shown.stderr
     view = json.loads(shown.stdout)
     assert view["action"] == "suspend_stream" and len(view["strikes"]) == 7
+
+
+async def test_a_quiet_stream_killed_midway_decides_once(
+    settings: Settings, worker: Worker
+) -> None:
+    """A quiet stream's benign frames are not written to the changelog; kill -9 the worker
+    after two flagged frames, replay from before them, and the review still comes out once,
+    from the same first frame."""
+    benign = {"hate.speech": 0.1, "violence.gore": 0.05}
+
+    def frame(i: int, hate: float) -> tuple[str, bytes]:
+        sc = scores(i, "q", cats={**benign, "hate.speech": hate}, account="aq", session="life1")
+        return scope.stream(sc), records.encode(sc)
+
+    await produce(settings, [frame(i, 0.1) for i in range(8)] + [frame(8, 0.6), frame(9, 0.6)])
+    key = scope.key("default", "q")
+    for _ in range(120):  # until the flagged frames' state is in the changelog
+        snap = await table_snapshot(settings, settings.topics.changelog("stream-state"))
+        if key in snap and "q-f9" in snap[key]["recent"]:
+            break
+    else:
+        pytest.fail("the flagged frames' state never reached the changelog")
+    worker.kill()
+    worker.start()  # replays from its last commit; and frames 4-9 come again, as after a rebalance
+    await produce(
+        settings, [frame(i, 0.1) for i in range(4, 8)] + [frame(i, 0.6) for i in (8, 9, 10)]
+    )
+    decisions = [
+        d
+        for d in await collect(settings, "decisions", want=1, timeout=90, settle=3, worker=worker)
+        if isinstance(d, Decision)
+    ]
+    assert [(d.action, d.first_frame_id) for d in decisions] == [("review", "q-f8")]
+    assert decisions[0].decision_id == records.stable_id(key, "review", "q-f8")
