@@ -13,7 +13,8 @@ Three ways of reading them are compared on the same samples:
 - ``after``: the text gate (scoring/textgate.py) and the detector settings of the scoring
   settings (``scoring.text_every``, ``text_box_change``, ``ocr_det_side``, ``ocr_det_limit``).
 
-Cost is OCR milliseconds per sample (reads + gate checks, averaged over every sample). Recall is
+Cost is OCR milliseconds per sample (reads + gate checks, averaged over every sample), wall and
+CPU (all threads of the process: on a shared box the wall time includes waiting for a core). Recall is
 per sample (a sample showing a caption reports one of its spam categories) and per caption (seen
 at least once while on screen), with the samples it took to see it.
     python benchmarks/ocr.py [--samples N] [--json]
@@ -137,15 +138,16 @@ Reader = Callable[[int, Sample, np.ndarray, str], list[records.TextFinding] | No
 def run(samples: list[Sample], reader: Reader) -> dict[str, float]:
     imgs = [decode_image(s.jpeg, 10**8) for s in samples]  # the scorer decodes once anyway
     hashes = [pdq.compute(im)[0] for im in imgs]
-    spent = 0.0
+    spent = cpu = 0.0
     hit_samples = cap_samples = 0
     first: dict[int, int] = {}
     start: dict[int, int] = {}
     false = 0
     for i, (s, im, h) in enumerate(zip(samples, imgs, hashes, strict=True)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         found = reader(i, s, im, h) or []
         spent += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         cats = {f.category for f in found if f.category}
         if s.caption is not None:
             start.setdefault(s.caption, i)
@@ -158,6 +160,7 @@ def run(samples: list[Sample], reader: Reader) -> dict[str, float]:
     delays = [first[c] - start[c] for c in first]
     return {
         "ms_per_sample": round(1000 * spent / len(samples), 1),
+        "cpu_ms_per_sample": round(1000 * cpu / len(samples), 1),
         "sample_recall": round(hit_samples / max(cap_samples, 1), 3),
         "captions_seen": len(first),
         "captions": len(start),

@@ -70,7 +70,7 @@ class Model:
         if manifest.output.decoding == "age_bins":
             field, want = "output.bin_ages", len(manifest.output.bin_ages or ())
         if (
-            manifest.output.decoding != "yolov8"
+            manifest.output.decoding not in ("yolov8", "nanodet")
             and isinstance(n_out[-1], int)
             and n_out[-1] != want
         ):
@@ -204,12 +204,18 @@ def load_models(names: list[str], dirs: list[Path], providers: list[str]) -> lis
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
     from scoring.faces import FaceModel  # faces builds on Model
+    from scoring.nanodet import NanoDetModel  # so does the NanoDet detector
 
     out: list[Model] = []
     for n in names:
         m = registry.find(n, dirs)
         try:
-            out.append(FaceModel(m, providers) if m.input.faces else Model(m, providers))
+            if m.input.faces:
+                out.append(FaceModel(m, providers))
+            elif m.output.decoding == "nanodet":
+                out.append(NanoDetModel(m, providers))
+            else:
+                out.append(Model(m, providers))
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise
