@@ -237,16 +237,28 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
+async def prepare_topics(settings: Settings) -> None:
+    """Every topic the worker reads or writes, before Faust starts: a consumer that subscribes
+    before Faust has declared its internal topics ignores them until its next rebalance, and a
+    table whose changelog is not in the metadata yet refuses every record (PartitionsMismatch,
+    seen under load in `make demo`). Changelogs are compacted, as Faust makes them."""
+    from framewatch.kafkaio import create_topics
+
+    t = settings.topics
+    changelogs = t.changelogs_all()
+    await create_topics(
+        settings,
+        extra={**t.internal_all(), **changelogs},
+        configs={name: {"cleanup.policy": "compact"} for name in changelogs},
+    )
+    await ensure_audit_retention(settings)
+
+
 def run_worker(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (Faust handles the signals and a clean rebalance)."""
     import asyncio
 
-    from framewatch.kafkaio import create_topics
-
-    # created before Faust starts: a consumer that subscribes before Faust has declared them
-    # ignores them until its next rebalance
-    asyncio.run(create_topics(settings, extra=settings.topics.internal_all()))
-    asyncio.run(ensure_audit_retention(settings))
+    asyncio.run(prepare_topics(settings))
     if settings.metrics.enabled:
         metrics.serve(
             STAGE, settings.metrics.host, settings.metrics.streams_port, settings.metrics.port_dir
