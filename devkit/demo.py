@@ -42,8 +42,11 @@ WARMUP = "warmup"
 NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
 
 
-def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> Path:
-    """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit."""
+def make_edited_copy(
+    src: Path, dst: Path, max_seconds: float | None = None, mark: str = "LIVE"
+) -> Path:
+    """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit.
+    A different ``mark`` gives different pixels (no two streams share a JPEG), same PDQ match."""
     import av
     import cv2
     import numpy as np
@@ -66,7 +69,13 @@ def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> 
             # a translucent channel watermark, as re-streamers add (a solid box moves PDQ ~30 bits)
             marked = grey.copy()
             cv2.putText(
-                marked, "LIVE", (w - 60, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 2
+                marked,
+                mark,
+                (w - 12 - 12 * len(mark), h - 12),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (255,) * 3,
+                2,
             )
             edited = cv2.addWeighted(marked, 0.6, grey, 0.4, 0)
             for packet in vout.encode(

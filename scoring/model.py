@@ -34,6 +34,18 @@ SCORER_PROVIDER = Gauge(
 )
 
 
+def session_options(intra_op_threads: int = 0, spin_wait: bool = True) -> ort.SessionOptions:
+    """ONNX Runtime session options of a scorer model (settings scoring.intra_op_threads and
+    scoring.spin_wait). Idle intra-op threads spin by default: on a small box that CPU is taken
+    from the decoders and the other stages, so the service turns it off."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = intra_op_threads  # 0: one per physical core
+    if not spin_wait:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """A frame or a checked image as the models take it (BGR), through the core decoder;
     a GIF's first frame is scored too. ImageRejected (with status and code) when it cannot."""
@@ -52,12 +64,18 @@ class Result:
 class Model:
     """A loaded model; `run` takes BGR images and returns one Result each."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
+    def __init__(
+        self,
+        manifest: registry.Manifest,
+        providers: list[str],
+        *,
+        intra_op_threads: int = 0,
+        spin_wait: bool = True,
+    ) -> None:
         self.manifest = manifest
         self.ref = manifest.ref
         path: Path = registry.onnx_path(manifest)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts = session_options(intra_op_threads, spin_wait)
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:  # onnxruntime raises its own untyped errors
@@ -200,16 +218,26 @@ class Model:
         return res
 
 
-def load_models(names: list[str], dirs: list[Path], providers: list[str]) -> list[Model]:
+def load_models(
+    names: list[str],
+    dirs: list[Path],
+    providers: list[str],
+    *,
+    intra_op_threads: int = 0,
+    spin_wait: bool = True,
+) -> list[Model]:
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
     from scoring.faces import FaceModel  # faces builds on Model
 
     out: list[Model] = []
+    kw = {"intra_op_threads": intra_op_threads, "spin_wait": spin_wait}
     for n in names:
         m = registry.find(n, dirs)
         try:
-            out.append(FaceModel(m, providers) if m.input.faces else Model(m, providers))
+            out.append(
+                FaceModel(m, providers, **kw) if m.input.faces else Model(m, providers, **kw)
+            )
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from framewatch import records
+from framewatch import images, records
 from framewatch.settings.scoring import ScoringSettings
-from scoring import cadence, fusion
-from scoring.model import Model
+from scoring import cadence, fusion, pdq
+from scoring.model import Model, decode_image
 
 
 @dataclass
@@ -24,6 +24,11 @@ class Scored:
     timings_ms: dict[str, float] = field(default_factory=dict)
     per_model: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # costly models not run (cadence)
+
+
+# a frame's scores, its PDQ hash and quality, and its decoded image (text reading reuses it);
+# or why its JPEG was refused
+FrameResult = tuple[Scored, str | None, int | None, np.ndarray] | images.ImageRejected
 
 
 class Scorer:
@@ -69,6 +74,28 @@ class Scorer:
             s.scores = fusion.gate(fused, q, sc.quality_floor, sc.low_quality_factor)
             s.models = {p: r for p, r in s.models.items() if p in s.scores}
         return out
+
+    def score_frames(self, frames: Sequence[records.Frame], max_pixels: int) -> list[FrameResult]:
+        """Frame records -> results: each JPEG decoded once, hashed only when ingest sent no
+        PDQ, the batch scored. What the scoring service's micro-batcher runs (and
+        benchmarks/gpu.py, in-process)."""
+        out: list[FrameResult | None] = []
+        imgs, idx, hashes = [], [], []
+        for i, f in enumerate(frames):
+            try:
+                img = decode_image(f.jpeg, max_pixels)
+            except images.ImageRejected as e:
+                out.append(e)
+                continue
+            imgs.append(img)
+            idx.append(i)
+            out.append(None)
+            hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
+        seqs = [frames[i].seq for i in idx]  # the costly models' cadence (scoring/cadence.py)
+        scored = self.score(imgs, [q for _, q in hashes], seqs)
+        for i, s, (h, q), img in zip(idx, scored, hashes, imgs, strict=True):
+            out[i] = (s, h, q, img)
+        return out  # type: ignore[return-value]
 
     @staticmethod
     def _run(
