@@ -120,6 +120,9 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
     settings = load_settings(
         kafka_bootstrap=bootstrap, redis_url=redis_url, redis_prefix=f"bench-{run}:",
         topics={"prefix": f"bench-{run}."},
+        # own consumer groups: on a shared broker, another run's scorer joining the default
+        # group would rebalance ours (seconds of stop-the-world) in the middle of the run
+        scoring={"group_id": f"bench-{run}-scorer"}, alerts={"group_id": f"bench-{run}-alerts"},
         metrics={"ingest_port": 0, "scoring_port": 0, "streams_port": 0, "alerts_port": 0},
     )  # fmt: skip
     pipe = Pipeline(settings, say=lambda m: print(m, file=sys.stderr))

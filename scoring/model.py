@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,10 @@ class Result:
 
 class Model:
     """A loaded model; `run` takes BGR images and returns one Result each."""
+
+    # set by the Scorer (scoring.preprocess_threads): a batch's images are preprocessed in
+    # parallel (cv2 releases the GIL) while the session's own threads are idle
+    prep_pool: Executor | None = None
 
     def __init__(
         self,
@@ -150,7 +155,8 @@ class Model:
     def run(self, images: list[np.ndarray]) -> list[Result]:
         if not images:
             return []
-        prepped = [self.preprocess(im) for im in images]
+        pool = self.prep_pool if len(images) > 1 else None
+        prepped = list(pool.map(self.preprocess, images) if pool else map(self.preprocess, images))
         out = self.infer(np.stack([p[0] for p in prepped]))
         return self.decode(out, [p[1] for p in prepped])
 

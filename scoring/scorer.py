@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +41,11 @@ class Scorer:
     def __init__(self, models: list[Model], settings: ScoringSettings | None = None) -> None:
         self.models = models
         self.settings = settings or ScoringSettings()
+        n = self.settings.preprocess_threads or os.cpu_count() or 1
+        # JPEG decode and preprocessing of a batch, spread over the cores while no model runs
+        self.pool = ThreadPoolExecutor(n, thread_name_prefix="prep") if n > 1 else None
+        for m in models:
+            m.prep_pool = self.pool
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
@@ -81,11 +88,19 @@ class Scorer:
         benchmarks/gpu.py, in-process)."""
         out: list[FrameResult | None] = []
         imgs, idx, hashes = [], [], []
-        for i, f in enumerate(frames):
+
+        def decode(jpeg: bytes) -> np.ndarray | images.ImageRejected:
             try:
-                img = decode_image(f.jpeg, max_pixels)
+                return decode_image(jpeg, max_pixels)
             except images.ImageRejected as e:
-                out.append(e)
+                return e
+
+        jpegs = [f.jpeg for f in frames]
+        pool = self.pool if len(frames) > 1 else None
+        decoded = list(pool.map(decode, jpegs) if pool else map(decode, jpegs))
+        for i, (f, img) in enumerate(zip(frames, decoded, strict=True)):
+            if isinstance(img, images.ImageRejected):
+                out.append(img)
                 continue
             imgs.append(img)
             idx.append(i)

@@ -46,6 +46,10 @@ class ScoringSettings(BaseModel):
         0, ge=0, description="ONNX Runtime threads one model uses for one batch (0: one per "
         "physical core); lower it when the box also decodes video"
     )  # fmt: skip
+    preprocess_threads: int = Field(
+        0, ge=0, le=256, description="threads that decode and preprocess a batch's frames "
+        "between model runs (0: one per core; 1: in the inference thread)"
+    )  # fmt: skip
     spin_wait: bool = Field(
         False, description="let idle ONNX Runtime threads spin for the next batch (ORT's "
         "default): a few ms less latency on a dedicated scorer, CPU taken from every other "
