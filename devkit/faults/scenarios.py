@@ -18,7 +18,7 @@ from framewatch.settings import Settings
 # the scenarios
 
 
-async def _kill_scorer(run: Run) -> None:
+async def _kill_scoring(run: Run) -> None:
     await run.wait_pending_scores()
     run.fault()
     await run.kill("scoring")
@@ -35,7 +35,7 @@ async def _kill_streams(run: Run) -> None:
     run.cleared("streams")
 
 
-async def _kill_router_mid_retry(run: Run) -> None:
+async def _kill_alerts_mid_retry(run: Run) -> None:
     run.hook.fail = True
     deadline = time.monotonic() + 60
     while run.hook.failures < 3 and time.monotonic() < deadline:  # a page is being retried
@@ -226,20 +226,21 @@ async def _invalid_policy(run: Run, hold_s: float = 20.0) -> None:
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
-    Scenario("kill-scorer", "kill -9 the scorer while frames are in flight", _kill_scorer, True),
+    Scenario("kill-scoring", "kill -9 the scoring service while frames are in flight",
+             _kill_scoring, True),
     Scenario("kill-streams", "kill -9 the streams worker", _kill_streams),
-    Scenario("kill-router", "kill -9 the alert router while it retries a page",
-             _kill_router_mid_retry),
+    Scenario("kill-alerts", "kill -9 the alert router while it retries a page",
+             _kill_alerts_mid_retry),
     Scenario("restart-broker", "stop and start the Kafka broker", _restart_broker),
     Scenario("restart-redis", "stop and start Redis", _restart_redis),
     Scenario("redis-down", "Redis down for 30 s", _redis_down),
-    Scenario("cut-network", "cut scorer <-> broker for 20 s (TCP proxy)", _cut_network,
+    Scenario("cut-network-scoring", "cut scoring <-> broker for 20 s (TCP proxy)", _cut_network,
              proxy_for="scoring"),
     *[Scenario(f"cut-network-{name}", f"cut {what} <-> broker for 20 s (TCP proxy)",
                _cut_network, proxy_for=stage)
       for name, what, stage in (("ingest", "the looped ingests", "ingest"),
                                 ("streams", "the streams worker", "streams"),
-                                ("router", "the alert router", "alerts"))],
+                                ("alerts", "the alert router", "alerts"))],
     Scenario("stall-source", "a live source silent for 15 s, then resuming", _stall_source),
     Scenario("garbage-source", "300 kB of noise mid live stream; a file corrupted mid-way",
              _garbage_source),

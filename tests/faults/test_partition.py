@@ -1,6 +1,6 @@
 """The scorer survives a network cut longer than its group session.
 
-Found by the cut-network scenario: after 20 s without the broker the group had moved on, the
+Found by the cut-network-scoring scenario: after 20 s without the broker the group had moved on, the
 scorer's offset commit was refused (CommitFailedError) and the scorer exited, leaving every
 later frame unscored until someone restarted it.
 """

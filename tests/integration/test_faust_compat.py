@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,15 +44,37 @@ async def _delete_all_records(settings: Settings, topic: str) -> None:
         await admin.close()
 
 
-def _run_probe(bootstrap: str, app_id: str, topic: str, expected: int, tmp: Path) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(PROBE), bootstrap, app_id, topic, str(expected)],
-        capture_output=True, text=True, timeout=120, cwd=tmp,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    # faust redirects stdout into its logger, so the line may arrive on either stream
-    out = proc.stdout + proc.stderr
-    return next(line[line.index("TOTAL") :] for line in out.splitlines() if "TOTAL" in line)
+class _Probe:
+    """The probe worker as a subprocess; records go in only once its table recovery is done."""
+
+    def __init__(self, bootstrap: str, app_id: str, topic: str, expected: int, tmp: Path) -> None:
+        (tmp / "ready").unlink(missing_ok=True)
+        self.tmp = tmp
+        self.proc = subprocess.Popen(
+            [sys.executable, str(PROBE), bootstrap, app_id, topic, str(expected)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp,
+        )  # fmt: skip
+
+    async def ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self.tmp / "ready").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                out, err = self.proc.communicate()
+                raise AssertionError("probe never finished recovery: " + out[-2000:] + err[-3000:])
+            await asyncio.sleep(0.2)
+
+    def total(self, timeout: float = 120.0) -> str:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        assert self.proc.returncode == 0, out[-2000:] + err[-3000:]
+        # faust redirects stdout into its logger, so the line may arrive on either stream
+        return next(
+            line[line.index("TOTAL") :] for line in (out + err).splitlines() if "TOTAL" in line
+        )
 
 
 async def test_faust_table_survives_restart_via_changelog(
@@ -59,12 +83,14 @@ async def test_faust_table_survives_restart_via_changelog(
     topic = settings.topics.prefix + "faust-in"
     await kafkaio.create_topics(settings, keys=[], extra={topic: 3})
     app_id = settings.topics.prefix + "probe"
+    first = _Probe(settings.kafka_bootstrap, app_id, topic, 30, tmp_path)
+    await first.ready()
     await _send(settings, topic, range(30))
-    first = _run_probe(settings.kafka_bootstrap, app_id, topic, 30, tmp_path)
-    assert first.split()[1] == "30", first
+    assert first.total().split()[1] == "30"
     # The first 30 records are gone from the source topic; 12 new ones arrive. The second
     # worker reaches 42 distinct ids only if it restored the first 30 from the changelog.
     await _delete_all_records(settings, topic)
+    second = _Probe(settings.kafka_bootstrap, app_id, topic, 42, tmp_path)
+    await second.ready()
     await _send(settings, topic, range(30, 42))
-    second = _run_probe(settings.kafka_bootstrap, app_id, topic, 42, tmp_path)
-    assert second.split()[1] == "42", second
+    assert second.total().split()[1] == "42"
