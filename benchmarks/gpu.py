@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 import warnings
@@ -44,7 +45,7 @@ from framewatch.settings import load_settings
 from scoring import registry
 from scoring.banks import Bank, BankIndex
 from scoring.batcher import MicroBatcher
-from scoring.model import Model, load_models, session_options
+from scoring.model import Model, decode_image, load_models, session_options
 from scoring.scorer import Scorer
 
 GOAL_FPS = 2000
@@ -60,7 +61,7 @@ CPU = "CPUExecutionProvider"
 
 
 def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(msg, file=sys.stderr, flush=True)  # progress on stderr, the JSON line on stdout
 
 
 @dataclass
@@ -112,7 +113,7 @@ def sample_frames(n: int) -> list[records.Frame]:
     their PDQ hashes (ingest's own code), one a second of video, cycled."""
     import av
 
-    from ingest import framedata
+    from ingest import framedata  # ingest's own thumbnail and PDQ code
 
     out: list[records.Frame] = []
     with av.open(str(video("chair-orig-22-sd-bar.mp4"))) as c:
@@ -130,8 +131,6 @@ def sample_frames(n: int) -> list[records.Frame]:
 
 def model_inputs(m: Model, frames: list[records.Frame], batch: int, max_pixels: int) -> np.ndarray:
     """A batch of real preprocessed tensors for one model (the frames cycled)."""
-    from scoring.model import decode_image
-
     one = [m.preprocess(decode_image(f.jpeg, max_pixels))[0] for f in frames[: min(16, batch)]]
     return np.stack([one[i % len(one)] for i in range(batch)])
 
@@ -489,8 +488,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _device_name() -> str:
     """The GPU's name from nvidia-smi, when it is there."""
-    import subprocess
-
     try:
         return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
                               capture_output=True, text=True, timeout=10).stdout.strip() or "gpu"  # fmt: skip
