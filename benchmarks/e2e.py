@@ -4,8 +4,8 @@ Every stream is an edited copy of the banked chair video, so each gets one red-l
 report frame capture -> decision produced (one per stream), capture -> scores produced (every
 frame), frames scored / frames sampled, CPU seconds per stream-second of the stage processes, the
 cores each stage used (ingest processes included) and the machine's load average around the run.
-Each stream carries its own watermark, so no two streams send the same JPEG (the score cache
-cannot serve one stream's frames to another); --same-video streams one copy N times instead.
+Each stream carries its own watermark and each stream count its own tenant, so no stream sends a
+JPEG the score cache has seen (it is keyed by tenant); --same-video streams one copy N times.
 Starts its own Kafka and Redis unless FRAMEWATCH_KAFKA_BOOTSTRAP / FRAMEWATCH_REDIS_URL are set.
 
     python benchmarks/e2e.py [--streams 1,4,8,16] [--seconds 15] [--same-video]
@@ -144,7 +144,9 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
             by_stage0 = stages.totals()
             cpu0, t0 = cpu_seconds(pids), time.monotonic()
             print(f"{n} stream(s) for {seconds:.0f} s ...", file=sys.stderr)
-            await pipe.stream(names)
+            # a tenant per count: the score cache is per tenant, so the copies this count shares
+            # with the previous one are scored again, as distinct streams would be
+            await pipe.stream(names, tenant=f"bench{n}")
             stream_wall = time.monotonic() - t0
             await pipe.drain(timeout=60, quiet=2)
             cpu = cpu_seconds(pids) - cpu0

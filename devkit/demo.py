@@ -209,12 +209,12 @@ class Pipeline:
         self.frames = {k: f for k, f in self.frames.items() if f.stream_id != WARMUP}
         self.scores = [sc for sc in self.scores if sc.stream_id != WARMUP]
 
-    async def stream(self, streams: dict[str, Path]) -> None:
+    async def stream(self, streams: dict[str, Path], tenant: str = "demo") -> None:
         """Ingest each video as a real-time live stream, all at once; wait for them to end."""
         tasks = []
         for name, path in streams.items():
             args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
-                    "--tenant", "demo", "--realtime"]  # fmt: skip
+                    "--tenant", tenant, "--realtime"]  # fmt: skip
             tasks.append(asyncio.create_task(self.run_cmd(*args)))
             self.say(f"streaming {path.name} as {name}")
         await asyncio.gather(*tasks)
