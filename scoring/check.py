@@ -50,7 +50,7 @@ class Checker:
             return None
         with self._ocr_lock:
             if self._ocr is None:
-                self._ocr = text.Ocr()
+                self._ocr = text.Ocr.from_settings(self.s.scoring)
         return self._ocr
 
     def keywords(self, tenant: str | None) -> list[str]:

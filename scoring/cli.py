@@ -26,8 +26,9 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             settings.metrics.scoring_port,
             settings.metrics.port_dir,
         )
-        metrics.init_series("scoring", topics_in=[svc.frames_topic],
-                            topics_out=[svc.scores_topic], dead_letter_reasons=["bad_jpeg"])  # fmt: skip
+        out = [svc.scores_topic, *([svc.shadow.topic] if svc.shadow else [])]
+        metrics.init_series("scoring", topics_in=[svc.frames_topic], topics_out=out,
+                            dead_letter_reasons=["bad_jpeg"])  # fmt: skip
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -32,6 +32,8 @@ from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
 from scoring.model import decode_image, load_models
 from scoring.scorer import FrameResult, Scored, Scorer
+from scoring.shadow import ShadowScoring
+from scoring.textgate import TextGate
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
 
@@ -39,6 +41,12 @@ log = logging.getLogger(__name__)
 STAGE = "scoring"
 TEXT_ERRORS = Counter(
     "framewatch_scoring_text_errors_total", "OCR/QR runs that failed", registry=_REG
+)
+TEXT_PLANS = Counter(
+    "framewatch_scoring_text_plans_total",
+    "samples by what the text gate did: read (OCR + QR), reuse (the text stayed), skip",
+    ["plan"],
+    registry=_REG,
 )
 COMMITS_FAILED = Counter(
     "framewatch_scoring_commits_failed_total",
@@ -86,13 +94,16 @@ class ScoringService:
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.hot_path_client(settings)
-        self.ocr = text.Ocr() if sc.text_every else None
-        self.text_memory = text.TextMemory(sc.text_reuse_distance)
+        self.ocr = text.Ocr.from_settings(sc) if sc.text_every else None
+        self.text_gate = TextGate(sc.text_every, sc.text_reuse_distance, sc.text_box_change)
+        # OCR has its own thread: a read (100s of ms on CPU) never waits in front of a batch
+        self.text_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
         # one text read at a time a stream, so a frame sees the result of the one before it
         self._text_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
         self._text_locks = weakref.WeakValueDictionary()
         self.cache = ScoreCache(settings, self.scorer.cache_tag, self.redis)
         self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
+        self.shadow = ShadowScoring.load(settings)  # None when off or not loadable (logged)
 
     def _score_batch(self, frames: list[records.Frame]) -> list[FrameResult]:
         """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
@@ -132,6 +143,7 @@ class ScoringService:
         self.batcher.start()
         await self.reload_banks()
         watcher = asyncio.create_task(self._watch_banks())
+        shadow = asyncio.create_task(self.shadow.run(producer)) if self.shadow else None
         log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
                  self.scorer.model_set)  # fmt: skip
         try:
@@ -141,6 +153,8 @@ class ScoringService:
                 )
                 await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 msgs = [m for part in batch.values() for m in part]
+                if self.shadow:  # the shadow runs only while no live frame waits
+                    self.shadow.fetched(len(msgs))
                 if not msgs:
                     continue
                 # score concurrently, but match and produce in input order: a stream's Scores
@@ -148,9 +162,12 @@ class ScoringService:
                 ready = await asyncio.gather(*(self._score(m) for m in msgs))
                 acks = [await self._emit(producer, *r) for r in ready if r is not None]
                 await asyncio.gather(*acks)
+                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+                if self.shadow:  # after the live records are acked; not while frames wait
+                    waiting = any((consumer.highwater(tp) or 0) > o for tp, o in offsets.items())
+                    self.shadow.release(caught_up=not waiting)
                 RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
                 self.processed += len(acks)
-                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
                 try:
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): o
                                            for tp, o in offsets.items()})  # fmt: skip
@@ -162,8 +179,12 @@ class ScoringService:
                     COMMITS_FAILED.inc()
                     log.warning("offsets not committed (%s); frames will be re-read", exc)
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for t in (watcher, shadow):
+                if t is not None:
+                    t.cancel()
+            await asyncio.gather(*(t for t in (watcher, shadow) if t), return_exceptions=True)
+            if self.shadow:
+                self.shadow.close()
             await self.batcher.stop()
             await producer.stop()
             await consumer.stop()
@@ -172,7 +193,7 @@ class ScoringService:
 
     async def _score(
         self, msg: ConsumerRecord
-    ) -> tuple[records.Frame, records.Scores, str | None] | None:
+    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
         """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
         return await self.failures.handle(
@@ -181,7 +202,7 @@ class ScoringService:
 
     async def _score_frame(
         self, msg: ConsumerRecord, frame: records.Frame
-    ) -> tuple[records.Frame, records.Scores, str | None] | None:
+    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
         hit = await self.cache.get(frame.tenant, frame.jpeg)
         cached = hit is not None
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
@@ -200,17 +221,19 @@ class ScoringService:
         sc = self.settings.scoring
         if sc.text_every:
             scores = await self._with_text(frame, scores, h, img)
-        return frame, scores, h
+        return frame, scores, h, img if self.shadow else None  # the shadow scores it too
 
     async def _emit(
         self, producer: AIOKafkaProducer, frame: records.Frame, scores: records.Scores,
-        h: str | None,
+        h: str | None, img: np.ndarray | None = None,
     ) -> asyncio.Future[Any]:  # fmt: skip
         """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
         matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
         self._stage(frame, scores)
+        if self.shadow:  # the shadow set scores the same image once this record is acked
+            self.shadow.stage(frame.jpeg, scores, img)
         return await producer.send(
             self.scores_topic, records.encode(scores), key=scope.stream(frame).encode()
         )
@@ -228,16 +251,21 @@ class ScoringService:
     async def _with_text(
         self, frame: records.Frame, scores: records.Scores, h: str | None, img: np.ndarray | None
     ) -> records.Scores:
-        """Text findings: the stream's last ones while the picture is the same (PDQ), else
-        OCR + QR on every Nth sample (slower than the classifiers, so rarer)."""
+        """Text findings of this sample as the text gate plans them (scoring/textgate.py):
+        read, the stream's last findings while its text stays, or none (not read)."""
         key = (frame.tenant, frame.stream_id)
         lock = self._text_locks.get(key)
         if lock is None:
             lock = self._text_locks[key] = asyncio.Lock()
-        async with lock:
-            found = self.text_memory.recall(key, h)
-            if found is None:
-                found = await self._read_text(frame, h, img)
+        async with lock:  # one plan at a time a stream: a sample sees the read before it
+            try:
+                found = await asyncio.get_running_loop().run_in_executor(
+                    self.text_executor, self._text, frame, h, img
+                )
+            except Exception as e:  # OCR trouble must not lose the classifier scores
+                log.warning("text/QR failed on %s: %s", frame.frame_id, e)
+                TEXT_ERRORS.inc()
+                return scores
         if found is None:
             return scores
         spam = text.spam_scores(found, self.settings.scoring.text_score)
@@ -249,26 +277,24 @@ class ScoringService:
         return scores.model_copy(update={"text": found, "scores": {**scores.scores, **spam},
                                          "models": models})  # fmt: skip
 
-    async def _read_text(
+    def _text(
         self, frame: records.Frame, h: str | None, img: np.ndarray | None
     ) -> list[records.TextFinding] | None:
-        """OCR + QR of this frame on every Nth sample (None otherwise, or when it fails)."""
+        """On the text thread: plan, and read when the plan says so (decoding only then)."""
         sc = self.settings.scoring
-        if frame.seq % sc.text_every:
-            return None
+        ocr = self.ocr
+        key = (frame.tenant, frame.stream_id)
+        if img is None:  # a cache hit decoded nothing; the gate compares text boxes
+            img = decode_image(frame.jpeg, sc.max_image_pixels)
+        plan, found = self.text_gate.plan(
+            key, h, img, ocr.recognise if ocr else None, ocr.detect if ocr else None
+        )
+        TEXT_PLANS.labels(plan=plan).inc()
+        if plan != "read":
+            return found
         kw = sc.tenant_keywords.get(frame.tenant, [])
-
-        def work() -> list[records.TextFinding]:
-            bgr = img if img is not None else decode_image(frame.jpeg, sc.max_image_pixels)
-            return text.text_findings(bgr, self.ocr, kw, sc.ocr_min_confidence)
-
-        try:
-            found = await asyncio.get_running_loop().run_in_executor(self.executor, work)
-        except Exception as e:  # OCR trouble must not lose the classifier scores
-            log.warning("text/QR failed on %s: %s", frame.frame_id, e)
-            TEXT_ERRORS.inc()
-            return None
-        self.text_memory.remember((frame.tenant, frame.stream_id), h, found)
+        found, lines = text.read_lines(img, ocr, kw, sc.ocr_min_confidence)
+        self.text_gate.remember(key, h, img, found, lines)
         return found
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import zxingcpp
 
 from framewatch import records
-from scoring import pdq
+from framewatch.settings.scoring import ScoringSettings
 
 log = logging.getLogger(__name__)
 QR_MODEL = "zxing-cpp@3"
@@ -91,10 +90,15 @@ class Ocr:
     --no-deps so plain onnxruntime never lands beside the GPU build.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, det_side: int = 736, det_limit: str = "min", probe_side: int = 320) -> None:
+        """``det_limit`` "min": the detector sees the frame scaled so its short side is
+        ``det_side`` (rapidocr's default, 736: a 384-px thumbnail is upscaled ~1.9x); "max":
+        its long side at most ``det_side`` (never upscaled). ``probe_side``: the long side of
+        the cheap is-there-text test (:meth:`detect`)."""
         from rapidocr_onnxruntime import RapidOCR
 
-        self._engine = RapidOCR()
+        self._engine = RapidOCR(det_limit_side_len=det_side, det_limit_type=det_limit)
+        self._probe = RapidOCR(det_limit_side_len=probe_side, det_limit_type="max")
         self._lock = threading.Lock()
 
     def lines(self, bgr: np.ndarray) -> list[tuple[str, float, tuple[float, float, float, float]]]:
@@ -103,53 +107,44 @@ class Ocr:
             result, _ = self._engine(bgr)
         return [(text, float(conf), _box(pts, w, h)) for pts, text, conf in (result or [])]
 
+    @classmethod
+    def from_settings(cls, sc: ScoringSettings) -> Ocr:
+        return cls(sc.ocr_det_side, sc.ocr_det_limit, sc.ocr_probe_side)
+
+    def detect(self, bgr: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes that may hold text, from the detector alone on a small copy: a cheap test."""
+        h, w = bgr.shape[:2]
+        with self._lock:
+            result, _ = self._probe(bgr, use_cls=False, use_rec=False)
+        return [_box(pts, w, h) for pts in (result or [])]
+
+    def recognise(self, crop: np.ndarray) -> str:
+        """The text of one line's crop, without detection (a few times cheaper than a read)."""
+        with self._lock:
+            result, _ = self._engine(crop, use_det=False, use_cls=False)
+        return str(result[0][0]) if result else ""
+
+
+def read_lines(
+    bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float
+) -> tuple[list[records.TextFinding], dict[tuple[float, float, float, float], str]]:
+    """Codes and text findings of a frame, and every OCR line's text by box (also the lines
+    under ``min_conf``, which make no finding)."""
+    found = find_codes(bgr)
+    lines: dict[tuple[float, float, float, float], str] = {}
+    if ocr is not None:
+        for text, conf, box in ocr.lines(bgr):
+            lines[box] = text
+            if conf >= min_conf:
+                found.extend(rules(text, keywords, box))
+    return found, lines
+
 
 def text_findings(
     bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float
 ) -> list[records.TextFinding]:
-    found = find_codes(bgr)
-    if ocr is not None:
-        for text, conf, box in ocr.lines(bgr):
-            if conf >= min_conf:
-                found.extend(rules(text, keywords, box))
-    return found
+    return read_lines(bgr, ocr, keywords, min_conf)[0]
 
 
 def spam_scores(findings: list[records.TextFinding], score: float) -> dict[str, float]:
     return {f.category: score for f in findings if f.category}
-
-
-class TextMemory:
-    """The last OCR'd frame of each (tenant, stream): its PDQ and what was read on it.
-
-    On-screen text persists for many frames. A frame whose PDQ is within ``max_distance`` of
-    the stream's last OCR'd frame shows the same picture, so its findings are that frame's,
-    without running OCR again. ``max_distance`` < 0 turns reuse off. The least recently used
-    streams are forgotten beyond ``max_streams``.
-    """
-
-    def __init__(self, max_distance: int, max_streams: int = 50_000) -> None:
-        self.max_distance = max_distance
-        self.max_streams = max_streams
-        self._last: OrderedDict[tuple[str, str], tuple[np.ndarray, list[records.TextFinding]]]
-        self._last = OrderedDict()
-
-    def recall(self, key: tuple[str, str], pdq_hex: str | None) -> list[records.TextFinding] | None:
-        """The stream's last findings if this frame looks the same; None: run OCR."""
-        if self.max_distance < 0 or not pdq_hex or key not in self._last:
-            return None
-        words, found = self._last[key]
-        self._last.move_to_end(key)
-        if int(pdq.distances(words, pdq.to_words([pdq_hex])[0])[0]) > self.max_distance:
-            return None
-        return found
-
-    def remember(
-        self, key: tuple[str, str], pdq_hex: str | None, found: list[records.TextFinding]
-    ) -> None:
-        if self.max_distance < 0 or not pdq_hex:
-            return
-        self._last[key] = (pdq.to_words([pdq_hex]), found)
-        self._last.move_to_end(key)
-        while len(self._last) > self.max_streams:
-            self._last.popitem(last=False)

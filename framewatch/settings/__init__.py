@@ -43,6 +43,7 @@ TOPIC_KEYS = (
     "audit",
     "dead_letters",
     "decisions_shadow",
+    "scores_shadow",
 )
 
 # the streams worker's Faust app: its id is also its consumer group and the stem of the topics
@@ -75,6 +76,11 @@ class TopicsSettings(BaseModel):
     decisions_shadow: str = Field(
         "decisions-shadow",
         description="what streams.shadow_policy_dir would decide (acts on nothing)",
+    )
+    scores_shadow: str = Field(
+        "scores-shadow",
+        description="what the scoring.shadow_models set scores on live frames (read by "
+        "`framewatch replay --scores-topic scores_shadow`; nothing acts on it)",
     )
     partitions: int = Field(6, ge=1, le=1024, description="partitions of the stream-keyed topics")
     account_partitions: int = Field(6, ge=1, le=1024, description="partitions of account topics")

@@ -35,6 +35,30 @@ class ScoringSettings(BaseModel):
         description="model names: built-ins or <name>.yaml/.json in model_dirs",
     )
     model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
+    shadow_models: list[str] = Field(
+        default_factory=list, description="a model set run in shadow on the live frames (names "
+        "as in models, found in model_dirs or the built-ins): its Scores go to the scores_shadow "
+        "topic only and decide nothing; `framewatch replay --scores-topic scores_shadow` says "
+        "what it would change. It runs after the live batch is sent, on its own thread, only "
+        "while live scoring has no backlog; a shadow model that fails to load leaves the shadow "
+        "off (logged), never live scoring; [] (the default): off"
+    )  # fmt: skip
+    shadow_max_batch: int = Field(
+        1, ge=1, le=1024, description="frames per shadow inference batch. A shadow batch "
+        "already running when live frames arrive shares the CPU with them until it ends, so "
+        "on CPU keep it at 1 (a live batch then shares the CPU with at most one shadow frame); "
+        "on a GPU a larger batch is cheaper per frame"
+    )  # fmt: skip
+    shadow_nice: int = Field(
+        19, ge=0, le=19, description="CPU niceness of the shadow models' own process (19: "
+        "the lowest priority): when live scoring needs the CPU, the kernel gives it to live"
+    )  # fmt: skip
+    shadow_max_pending: int = Field(
+        64, ge=1, le=4096, description="frames waiting for the shadow models (each holds its "
+        "decoded image, ~0.4 MB at 384 px); past it new frames are not shadow-scored and are "
+        "counted in framewatch_scoring_shadow_dropped_total, so the shadow never slows live "
+        "scoring"
+    )  # fmt: skip
     providers: list[str] = Field(
         default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="onnxruntime execution providers, in order of preference",
@@ -87,12 +111,29 @@ class ScoringSettings(BaseModel):
         "models on that frame too"
     )  # fmt: skip
     text_every: int = Field(
-        3, ge=0, description="OCR + QR every Nth sample of a stream (0: never); slower than models"
-    )
+        3, ge=0, description="text on screen (OCR + QR) is looked for at least every Nth sample "
+        "of a stream (0: never); in between only a change to text already read is (see the "
+        "text gate in docs/scoring.md)"
+    )  # fmt: skip
     text_reuse_distance: int = Field(
         4, ge=-1, le=256, description="a stream's frame within this PDQ distance of its last "
         "OCR'd frame reuses that frame's text findings instead of running OCR/QR (-1: never); "
         "a changed small caption can move PDQ by only 8-16 bits, so keep it low"
+    )  # fmt: skip
+    text_box_change: float = Field(
+        12.0, ge=0, le=255, description="a box that held text counts as changed (read again "
+        "now) when its grey crop differs by more than this on average (0-255)"
+    )  # fmt: skip
+    ocr_det_side: int = Field(
+        960, ge=32, le=4096, description="text detector input size (see ocr_det_limit)"
+    )
+    ocr_det_limit: Literal["min", "max"] = Field(
+        "max", description="min: the detector sees the frame with its short side scaled to "
+        "ocr_det_side (upscaling thumbnails); max: long side at most ocr_det_side, never upscaled"
+    )  # fmt: skip
+    ocr_probe_side: int = Field(
+        320, ge=32, le=4096, description="long side of the cheap is-there-text test the text "
+        "gate runs instead of a full read every text_every samples"
     )  # fmt: skip
     tenant_keywords: dict[str, list[str]] = Field(
         default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"

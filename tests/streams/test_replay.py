@@ -18,7 +18,7 @@ from framewatch.errors import FramewatchError
 from framewatch.settings import Settings
 from streams.cli_replay import parse_when
 from streams.policy import PolicyError, load_dir
-from streams.replay import candidate, compare
+from streams.replay import candidate, compare, pair
 from tests.streams.helpers import scores
 from tests.streams.worker import env_for, produce
 
@@ -96,3 +96,74 @@ async def test_replay_command_reads_the_scores_topic(
         env=env_for(settings, tmp_path / "data"), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode != 0 and f"{bad}:2:" in out.stderr
+
+
+def _shadowed(t0: float = 1000.0) -> tuple[list[records.Scores], list[records.Scores]]:
+    """Live traffic and a shadow model set's scores of it: the shadow calls 'racy' sexual
+    (a block where live sees nothing), agrees on 'gore', and missed one frame of 'clean'."""
+    live = [scores(i, "racy", t0=t0, cats={"sexual": 0.2}) for i in range(5)]
+    live += [scores(i, "gore", t0=t0, cats={"violence.gore": 0.9}) for i in range(4)]
+    live += [scores(i, "clean", t0=t0, cats={"sexual": 0.1}) for i in range(4)]
+    shadow = [scores(i, "racy", t0=t0, cats={"sexual": 0.95}) for i in range(5)]
+    shadow += [scores(i, "gore", t0=t0, cats={"violence.gore": 0.92}) for i in range(4)]
+    shadow += [scores(i, "clean", t0=t0, cats={"sexual": 0.05}) for i in range(1, 4)]
+    return live, shadow
+
+
+def test_a_shadow_model_set_is_compared_on_the_frames_both_sides_scored() -> None:
+    live, shadow = _shadowed()
+    p = pair(live, shadow)
+    assert (p.only_now, p.only_new, len(p.now), len(p.new)) == (1, 0, 12, 12)
+    policy = load_dir(None, TAX)
+    rep = compare(p.now, policy, policy, p.new)
+    rows = {r["category"]: r for r in rep.rows()}
+    assert (rows["sexual"]["blocks_now"], rows["sexual"]["blocks_new"]) == (0, 1)
+    assert rows["violence.gore"]["blocks_change"] == 0
+    assert rep.changed_streams == ["default/racy"]
+    assert (rep.records, rep.streams) == (12, 3)
+
+
+@pytest.mark.integration
+async def test_replay_of_the_shadow_scores_topic_says_what_the_model_set_would_change(
+    make_settings: Callable[..., Settings], kafka_topics: dict[str, str], tmp_path: Path
+) -> None:
+    from framewatch import kafkaio
+
+    settings = make_settings()
+    live, shadow = _shadowed()
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for key, recs in (("scores", live), ("scores_shadow", shadow)):
+            for sc in recs:
+                await prod.send_and_wait(settings.topics.name(key), records.encode(sc),
+                                         key=sc.stream_id.encode())  # fmt: skip
+    finally:
+        await prod.stop()
+    (tmp_path / "strict.yaml").write_text(STRICTER)
+    env = env_for(settings, tmp_path / "data")
+
+    def replay(*extra: str) -> dict:  # type: ignore[type-arg]
+        out = subprocess.run(
+            [sys.executable, "-m", "framewatch.cli", "replay", "--scores-topic", "scores-shadow",
+             *extra, "--json"], env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    body = replay()  # the running policy on both sides: only the models differ
+    assert body["policy_now"] == body["policy_new"] and body["scores_topic"] == "scores_shadow"
+    assert (body["records"], body["live_only"], body["shadow_only"]) == (12, 1, 0)
+    rows = {r["category"]: r for r in body["categories"]}
+    assert (rows["sexual"]["blocks_now"], rows["sexual"]["blocks_change"]) == (0, 1)
+    assert rows["violence.gore"]["blocks_change"] == 0
+    assert body["changed_streams"] == ["default/racy"]
+    # the shadow model set under a new policy too: 'clean' stays clean, 'racy' still blocks
+    body = replay("--policy", str(tmp_path / "strict.yaml"))
+    assert body["policy_now"] != body["policy_new"]
+    assert {r["category"]: r for r in body["categories"]}["sexual"]["blocks_change"] == 1
+
+    # without a shadow topic, a policy is needed: the error says what to give
+    out = subprocess.run([sys.executable, "-m", "framewatch.cli", "replay"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode != 0 and "--scores-topic scores_shadow" in out.stderr
