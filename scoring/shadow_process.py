@@ -10,6 +10,7 @@ and imports nothing of the scorer's main module (multiprocessing's spawn would r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -76,7 +77,9 @@ class ShadowProcess:
 
     def close(self) -> None:
         if self._proc.stdin:
-            self._proc.stdin.close()  # it exits at the end of its input
+            # it exits at the end of its input; a killed one cannot take the buffered rest
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
         try:
             self._proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -109,7 +112,9 @@ _scorer: Scorer | None = None
 def _load(names: list[str], dirs: list[Path], providers: list[str], sc: ScoringSettings) -> str:
     """Load the shadow set; "model set on provider", or the ModelError that names the model."""
     global _scorer
-    models = load_models(names, dirs, providers)
+    models = load_models(
+        names, dirs, providers, intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait
+    )
     if not models:  # every one optional and missing
         raise ModelError(f"none of the models {names} is installed")
     _scorer = Scorer(cast(list[Model], [_Guarded(m) for m in models]), sc)
