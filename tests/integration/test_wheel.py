@@ -73,6 +73,12 @@ def test_wheel_lists_every_data_file(wheel_venv: tuple[Path, Path]) -> None:
         "devkit/data/eval/safe/darknet-dog.jpg",
         "devkit/data/eval/sexual/composite-0.jpg",
         "devkit/data/faces/skimage-astronaut.jpg",
+        "scoring/models/efficientnet-lite3.onnx",
+        "scoring/models/efficientnet-lite3.labels.txt",
+        "scoring/models/nanodet.onnx",
+        "scoring/models/nanodet.labels.txt",
+        "scoring/models/blazeface.onnx",
+        "scoring/models/PROVENANCE.json",
     ):
         assert need in names, f"{need} is not in {wheel.name}"
 
