@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Gauge
 from redis.asyncio.retry import Retry
@@ -435,8 +435,8 @@ class Router:
                     try:
                         await consumer.commit(points)
                         committed.update(points)
-                    except CommitFailedError as exc:  # rebalanced meanwhile: the new owner
-                        # re-reads these records and the Redis marks stop double pages
+                    except KafkaError as exc:  # rebalanced meanwhile, or no coordinator:
+                        # these records are re-read and the Redis marks stop double pages
                         log.warning("offsets not committed (%s); records will be re-read", exc)
             finally:
                 esc.cancel()

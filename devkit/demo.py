@@ -135,6 +135,10 @@ class Pipeline:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
         env.update(to_env(self.s))
         env["FRAMEWATCH_ALERTS__ROUTING_FILE"] = str(self.tmp / "routing.yaml")
+        # a throwaway run beside whatever else runs here (`framewatch up`, another demo): its
+        # services bind ports the kernel picks, never the fixed ones a running stack holds
+        env["FRAMEWATCH_ALERTS__HTTP_PORT"] = "0"
+        env["FRAMEWATCH_METRICS__PORT_DIR"] = str(self.tmp / "ports")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -163,9 +167,13 @@ class Pipeline:
 
     async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
+        in_traceback = False
         async for line in proc.stdout:
             text = line.decode(errors="replace").rstrip()
-            if text and any(w in text for w in NOTEWORTHY):
+            # a traceback is shown whole: its frames, then the exception line that ends it
+            show = in_traceback or any(w in text for w in NOTEWORTHY)
+            in_traceback = "Traceback" in text or (in_traceback and text[:1] in (" ", ""))
+            if text and show:
                 self.say(f"  [{name}] {text}")
 
     async def setup(self, bank_videos: list[Path], review_videos: list[Path] = ()) -> None:  # type: ignore[assignment]

@@ -120,9 +120,13 @@ def consumer(settings: Settings, *topics: str, group_id: str, **overrides: Any) 
 
 
 async def create_topics(
-    settings: Settings, keys: list[str] | None = None, extra: dict[str, int] | None = None
+    settings: Settings,
+    keys: list[str] | None = None,
+    extra: dict[str, int] | None = None,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """Create framewatch's topics (idempotent). Returns topic -> 'created' | 'exists'."""
+    """Create framewatch's topics (idempotent). Returns topic -> 'created' | 'exists'.
+    ``configs``: topic configs of a topic created now (an existing one is left as it is)."""
     wanted = {
         name: parts for k, (name, parts) in settings.topics.all().items() if not keys or k in keys
     }
@@ -139,7 +143,7 @@ async def create_topics(
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(n, p, settings.topics.replication_factor)
+            NewTopic(n, p, settings.topics.replication_factor, topic_configs=(configs or {}).get(n))
             for n, p in wanted.items()
             if n not in existing
         ]

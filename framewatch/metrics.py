@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -174,7 +175,11 @@ async def observe_lag(stage: str, consumer: Any, every_s: float) -> None:
         high = consumer.highwater(tp)
         if high is None:
             continue
-        done = await consumer.committed(tp) or 0  # never committed: all of it is pending
+        try:
+            done = await consumer.committed(tp) or 0  # never committed: all of it is pending
+        except KafkaError as e:  # a metric never stops a stage (no coordinator yet, a move)
+            log.debug("lag of %s not read now: %r", tp, e)
+            return
         CONSUMER_LAG.labels(stage=stage, topic=tp.topic, partition=str(tp.partition)).set(
             max(0, high - done)
         )

@@ -99,6 +99,9 @@ class PolicyFile:
         )
 
 
+SEEN_KEPT = 100_000
+
+
 @dataclass
 class Policy:
     """A validated set of policy files; ``version`` is the hash of their content."""
@@ -107,6 +110,9 @@ class Policy:
     taxonomy: Taxonomy
     version: str
     _cache: dict[tuple[str, str | None, str | None], Rule] = field(default_factory=dict)
+    # rules by the (category, tenant, channel) asked for, bounded: tenants and channels no
+    # file names all share one rule in _cache, and are kept here only up to SEEN_KEPT keys
+    _seen: dict[tuple[str, str | None, str | None], Rule] = field(default_factory=dict)
     _combined: dict[tuple[str | None, str | None], tuple[combine.Combined, ...]] = field(
         default_factory=dict
     )
@@ -116,6 +122,15 @@ class Policy:
 
     def rule(self, category: str, tenant: str | None = None, channel: str | None = None) -> Rule:
         """The effective rule for a category (most specific wins, gaps filled from less)."""
+        hit = self._seen.get((category, tenant, channel))
+        if hit is not None:  # the hot path: the streams worker asks per category per frame
+            return hit
+        r = self._rule(category, tenant, channel)
+        if len(self._seen) < SEEN_KEPT:
+            self._seen[(category, tenant, channel)] = r
+        return r
+
+    def _rule(self, category: str, tenant: str | None, channel: str | None) -> Rule:
         # a tenant or channel no file names is the same as none: the cache stays bounded by the
         # files, whatever tenant and channel strings requests carry
         if tenant is not None and not any(f.tenant == tenant for f in self.files):

@@ -93,7 +93,7 @@ class Model:
         if manifest.output.decoding == "age_bins":
             field, want = "output.bin_ages", len(manifest.output.bin_ages or ())
         if (
-            manifest.output.decoding != "yolov8"
+            manifest.output.decoding not in ("yolov8", "nanodet")
             and isinstance(n_out[-1], int)
             and n_out[-1] != want
         ):
@@ -235,15 +235,19 @@ def load_models(
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
     from scoring.faces import FaceModel  # faces builds on Model
+    from scoring.nanodet import NanoDetModel  # so does the NanoDet detector
 
     out: list[Model] = []
     kw = {"intra_op_threads": intra_op_threads, "spin_wait": spin_wait}
     for n in names:
         m = registry.find(n, dirs)
         try:
-            out.append(
-                FaceModel(m, providers, **kw) if m.input.faces else Model(m, providers, **kw)
-            )
+            if m.input.faces:
+                out.append(FaceModel(m, providers, **kw))
+            elif m.output.decoding == "nanodet":
+                out.append(NanoDetModel(m, providers, **kw))
+            else:
+                out.append(Model(m, providers, **kw))
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise

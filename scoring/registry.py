@@ -65,15 +65,25 @@ class InputSpec(BaseModel):
     faces: FaceSpec | None = None
 
 
+class CountSpec(BaseModel):
+    """Detectors: ``category`` scores "at least ``at_least`` detections of ``label``"."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    at_least: int = Field(ge=1, le=100)
+    category: str
+
+
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins"]
+    decoding: Literal["softmax", "sigmoid", "probabilities", "yolov8", "age_bins", "nanodet"]
     labels: list[str] = Field(min_length=1)
     # age_bins: the output is P(age bin); the one label scores P(age < under), per face
     bin_ages: list[float] | None = None
     under: float = Field(18, gt=0)
     score_threshold: float = Field(0.25, ge=0, le=1)
     iou_threshold: float = Field(0.45, ge=0, le=1)
+    counts: list[CountSpec] = Field(default_factory=list)  # detectors (nanodet) only
 
 
 class Manifest(BaseModel):
@@ -125,6 +135,16 @@ def parse(data: dict[str, Any], origin: str, base_dir: Path | None = None) -> Ma
             tax.validate(path)
         except TaxonomyError as e:
             raise ModelError(f"model manifest {origin}: field 'labels.{raw}': {e}") from None
+    for i, c in enumerate(m.output.counts):
+        if c.label not in m.output.labels:
+            raise ModelError(
+                f"model manifest {origin}: field 'output.counts.{i}.label': not one of "
+                "output.labels"
+            )
+        try:
+            tax.validate(c.category)
+        except TaxonomyError as e:
+            raise ModelError(f"model manifest {origin}: field 'output.counts.{i}': {e}") from None
     return m
 
 

@@ -68,6 +68,15 @@ REDIS_ERRORS = Counter(
 )
 
 
+def keep(table: Any, key: str, value: Any, persist: bool) -> None:
+    """Set a table row; with ``persist`` False only in this worker's memory (or its local
+    store), with no changelog write: for a change a restart may forget (state.must_persist)."""
+    if persist:
+        table[key] = value
+    else:
+        table.data[key] = value
+
+
 def build_app(settings: Settings) -> faust.App:
     """A Faust app whose id, tables and internal topics all carry the topic prefix."""
     t = settings.topics
@@ -89,6 +98,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_commit_every=settings.streams.commit_every,
         broker_commit_interval=settings.streams.commit_interval_s,
         producer_linger=settings.streams.producer_linger_ms / 1000.0,
+        producer_max_batch_size=settings.streams.producer_batch_kb * 1024,
         broker_session_timeout=settings.streams.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
@@ -171,7 +181,7 @@ def build_app(settings: Settings) -> faust.App:
     async def on_scores(sc: Scores) -> None:
         skey = scope.stream(sc)
         res = proc.on_scores(state.get(skey), sc)
-        state[skey] = res.state
+        keep(state, skey, res.state, res.persist)
         for out in res.outputs:
             value = await send(out)
             if isinstance(out.record, Decision):
@@ -186,7 +196,7 @@ def build_app(settings: Settings) -> faust.App:
             await mark_hot(skey, True)
         if shadow_state is not None:  # the shadow policy: its own state, its own topic only
             shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
-            shadow_state[skey] = shadow.state
+            keep(shadow_state, skey, shadow.state, shadow.persist)
             for out in shadow.outputs:
                 await send(out)
 
@@ -197,10 +207,12 @@ def build_app(settings: Settings) -> faust.App:
         for out in outs:
             await send(out)
 
+    scores_in = metrics.RECORDS_IN.labels(stage=STAGE, topic="scores")
+
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
         async for event in guard.in_order(app, settings, stream, order):
-            metrics.RECORDS_IN.labels(stage=STAGE, topic="scores").inc()
+            scores_in.inc()
             await failures.handle(event.message, decoder(Scores), on_scores)
 
     @app.agent(by_account)
@@ -225,16 +237,28 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
+async def prepare_topics(settings: Settings) -> None:
+    """Every topic the worker reads or writes, before Faust starts: a consumer that subscribes
+    before Faust has declared its internal topics ignores them until its next rebalance, and a
+    table whose changelog is not in the metadata yet refuses every record (PartitionsMismatch,
+    seen under load in `make demo`). Changelogs are compacted, as Faust makes them."""
+    from framewatch.kafkaio import create_topics
+
+    t = settings.topics
+    changelogs = t.changelogs_all()
+    await create_topics(
+        settings,
+        extra={**t.internal_all(), **changelogs},
+        configs={name: {"cleanup.policy": "compact"} for name in changelogs},
+    )
+    await ensure_audit_retention(settings)
+
+
 def run_worker(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (Faust handles the signals and a clean rebalance)."""
     import asyncio
 
-    from framewatch.kafkaio import create_topics
-
-    # created before Faust starts: a consumer that subscribes before Faust has declared them
-    # ignores them until its next rebalance
-    asyncio.run(create_topics(settings, extra=settings.topics.internal_all()))
-    asyncio.run(ensure_audit_retention(settings))
+    asyncio.run(prepare_topics(settings))
     if settings.metrics.enabled:
         metrics.serve(
             STAGE, settings.metrics.host, settings.metrics.streams_port, settings.metrics.port_dir

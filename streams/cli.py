@@ -149,6 +149,10 @@ def _combined_row(policy: Any, pf: Any, c: Any) -> dict[str, Any]:
     does = (
         f"red line: blocks at {r.block:.2f} on one frame"
         if r.red_line
+        else "never acts (at_most: none)"
+        if r.at_most == "none"
+        else f"review at {r.review:.2f} when {r.smoothing.describe()}, never more (at_most: review)"
+        if r.at_most == "review"
         else f"review at {r.review:.2f}, block at {r.block:.2f} when {r.smoothing.describe()}"
     )
     off = "" if c.enabled else " (disabled)"

@@ -16,7 +16,7 @@ from framewatch.settings import Settings
 from streams import ledger as ledger_mod
 from streams import review, statement
 from streams.policy import PolicyStore
-from streams.state import StreamState, step
+from streams.state import StreamState, must_persist, quiet, shape, step
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Result:
     state: dict[str, Any] | None
     outputs: list[Out] = field(default_factory=list)
     hot: bool = False  # mark the stream hot in Redis (it went to review)
+    persist: bool = True  # False: keep the state in memory, no changelog write (state.must_persist)
 
 
 class Processor:
@@ -62,9 +63,14 @@ class Processor:
         """The shadow policy's state machine on the same record: its transition goes to the
         decisions_shadow topic only (no statement, alert, strike or hot mark)."""
         assert self.shadow is not None
-        o = step(StreamState.from_json(state), sc, self.shadow.policy,
-                 replay_window=self.settings.streams.replay_window)  # fmt: skip
+        policy = self.shadow.policy
+        st = StreamState.from_json(state)
+        before = shape(st) if quiet(st, policy, sc.tenant, sc.channel) else None
+        o = step(st, sc, policy, replay_window=self.settings.streams.replay_window)
         res = Result(o.state.to_json())
+        res.persist = must_persist(
+            before, o.state, o.decision is not None, policy, sc.tenant, sc.channel
+        )
         if o.decision is not None:
             res.outputs.append(Out("decisions_shadow", scope.stream(o.decision), o.decision))
         return res
@@ -74,6 +80,7 @@ class Processor:
         self.maybe_reload()
         policy = self.policies.policy
         st = StreamState.from_json(state)
+        before = shape(st) if quiet(st, policy, sc.tenant, sc.channel) else None
         o = step(
             st,
             sc,
@@ -82,6 +89,9 @@ class Processor:
             replay_window=self.settings.streams.replay_window,
         )
         res = Result(o.state.to_json())
+        res.persist = must_persist(
+            before, o.state, o.decision is not None, policy, sc.tenant, sc.channel
+        )
         if o.decision is None:
             return res
         d = o.decision

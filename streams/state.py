@@ -292,6 +292,55 @@ def step(
     return Outcome(st, decision, alert)
 
 
+def quiet(st: StreamState, policy: Policy, tenant: str | None, channel: str | None) -> bool:
+    """Nothing in the stream's windows that a rule could act on: state ok, every kept frame
+    under its category's review threshold, every kept signal under each combined rule's
+    minimum for it."""
+    if st.state != "ok":
+        return False
+    if any(st.signals):
+        least: dict[str, float] = {}
+        for c in policy.combined(tenant, channel):
+            for node, minimum in c.all if c.enabled else ():
+                least[node] = min(least.get(node, 1.0), minimum)
+        if any(v >= least.get(n, 2.0) for frame in st.signals for n, v in frame.items()):
+            return False
+    for cat, hist in st.history.items():
+        review = policy.rule(cat, tenant, channel).review
+        if any(h[1] >= review for h in hist):
+            return False
+    return True
+
+
+def shape(st: StreamState) -> tuple[Any, ...]:
+    """Everything of a state but its smoothing windows and replay ids."""
+    return (st.state, st.last_flag_at, st.session, st.decision_id, st.decided, tuple(st.reviews))
+
+
+def must_persist(
+    before: tuple[Any, ...] | None,
+    after: StreamState,
+    decided: bool,
+    policy: Policy,
+    tenant: str | None,
+    channel: str | None,
+) -> bool:
+    """Whether a step's new state must go to the table's changelog, or may stay in memory.
+
+    ``before``: the old state's :func:`shape` when it was :func:`quiet`, else None. A quiet
+    stream that stays quiet with the same shape changes only benign frames in its windows and
+    its replay ids. By induction the last state written is then quiet with the same shape, so
+    a worker that restores it after a crash or failover differs only in benign frames (never
+    over a review threshold, so never counted by a rule) and counts benign replays again
+    (harmless): its decisions and their ids are the same. A benign stream then costs no
+    changelog write a frame. A policy reload that lowers a threshold under a kept benign score
+    can make a restored window differ, as a replay across the reload could anyway.
+    """
+    if decided or before is None or shape(after) != before:
+        return True
+    return not quiet(after, policy, tenant, channel)
+
+
 def incident_id(stream_key: str, first_frame_id: str) -> str:
     """The red-line incident of a block (``stream_key``: ``scope.stream``): its trigger and its
     resolve share this id."""

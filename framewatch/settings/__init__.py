@@ -54,7 +54,13 @@ INTERNAL_TOPICS = {
     "reviews_by_account": ("reviews-by-account", "account"),
     "audit_in": ("audit-in", "stream"),
 }
-TABLES = ("stream-state", "account-ledger", "audit-head", "stream-state-shadow")
+# the worker's tables -> what they are keyed by (their changelog has that topic's partitions)
+TABLES = {
+    "stream-state": "stream",
+    "account-ledger": "account",
+    "audit-head": "stream",
+    "stream-state-shadow": "stream",
+}
 
 
 class TopicsSettings(BaseModel):
@@ -117,6 +123,15 @@ class TopicsSettings(BaseModel):
         return {
             self.internal(k): self.account_partitions if keyed == "account" else self.partitions
             for k, (_, keyed) in INTERNAL_TOPICS.items()
+        }
+
+    def changelogs_all(self) -> dict[str, int]:
+        """Every table's changelog topic (full name -> partitions), created before Faust starts
+        so that no table sees its changelog missing from a metadata fetch that raced Faust's own
+        creation (Faust then refuses the table's records: PartitionsMismatch)."""
+        return {
+            self.changelog(t): self.account_partitions if keyed == "account" else self.partitions
+            for t, keyed in TABLES.items()
         }
 
     def changelog(self, table: str) -> str:

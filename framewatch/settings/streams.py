@@ -99,6 +99,15 @@ class StreamsSettings(BaseModel):
         ge=0,
         description="wait this long to batch outputs and changelog writes into one request",
     )
+    producer_batch_kb: int = Field(
+        256,
+        ge=16,
+        le=1000,
+        description="largest batch of records the worker's producer sends to one partition "
+        "(under the broker's max.message.bytes, 1 MiB by default): a full batch makes the next "
+        "send wait for the broker, and Faust then stops fetching (Kafka's 16 KiB default "
+        "holds about 9 stream states)",
+    )
     pin_concurrency: int = Field(
         32,
         ge=1,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from prometheus_client import REGISTRY
 
 from framewatch import kafkaio, metrics
@@ -48,3 +50,21 @@ async def test_fetched_but_uncommitted_records_count_as_lag(
         assert _lag(topic) == 0
     finally:
         await cons.stop()
+
+
+class _NoCoordinator:
+    """A consumer whose group coordinator is not there yet (a broker still starting)."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("t", 0)}
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 7
+
+    async def committed(self, tp: TopicPartition) -> int:
+        raise GroupCoordinatorNotAvailableError()
+
+
+async def test_a_lag_read_the_broker_cannot_answer_never_stops_the_stage() -> None:
+    # every stage reads lag in its consume loop: a broker call for a metric must not end it
+    await metrics.observe_lag("nocoord", _NoCoordinator(), every_s=0)

@@ -163,3 +163,41 @@ def test_derive_takes_the_highest_value_under_each_signal_node() -> None:
     )
     assert [(d.rule.name, d.score) for d in got] == [("x", 0.55)]
     assert combine.derive([rule], {"sexual": 0.9}) == []
+
+
+# what the object detector (scoring/nanodet.py) gives on devkit/data/eval: a knife on a table
+# 0.34-0.37 (tests/scoring/test_nanodet.py checks these reach the rule), a person 0.71-0.88
+KNIFE, PERSON = {"violence.weapons.knife": 0.35}, {"signal.person": 0.73}
+
+
+def test_a_knife_and_a_person_within_5_frames_go_to_review_and_never_block() -> None:
+    # the detector runs on every 5th sample: what it saw at frame 0 still counts at frame 1,
+    # a frame it skipped, so the 2-of-5 smoothing is reached there
+    _, out = run([{**KNIFE, **PERSON}, {}, {}, {}, {}, {}, {}])
+    (o,) = out
+    d = o.decision
+    assert d is not None and d.action == "review" and not d.red_line
+    assert d.evidence_frame_ids[-1] == "s1-f1"  # decided on the skipped frame 1
+    r = d.reasons[0]
+    assert (r.category, r.rule) == ("violence.armed_person", "default.yaml:combined.armed_person")
+    assert r.score == pytest.approx(0.35)
+    # the knife at 0 and the person at 2: held at frames 2-4, review at 3
+    (o,) = run([KNIFE, {}, PERSON, {}, {}, {}])[1]
+    assert o.decision is not None and o.decision.evidence_frame_ids[-1] == "s1-f3"
+    # a knife alone, a person alone, or the two 5 frames apart: nothing
+    assert run([KNIFE] * 8)[1] == [] and run([PERSON] * 8)[1] == []
+    assert run([KNIFE, {}, {}, {}, {}, PERSON, PERSON])[1] == []
+    # a firearm held for 12 frames: the weapon's own rule may block, the combination never does
+    _, out = run([{"violence.weapons.firearm": 0.99, "signal.person": 0.95}] * 12)
+    reasons = [(o.decision.action, o.decision.reasons[0].category) for o in out]  # type: ignore[union-attr]
+    assert reasons[0] == ("review", "violence.armed_person")
+    assert ("block", "violence.armed_person") not in reasons
+
+
+def test_explain_names_the_armed_person_rule() -> None:
+    p = load_dir(None, TAX)
+    v = evaluate(p, {**KNIFE, **PERSON})
+    assert v.action == "review" and "combined rule armed_person" in v.rationale
+    rows = explain(p, {**KNIFE, "signal.person": 0.2})
+    unmet = [r for r in rows if r["category"] == "violence.armed_person"]
+    assert "not met" in unmet[0]["why"] and "signal.person 0.20 < 0.5" in unmet[0]["why"]

@@ -44,10 +44,16 @@ def cli(settings: Settings, worker: Worker, *args: str) -> subprocess.CompletedP
     )
 
 
+def skey(stream: str) -> str:
+    """The scores record's Kafka key as the scorer sets it (tenant/stream), so that a stream's
+    scores and reviews share a partition and its state's changelog partition."""
+    return scope.key("default", stream)
+
+
 def blocks(stream: str, account: str, cat: str, t0: float) -> list[tuple[str, bytes]]:
     """Three frames over the block threshold: one block decision (k=3 of n=5)."""
     return [
-        (stream, records.encode(scores(i, stream, cats={cat: 0.95}, account=account, t0=t0)))
+        (skey(stream), records.encode(scores(i, stream, cats={cat: 0.95}, account=account, t0=t0)))
         for i in range(3)
     ]
 
@@ -78,7 +84,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
         + blocks("g2", "acc", "violence.gore", t0 + 200)
         + blocks("u", "acc2", "violence.gore", t0 + 300)
         # hate 0.6 over three frames: review (and a hot mark in Redis), no strike
-        + [("r", records.encode(scores(i, "r", cats={"hate.speech": 0.6}, account="acc3", t0=t0)))
+        + [(skey("r"), records.encode(scores(i, "r", cats={"hate.speech": 0.6}, account="acc3", t0=t0)))
            for i in range(3)],
     )  # fmt: skip
     decisions = of(await collect(settings, "decisions", want=5, worker=worker), Decision)
@@ -174,7 +180,7 @@ async def test_overturn_clears_stream_removes_strike_and_corrects_statement(
     # the stream is ok again and a benign frame does not re-block it; "u" (upheld) stays blocked
     await produce(
         settings,
-        [("g", records.encode(scores(i, "g", cats={"violence.gore": 0.05}, account="acc", t0=t0)))
+        [(skey("g"), records.encode(scores(i, "g", cats={"violence.gore": 0.05}, account="acc", t0=t0)))
          for i in range(3, 6)],
     )  # fmt: skip
 

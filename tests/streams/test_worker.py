@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -143,3 +145,39 @@ async def test_kill_and_restart_loses_no_strike_and_counts_none_twice(
     assert shown.returncode == 0, shown.stderr
     view = json.loads(shown.stdout)
     assert view["action"] == "suspend_stream" and len(view["strikes"]) == 7
+
+
+async def test_a_quiet_stream_killed_midway_decides_once(
+    settings: Settings, worker: Worker
+) -> None:
+    """A quiet stream's benign frames are not written to the changelog; kill -9 the worker
+    after two flagged frames, replay from before them, and the review still comes out once,
+    from the same first frame."""
+    benign = {"hate.speech": 0.1, "violence.gore": 0.05}
+
+    def frame(i: int, hate: float) -> tuple[str, bytes]:
+        sc = scores(i, "q", cats={**benign, "hate.speech": hate}, account="aq", session="life1")
+        return scope.stream(sc), records.encode(sc)
+
+    await produce(settings, [frame(i, 0.1) for i in range(8)] + [frame(8, 0.6), frame(9, 0.6)])
+    key = scope.key("default", "q")
+    deadline = time.monotonic() + 90
+    while True:  # until the flagged frames' state is in the changelog
+        snap = await table_snapshot(settings, settings.topics.changelog("stream-state"))
+        if key in snap and "q-f9" in snap[key]["recent"]:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("the flagged frames' state never reached the changelog in 90 s")
+        await asyncio.sleep(0.5)  # the changelog topic may not exist yet: then it returns at once
+    worker.kill()
+    worker.start()  # replays from its last commit; and frames 4-9 come again, as after a rebalance
+    await produce(
+        settings, [frame(i, 0.1) for i in range(4, 8)] + [frame(i, 0.6) for i in (8, 9, 10)]
+    )
+    decisions = [
+        d
+        for d in await collect(settings, "decisions", want=1, timeout=90, settle=3, worker=worker)
+        if isinstance(d, Decision)
+    ]
+    assert [(d.action, d.first_frame_id) for d in decisions] == [("review", "q-f8")]
+    assert decisions[0].decision_id == records.stable_id(key, "review", "q-f8")

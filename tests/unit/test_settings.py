@@ -85,3 +85,13 @@ def test_the_record_cap_matches_the_local_brokers_message_max_bytes() -> None:
     assert load_settings().kafka_max_record_bytes == broker
     with pytest.raises(SettingsError, match="kafka_max_record_bytes"):
         load_settings(kafka_max_record_bytes=broker + 1)
+
+
+def test_the_frame_budget_defaults_on_and_null_in_the_environment_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().scoring.frame_budget_ms == 250
+    monkeypatch.setenv("FRAMEWATCH_SCORING__FRAME_BUDGET_MS", "null")
+    assert load_settings().scoring.frame_budget_ms is None
+    monkeypatch.setenv("FRAMEWATCH_SCORING__FRAME_BUDGET_MS", "80")
+    assert load_settings().scoring.frame_budget_ms == 80
