@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: install system-deps jars demo test lint format schemas audit clean compose-test
+.PHONY: install system-deps jars demo test lint format schemas audit clean compose-test gpu-bench
 
 # Debian packages the local stack needs (we run as root on our machines; else use sudo).
 system-deps:
@@ -47,6 +47,15 @@ format: install
 # requirements.lock against PyPI's vulnerability data; exit 1: vulnerable, 3: could not check
 audit: install
 	$(PY) tools/audit.py requirements.lock
+
+# the prepared GPU run on a lent GPU machine (benchmarks/gpu.py, docs/performance.md): per-model
+# ms at batch 1-256 (CUDA + IO binding, FP16, TensorRT), the scorer path, 100/500/2,000 simulated
+# streams; bounded by GPU_BUDGET_S (the timeout stops it 60 s after); results in GPU_BENCH_OUT.
+# Needs an installed .venv with CUDA libraries; without CUDA it says "not measured" (CPU dry run).
+GPU_BUDGET_S ?= 300
+GPU_BENCH_OUT ?= .framewatch/gpu-bench.json
+gpu-bench:
+	timeout $$(( $(GPU_BUDGET_S) + 60 )) $(PY) benchmarks/gpu.py --budget-s $(GPU_BUDGET_S) --out $(GPU_BENCH_OUT)
 
 schemas: install
 	$(PY) -m framewatch.schemagen

@@ -2,10 +2,13 @@
 
 Every stream is an edited copy of the banked chair video, so each gets one red-line block: we
 report frame capture -> decision produced (one per stream), capture -> scores produced (every
-frame), frames scored / frames sampled, and CPU seconds per stream-second of the stage processes.
+frame), frames scored / frames sampled, CPU seconds per stream-second of the stage processes, the
+cores each stage used (ingest processes included) and the machine's load average around the run.
+Each stream carries its own watermark and each stream count its own tenant, so no stream sends a
+JPEG the score cache has seen (it is keyed by tenant); --same-video streams one copy N times.
 Starts its own Kafka and Redis unless FRAMEWATCH_KAFKA_BOOTSTRAP / FRAMEWATCH_REDIS_URL are set.
 
-    python benchmarks/e2e.py [--streams 1,4,8,16] [--seconds 15]
+    python benchmarks/e2e.py [--streams 1,4,8,16] [--seconds 15] [--same-video]
 
 The last line printed is one JSON object: {"results": [...], "provider": ...}.
 """
@@ -48,6 +51,44 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def stage_of(pid: int) -> str | None:
+    """The framewatch stage a process runs (`python -m framewatch.cli <stage> ...`), or None."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"framewatch.cli" not in args:
+        return None
+    i = args.index(b"framewatch.cli")
+    return args[i + 1].decode() if len(args) > i + 1 else None
+
+
+class StageCpu:
+    """CPU seconds by stage of every framewatch process under this one, sampled twice a second
+    (short-lived ingest processes included, up to their last sample)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, tuple[str, float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self) -> None:
+        for pid in children_of(os.getpid())[1:]:
+            stage = stage_of(pid)
+            if stage is not None:
+                self.seen[pid] = (stage, cpu_seconds([pid]))
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for stage, cpu in self.seen.values():
+            out[stage] = out.get(stage, 0.0) + cpu
+        return out
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(0.5)
+
+
 def children_of(pid: int) -> list[int]:
     out = [pid]
     try:
@@ -58,7 +99,7 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-async def bench(counts: list[int], seconds: float) -> dict[str, object]:
+async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str, object]:
     base = load_settings()
     started: list[KafkaBroker | RedisServer] = []
     tmp = Path(tempfile.mkdtemp(prefix="fw-bench-e2e-"))
@@ -79,23 +120,40 @@ async def bench(counts: list[int], seconds: float) -> dict[str, object]:
     settings = load_settings(
         kafka_bootstrap=bootstrap, redis_url=redis_url, redis_prefix=f"bench-{run}:",
         topics={"prefix": f"bench-{run}."},
+        # own consumer groups: on a shared broker, another run's scorer joining the default
+        # group would rebalance ours (seconds of stop-the-world) in the middle of the run
+        scoring={"group_id": f"bench-{run}-scorer"}, alerts={"group_id": f"bench-{run}-alerts"},
         metrics={"ingest_port": 0, "scoring_port": 0, "streams_port": 0, "alerts_port": 0},
     )  # fmt: skip
     pipe = Pipeline(settings, say=lambda m: print(m, file=sys.stderr))
     results = []
     try:
         chair = testdata_dir() / "videos" / "chair-orig-22-sd-bar.mp4"
-        edited = make_edited_copy(chair, pipe.tmp / "chair-edited.mp4", seconds)
+        copies = 1 if same_video else max(counts)
+        print(f"encoding {copies} edited cop{'y' if copies == 1 else 'ies'} ...", file=sys.stderr)
+        edited = [make_edited_copy(chair, pipe.tmp / f"chair-{i}.mp4", seconds, mark=f"LIVE{i}")
+                  for i in range(copies)]  # fmt: skip
         await pipe.setup([chair])
         pids = [pid for p in pipe.procs.values() for pid in children_of(p.pid)]
+        stages = StageCpu()
+        sampler = asyncio.create_task(stages.run())
         for n in counts:
-            names = {f"bench-{n}-{i}": edited for i in range(n)}
+            names = {f"bench-{n}-{i}": edited[i % copies] for i in range(n)}
+            load0 = os.getloadavg()[0]
+            stages.sample()
+            by_stage0 = stages.totals()
             cpu0, t0 = cpu_seconds(pids), time.monotonic()
             print(f"{n} stream(s) for {seconds:.0f} s ...", file=sys.stderr)
-            await pipe.stream(names)
+            # a tenant per count: the score cache is per tenant, so the copies this count shares
+            # with the previous one are scored again, as distinct streams would be
+            await pipe.stream(names, tenant=f"bench{n}")
+            stream_wall = time.monotonic() - t0
             await pipe.drain(timeout=60, quiet=2)
             cpu = cpu_seconds(pids) - cpu0
             wall = time.monotonic() - t0
+            stages.sample()
+            by_stage = {k: round((v - by_stage0.get(k, 0.0)) / stream_wall, 2)
+                        for k, v in stages.totals().items()}  # fmt: skip
             frames = {f.frame_id: f for f in pipe.frames.values() if f.stream_id in names}
             scores = [s for s in pipe.scores if s.stream_id in names]
             decisions = [d for d in pipe.decisions if d.stream_id in names and d.action == "block"]
@@ -110,8 +168,12 @@ async def bench(counts: list[int], seconds: float) -> dict[str, object]:
                 "frames_scored": len({s.frame_id for s in scores} & set(frames)),
                 "streams_blocked": len({d.stream_id for d in decisions}),
                 "cpu_s_per_stream_s": round(cpu / (n * wall), 3),
+                # cores each stage used while the streams ran (CPU s / streaming wall s)
+                "cores_by_stage": by_stage,
+                "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
             })  # fmt: skip
             print(json.dumps(results[-1]), file=sys.stderr)
+        sampler.cancel()
     finally:
         await pipe.close()
         for proc in started:
@@ -120,7 +182,8 @@ async def bench(counts: list[int], seconds: float) -> dict[str, object]:
         (m.split("@")[0] for s in pipe.scores for m in s.models.values()), None
     )  # the model names; the provider itself is logged and exported by the scorer
     return {"results": results, "provider": os.environ.get("FRAMEWATCH_BENCH_PROVIDER", "CPUExecutionProvider"),
-            "models": provider, "goal": GOAL, "machine": f"{os.cpu_count()} cores"}  # fmt: skip
+            "models": provider, "goal": GOAL, "machine": f"{os.cpu_count()} cores",
+            "distinct_streams": not same_video}  # fmt: skip
 
 
 def main() -> int:
@@ -129,8 +192,14 @@ def main() -> int:
     )
     ap.add_argument("--streams", default="1,4,8,16", help="comma-separated stream counts")
     ap.add_argument("--seconds", type=float, default=15, help="length of each stream")
+    ap.add_argument(
+        "--same-video",
+        action="store_true",
+        help="every stream sends the same copy (the score cache serves all but one)",
+    )
     args = ap.parse_args()
-    out = asyncio.run(bench([int(x) for x in args.streams.split(",")], args.seconds))
+    counts = [int(x) for x in args.streams.split(",")]
+    out = asyncio.run(bench(counts, args.seconds, args.same_video))
     print(json.dumps(out))
     return 0
 

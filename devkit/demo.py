@@ -42,8 +42,11 @@ WARMUP = "warmup"
 NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
 
 
-def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> Path:
-    """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit."""
+def make_edited_copy(
+    src: Path, dst: Path, max_seconds: float | None = None, mark: str = "LIVE"
+) -> Path:
+    """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit.
+    A different ``mark`` gives different pixels (no two streams share a JPEG), same PDQ match."""
     import av
     import cv2
     import numpy as np
@@ -66,7 +69,13 @@ def make_edited_copy(src: Path, dst: Path, max_seconds: float | None = None) -> 
             # a translucent channel watermark, as re-streamers add (a solid box moves PDQ ~30 bits)
             marked = grey.copy()
             cv2.putText(
-                marked, "LIVE", (w - 60, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3, 2
+                marked,
+                mark,
+                (w - 12 - 12 * len(mark), h - 12),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (255,) * 3,
+                2,
             )
             edited = cv2.addWeighted(marked, 0.6, grey, 0.4, 0)
             for packet in vout.encode(
@@ -208,12 +217,12 @@ class Pipeline:
         self.frames = {k: f for k, f in self.frames.items() if f.stream_id != WARMUP}
         self.scores = [sc for sc in self.scores if sc.stream_id != WARMUP]
 
-    async def stream(self, streams: dict[str, Path]) -> None:
+    async def stream(self, streams: dict[str, Path], tenant: str = "demo") -> None:
         """Ingest each video as a real-time live stream, all at once; wait for them to end."""
         tasks = []
         for name, path in streams.items():
             args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
-                    "--tenant", "demo", "--realtime"]  # fmt: skip
+                    "--tenant", tenant, "--realtime"]  # fmt: skip
             tasks.append(asyncio.create_task(self.run_cmd(*args)))
             self.say(f"streaming {path.name} as {name}")
         await asyncio.gather(*tasks)

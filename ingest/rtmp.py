@@ -229,8 +229,9 @@ class _Session:
     async def _ingest(self, container: av.container.InputContainer, entry: dict[str, Any]) -> None:
         meta = StreamMeta(entry["stream_id"], entry["account_id"], entry.get("tenant", "default"))
         src = VideoSource(
-            f"rtmp://listener/{meta.stream_id}", container=container, end_on_read_error=True
-        )
+            f"rtmp://listener/{meta.stream_id}", container=container, end_on_read_error=True,
+            threads=self.l.settings.ingest.decode_threads,
+        )  # fmt: skip
         ing = StreamIngester(
             self.l.settings, src.source, meta, producer=self.l.producer, opened=src
         )

@@ -139,6 +139,7 @@ class StreamIngester:
             realtime=self.realtime,
             open_timeout_s=cfg.open_timeout_s,
             read_timeout_s=cfg.read_timeout_s,
+            threads=cfg.decode_threads,
             options={**(plan.options if plan else {}), **(self.source_options or {})},
             label=self.label,
         )

@@ -15,6 +15,7 @@ bins under it); each face is also a :class:`~framewatch.records.Detection` with 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,8 @@ from scoring.model import Model, Result
 class FaceModel(Model):
     """A face-chip model (manifest ``input.faces``); :meth:`run` takes BGR frames like Model."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
-        super().__init__(manifest, providers)  # the ONNX file: ModelUnavailable when absent
+    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+        super().__init__(manifest, providers, **session)  # ModelUnavailable: no ONNX file
         spec = manifest.image_input.faces
         assert spec is not None
         try:

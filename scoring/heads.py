@@ -9,7 +9,7 @@ runs exactly when its backbone runs (the backbone's cadence decides, scoring/cad
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -22,8 +22,8 @@ from scoring.model import Model, Result
 class Head(Model):
     """A model over features: :meth:`run_features` takes the backbone's output rows."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
-        super().__init__(manifest, providers)
+    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+        super().__init__(manifest, providers, **session)
         self.source = manifest.head_of
         assert self.source is not None
         self.width = self.session.get_inputs()[0].shape[1]

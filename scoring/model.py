@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,18 @@ SCORER_PROVIDER = Gauge(
 )
 
 
+def session_options(intra_op_threads: int = 0, spin_wait: bool = True) -> ort.SessionOptions:
+    """ONNX Runtime session options of a scorer model (settings scoring.intra_op_threads and
+    scoring.spin_wait). Idle intra-op threads spin by default: on a small box that CPU is taken
+    from the decoders and the other stages, so the service turns it off."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = intra_op_threads  # 0: one per physical core
+    if not spin_wait:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """A frame or a checked image as the models take it (BGR), through the core decoder;
     a GIF's first frame is scored too. ImageRejected (with status and code) when it cannot."""
@@ -55,10 +68,22 @@ class Result:
 class Model:
     """A loaded model; `run` takes BGR images and returns one Result each."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
+    # set by the Scorer (scoring.preprocess_threads): a batch's images are preprocessed in
+    # parallel (cv2 releases the GIL) while the session's own threads are idle
+    prep_pool: Executor | None = None
+
+    def __init__(
+        self,
+        manifest: registry.Manifest,
+        providers: list[str],
+        *,
+        intra_op_threads: int = 0,
+        spin_wait: bool = True,
+    ) -> None:
         self.manifest = manifest
         self.ref = manifest.ref
         path: Path = registry.onnx_path(manifest)
+        self._threads = (intra_op_threads, spin_wait)
         opts = self.session_options()
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
@@ -94,9 +119,7 @@ class Model:
         log.info("model %s loaded from %s on %s", self.ref, path, self.provider)
 
     def session_options(self) -> ort.SessionOptions:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        return opts
+        return session_options(*self._threads)
 
     # ---------------------------------------------------------------- preprocessing
     def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
@@ -150,7 +173,8 @@ class Model:
     def run(self, images: list[np.ndarray]) -> list[Result]:
         if not images:
             return []
-        prepped = [self.preprocess(im) for im in images]
+        pool = self.prep_pool if len(images) > 1 else None
+        prepped = list(pool.map(self.preprocess, images) if pool else map(self.preprocess, images))
         outs = self.outputs(np.stack([p[0] for p in prepped]))
         results = self.decode(
             np.asarray(outs[self.label_output], np.float32), [p[1] for p in prepped]
@@ -228,7 +252,13 @@ class Model:
 
 
 def load_models(
-    names: list[str], dirs: list[Path], providers: list[str], tax: Taxonomy | None = None
+    names: list[str],
+    dirs: list[Path],
+    providers: list[str],
+    tax: Taxonomy | None = None,
+    *,
+    intra_op_threads: int = 0,
+    spin_wait: bool = True,
 ) -> list[Model]:
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
@@ -237,17 +267,18 @@ def load_models(
     from scoring.nanodet import NanoDetModel
 
     out: list[Model] = []
+    kw = {"intra_op_threads": intra_op_threads, "spin_wait": spin_wait}
     for n in names:
         m = registry.find(n, dirs, tax)
         try:
             if m.head_of is not None:
-                out.append(Head(m, providers))
+                out.append(Head(m, providers, **kw))
             elif m.image_input.faces is not None:
-                out.append(FaceModel(m, providers))
+                out.append(FaceModel(m, providers, **kw))
             elif m.output.decoding == "nanodet":
-                out.append(NanoDetModel(m, providers))
+                out.append(NanoDetModel(m, providers, **kw))
             else:
-                out.append(Model(m, providers))
+                out.append(Model(m, providers, **kw))
         except registry.ModelUnavailable as exc:
             if not m.optional:
                 raise

@@ -17,6 +17,7 @@ person count reaches policy rules; every detection also keeps its box in the Sco
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -113,8 +114,8 @@ def count_scores(
 class NanoDetModel(Model):
     """A NanoDet detector (manifest ``output.decoding: nanodet``)."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str]) -> None:
-        super().__init__(manifest, providers)
+    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+        super().__init__(manifest, providers, **session)  # scoring.intra_op_threads, spin_wait
         shapes = [o.shape for o in self.session.get_outputs()]
         self.levels = levels(shapes, len(manifest.output.labels), manifest.image_input.size[0])
         batch = self.session.get_inputs()[0].shape[0]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from prometheus_client import Counter
 
-from framewatch import records
+from framewatch import images, records
 from framewatch.metrics import stage_registry
 from framewatch.settings.scoring import ScoringSettings
-from scoring import cadence, fusion
+from scoring import cadence, fusion, pdq
 from scoring.heads import heads_by_source
-from scoring.model import Model
+from scoring.model import Model, decode_image
 
 # images each model inferred: a backbone counts each frame once however many heads read it
 INFERRED = Counter(
@@ -35,6 +37,11 @@ class Scored:
     skipped: list[str] = field(default_factory=list)  # costly models not run (cadence)
 
 
+# a frame's scores, its PDQ hash and quality, and its decoded image (text reading reuses it);
+# or why its JPEG was refused
+FrameResult = tuple[Scored, str | None, int | None, np.ndarray] | images.ImageRejected
+
+
 class Scorer:
     """All models of the model set; scores fused per path (settings scoring.fusion*), then
     damped on low-information frames (scoring.quality_floor). Costly models run on a cadence
@@ -44,6 +51,11 @@ class Scorer:
         self.models = models
         self.heads = heads_by_source(models)  # run on their backbone's output, never alone
         self.settings = settings or ScoringSettings()
+        n = self.settings.preprocess_threads or os.cpu_count() or 1
+        # JPEG decode and preprocessing of a batch, spread over the cores while no model runs
+        self.pool = ThreadPoolExecutor(n, thread_name_prefix="prep") if n > 1 else None
+        for m in models:
+            m.prep_pool = self.pool
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
@@ -82,6 +94,36 @@ class Scorer:
 
     def _refs(self, m: Model) -> list[str]:
         return [m.ref] + [h.ref for h in self.heads.get(m.manifest.name, [])]
+
+    def score_frames(self, frames: Sequence[records.Frame], max_pixels: int) -> list[FrameResult]:
+        """Frame records -> results: each JPEG decoded once, hashed only when ingest sent no
+        PDQ, the batch scored. What the scoring service's micro-batcher runs (and
+        benchmarks/gpu.py, in-process)."""
+        out: list[FrameResult | None] = []
+        imgs, idx, hashes = [], [], []
+
+        def decode(jpeg: bytes) -> np.ndarray | images.ImageRejected:
+            try:
+                return decode_image(jpeg, max_pixels)
+            except images.ImageRejected as e:
+                return e
+
+        jpegs = [f.jpeg for f in frames]
+        pool = self.pool if len(frames) > 1 else None
+        decoded = list(pool.map(decode, jpegs) if pool else map(decode, jpegs))
+        for i, (f, img) in enumerate(zip(frames, decoded, strict=True)):
+            if isinstance(img, images.ImageRejected):
+                out.append(img)
+                continue
+            imgs.append(img)
+            idx.append(i)
+            out.append(None)
+            hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
+        seqs = [frames[i].seq for i in idx]  # the costly models' cadence (scoring/cadence.py)
+        scored = self.score(imgs, [q for _, q in hashes], seqs)
+        for i, s, (h, q), img in zip(idx, scored, hashes, imgs, strict=True):
+            out[i] = (s, h, q, img)
+        return out  # type: ignore[return-value]
 
     def _run(
         self,

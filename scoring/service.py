@@ -26,12 +26,12 @@ from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.settings import Settings
 from scoring import banks as banks_mod
-from scoring import pdq, text
+from scoring import text
 from scoring.banks import BankIndex, BankStore, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
 from scoring.model import decode_image, load_models
-from scoring.scorer import Scored, Scorer
+from scoring.scorer import FrameResult, Scored, Scorer
 from scoring.shadow import ShadowScoring
 from scoring.textgate import TextGate
 
@@ -69,7 +69,11 @@ BATCH_SIZE = Histogram(
 def build_scorer(settings: Settings) -> Scorer:
     sc = settings.scoring
     tax = taxonomy.load(settings.taxonomy_file)  # a platform's own categories (custom heads)
-    return Scorer(load_models(sc.models, [Path(d) for d in sc.model_dirs], sc.providers, tax), sc)
+    models = load_models(
+        sc.models, [Path(d) for d in sc.model_dirs], sc.providers, tax,
+        intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait,
+    )  # fmt: skip
+    return Scorer(models, sc)
 
 
 class ScoringService:
@@ -102,27 +106,11 @@ class ScoringService:
         self.evidence = EvidenceStore.from_settings(settings) if settings.evidence.enabled else None
         self.shadow = ShadowScoring.load(settings)  # None when off or not loadable (logged)
 
-    def _score_batch(
-        self, frames: list[records.Frame]
-    ) -> list[tuple[Scored, str | None, int | None, np.ndarray] | images.ImageRejected]:
+    def _score_batch(self, frames: list[records.Frame]) -> list[FrameResult]:
         """Runs in the executor: decode + PDQ (when ingest sent none) + infer one batch."""
-        imgs, idx, out, hashes = [], [], [], []
-        for i, f in enumerate(frames):
-            try:
-                img = decode_image(f.jpeg, self.settings.scoring.max_image_pixels)
-            except images.ImageRejected as e:
-                out.append(e)
-                continue
-            imgs.append(img)
-            idx.append(i)
-            out.append(None)
-            hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
-        BATCH_SIZE.observe(len(imgs))
-        seqs = [frames[i].seq for i in idx]  # the costly models' cadence (scoring/cadence.py)
-        scored = self.scorer.score(imgs, [q for _, q in hashes], seqs)
-        for i, s, (h, q), img in zip(idx, scored, hashes, imgs, strict=True):
-            out[i] = (s, h, q, img)  # the image goes on to text reading: one decode a JPEG
-        return out  # type: ignore[return-value]
+        out = self.scorer.score_frames(frames, self.settings.scoring.max_image_pixels)
+        BATCH_SIZE.observe(sum(not isinstance(r, images.ImageRejected) for r in out))
+        return out
 
     def _set_index(self, index: BankIndex) -> None:
         self.index = index

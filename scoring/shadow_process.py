@@ -112,7 +112,9 @@ _scorer: Scorer | None = None
 def _load(names: list[str], dirs: list[Path], providers: list[str], sc: ScoringSettings) -> str:
     """Load the shadow set; "model set on provider", or the ModelError that names the model."""
     global _scorer
-    models = load_models(names, dirs, providers)
+    models = load_models(
+        names, dirs, providers, intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait
+    )
     if not models:  # every one optional and missing
         raise ModelError(f"none of the models {names} is installed")
     _scorer = Scorer(cast(list[Model], [_Guarded(m) for m in models]), sc)

@@ -21,6 +21,11 @@ class IngestSettings(BaseModel):
     )
     hot_fps: float = Field(4.0, gt=0, le=60, description="sampling rate of a stream marked hot")
     hot_poll_s: float = Field(2.0, gt=0, description="how often the hot flag is read from Redis")
+    decode_threads: int = Field(
+        1, ge=0, le=64, description="FFmpeg decoder threads a stream (0: FFmpeg's choice, one "
+        "per core + 1). One a stream is cheapest when streams outnumber cores; raise it for a "
+        "few high-resolution streams on a big box"
+    )  # fmt: skip
     thumbnail_short_side: int = Field(384, ge=32, le=2160)
     jpeg_quality: int = Field(85, ge=30, le=100, description="thumbnail JPEG quality")
     scene_cut_threshold: float = Field(

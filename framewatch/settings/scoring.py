@@ -66,6 +66,19 @@ class ScoringSettings(BaseModel):
     group_id: str = Field("framewatch-scorer", description="consumer group of `framewatch score`")
     max_in_flight: int = Field(64, ge=1, description="frames decoded but not yet produced")
     inference_threads: int = Field(1, ge=1, description="thread executor size for inference")
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime threads one model uses for one batch (0: one per "
+        "physical core); lower it when the box also decodes video"
+    )  # fmt: skip
+    preprocess_threads: int = Field(
+        0, ge=0, le=256, description="threads that decode and preprocess a batch's frames "
+        "between model runs (0: one per core; 1: in the inference thread)"
+    )  # fmt: skip
+    spin_wait: bool = Field(
+        False, description="let idle ONNX Runtime threads spin for the next batch (ORT's "
+        "default): a few ms less latency on a dedicated scorer, CPU taken from every other "
+        "process on a shared one"
+    )  # fmt: skip
     bank_threshold: int = Field(31, ge=0, le=256, description="default PDQ distance of a new bank")
     bank_video_interval_s: float = Field(
         0.5, gt=0, description="frame interval when banking a video"

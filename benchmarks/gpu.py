@@ -1,0 +1,499 @@
+# ruff: noqa: E402
+"""The scorer on a GPU, in a few minutes of GPU time: per-model ms and frames/s at batch 1, 16,
+64 and 256 (CUDA with IO binding; FP16 where the scores allow it; TensorRT when onnxruntime-gpu
+can load it), the scorer's own path (JPEG decode + preprocessing + models) at those batches, and
+p95 capture -> decision for 100, 500 and 2,000 simulated streams: frames fed at 1 fps a stream
+into the real scorer path in-process (micro-batcher -> Scorer.score_frames -> bank match ->
+framewatch.policy.evaluate, the policy's pure decide function).
+
+    python benchmarks/gpu.py --budget-s 300 --out gpu-bench.json     (or: make gpu-bench)
+
+Without a working CUDA provider it prints "CUDA not available: not measured", then runs the same
+code on the CPU at batch 1 and 16 with few iterations and a 2-stream simulation (a dry run that
+proves the script works; its figures are not GPU figures). Every phase checks --budget-s first
+and is skipped (and says so) when it would not fit. The last line printed is one JSON object,
+also written to --out.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# run as a script, this file's folder comes first on sys.path and would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from devkit.testdata import video
+from framewatch import images, policy, records, taxonomy
+from framewatch.settings import load_settings
+from scoring import registry
+from scoring.banks import Bank, BankIndex
+from scoring.batcher import MicroBatcher
+from scoring.model import Model, decode_image, load_models, session_options
+from scoring.scorer import Scorer
+
+GOAL_FPS = 2000
+GOAL = f"{GOAL_FPS:,} frames/s of the default model set on one H100/H200-class GPU"
+ANCHORS = (
+    "Triton + ONNX Runtime + TensorRT: ResNet-50 about 2,860 images/s at batch 32 on one A100; "
+    "DeepStream-class pipelines: about 50 1080p30 streams a GPU with a heavy detector"
+)
+NOT_MEASURED = "CUDA not available: not measured"
+CUDA = "CUDAExecutionProvider"
+TRT = "TensorrtExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)  # progress on stderr, the JSON line on stdout
+
+
+@dataclass
+class Budget:
+    """The whole run's time bound: a phase runs only when its estimate fits what is left."""
+
+    seconds: float
+    start: float = field(default_factory=time.monotonic)
+    skipped: list[str] = field(default_factory=list)
+
+    def left(self) -> float:
+        return self.seconds - (time.monotonic() - self.start)
+
+    def allows(self, what: str, estimate_s: float) -> bool:
+        if self.left() >= estimate_s:
+            return True
+        self.skipped.append(f"{what} (needs ~{estimate_s:.0f} s, {self.left():.0f} s left)")
+        say(f"  skipped, over the budget: {self.skipped[-1]}")
+        return False
+
+
+# ---------------------------------------------------------------- CUDA probe
+def probe_cuda(model_names: list[str]) -> tuple[bool, str]:
+    """Whether a session really runs on CUDA (the provider list alone says nothing: without the
+    CUDA libraries onnxruntime-gpu falls back to the CPU)."""
+    if CUDA not in ort.get_available_providers():
+        return False, f"this onnxruntime build ({ort.__version__}) has no CUDA provider"
+    if hasattr(ort, "preload_dlls"):  # the nvidia-* pip packages' libraries, when installed
+        try:
+            ort.preload_dlls()
+        except Exception as exc:
+            say(f"  preload_dlls: {exc}")
+    try:
+        (m,) = load_models(model_names[:1], [], [CUDA, CPU])
+    except Exception as exc:
+        return False, f"a CUDA session could not be created: {exc}"
+    if m.provider != CUDA:
+        return False, (
+            f"the CUDA provider did not load (session on {m.provider}); onnxruntime-gpu "
+            f"{ort.__version__} needs the CUDA and cuDNN libraries it was built for "
+            "(pip install 'onnxruntime-gpu[cuda,cudnn]' or the system's CUDA toolkit)"
+        )
+    return True, f"session on {m.provider}"
+
+
+# ---------------------------------------------------------------- inputs
+def sample_frames(n: int) -> list[records.Frame]:
+    """n sampled frames of a bundled video as ingest sends them: 384-px JPEG thumbnails with
+    their PDQ hashes (ingest's own code), one a second of video, cycled."""
+    import av
+
+    from ingest import framedata  # ingest's own thumbnail and PDQ code
+
+    out: list[records.Frame] = []
+    with av.open(str(video("chair-orig-22-sd-bar.mp4"))) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i % 30:
+                continue
+            h, q = framedata.frame_pdq(f)
+            out.append(records.Frame(
+                frame_id=records.new_id(), stream_id="s", account_id="a", seq=len(out), pts=0.0,
+                captured_at=0.0, sample_reason="interval", width=f.width, height=f.height,
+                pdq=h, pdq_quality=q, jpeg=framedata.frame_thumbnail_jpeg(f, 384, 85),
+            ))  # fmt: skip
+    return [out[i % len(out)] for i in range(n)]
+
+
+def model_inputs(m: Model, frames: list[records.Frame], batch: int, max_pixels: int) -> np.ndarray:
+    """A batch of real preprocessed tensors for one model (the frames cycled)."""
+    one = [m.preprocess(decode_image(f.jpeg, max_pixels))[0] for f in frames[: min(16, batch)]]
+    return np.stack([one[i % len(one)] for i in range(batch)])
+
+
+# ---------------------------------------------------------------- per-model timing
+def time_session(
+    sess: ort.InferenceSession, x: np.ndarray, iters: int, device: str, warmup: int = 2
+) -> float:
+    """Median ms of one batch with IO binding: input copied to the device once, outputs left
+    there, so the figure is the model alone (no host copies)."""
+    io = sess.io_binding()
+    io.bind_ortvalue_input(
+        sess.get_inputs()[0].name, ort.OrtValue.ortvalue_from_numpy(x, device, 0)
+    )
+    for o in sess.get_outputs():
+        io.bind_output(o.name, device)
+    for _ in range(warmup):  # cuDNN algorithm search, TensorRT engine build
+        sess.run_with_iobinding(io)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        sess.run_with_iobinding(io)  # synchronises the device at the end
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def fp16_file(m: Model, tmp: Path) -> Path:
+    """The model converted to FP16 (inputs and outputs stay float32), with onnxconverter-common."""
+    import onnx
+    from onnxconverter_common import float16
+
+    out = tmp / f"{m.manifest.name}-fp16.onnx"
+    if not out.exists():
+        with warnings.catch_warnings():  # "truncated to 1e-07" for every tiny weight
+            warnings.simplefilter("ignore", UserWarning)
+            model = float16.convert_float_to_float16(
+                onnx.load(str(registry.onnx_path(m.manifest))), keep_io_types=True
+            )
+        onnx.save(model, str(out))
+    return out
+
+
+def trt_providers(m: Model, tmp: Path, max_batch: int) -> list[Any]:
+    """TensorRT with FP16 and one optimisation profile from batch 1 to max_batch (engines are
+    cached in tmp, so a second batch size does not rebuild)."""
+    inp = m.session.get_inputs()[0]
+    dims = "x".join(str(d) for d in inp.shape[1:])
+    opt = min(64, max_batch)
+    return [
+        (TRT, {
+            "trt_fp16_enable": True, "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(tmp / "trt"),
+            "trt_profile_min_shapes": f"{inp.name}:1x{dims}",
+            "trt_profile_opt_shapes": f"{inp.name}:{opt}x{dims}",
+            "trt_profile_max_shapes": f"{inp.name}:{max_batch}x{dims}",
+        }),
+        CUDA, CPU,
+    ]  # fmt: skip
+
+
+def variant_sessions(
+    m: Model, on_gpu: bool, tmp: Path, max_batch: int, want_trt: bool, want_fp16: bool
+) -> tuple[dict[str, ort.InferenceSession], dict[str, str]]:
+    """fp32 (the scorer's own session), fp16 and TensorRT sessions of one model; what could
+    not be made is reported, not raised."""
+    sessions: dict[str, ort.InferenceSession] = {"fp32": m.session}
+    notes: dict[str, str] = {}
+    providers: list[Any] = [CUDA, CPU] if on_gpu else [CPU]
+    if want_fp16:
+        try:
+            path = fp16_file(m, tmp)
+            sessions["fp16"] = ort.InferenceSession(
+                str(path), session_options(), providers=providers
+            )
+        except Exception as exc:
+            notes["fp16"] = f"not available: {str(exc).splitlines()[0][:200]}"
+    if want_trt and on_gpu:
+        try:
+            sess = ort.InferenceSession(
+                str(registry.onnx_path(m.manifest)), session_options(),
+                providers=trt_providers(m, tmp, max_batch),
+            )  # fmt: skip
+            if sess.get_providers()[0] == TRT:
+                sessions["trt-fp16"] = sess
+            else:
+                notes["trt-fp16"] = (
+                    f"not available: session fell back to {sess.get_providers()[0]} (TensorRT "
+                    "libraries missing? pip install tensorrt-cu12 / the tensorrt package the "
+                    "onnxruntime-gpu build names)"
+                )
+        except Exception as exc:
+            notes["trt-fp16"] = f"not available: {str(exc).splitlines()[0][:200]}"
+    return sessions, notes
+
+
+def max_score_diff(m: Model, a: np.ndarray, b: np.ndarray) -> float:
+    """Largest difference between two outputs' decoded label scores (what policies read)."""
+    scale = [(1.0, 1.0)] * a.shape[0]
+    worst = 0.0
+    for ra, rb in zip(m.decode(a, scale), m.decode(b, scale), strict=True):
+        for lab, v in ra.raw.items():
+            worst = max(worst, abs(v - rb.raw.get(lab, 0.0)))
+    return worst
+
+
+def bench_models(
+    models: list[Model], frames: list[records.Frame], args: argparse.Namespace, on_gpu: bool,
+    budget: Budget, tmp: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Per model and variant: ms a batch at each batch size, and FP16's score drift."""
+    device = "cuda" if on_gpu else "cpu"
+    max_pixels = load_settings().scoring.max_image_pixels
+    out: dict[str, Any] = {}
+    for m in models:
+        say(f"{m.ref}: building variants ...")
+        sessions, notes = variant_sessions(
+            m, on_gpu, tmp, max(args.batches), not args.no_trt, not args.no_fp16
+        )
+        row: dict[str, Any] = {"variants": {}, "notes": notes}
+        check = model_inputs(m, frames, 16, max_pixels)
+        ref = m.infer(check)
+        for name, sess in sessions.items():
+            if name != "fp32":
+                try:
+                    got = np.asarray(sess.run(None, {m.input_name: check})[0], np.float32)
+                except Exception as exc:
+                    notes[name] = f"failed to run: {str(exc).splitlines()[0][:200]}"
+                    continue
+                drift = max_score_diff(m, ref, got)
+                allowed = drift <= args.fp16_tolerance
+                row.setdefault("score_drift", {})[name] = round(drift, 5)
+                if not allowed:
+                    notes[name] = (
+                        f"scores move by {drift:.4f} (> {args.fp16_tolerance}): not allowed"
+                    )
+            ms: dict[str, float] = {}
+            # the dry run times the other variants at its first batch only (CPU FP16 is slow)
+            sizes = args.batches if on_gpu or name == "fp32" else args.batches[:1]
+            for b in sizes:
+                if not budget.allows(f"{m.ref} {name} batch {b}", args.phase_estimate_s):
+                    break
+                x = model_inputs(m, frames, b, max_pixels)
+                ms[str(b)] = round(time_session(sess, x, args.iters, device, args.warmup), 3)
+                say(f"  {name:9s} batch {b:4d}: {ms[str(b)]:9.2f} ms  "
+                    f"({ms[str(b)] / b:.3f} ms/frame, {1000 * b / ms[str(b)]:,.0f} frames/s)")  # fmt: skip
+            row["variants"][name] = {"ms_per_batch": ms}
+        out[m.ref] = row
+    return out
+
+
+def set_fps(per_model: dict[str, Any], batches: list[int]) -> dict[str, dict[str, float]]:
+    """Frames/s of the whole model set (models run one after another on each batch), fp32 and
+    with each model's fastest allowed variant."""
+    out: dict[str, dict[str, float]] = {"fp32": {}, "best_allowed": {}}
+    for b in (str(x) for x in batches):
+        fp32 = [
+            r["variants"].get("fp32", {}).get("ms_per_batch", {}).get(b) for r in per_model.values()
+        ]
+        best = []
+        for r in per_model.values():
+            ok = [v["ms_per_batch"][b] for n, v in r["variants"].items()
+                  if b in v["ms_per_batch"] and (n == "fp32" or n not in r["notes"])]  # fmt: skip
+            best.append(min(ok) if ok else None)
+        if all(v is not None for v in fp32):
+            out["fp32"][b] = round(1000 * int(b) / sum(fp32), 1)  # type: ignore[arg-type]
+        if all(v is not None for v in best):
+            out["best_allowed"][b] = round(1000 * int(b) / sum(best), 1)  # type: ignore[arg-type]
+    return out
+
+
+# ---------------------------------------------------------------- the scorer's own path
+def bench_scorer_path(
+    scorer: Scorer, frames: list[records.Frame], args: argparse.Namespace, budget: Budget
+) -> dict[str, float]:
+    """Frames/s of Scorer.score_frames (decode, preprocessing, every model) at each batch size,
+    with --threads batches in flight (preprocessing is CPU work; the models share the GPU)."""
+    max_pixels = load_settings().scoring.max_image_pixels
+    out: dict[str, float] = {}
+    with ThreadPoolExecutor(args.threads) as pool:
+        for b in args.batches:
+            if not budget.allows(f"scorer path batch {b}", args.phase_estimate_s):
+                break
+            batches = [frames[:b] for _ in range(max(args.threads, args.iters // 4 or 1))]
+            scorer.score_frames(batches[0], max_pixels)  # warm-up
+            t0 = time.perf_counter()
+            list(pool.map(lambda fs: scorer.score_frames(fs, max_pixels), batches))
+            fps = sum(len(x) for x in batches) / (time.perf_counter() - t0)
+            out[str(b)] = round(fps, 1)
+            say(f"  scorer path batch {b:4d}: {fps:,.1f} frames/s ({args.threads} threads)")
+    return out
+
+
+# ---------------------------------------------------------------- simulated streams
+async def simulate(
+    scorer: Scorer, frames: list[records.Frame], n_streams: int, seconds: float,
+    args: argparse.Namespace, pol: policy.Policy, index: BankIndex,
+) -> dict[str, Any]:  # fmt: skip
+    """n_streams streams at 1 fps each, open loop (a frame is captured on time whether or not
+    the scorer kept up), through the micro-batcher into score_frames, then bank match and the
+    policy's decision. Latency: capture -> decision, for every frame."""
+    sc = load_settings().scoring
+    executor = ThreadPoolExecutor(args.threads, thread_name_prefix="infer")
+    batcher: MicroBatcher[records.Frame, Any] = MicroBatcher(
+        lambda fs: scorer.score_frames(fs, sc.max_image_pixels),
+        args.sim_batch, sc.max_wait_ms, executor,
+    )  # fmt: skip
+    batcher.start()
+    lat: list[float] = []
+    actions: dict[str, int] = {}
+
+    async def one(f: records.Frame) -> None:
+        res = await batcher.submit(f)
+        if isinstance(res, images.ImageRejected):
+            return
+        scored, h, _q, _img = res
+        matches = index.match(h) if h else []
+        hits = [
+            policy.HashHit(m.bank.name, m.entry_id, m.bank.category, m.bank.role) for m in matches
+        ]
+        verdict = policy.evaluate(pol, scored.scores, hits, f.tenant)
+        lat.append((time.time() - f.captured_at) * 1000)
+        actions[verdict.action] = actions.get(verdict.action, 0) + 1
+
+    tasks = []
+    t0 = time.monotonic()
+    total = int(seconds) * n_streams
+    for k in range(total):
+        due = t0 + (k // n_streams) + (k % n_streams) / n_streams
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        src = frames[k % len(frames)]
+        f = src.model_copy(update={"stream_id": f"sim-{k % n_streams}", "seq": k // n_streams,
+                                   "captured_at": time.time()})  # fmt: skip
+        tasks.append(asyncio.create_task(one(f)))
+    _done, late = await asyncio.wait(tasks, timeout=args.drain_s)
+    for t in late:
+        t.cancel()
+    wall = time.monotonic() - t0
+    await batcher.stop()
+    executor.shutdown(wait=False, cancel_futures=True)
+    v = sorted(lat)
+
+    def pct(q: float) -> float | None:
+        return round(v[min(len(v) - 1, int(q * len(v)))], 1) if v else None
+
+    return {"streams": n_streams, "seconds": seconds, "frames_offered": total,
+            "frames_decided": len(lat), "not_decided_within_drain": len(late),
+            "decided_per_s": round(len(lat) / wall, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99), "batches": batcher.batches, "actions": actions}  # fmt: skip
+
+
+def bank(n: int) -> BankIndex:
+    """A review bank of n random PDQ hashes: the match step costs what it costs live."""
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 2**63, size=(n, 4), dtype=np.uint64)
+    b = Bank("bench", 31, "review", "known_bad.review_bank")
+    return BankIndex(words, np.zeros(n, np.int32), np.full(n, 31, np.uint16), [(b, "e", "hash")])
+
+
+# ---------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--budget-s", type=float, default=300, help="bound on the whole run (s)")
+    ap.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    ap.add_argument("--models", help="comma-separated model names (default: scoring.models)")
+    ap.add_argument("--batches", default="1,16,64,256", help="batch sizes on the GPU")
+    ap.add_argument("--streams", default="100,500,2000", help="simulated stream counts on the GPU")
+    ap.add_argument("--sim-seconds", type=float, default=10, help="length of each simulation")
+    ap.add_argument("--sim-batch", type=int, default=256, help="micro-batcher max_batch (GPU)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="batches in flight (0: min(8, cores) on the GPU, 1 on the CPU)")  # fmt: skip
+    ap.add_argument("--iters", type=int, default=20, help="timed runs a batch size (GPU)")
+    ap.add_argument("--fp16-tolerance", type=float, default=0.02,
+                    help="largest change of a label score FP16 may cause and still count")  # fmt: skip
+    ap.add_argument("--no-fp16", action="store_true", help="skip the FP16 conversion")
+    ap.add_argument("--no-trt", action="store_true", help="skip TensorRT (its engine builds take minutes)")  # fmt: skip
+    ap.add_argument("--dry-run", action="store_true", help="CPU dry run even when CUDA works")
+    ap.add_argument("--phase-estimate-s", type=float, default=20,
+                    help="time one timed phase may take; a phase starts only if this much is left")  # fmt: skip
+    ap.add_argument("--drain-s", type=float, default=30, help="wait for a simulation's backlog")
+    args = ap.parse_args(argv)
+    args.warmup = 2
+    args.batches = [int(x) for x in args.batches.split(",")]
+    args.streams = [int(x) for x in args.streams.split(",")]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    budget = Budget(args.budget_s)
+    settings = load_settings()
+    names = args.models.split(",") if args.models else list(settings.scoring.models)
+    say(f"goal: {GOAL}\nanchors: {ANCHORS}")
+    on_gpu, why = (False, "--dry-run") if args.dry_run else probe_cuda(names)
+    if not on_gpu:
+        say(f"\n{NOT_MEASURED} ({why}).\nDry run of the same code on the CPU: batch 1 and 16, "
+            "few iterations, 2 simulated streams; these are NOT GPU figures.\n")  # fmt: skip
+        args.batches = [b for b in args.batches if b <= 16][:2] or [1]
+        args.streams, args.sim_seconds, args.iters, args.warmup = [2], 2.0, 1, 1
+        args.sim_batch, args.threads, args.drain_s = 16, 1, min(args.drain_s, 30)
+        args.no_trt = True
+    args.threads = args.threads or (min(8, os.cpu_count() or 1) if on_gpu else 1)
+    providers = [CUDA, CPU] if on_gpu else [CPU]
+    sc = settings.scoring
+    models = load_models(names, [Path(d) for d in sc.model_dirs], providers,
+                         intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait)  # fmt: skip
+    scorer = Scorer(models, sc)
+    frames = sample_frames(max(args.batches))
+    tmp = Path(tempfile.mkdtemp(prefix="fw-gpu-bench-"))
+    say("per-model ms a batch (IO binding, tensors ready on the device):")
+    per_model = bench_models(models, frames, args, on_gpu, budget, tmp)
+    fps = set_fps(per_model, args.batches)
+    say(f"model set frames/s, models only: {fps}")
+    say("scorer path (JPEG decode + preprocessing + models, production sessions):")
+    path_fps = bench_scorer_path(scorer, frames, args, budget)
+    pol = policy.load_dir(None, taxonomy.load(settings.taxonomy_file))
+    index = bank(100_000)
+    sims = []
+    for n in args.streams:
+        if not budget.allows(f"simulation of {n} streams", args.sim_seconds + 10):
+            continue
+        say(f"simulating {n} streams at 1 fps for {args.sim_seconds:g} s ...")
+        sims.append(asyncio.run(simulate(scorer, frames, n, args.sim_seconds, args, pol, index)))
+        say(f"  {json.dumps(sims[-1])}")
+    best = max(fps["best_allowed"].values(), default=None)
+    out = {
+        "cuda": on_gpu, "cuda_note": why if not on_gpu else None,
+        "measured_on_gpu": on_gpu, "result": "measured" if on_gpu else NOT_MEASURED,
+        "device": _device_name() if on_gpu else "cpu (dry run)",
+        "onnxruntime": ort.__version__, "providers": providers,
+        "models": [m.ref for m in models], "batches": args.batches,
+        "per_model": per_model, "set_frames_per_s_models_only": fps,
+        "scorer_path_frames_per_s": path_fps, "threads": args.threads,
+        "simulated_streams": sims,
+        "goal_frames_per_s": GOAL_FPS, "goal": GOAL, "anchors": ANCHORS,
+        "best_set_frames_per_s": best if on_gpu else None,
+        "goal_met": (best is not None and best >= GOAL_FPS) if on_gpu else None,
+        "skipped_over_budget": budget.skipped, "elapsed_s": round(time.monotonic() - budget.start, 1),
+        "budget_s": args.budget_s,
+    }  # fmt: skip
+    if on_gpu:
+        say(f"best model-set figure {best} frames/s against the goal {GOAL_FPS:,}")
+    else:
+        say(f"{NOT_MEASURED}; ceiling it will be compared with: {GOAL}")
+    line = json.dumps(out)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(line + "\n")
+    print(line)
+    return 0
+
+
+def _device_name() -> str:
+    """The GPU's name from nvidia-smi, when it is there."""
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=10).stdout.strip() or "gpu"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "gpu (nvidia-smi not found)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
