@@ -170,7 +170,7 @@ def build(clipart: Path, out: Path) -> None:
     jpg = [cv2.IMWRITE_JPEG_QUALITY, 85]
     bg = pattern_frame()
     for cat, files in CLIPART.items():
-        folder = out / cat
+        folder = out / cat.replace(".", "/")  # DIR/<category path>/, one folder a level
         folder.mkdir(parents=True, exist_ok=True)
         for rel in files:
             im = rgba(clipart / rel)
@@ -181,7 +181,7 @@ def build(clipart: Path, out: Path) -> None:
     for rel in SAFE_CLIPART:
         stem = Path(rel).stem.rstrip("_.").replace(".", "")
         cv2.imwrite(str(out / "safe" / f"clipart-{stem}.jpg"), on_white(rgba(clipart / rel)), jpg)
-    folder = out / "gambling.casino"
+    folder = out / "gambling" / "casino"
     folder.mkdir(parents=True, exist_ok=True)
     for seed in range(SLOT_MACHINES):
         cv2.imwrite(str(folder / f"drawn-slot-machine-{seed}.jpg"),

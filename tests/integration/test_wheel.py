@@ -72,8 +72,9 @@ def test_wheel_lists_every_data_file(wheel_venv: tuple[Path, Path]) -> None:
         "devkit/data/LICENSE-ThreatExchange.txt",
         "devkit/data/eval/safe/darknet-dog.jpg",
         "devkit/data/eval/sexual/composite-0.jpg",
-        "devkit/data/eval/violence.weapons.firearm/clipart-9_mm_gun_01.jpg",
-        "devkit/data/eval/gambling.casino/drawn-slot-machine-0.jpg",
+        "devkit/data/eval/violence/weapons/firearm/clipart-9_mm_gun_01.jpg",
+        "devkit/data/eval/gambling/casino/drawn-slot-machine-0.jpg",
+        "devkit/data/eval/signal/object/bottle/baby-bottle-astronaut.jpg",  # three folders deep
         "devkit/data/faces/skimage-astronaut.jpg",
         "scoring/models/efficientnet-lite3.onnx",
         "scoring/models/efficientnet-lite3.labels.txt",

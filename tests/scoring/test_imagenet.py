@@ -52,6 +52,11 @@ def scored(backbone: Model) -> dict[Path, dict[str, float]]:
     return out
 
 
+def _label(p: Path) -> str:
+    """The category of an image of the labelled set: its folder path (DIR/<category path>/)."""
+    return ".".join(p.parent.relative_to(EVAL).parts)
+
+
 def test_each_category_fires_on_its_positives_and_never_on_the_safe_set(
     scored: dict[Path, dict[str, float]],
 ) -> None:
@@ -61,14 +66,14 @@ def test_each_category_fires_on_its_positives_and_never_on_the_safe_set(
     for cat, floor in RECALL_FLOOR.items():
         rule = policy.rule(cat, None, None)
         assert rule.at_most == "review", cat  # a review signal, never a block on its own
-        pos = [category_score(s, cat) for p, s in scored.items() if p.parent.name == cat]
+        pos = [category_score(s, cat) for p, s in scored.items() if _label(p) == cat]
         assert sum(v >= rule.review for v in pos) >= floor, (cat, rule.review, sorted(pos))
         loud = {p.name: category_score(s, cat) for p, s in safe.items()}
         assert max(loud.values()) < rule.review, (cat, max(loud.items(), key=lambda kv: kv[1]))
 
 
 def test_several_imagenet_classes_add_up_into_one_category(backbone: Model) -> None:
-    img = cv2.imread(str(EVAL / "alcohol.beverage" / "clipart-bottiglia_di_vino_pregi_01.jpg"))
+    img = cv2.imread(str(EVAL / "alcohol" / "beverage" / "clipart-bottiglia_di_vino_pregi_01.jpg"))
     (r,) = backbone.run([img])
     drinks = [lab for lab, path in backbone.manifest.labels.items() if path == "alcohol.beverage"]
     parts = [r.raw[lab] for lab in drinks]
@@ -93,7 +98,7 @@ def heads(tmp_path_factory: pytest.TempPathFactory, backbone: Model) -> Path:
     neg = _images(root / "neg", safe)
     tax = taxonomy.load()
     for name, cat in (("guns", "violence.weapons.firearm"), ("drinks", "alcohol.beverage")):
-        pos = _images(root / name, sorted((EVAL / cat).glob("clipart-*.jpg")))
+        pos = _images(root / name, sorted((EVAL / cat.replace(".", "/")).glob("clipart-*.jpg")))
         train.train(name, cat, pos, neg, root / "models", backbone, "efficientnet-lite3.embedding",
                     tax, 40_000_000)  # fmt: skip
     return root / "models"
@@ -113,7 +118,7 @@ def test_the_backbone_runs_once_per_frame_however_many_heads_read_it(
     real = backbone.session.run
     monkeypatch.setattr(backbone.session, "run", lambda *a, **k: runs.append(1) or real(*a, **k))
     before = {n: _count(n) for n in ("efficientnet-lite3", "guns", "drinks")}
-    imgs = [cv2.imread(str(EVAL / "violence.weapons.firearm" / "clipart-9_mm_gun_01.jpg")),
+    imgs = [cv2.imread(str(EVAL / "violence" / "weapons" / "firearm" / "clipart-9_mm_gun_01.jpg")),
             *frames("chair-orig-22-sd-bar.mp4", count=2)]  # fmt: skip
     out = Scorer(models).score(imgs)
     assert len(runs) == 1  # one batch of 3 frames, one backbone inference for both heads
@@ -177,7 +182,7 @@ def test_a_shadow_model_set_runs_heads_on_its_backbone_too(heads: Path) -> None:
     from scoring import shadow_process
 
     shadow_process._load(["efficientnet-lite3", "guns"], [heads], CPU, ScoringSettings())
-    gun = cv2.imread(str(EVAL / "violence.weapons.firearm" / "clipart-9_mm_gun_01.jpg"))
+    gun = cv2.imread(str(EVAL / "violence" / "weapons" / "firearm" / "clipart-9_mm_gun_01.jpg"))
     (out,) = shadow_process._score([gun], [None], [0], 40_000_000)
     [head_ref] = [r for r in out.per_model if r.startswith("guns@")]
     assert out.per_model[head_ref]["violence.weapons.firearm"] > 0.5

@@ -20,7 +20,7 @@ from scoring.scorer import Scorer
 
 CLI = [sys.executable, "-m", "framewatch.cli"]
 EVAL = testdata.testdata_dir() / "eval"
-SLOTS = sorted((EVAL / "gambling.casino").glob("*.jpg"))
+SLOTS = sorted((EVAL / "gambling" / "casino").glob("*.jpg"))
 SAFE = sorted((EVAL / "safe").glob("*.jpg"))
 
 
@@ -98,7 +98,7 @@ def test_train_refuses_too_few_images_and_unknown_categories(
 
 
 def test_check_json_shows_the_new_categories(env: dict[str, str]) -> None:
-    gun = EVAL / "violence.weapons.firearm" / "clipart-9_mm_gun_01.jpg"
+    gun = EVAL / "violence" / "weapons" / "firearm" / "clipart-9_mm_gun_01.jpg"
     safe = EVAL / "safe" / "clipart-drinking_glass_with_red_punch_01.jpg"
     r = _run(
         ["check", str(gun), str(safe), "--json"], {**env, "FRAMEWATCH_SCORING__TEXT_EVERY": "0"}
