@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devkit.testdata import video
+from devkit.testdata import video, video_jpegs
 from framewatch import kafkaio, records, scope
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
@@ -37,17 +37,7 @@ STREAMS = 8  # frames go round-robin to this many streams (seq = frame index // 
 
 
 def _jpegs(n: int) -> list[bytes]:
-    import av
-    import cv2
-
-    out: list[bytes] = []
-    with av.open(str(VIDEO)) as c:
-        for f in c.decode(video=0):
-            img = cv2.resize(f.to_ndarray(format="bgr24"), (480, 270))
-            out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-            if len(out) >= n:
-                break
-    return out
+    return video_jpegs(VIDEO.name, n, (480, 270))
 
 
 def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float, dict[str, float]]:

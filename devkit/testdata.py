@@ -45,6 +45,22 @@ def video(name: str) -> Path:
     return path
 
 
+def video_jpegs(name: str, n: int, size: tuple[int, int]) -> list[bytes]:
+    """The first ``n`` frames of a sample video as JPEGs (quality 80) of ``size`` (w, h): the
+    frames the scoring benchmarks feed."""
+    import av
+    import cv2
+
+    out: list[bytes] = []
+    with av.open(str(video(name))) as c:
+        for f in c.decode(video=0):
+            img = cv2.resize(f.to_ndarray(format="bgr24"), size)
+            out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
+            if len(out) >= n:
+                break
+    return out
+
+
 def vpdq(name: str) -> Path:
     """Meta's reference vPDQ hashes of one sample video (``NAME.txt``)."""
     return testdata_dir() / "vpdq" / f"{Path(name).stem}.txt"
