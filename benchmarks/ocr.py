@@ -4,14 +4,15 @@
 The four sample videos, sampled at 1 fps and looped, get spam captions (a URL, a handle, a phone
 number, a solicitation) that stay on screen for 6-15 samples with gaps between, at a few sizes
 and places, over the moving picture; each sample becomes the 384-px thumbnail JPEG ingest sends.
-Three ways of reading them are compared on the same samples:
+Four ways of reading them are compared on the same samples:
 
-- ``every``: OCR on every sample (the recall reference);
-- ``before``: the old scorer: OCR on every 3rd sample, reuse while PDQ is within 4 bits,
-  rapidocr's default detector size (short side 736, so thumbnails are upscaled);
-- ``every_new_det``: OCR on every sample with the detector settings below (their recall);
-- ``after``: the text gate (scoring/textgate.py) and the detector settings of the scoring
-  settings (``scoring.text_every``, ``text_box_change``, ``ocr_det_side``, ``ocr_det_limit``).
+- ``every``: rapidocr as shipped (its own sessions, angle classifier, short side upscaled to
+  736) on every sample: the recall reference;
+- ``before``: the old scorer: that reader on every 3rd sample, reuse while PDQ is within 4 bits;
+- ``every_live``: the scorer's live reader (``scoring.ocr_live_det_side``, ``ocr_threads``) on
+  every sample, no gate: the recall of the small detector;
+- ``after``: the text gate (scoring/textgate.py) with that reader, as the scorer runs it
+  (``scoring.text_every``, ``text_reuse_distance``, ``text_box_change``).
 
 Cost is OCR milliseconds per sample (reads + gate checks, averaged over every sample), wall and
 CPU (all threads of the process: on a shared box the wall time includes waiting for a core). Recall is
@@ -178,14 +179,26 @@ def main() -> None:
     sc = load_settings().scoring
     samples, shown = build(args.samples)
     say(f"{len(samples)} samples, {shown} captions; load {os.getloadavg()[0]:.1f}")
-    old = text.Ocr()
-    new = text.Ocr.from_settings(sc)
-    old.lines(decode_image(samples[0].jpeg, 10**8))  # warm both sessions up
-    new.lines(decode_image(samples[0].jpeg, 10**8))
+    from rapidocr_onnxruntime import RapidOCR
+
+    shipped = RapidOCR()
+    live = text.Ocr.from_settings(sc, live=True)
+    first = decode_image(samples[0].jpeg, 10**8)
+    shipped(first)  # warm both up
+    live.lines(first)
+    live.counts.update(detections=0, recognitions=0)
     key = ("bench", "s")
 
+    def as_shipped(im: np.ndarray) -> list[records.TextFinding]:
+        result, _ = shipped(im)
+        found = text.find_codes(im)
+        for _, words, conf in result or []:
+            if float(conf) >= sc.ocr_min_confidence:
+                found.extend(text.rules(words, []))
+        return found
+
     def every(i: int, s: Sample, im: np.ndarray, h: str) -> list[records.TextFinding]:
-        return text.text_findings(im, old, [], sc.ocr_min_confidence)
+        return as_shipped(im)
 
     memory: dict[str, tuple[str, list[records.TextFinding]]] = {}
 
@@ -195,39 +208,32 @@ def main() -> None:
             return last[1]
         if i % 3:
             return None
-        found = text.text_findings(im, old, [], sc.ocr_min_confidence)
+        found = as_shipped(im)
         memory["k"] = (h, found)
         return found
 
     gate = TextGate(sc.text_every, sc.text_reuse_distance, sc.text_box_change)
-
-    counts = {"reads": 0, "recognised": 0, "probed": 0}
-
-    def detect(im: np.ndarray) -> list[tuple[float, float, float, float]]:
-        counts["probed"] += 1
-        return new.detect(im)
-
-    def recognise(crop: np.ndarray) -> str:
-        counts["recognised"] += 1
-        return new.recognise(crop)
+    reads = [0]
 
     def after(i: int, s: Sample, im: np.ndarray, h: str) -> list[records.TextFinding] | None:
-        plan, found = gate.plan(key, h, im, recognise, detect)
+        plan, found = gate.plan(key, h, im, live.recognise)
         if plan == "read":
-            counts["reads"] += 1
-            found, lines = text.read_lines(im, new, [], sc.ocr_min_confidence)
+            reads[0] += 1
+            known = gate.known(key, im)
+            found, lines = text.read_lines(im, live, [], sc.ocr_min_confidence, known)
             gate.remember(key, h, im, found, lines)
         return found
 
-    def every_new(i: int, s: Sample, im: np.ndarray, h: str) -> list[records.TextFinding]:
-        return text.text_findings(im, new, [], sc.ocr_min_confidence)
+    def every_live(i: int, s: Sample, im: np.ndarray, h: str) -> list[records.TextFinding]:
+        return text.text_findings(im, live, [], sc.ocr_min_confidence)
 
     res = {}
-    modes = (("every", every), ("every_new_det", every_new), ("before", before), ("after", after))
+    modes = (("every", every), ("every_live", every_live), ("before", before), ("after", after))
     for name, fn in modes:
+        live.counts.update(detections=0, recognitions=0)
         res[name] = run(samples, fn)
         if name == "after":
-            res[name].update(counts)
+            res[name].update(reads=reads[0], **live.counts)
         say(f"{name:>7}: {res[name]}")
     after_r = res["after"]
     say(

@@ -95,7 +95,7 @@ class ScoringService:
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.hot_path_client(settings)
-        self.ocr = text.Ocr.from_settings(sc) if sc.text_every else None
+        self.ocr = text.Ocr.from_settings(sc, live=True) if sc.text_every else None
         self.text_gate = TextGate(sc.text_every, sc.text_reuse_distance, sc.text_box_change)
         # OCR has its own thread: a read (100s of ms on CPU) never waits in front of a batch
         self.text_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
@@ -287,14 +287,13 @@ class ScoringService:
         key = (frame.tenant, frame.stream_id)
         if img is None:  # a cache hit decoded nothing; the gate compares text boxes
             img = decode_image(frame.jpeg, sc.max_image_pixels)
-        plan, found = self.text_gate.plan(
-            key, h, img, ocr.recognise if ocr else None, ocr.detect if ocr else None
-        )
+        plan, found = self.text_gate.plan(key, h, img, ocr.recognise if ocr else None)
         TEXT_PLANS.labels(plan=plan).inc()
         if plan != "read":
             return found
         kw = sc.tenant_keywords.get(frame.tenant, [])
-        found, lines = text.read_lines(img, ocr, kw, sc.ocr_min_confidence)
+        known = self.text_gate.known(key, img)
+        found, lines = text.read_lines(img, ocr, kw, sc.ocr_min_confidence, known)
         self.text_gate.remember(key, h, img, found, lines)
         return found
 

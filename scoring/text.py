@@ -7,7 +7,9 @@ import re
 import threading
 from typing import Any
 
+import cv2
 import numpy as np
+import onnxruntime as ort
 import zxingcpp
 
 from framewatch import records
@@ -83,60 +85,130 @@ def rules(
     return out
 
 
+Box = tuple[float, float, float, float]
+
+
 class Ocr:
     """PP-OCRv4 det/rec ONNX models shipped by rapidocr-onnxruntime, created once.
 
     rapidocr imports `onnxruntime`, which onnxruntime-gpu provides; it is installed with
-    --no-deps so plain onnxruntime never lands beside the GPU build.
+    --no-deps so plain onnxruntime never lands beside the GPU build. Its sessions are replaced
+    by ones with the scorer's options (scoring.model.session_options): rapidocr's own turn the
+    memory arena off and let one thread per core spin, twice the CPU for the same read.
+
+    The detector sees the frame shrunk so its long side is at most ``det_side`` (rapidocr's
+    "max" limit never shrinks below 960, so the frame is resized here); each line is then
+    recognised from the full-size frame. No angle classifier: overlays are upright.
     """
 
-    def __init__(self, det_side: int = 736, det_limit: str = "min", probe_side: int = 320) -> None:
-        """``det_limit`` "min": the detector sees the frame scaled so its short side is
-        ``det_side`` (rapidocr's default, 736: a 384-px thumbnail is upscaled ~1.9x); "max":
-        its long side at most ``det_side`` (never upscaled). ``probe_side``: the long side of
-        the cheap is-there-text test (:meth:`detect`)."""
+    def __init__(self, det_side: int = 960, threads: int = 1) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        self._engine = RapidOCR(det_limit_side_len=det_side, det_limit_type=det_limit)
-        self._probe = RapidOCR(det_limit_side_len=probe_side, det_limit_type="max")
-        self._lock = threading.Lock()
+        from scoring.model import session_options
 
-    def lines(self, bgr: np.ndarray) -> list[tuple[str, float, tuple[float, float, float, float]]]:
-        h, w = bgr.shape[:2]
-        with self._lock:
-            result, _ = self._engine(bgr)
-        return [(text, float(conf), _box(pts, w, h)) for pts, text, conf in (result or [])]
+        self.det_side = det_side
+        # limit "max": rapidocr shrinks nothing under 960 px (the frame arrives shrunk here)
+        # and, unlike its default "min", never enlarges a small one
+        self._engine = RapidOCR(use_cls=False, det_limit_type="max")
+        opts = session_options(threads, spin_wait=False)
+        for part in (self._engine.text_det.infer, self._engine.text_rec.session):
+            path = part.session._model_path
+            part.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()
+        self.counts = {"detections": 0, "recognitions": 0}  # for benchmarks and tests
 
     @classmethod
-    def from_settings(cls, sc: ScoringSettings) -> Ocr:
-        return cls(sc.ocr_det_side, sc.ocr_det_limit, sc.ocr_probe_side)
+    def from_settings(cls, sc: ScoringSettings, live: bool = False) -> Ocr:
+        """``live``: the stream scorer's reader (ingest's thumbnails, ``ocr_live_det_side``);
+        otherwise /v1/check's (any image, ``ocr_det_side``)."""
+        return cls(sc.ocr_live_det_side if live else sc.ocr_det_side, sc.ocr_threads)
 
-    def detect(self, bgr: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """Boxes that may hold text, from the detector alone on a small copy: a cheap test."""
+    def polygons(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """Every text line's 4-point polygon, in ``bgr``'s pixels."""
         h, w = bgr.shape[:2]
+        f = min(1.0, self.det_side / max(h, w))
+        small = bgr
+        if f < 1.0:
+            small = cv2.resize(bgr, (max(1, round(w * f)), max(1, round(h * f))),
+                               interpolation=cv2.INTER_AREA)  # fmt: skip
         with self._lock:
-            result, _ = self._probe(bgr, use_cls=False, use_rec=False)
-        return [_box(pts, w, h) for pts in (result or [])]
+            self.counts["detections"] += 1
+            result, _ = self._engine(small, use_cls=False, use_rec=False)
+        sx, sy = w / small.shape[1], h / small.shape[0]
+        scale = np.array([sx, sy], np.float32)
+        return [np.asarray(p, np.float32).reshape(4, 2) * scale for p in (result or [])]
+
+    def detect(self, bgr: np.ndarray) -> list[Box]:
+        """Boxes (0..1) that may hold text, from the detector alone."""
+        h, w = bgr.shape[:2]
+        return [_box(p, w, h) for p in self.polygons(bgr)]
+
+    def recognise_polygons(
+        self, bgr: np.ndarray, polys: list[np.ndarray]
+    ) -> list[tuple[str, float]]:
+        """Text and confidence of each polygon's line, read from ``bgr`` in one batch."""
+        if not polys:
+            return []
+        crops = self._engine.get_crop_img_list(bgr, polys)
+        with self._lock:
+            self.counts["recognitions"] += len(crops)
+            rec, _ = self._engine.text_rec(crops)
+        return [(str(r[0]), float(r[1])) for r in rec]
 
     def recognise(self, crop: np.ndarray) -> str:
         """The text of one line's crop, without detection (a few times cheaper than a read)."""
-        with self._lock:
-            result, _ = self._engine(crop, use_det=False, use_cls=False)
-        return str(result[0][0]) if result else ""
+        h, w = crop.shape[:2]
+        whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        return self.recognise_polygons(crop, [whole])[0][0]
+
+    def lines(
+        self, bgr: np.ndarray, known: dict[Box, str] | None = None
+    ) -> list[tuple[str, float, Box]]:
+        """Every line of text: (words, confidence, box). A line whose box matches one of
+        ``known`` (boxes whose words are already read and whose pixels have not changed; see
+        scoring/textgate.py) keeps those words and is not recognised again."""
+        h, w = bgr.shape[:2]
+        known = known or {}
+        out: list[tuple[str, float, Box]] = []
+        todo: list[tuple[np.ndarray, Box]] = []
+        for p in self.polygons(bgr):
+            box = _box(p, w, h)
+            same = next((k for k in known if _same_box(box, k)), None)
+            if same is not None:
+                out.append((known[same], 1.0, same))
+            else:
+                todo.append((p, box))
+        read = self.recognise_polygons(bgr, [p for p, _ in todo])
+        out += [(words, conf, box) for (words, conf), (_, box) in zip(read, todo, strict=True)]
+        return out
+
+
+def _same_box(a: Box, b: Box) -> bool:
+    """The same line's box: each covers at least half of the other."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0.0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    area_a = max((a[2] - a[0]) * (a[3] - a[1]), 1e-9)
+    area_b = max((b[2] - b[0]) * (b[3] - b[1]), 1e-9)
+    return inter >= 0.5 * area_a and inter >= 0.5 * area_b
 
 
 def read_lines(
-    bgr: np.ndarray, ocr: Ocr | None, keywords: list[str], min_conf: float
-) -> tuple[list[records.TextFinding], dict[tuple[float, float, float, float], str]]:
+    bgr: np.ndarray,
+    ocr: Ocr | None,
+    keywords: list[str],
+    min_conf: float,
+    known: dict[Box, str] | None = None,
+) -> tuple[list[records.TextFinding], dict[Box, str]]:
     """Codes and text findings of a frame, and every OCR line's text by box (also the lines
-    under ``min_conf``, which make no finding)."""
+    under ``min_conf``, which make no finding). ``known``: see :meth:`Ocr.lines`."""
     found = find_codes(bgr)
-    lines: dict[tuple[float, float, float, float], str] = {}
+    lines: dict[Box, str] = {}
     if ocr is not None:
-        for text, conf, box in ocr.lines(bgr):
-            lines[box] = text
+        for words, conf, box in ocr.lines(bgr, known):
+            lines[box] = words
             if conf >= min_conf:
-                found.extend(rules(text, keywords, box))
+                found.extend(rules(words, keywords, box))
     return found, lines
 
 

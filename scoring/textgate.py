@@ -6,15 +6,18 @@ findings and a small signature of every box text was found in. For each new samp
 
 1. the picture is the same (PDQ within ``reuse_distance``): report the last findings;
 2. a box that held text changed (the caption changed or went): read now;
-3. ``every`` samples since the last read or test: a cheap test (the text detector alone, on a
-   small copy) looks for text outside the known boxes; if there is any, read;
+3. ``every`` samples since the last read: read (new text may have appeared anywhere);
 4. otherwise the text boxes still hold what was read: report it (nothing found: not read).
 
-Rule 3 bounds how late new text is seen; rule 2 makes a change to known text immediate. Is a box
-unchanged? First its grey crop, shrunk to a fixed size: a mean absolute difference up to
-``box_change`` (0-255) says yes at no cost (a caption on a banner). Text drawn over a moving
-picture changes the crop although the words stay; then the recogniser reads that one crop
-(no detection, a few times cheaper than a read) and the words decide.
+A read is incremental: the detector runs on a small copy of the frame (the cheap part), and
+only lines in boxes that are new or changed go to the recogniser; a box that still holds the
+words read before keeps them (:meth:`TextGate.known`). Rule 3 bounds how late new text is
+seen; rule 2 makes a change to known text immediate. Is a box unchanged? First its grey crop
+(:func:`signature`): a mean absolute difference up to ``box_change`` (0-255) says yes at no cost
+(a caption on a banner). Text drawn over a moving picture changes the crop although the words
+stay; then the letters' own pixels (those far from the crop's median grey) decide, still at no
+cost; only when they moved too does the recogniser read that one crop (no detection), and the
+words decide.
 """
 
 from __future__ import annotations
@@ -30,13 +33,21 @@ import numpy as np
 
 from framewatch import records
 from scoring import pdq
+from scoring.text import Box
 
 Plan = Literal["read", "reuse", "skip"]
-SIG_SIZE = (64, 16)  # width x height of a box signature: enough to see a changed word
+SIG_HEIGHT = 24  # a box signature's height (its width keeps the box's shape): letters stay legible
+SIG_MAX_WIDTH = 512
+# measured on benchmarks/ocr.py's captions (docs/scoring.md): the same overlay over a moving
+# picture keeps its letters' pixels within 1-3 grey levels (median), another caption or none in
+# the same box moves them by 11 or more
+STROKE_CONTRAST = 64.0  # grey levels from the box's median that make a pixel part of a letter
+STROKE_CHANGE = 6.0  # median change of the letters' pixels above which the words changed
+MIN_STROKES = 0.05  # share of a signature's pixels that must be letters to compare them alone
 
 
-def signature(grey: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
-    """The box's crop of a grey frame at SIG_SIZE (float32), or None for an empty box."""
+def signature(grey: np.ndarray, box: Box) -> np.ndarray | None:
+    """The box's crop of a grey frame, SIG_HEIGHT tall (uint8), or None for an empty box."""
     h, w = grey.shape[:2]
     x0, y0, x1, y1 = box
     a, b = int(x0 * w), int(y0 * h)
@@ -44,10 +55,25 @@ def signature(grey: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     crop = grey[b:d, a:c]
     if crop.size == 0:
         return None
-    return cv2.resize(crop, SIG_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    width = min(SIG_MAX_WIDTH, max(1, round(crop.shape[1] * SIG_HEIGHT / crop.shape[0])))
+    return cv2.resize(crop, (width, SIG_HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def crop(bgr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+def same_box_pixels(now: np.ndarray, then: np.ndarray, box_change: float) -> bool:
+    """A box holds what it held: the whole crop is unchanged (mean difference up to
+    ``box_change``), or, with the picture behind the text moving, its letters' own pixels are
+    (an overlay is drawn the same on every frame; new, changed or removed words move them)."""
+    if now.shape != then.shape:  # the stream's frame size changed
+        now = cv2.resize(now, then.shape[::-1], interpolation=cv2.INTER_AREA)
+    a, b = now.astype(np.float32), then.astype(np.float32)
+    diff = np.abs(a - b)
+    if float(diff.mean()) <= box_change:
+        return True
+    letters = np.abs(b - float(np.median(b))) >= STROKE_CONTRAST
+    return bool(letters.mean() >= MIN_STROKES and float(np.median(diff[letters])) <= STROKE_CHANGE)
+
+
+def crop(bgr: np.ndarray, box: Box) -> np.ndarray:
     """The box (0..1 coordinates) of a frame, widened a little as the detector's boxes are."""
     h, w = bgr.shape[:2]
     x0, y0, x1, y1 = box
@@ -68,9 +94,6 @@ def grey(bgr: np.ndarray) -> np.ndarray:
     return bgr if bgr.ndim == 2 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
-Box = tuple[float, float, float, float]
-
-
 @dataclass
 class _Last:
     words: np.ndarray | None  # PDQ of the frame read, as words
@@ -78,7 +101,6 @@ class _Last:
     boxes: list[Box]  # every box that held text or a code
     sigs: list[np.ndarray]  # their signatures
     lines: list[str | None]  # the words read in each (None: a code)
-    seen: list[Box]  # every box the detector found, findings or not (not new text later)
     since: int = 0  # samples since that read
 
 
@@ -101,11 +123,9 @@ class TextGate:
         pdq_hex: str | None,
         bgr: np.ndarray | None,
         recognise: Callable[[np.ndarray], str] | None = None,
-        detect: Callable[[np.ndarray], list[Box]] | None = None,
     ) -> tuple[Plan, list[records.TextFinding] | None]:
         """What to do with this sample; with "reuse", the findings to report. ``recognise``
-        reads one crop (the OCR's recogniser) to tell a changed box from a changed picture;
-        ``detect`` is the cheap is-there-text test (without it, rule 3 always reads)."""
+        reads one crop (the OCR's recogniser) to tell a changed box from a changed picture."""
         last = self._last.get(key)
         if last is None:
             return "read", None
@@ -121,10 +141,25 @@ class TextGate:
         if last.boxes and (bgr is None or self._changed(last, bgr, recognise)):
             return "read", None
         if last.since >= self.every:
-            if bgr is None or detect is None or _new_text(detect(bgr), last.seen):
-                return "read", None
-            last.since = 0
+            return "read", None
         return ("reuse", last.found) if last.boxes else ("skip", None)
+
+    def known(self, key: tuple[str, str], bgr: np.ndarray) -> dict[Box, str]:
+        """The boxes of the last read whose pixels still hold the words read there (a read
+        of this sample keeps them instead of recognising them again)."""
+        last = self._last.get(key)
+        if last is None:
+            return {}
+        g = grey(bgr)
+        out: dict[Box, str] = {}
+        for box, sig, line in zip(last.boxes, last.sigs, last.lines, strict=True):
+            now = signature(g, box)
+            if line is not None and now is not None and self._same(now, sig):
+                out[box] = line
+        return out
+
+    def _same(self, now: np.ndarray, then: np.ndarray) -> bool:
+        return same_box_pixels(now, then, self.box_change)
 
     def _changed(
         self, last: _Last, bgr: np.ndarray, recognise: Callable[[np.ndarray], str] | None
@@ -134,7 +169,7 @@ class TextGate:
             now = signature(g, box)
             if now is None:
                 return True
-            if float(np.abs(now - last.sigs[i]).mean()) <= self.box_change:
+            if self._same(now, last.sigs[i]):
                 continue
             line = last.lines[i]
             if line is None or recognise is None or not same_words(recognise(crop(bgr, box)), line):
@@ -158,7 +193,7 @@ class TextGate:
         words = pdq.to_words([pdq_hex]) if pdq_hex else None
         self._last[key] = _Last(
             words, found, [b for b, _ in kept], [s for _, s in kept],
-            [(lines or {}).get(b) for b, _ in kept], [*boxes, *(lines or {})],
+            [(lines or {}).get(b) for b, _ in kept],
         )  # fmt: skip
         self._last.move_to_end(key)
         while len(self._last) > self.max_streams:
@@ -172,16 +207,3 @@ def _boxes(found: list[records.TextFinding]) -> list[Box]:
         if f.box is not None and f.box not in out:
             out.append(f.box)
     return out
-
-
-def _new_text(probed: list[Box], known: list[Box]) -> bool:
-    """A probed box that overlaps no known box by half of its own area is new text."""
-    for p in probed:
-        area = max((p[2] - p[0]) * (p[3] - p[1]), 1e-9)
-        if all(_overlap(p, k) < 0.5 * area for k in known):
-            return True
-    return False
-
-
-def _overlap(a: Box, b: Box) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -134,15 +134,19 @@ class ScoringSettings(BaseModel):
         "now) when its grey crop differs by more than this on average (0-255)"
     )  # fmt: skip
     ocr_det_side: int = Field(
-        960, ge=32, le=4096, description="text detector input size (see ocr_det_limit)"
-    )
-    ocr_det_limit: Literal["min", "max"] = Field(
-        "max", description="min: the detector sees the frame with its short side scaled to "
-        "ocr_det_side (upscaling thumbnails); max: long side at most ocr_det_side, never upscaled"
+        2000, ge=32, le=4096, description="/v1/check: the text detector sees an image shrunk "
+        "to this long side at most (never enlarged); lines are recognised at full size"
     )  # fmt: skip
-    ocr_probe_side: int = Field(
-        320, ge=32, le=4096, description="long side of the cheap is-there-text test the text "
-        "gate runs instead of a full read every text_every samples"
+    ocr_live_det_side: int = Field(
+        416, ge=32, le=4096, description="live streams: the text detector sees each sample "
+        "(ingest's thumbnail) shrunk to this long side; lines are recognised from the full "
+        "thumbnail. 416 saw all 8 captions of benchmarks/ocr.py (4.5-7 % of the frame's height) at "
+        "about half the cost of the 576-px thumbnail itself; 320 missed one"
+    )  # fmt: skip
+    ocr_threads: int = Field(
+        1, ge=0, le=256, description="ONNX Runtime threads of one OCR run (0: one per core). "
+        "OCR runs on its own thread beside the classifiers, so one keeps it from taking "
+        "their cores"
     )  # fmt: skip
     tenant_keywords: dict[str, list[str]] = Field(
         default_factory=dict, description="tenant -> words that flag spam.keyword when on screen"

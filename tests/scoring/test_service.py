@@ -194,7 +194,7 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
     import zxingcpp
 
     settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
-                                      "text_every": 2, "text_reuse_distance": -1,
+                                      "text_every": 3, "text_reuse_distance": -1,
                                       "score_cache_ttl_s": 0})  # fmt: skip
     await kafkaio.create_topics(settings)
     f = frames("pattern-hd-no-bar.mp4", count=1)[0].copy()
@@ -205,7 +205,7 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
     assert svc.ocr is not None
     reads: list[int] = []
     read = svc.ocr.lines
-    svc.ocr.lines = lambda bgr: reads.append(1) or read(bgr)  # type: ignore[method-assign]
+    svc.ocr.lines = lambda bgr, known=None: reads.append(1) or read(bgr, known)  # type: ignore[method-assign]
     task = asyncio.create_task(svc.run())
     prod = kafkaio.producer(settings)
     await prod.start()
@@ -254,7 +254,7 @@ async def test_static_text_is_read_once_and_reported_on_every_frame(make_setting
     assert svc.ocr is not None
     calls: list[int] = []
     read = svc.ocr.lines
-    svc.ocr.lines = lambda bgr: calls.append(bgr.shape[1]) or read(bgr)  # type: ignore[method-assign]
+    svc.ocr.lines = lambda bgr, known=None: calls.append(bgr.shape[1]) or read(bgr, known)  # type: ignore[method-assign]
     task = asyncio.create_task(svc.run())
     prod = kafkaio.producer(settings)
     await prod.start()

@@ -137,21 +137,69 @@ def test_text_gate_tells_a_new_picture_under_the_same_words_from_new_words() -> 
     assert gate.plan(("t", "s"), None, changed) == ("read", None)  # no recogniser: read
 
 
-def test_text_gate_probes_for_new_text_every_n_samples_when_none_was_found() -> None:
+def test_text_gate_reads_every_n_samples_when_none_was_found() -> None:
     gate = _gate(every=3)
     empty = _caption("")
     gate.remember(("t", "s"), None, empty, [], {})
-    probes: list[int] = []
+    plans = [gate.plan(("t", "s"), None, empty)[0] for _ in range(3)]
+    assert plans == ["skip", "skip", "read"]  # new text anywhere is looked for every 3rd sample
 
-    def nothing(_: np.ndarray) -> list[tuple[float, float, float, float]]:
-        probes.append(1)
-        return []
 
-    plans = [gate.plan(("t", "s"), None, empty, detect=nothing)[0] for _ in range(6)]
-    assert plans == ["skip"] * 6 and len(probes) == 2  # every 3rd sample, nothing found
-    for _ in range(2):  # not yet due: the probe does not run
-        assert gate.plan(("t", "s"), None, empty, detect=lambda _: [BOX])[0] == "skip"
-    assert gate.plan(("t", "s"), None, empty, detect=lambda _: [BOX]) == ("read", None)
+def _outlined(line: str, picture: int) -> np.ndarray:
+    """A streamer's caption: white letters with a dark outline straight over the picture."""
+    rng = np.random.default_rng(picture)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (384, 683, 3), dtype=np.uint8), (0, 0), 6)
+    cv2.putText(img, line, (20, 335), cv2.FONT_HERSHEY_DUPLEX, 1.0, (0, 0, 0), 7)
+    cv2.putText(img, line, (20, 335), cv2.FONT_HERSHEY_DUPLEX, 1.0, (255, 255, 255), 2)
+    return img
+
+
+def test_an_outlined_caption_over_a_moving_picture_is_not_read_again() -> None:
+    gate = _gate(every=100)
+    found, lines = _found("DM me on telegram")
+    gate.remember(("t", "s"), None, _outlined("DM me on telegram", picture=1), found, lines)
+    for picture in (2, 3, 4):  # the picture changes, the letters' pixels stay
+        moved = _outlined("DM me on telegram", picture)
+        assert gate.plan(("t", "s"), None, moved, recognise=_never) == ("reuse", found)
+        assert gate.known(("t", "s"), moved) == {BOX: "DM me on telegram"}
+    other = _outlined("www.buy-now.example", picture=5)
+    assert gate.plan(("t", "s"), None, other, recognise=lambda c: "www.buy-now.example") == (
+        "read", None)  # fmt: skip
+    assert gate.known(("t", "s"), other) == {}  # another caption in the box: read it anew
+    gone = _outlined("", picture=6)
+    assert gate.plan(("t", "s"), None, gone, recognise=lambda c: "") == ("read", None)
+
+
+def test_a_read_recognises_only_new_lines(live_ocr: text.Ocr) -> None:
+    """The detector runs on the whole frame, the recogniser only on lines not read before."""
+    gate = _gate(every=3)
+    key = ("t", "s")
+    first = _caption("DM me on telegram")
+    found, lines = text.read_lines(first, live_ocr, [], 0.5, gate.known(key, first))
+    assert "spam.solicitation" in {f.category for f in found}, found
+    gate.remember(key, None, first, found, lines)
+    both = first.copy()
+    cv2.putText(both, "www.buy-now.example", (20, 100), cv2.FONT_HERSHEY_DUPLEX, 1.0,
+                (255, 255, 255), 2)  # fmt: skip
+    known = gate.known(key, both)
+    assert list(known.values()) == [next(iter(lines.values()))]
+    before = live_ocr.counts["recognitions"]
+    found, lines = text.read_lines(both, live_ocr, [], 0.5, known)
+    assert live_ocr.counts["recognitions"] - before == 1  # the new line only
+    assert {"spam.solicitation", "spam.url"} <= {f.category for f in found}, found
+
+
+@pytest.fixture(scope="module")
+def live_ocr() -> text.Ocr:
+    return text.Ocr(det_side=416, threads=1)
+
+
+def test_the_live_reader_finds_a_caption_where_it_is_on_the_full_frame(live_ocr: text.Ocr) -> None:
+    """The detector sees a shrunk copy; the boxes it reports are the full frame's."""
+    f = _caption("www.buy-now.example")
+    (box,) = live_ocr.detect(f)
+    assert abs(box[0] - 20 / 683) < 0.02 and abs(box[3] - 345 / 384) < 0.03, box
+    assert live_ocr.lines(f)[0][0].replace(" ", "") == "www.buy-now.example"
 
 
 def test_same_words_ignores_case_spaces_and_a_wavering_letter() -> None:
