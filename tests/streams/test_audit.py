@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -130,6 +132,70 @@ async def test_chain_holds_across_a_crash_and_verify_reports_tampered_links(
     assert f"partition {p1}: BROKEN at offset {ends[p1]} seq {last.seq}" in text.stdout
     # the worker made the audit topic keep its links forever (the chain's start never expires)
     assert await _topic_config(settings, settings.topics.name("audit"), "retention.ms") == "-1"
+
+
+async def test_a_burst_chains_many_links_at_once_and_survives_a_kill_mid_burst(
+    settings: Settings, worker: Worker
+) -> None:
+    """Every record a red line: each is a block, a strike and often an enforcement step, all
+    chained. The worker is killed while links are in flight (the saved head behind the
+    topic), restarted, and the chain, with what the replay re-sent, verifies."""
+    t0 = time.time() - 600
+
+    def red(k: int) -> tuple[str, bytes]:
+        s = f"burst{k}"
+        cats = {"child_safety": 0.99}
+        return s, records.encode(scores(0, s, cats=cats, account=f"a{k % 25}", t0=t0 + k))
+
+    await _produce_fast(settings, [red(k) for k in range(400)])
+    deadline = time.monotonic() + 120
+    while (at_kill := await _audit_count(settings)) < 20:
+        assert time.monotonic() < deadline, "the worker chained nothing"
+        await asyncio.sleep(0.05)
+    worker.kill()
+    await _produce_fast(settings, [red(k) for k in range(400, 600)])
+    worker.start()
+    links = await audited_all(settings, worker, timeout=240)
+    chained = sum(1 for link in links if isinstance(link, AuditEntry))
+    assert at_kill < 600 <= chained  # killed mid-burst; every decision got its link
+
+    ok = verify(settings, worker, "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["ok"]
+    dups = sum(p["duplicates"] for p in report["partitions"])
+    assert sum(p["entries"] for p in report["partitions"]) == chained - dups
+    print(f"links at the kill: {at_kill}, links: {chained}, exact re-sends: {dups}")
+
+
+async def _produce_fast(settings: Settings, items: list[tuple[str, bytes]]) -> None:
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for key, value in items:
+            await prod.send(settings.topics.name("scores"), value, key=key.encode())
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def _audit_count(settings: Settings) -> int:
+    cons = kafkaio.consumer(settings, group_id=None)  # type: ignore[arg-type]
+    await cons.start()
+    try:
+        topic = settings.topics.name("audit")
+        parts = cons.partitions_for_topic(topic) or set()
+        if not parts:
+            await cons._client.force_metadata_update()
+            parts = cons.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return 0
+        ends = await cons.end_offsets(tps)
+        starts = await cons.beginning_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await cons.stop()
 
 
 async def _topic_config(settings: Settings, topic: str, key: str) -> str | None:
