@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
-from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -19,19 +16,9 @@ from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings
 from streams import audit
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, env_for, produce
+from tests.streams.worker import Worker, audited_all, collect, produce, verify
 
 pytestmark = pytest.mark.integration
-
-
-def verify(settings: Settings, worker: Worker, *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framewatch.cli", "audit", "verify", *flags],
-        env=env_for(settings, worker.data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def blocks(n: int, t0: float) -> list[tuple[str, bytes]]:
@@ -40,27 +27,6 @@ def blocks(n: int, t0: float) -> list[tuple[str, bytes]]:
         (s, records.encode(scores(i, s, cats={"violence.gore": 0.95}, account="acct", t0=t0)))
         for i in range(3)
     ]
-
-
-def ident(rec: Any) -> str:
-    return rec.decision_id if isinstance(rec, Decision) else rec.enforcement_id
-
-
-async def audited_all(settings: Settings, worker: Worker, timeout: float = 60) -> list[Any]:
-    """Wait until every published decision and enforcement has a link; the audit records."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pub = await collect(settings, "decisions", want=10**6, timeout=1.5, worker=worker)
-        pub += await collect(settings, "enforcement", want=10**6, timeout=1.5, worker=worker)
-        links = await collect(settings, "audit", want=10**6, timeout=1.5, worker=worker)
-        chained = {
-            r.record.get("decision_id") or r.record.get("enforcement_id")
-            for r in links
-            if isinstance(r, AuditEntry)
-        }
-        if {ident(r) for r in pub} <= chained or time.monotonic() > deadline:
-            assert {ident(r) for r in pub} <= chained
-            return links
 
 
 async def test_chain_holds_across_a_crash_and_verify_reports_tampered_links(
