@@ -20,9 +20,8 @@ streams/audit.py:
   the saved head: what a replay re-sends after a crash, and what ``audit verify`` accepts.
 - Commits: :meth:`settle` (awaited by guard.drain_before_commit before every offset commit and
   on every rebalance) returns once every link handed so far is covered by a saved head whose
-  changelog write is with the producer (the commit's flush waits for it), so the saved head is
-  never behind a committed audit-in offset (behind it, a restart would chain the next input
-  onto a stale head: a fork).
+  changelog write the broker acknowledged, so the saved head is never behind a committed
+  audit-in offset (behind it, a restart would chain the next input onto a stale head: a fork).
 - Rebalance: :meth:`reset` drops the in-memory tips; each is read again from the table (after
   Faust recovered it) when its partition's next link is built.
 

@@ -102,6 +102,8 @@ def drain_before_commit(
     including the one being handed over, is with the Kafka producer."""
     buf = producer.buffer
     if producer.app.conf.producer_threaded:
+        if background is not None or settle is not None:  # nothing would wait for them
+            raise RuntimeError("drain_before_commit needs Faust's default (unthreaded) producer")
         return  # a different buffer; not used by this worker
     orig_send = buf._send_pending
     in_flight = 0
