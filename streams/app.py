@@ -122,7 +122,6 @@ def build_app(settings: Settings) -> faust.App:
     )
     app.sensors.add(guard.ExitOnSendError(STAGE))
     background = guard.Background(settings.streams.pin_concurrency)
-    guard.drain_before_commit(app.producer, background)
     order = guard.contiguous(app)
     lag.install(
         app,
@@ -233,7 +232,8 @@ def build_app(settings: Settings) -> faust.App:
         order=order,
         pinner=pinner,
     )
-    add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
+    chain = add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
+    guard.drain_before_commit(app.producer, background, chain.settle)
     return app
 
 

@@ -11,15 +11,20 @@ built from one input is the same bytes every time it is built.
 
 Guarantee (see docs/streams.md): the chain covers what was written to the audit topic. A replay
 after a crash never forks it: the head remembers the audit-in offset it has chained up to and
-skips inputs at or below it, and a link re-sent because the head was not yet saved when the
-worker died is an exact duplicate (same seq, prev_hash and hash), which :class:`Verifier`
-accepts and counts. Anything else out of line is reported as the first broken link.
+skips inputs at or below it, and the saved head is never behind a committed audit-in offset.
+The worker keeps up to ``streams.audit_in_flight`` links written but not yet covered by a
+saved head (streams/audit_writer.py), so a replay re-sends at most that many links, each an
+exact duplicate (same seq, prev_hash and hash: a link is built only from its input and the
+previous link). :class:`Verifier` accepts and counts an exact re-send of any link within that
+many seqs of the newest one; anything else out of line (another hash at a seq already seen, a
+gap, a reorder) is reported as the first broken link.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,11 +105,14 @@ class Verifier:
 
     ``anchored`` means the partition still starts at offset 0, so the first link must be the
     genesis link; otherwise (older entries removed by retention) the first link read is trusted
-    as the anchor and only the links after it are checked.
+    as the anchor and only the links after it are checked. ``window``: how far back (in seqs
+    from the newest link) an exact re-send is accepted; at least the worker's
+    ``streams.audit_in_flight``, the most links a replay or a producer retry re-sends.
     """
 
     partition: int
     anchored: bool = True
+    window: int = 256
     entries: int = 0
     duplicates: int = 0
     first_seq: int | None = None
@@ -112,6 +120,8 @@ class Verifier:
     head_hash: str | None = None
     broken: Break | None = None
     _prev: dict[str, Any] | None = field(default=None, repr=False)
+    _recent: dict[int, str] = field(default_factory=dict, repr=False)  # seq -> hash, verified
+    _order: deque[int] = field(default_factory=deque, repr=False)
 
     def feed(self, offset: int, raw: bytes | None) -> bool:
         """Check one message; False once the chain is broken (stop reading)."""
@@ -137,9 +147,23 @@ class Verifier:
                     f"seq {seq}, prev_hash {body['prev_hash']}",
                 )
             self.first_seq = seq
-        elif seq == prev["seq"] and found == prev["hash"]:
-            self.duplicates += 1  # an exact re-send of the previous link (crash replay)
-            return True
+        elif seq <= prev["seq"]:
+            known = self._recent.get(seq)
+            if known == found:
+                self.duplicates += 1  # an exact re-send of an earlier link (replay, retry)
+                return True
+            if known is not None:
+                return self._break(
+                    offset, seq, "another link with an earlier seq (forked)", known, found
+                )
+            return self._break(
+                offset,
+                seq,
+                f"seq repeats a link more than {self.window} links back or before the first "
+                "one read (not a re-send the worker can make)",
+                f"seq after {max(prev['seq'] - self.window, -1)}",
+                str(seq),
+            )
         elif body["prev_hash"] != prev["hash"]:
             return self._break(
                 offset,
@@ -151,9 +175,16 @@ class Verifier:
         elif seq != prev["seq"] + 1:
             return self._break(offset, seq, "seq out of order", str(prev["seq"] + 1), str(seq))
         self._prev = {"seq": seq, "hash": found}
+        self._remember(seq, found)
         self.entries += 1
         self.head_seq, self.head_hash = seq, found
         return True
+
+    def _remember(self, seq: int, found: str) -> None:
+        self._recent[seq] = found
+        self._order.append(seq)
+        while self._order and self._order[0] < seq - self.window + 1:
+            del self._recent[self._order.popleft()]
 
     def _break(self, offset: int, seq: int | None, reason: str, exp: str, found: str) -> bool:
         self.broken = Break(offset, seq, reason, exp, found)

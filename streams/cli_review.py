@@ -231,7 +231,9 @@ async def verify_topic(settings: Settings, progress: Any = None) -> list[dict[st
     def start(ranges: dict[int, tuple[int, int]]) -> None:
         # a chain whose oldest links expired (retention) is checked from its oldest link left
         for part, (first, _end) in ranges.items():
-            verifiers[part] = Verifier(part, anchored=first == 0)
+            verifiers[part] = Verifier(
+                part, anchored=first == 0, window=settings.streams.audit_in_flight
+            )
 
     def feed(m: ConsumerRecord) -> bool:
         nonlocal seen

@@ -13,8 +13,9 @@ Faust commits an offset after flushing the producer, with two gaps this module c
   changelog writes still in the buffer, and a kill loses them: we saw a strike vanish from the
   ledger in tests/streams/test_two_workers.py. ``drain_before_commit`` makes the flush wait.
 - Work an agent starts for a record and does not wait for (evidence pinning, on a thread off
-  the decision path) must end, and its outputs be buffered, before that record's offset is
-  committed: ``drain_before_commit`` also waits for the :class:`Background` it is given.
+  the decision path; audit links in flight, streams/audit_writer.py) must end, and its outputs
+  be buffered, before that record's offset is committed: ``drain_before_commit`` also waits
+  for the :class:`Background` and the ``settle`` it is given.
 
 And no record is skipped. Faust 0.15 can lose records it is fetching while recovery seeks the
 partitions a worker just took over: in tests/streams/test_two_workers.py offsets 44-45 of one
@@ -31,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,12 +91,19 @@ class Background:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def drain_before_commit(producer: Any, background: Background | None = None) -> None:
-    """Make ``producer.buffer.flush()`` (awaited before every commit) return only once the
-    ``background`` work has ended and every buffered message, including the one being handed
-    over, is with the Kafka producer."""
+def drain_before_commit(
+    producer: Any,
+    background: Background | None = None,
+    settle: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Make ``producer.buffer.flush()`` (awaited before every commit and on every rebalance)
+    return only once the ``background`` work has ended, ``settle`` has returned (the audit
+    chain: every link sent is acknowledged and its head saved) and every buffered message,
+    including the one being handed over, is with the Kafka producer."""
     buf = producer.buffer
     if producer.app.conf.producer_threaded:
+        if background is not None or settle is not None:  # nothing would wait for them
+            raise RuntimeError("drain_before_commit needs Faust's default (unthreaded) producer")
         return  # a different buffer; not used by this worker
     orig_send = buf._send_pending
     in_flight = 0
@@ -111,6 +119,8 @@ def drain_before_commit(producer: Any, background: Background | None = None) -> 
     async def flush() -> None:
         if background is not None:
             await background.wait()  # its sends land in the buffer drained below
+        if settle is not None:
+            await settle()  # so do its table writes
         while buf.size or in_flight:
             if buf.state != "running":
                 raise RuntimeError(f"producer buffer stopped with {buf.size} messages unsent")

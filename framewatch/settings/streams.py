@@ -58,6 +58,16 @@ class StreamsSettings(BaseModel):
         description="retention.ms the worker sets on the audit topic at start (-1: keep forever; "
         "a chain whose start expired is verified from its oldest link)",
     )
+    audit_in_flight: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="audit links the worker has sent but not yet covered by a saved chain "
+        "head, at most: the chain agent waits for a broker round trip per this many links, "
+        "not per link. A replay after a crash re-sends up to this many links (exact "
+        "duplicates); `audit verify` accepts re-sends this far back, so raise it, never lower "
+        "it, on a chain that exists",
+    )
     # the account ledger (one table row per account; the whole row goes to the changelog on
     # every strike, so it must stay small)
     ledger_seen_kept: int = Field(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
-import sys
 import time
-from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -17,19 +16,9 @@ from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings
 from streams import audit
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, env_for, produce
+from tests.streams.worker import Worker, audited_all, collect, produce, verify
 
 pytestmark = pytest.mark.integration
-
-
-def verify(settings: Settings, worker: Worker, *flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "framewatch.cli", "audit", "verify", *flags],
-        env=env_for(settings, worker.data_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def blocks(n: int, t0: float) -> list[tuple[str, bytes]]:
@@ -38,27 +27,6 @@ def blocks(n: int, t0: float) -> list[tuple[str, bytes]]:
         (s, records.encode(scores(i, s, cats={"violence.gore": 0.95}, account="acct", t0=t0)))
         for i in range(3)
     ]
-
-
-def ident(rec: Any) -> str:
-    return rec.decision_id if isinstance(rec, Decision) else rec.enforcement_id
-
-
-async def audited_all(settings: Settings, worker: Worker, timeout: float = 60) -> list[Any]:
-    """Wait until every published decision and enforcement has a link; the audit records."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pub = await collect(settings, "decisions", want=10**6, timeout=1.5, worker=worker)
-        pub += await collect(settings, "enforcement", want=10**6, timeout=1.5, worker=worker)
-        links = await collect(settings, "audit", want=10**6, timeout=1.5, worker=worker)
-        chained = {
-            r.record.get("decision_id") or r.record.get("enforcement_id")
-            for r in links
-            if isinstance(r, AuditEntry)
-        }
-        if {ident(r) for r in pub} <= chained or time.monotonic() > deadline:
-            assert {ident(r) for r in pub} <= chained
-            return links
 
 
 async def test_chain_holds_across_a_crash_and_verify_reports_tampered_links(
@@ -130,6 +98,70 @@ async def test_chain_holds_across_a_crash_and_verify_reports_tampered_links(
     assert f"partition {p1}: BROKEN at offset {ends[p1]} seq {last.seq}" in text.stdout
     # the worker made the audit topic keep its links forever (the chain's start never expires)
     assert await _topic_config(settings, settings.topics.name("audit"), "retention.ms") == "-1"
+
+
+async def test_a_burst_chains_many_links_at_once_and_survives_a_kill_mid_burst(
+    settings: Settings, worker: Worker
+) -> None:
+    """Every record a red line: each is a block, a strike and often an enforcement step, all
+    chained. The worker is killed while links are in flight (the saved head behind the
+    topic), restarted, and the chain, with what the replay re-sent, verifies."""
+    t0 = time.time() - 600
+
+    def red(k: int) -> tuple[str, bytes]:
+        s = f"burst{k}"
+        cats = {"child_safety": 0.99}
+        return s, records.encode(scores(0, s, cats=cats, account=f"a{k % 25}", t0=t0 + k))
+
+    await _produce_fast(settings, [red(k) for k in range(400)])
+    deadline = time.monotonic() + 120
+    while (at_kill := await _audit_count(settings)) < 20:
+        assert time.monotonic() < deadline, "the worker chained nothing"
+        await asyncio.sleep(0.05)
+    worker.kill()
+    await _produce_fast(settings, [red(k) for k in range(400, 600)])
+    worker.start()
+    links = await audited_all(settings, worker, timeout=240)
+    chained = sum(1 for link in links if isinstance(link, AuditEntry))
+    assert at_kill < 600 <= chained  # killed mid-burst; every decision got its link
+
+    ok = verify(settings, worker, "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["ok"]
+    dups = sum(p["duplicates"] for p in report["partitions"])
+    assert sum(p["entries"] for p in report["partitions"]) == chained - dups
+    print(f"links at the kill: {at_kill}, links: {chained}, exact re-sends: {dups}")
+
+
+async def _produce_fast(settings: Settings, items: list[tuple[str, bytes]]) -> None:
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for key, value in items:
+            await prod.send(settings.topics.name("scores"), value, key=key.encode())
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def _audit_count(settings: Settings) -> int:
+    cons = kafkaio.consumer(settings, group_id=None)  # type: ignore[arg-type]
+    await cons.start()
+    try:
+        topic = settings.topics.name("audit")
+        parts = cons.partitions_for_topic(topic) or set()
+        if not parts:
+            await cons._client.force_metadata_update()
+            parts = cons.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return 0
+        ends = await cons.end_offsets(tps)
+        starts = await cons.beginning_offsets(tps)
+        return sum(ends[tp] - starts[tp] for tp in tps)
+    finally:
+        await cons.stop()
 
 
 async def _topic_config(settings: Settings, topic: str, key: str) -> str | None:

@@ -31,8 +31,8 @@ def chain(n: int) -> list[bytes]:
     return out
 
 
-def check(msgs: list[bytes], anchored: bool = True) -> audit.Verifier:
-    v = audit.Verifier(0, anchored=anchored)
+def check(msgs: list[bytes], anchored: bool = True, window: int = 256) -> audit.Verifier:
+    v = audit.Verifier(0, anchored=anchored, window=window)
     for off, raw in enumerate(msgs):
         if not v.feed(off, raw):
             break
@@ -67,6 +67,49 @@ def test_exact_resend_is_accepted_and_counted() -> None:
     msgs = chain(3)
     v = check([msgs[0], msgs[1], msgs[1], msgs[2]])
     assert v.broken is None and v.entries == 3 and v.duplicates == 1
+
+
+def test_a_resent_run_of_links_in_flight_is_accepted_and_counted() -> None:
+    # links 3-7 were in the topic past the saved head (seq 2) when the worker died: the replay
+    # rebuilds and re-sends them, then carries on with 8 and 9
+    msgs = chain(10)
+    v = check(msgs[:8] + msgs[3:8] + msgs[8:], window=8)
+    assert v.broken is None and v.entries == 10 and v.duplicates == 5 and v.head_seq == 9
+    # a producer retry of a batch (2-4) the broker had written, twice, and single re-sends
+    v = check(msgs[:5] + msgs[2:5] + msgs[2:5] + [msgs[4]] + msgs[5:], window=8)
+    assert v.broken is None and v.entries == 10 and v.duplicates == 7
+
+
+def test_a_resend_beyond_the_window_breaks() -> None:
+    # window 5: a worker with 5 links in flight past its saved head re-sends at most 3-7
+    msgs = chain(10)
+    v = check(msgs[:8] + msgs[3:8] + msgs[8:], window=5)
+    assert v.broken is None and v.duplicates == 5
+    v = check(msgs[:8] + msgs[3:8], window=4)  # seq 3 is 4 links behind the head (7)
+    assert v.broken is not None and (v.broken.offset, v.broken.seq) == (8, 3)
+    assert "more than 4 links back" in v.broken.reason
+
+
+def test_a_tampered_copy_of_an_earlier_link_breaks() -> None:
+    msgs = chain(6)
+    # modified and re-hashed over the same prev_hash: a valid link, but not the one at seq 2
+    body = json.loads(msgs[2])
+    body["record"]["outcome"] = "overturned"
+    body["hash"] = audit.link_hash(body["prev_hash"], {k: body[k] for k in audit.BODY_FIELDS})
+    v = check([*msgs[:5], msgs[3], json.dumps(body).encode(), *msgs[5:]])
+    assert v.broken is not None and (v.broken.offset, v.broken.seq) == (6, 2)
+    assert "forked" in v.broken.reason
+    assert (v.broken.expected, v.broken.found) == (json.loads(msgs[2])["hash"], body["hash"])
+    assert v.duplicates == 1  # the exact re-send of seq 3 before it was fine
+
+
+def test_a_gap_or_reorder_after_a_resent_run_still_breaks() -> None:
+    msgs = chain(8)
+    v = check(msgs[:5] + msgs[2:5] + msgs[6:])  # seq 5 never written
+    assert v.broken is not None and (v.broken.offset, v.broken.seq) == (8, 6)
+    assert "prev_hash" in v.broken.reason
+    v = check(msgs[:5] + msgs[3:5] + [msgs[6], msgs[5], msgs[7]])  # 6 before 5
+    assert v.broken is not None and (v.broken.offset, v.broken.seq) == (7, 6)
 
 
 def test_modified_body_is_the_broken_link() -> None:

@@ -2,7 +2,8 @@
 
 guard.drain_before_commit wraps ProducerBuffer._send_pending and replaces flush (reading size,
 state and message_sent); lag.LagExporter reads Consumer._committed_offset and highwaters. These
-are private, as are Consumer._unacked_messages and seek (guard.in_order): pyproject pins faust-streaming to the minor version checked here, and this test
+are private, as are Consumer._unacked_messages and seek (guard.in_order), and the current-event
+context variable streams/app_audit.py sets to save a chain head from a callback: pyproject pins faust-streaming to the minor version checked here, and this test
 fails first when an upgrade moves them (then adapt guard.py / lag.py, and the pin).
 """
 
@@ -39,6 +40,19 @@ def test_consumer_has_what_the_offset_guard_uses(app: faust.App) -> None:
     assert hasattr(cons._unacked_messages, "discard"), "adapt streams/guard.in_order"
     assert inspect.iscoroutinefunction(cons.seek), "adapt streams/guard.in_order"
     assert hasattr(app.on_partitions_assigned, "connect"), "adapt streams/guard.contiguous"
+
+
+def test_what_the_audit_head_save_uses(app: faust.App) -> None:
+    import contextvars
+
+    import faust.streams
+
+    var = faust.streams._current_event
+    assert isinstance(var, contextvars.ContextVar), "adapt streams/app_audit.py save()"
+    table = app.Table("probe", default=None)
+    params = list(inspect.signature(table.send_changelog).parameters)
+    assert params[:3] == ["partition", "key", "value"], "adapt streams/app_audit.py save()"
+    assert hasattr(table, "data")
 
 
 def test_the_pin_covers_the_checked_version() -> None:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import faust
 import pytest
 from faust.types import TP
 from faust.types.tuples import Message
@@ -142,3 +143,22 @@ async def test_records_faust_skipped_are_read_from_the_broker_in_order(
     ]
     assert got == [(i, f"v{i}".encode()) for i in range(10)]
     assert acked == [3, 4, 5, 8]  # Faust acks the events it delivered itself
+
+
+async def test_commit_flush_waits_for_the_audit_chain_to_settle() -> None:
+    app = faust.App("settle-probe", broker="kafka://127.0.0.1:1")
+    links_saved = asyncio.Event()
+
+    async def settle() -> None:  # ChainWriter.settle: links in flight acknowledged, head saved
+        await links_saved.wait()
+
+    guard.drain_before_commit(app.producer, None, settle)
+    flush = asyncio.ensure_future(app.producer.buffer.flush())
+    await asyncio.sleep(0.05)
+    assert not flush.done()  # no commit while audit links are in flight
+    links_saved.set()
+    await asyncio.wait_for(flush, 1)
+
+    threaded = faust.App("settle-probe-2", broker="kafka://127.0.0.1:1", producer_threaded=True)
+    with pytest.raises(RuntimeError, match="unthreaded"):  # nothing would wait: refuse
+        guard.drain_before_commit(threaded.producer, None, settle)

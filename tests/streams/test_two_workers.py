@@ -2,7 +2,8 @@
 
 Nothing is lost and nothing counts twice: every stream's transitions come out (by decision
 id) exactly as scripted, the survivor carries on from the killed worker's table state (a
-stream half-way to a block still blocks on time), and the strike ledger holds each block once.
+stream half-way to a block still blocks on time), the strike ledger holds each block once, and
+the audit chain both wrote verifies.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from framewatch.records import Decision
 from framewatch.settings import Settings
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, produce
+from tests.streams.worker import Worker, audited_all, collect, produce, verify
 
 pytestmark = pytest.mark.integration
 PARTS = 4
@@ -156,6 +157,12 @@ async def test_two_workers_share_partitions_and_survive_a_kill(
             if sorted(v) != ledger.get(k)
         }
         assert ledger == {k: sorted(v) for k, v in expect.items()}, diff
+
+        # 4. the audit chain, written with links in flight by both workers, through the
+        # rebalances and the kill, holds: every decision chained, every partition verifies
+        await audited_all(settings, b, timeout=60)
+        ok = verify(settings, b, "--json")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
     finally:
         a.kill()
         b.stop()

@@ -10,10 +10,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from framewatch import kafkaio, records
+from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings, to_env
 
 
@@ -131,3 +133,34 @@ async def collect(
 
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
+
+
+def verify(settings: Settings, worker: Worker, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "framewatch.cli", "audit", "verify", *flags],
+        env=env_for(settings, worker.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ident(rec: Any) -> str:
+    return rec.decision_id if isinstance(rec, Decision) else rec.enforcement_id
+
+
+async def audited_all(settings: Settings, worker: Worker, timeout: float = 60) -> list[Any]:
+    """Wait until every published decision and enforcement has a link; the audit records."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pub = await collect(settings, "decisions", want=10**6, timeout=1.5, worker=worker)
+        pub += await collect(settings, "enforcement", want=10**6, timeout=1.5, worker=worker)
+        links = await collect(settings, "audit", want=10**6, timeout=1.5, worker=worker)
+        chained = {
+            r.record.get("decision_id") or r.record.get("enforcement_id")
+            for r in links
+            if isinstance(r, AuditEntry)
+        }
+        if {ident(r) for r in pub} <= chained or time.monotonic() > deadline:
+            assert {ident(r) for r in pub} <= chained
+            return links
