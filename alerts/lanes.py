@@ -3,7 +3,7 @@
 A record fans out into one job per sink. Each sink's :class:`Lane` delivers its jobs with its
 own workers; jobs of one key (incident, account) go out in order (a resolve never overtakes its
 trigger), and among the keys that are ready, red lines go first. The consumer keeps reading
-while a sink retries, and :class:`Offsets` keeps the commit behind the first record with a job
+while a sink retries, and :class:`framewatch.offsets.Offsets` keeps the commit behind the first record with a job
 still open: a restart re-reads from there, and the Redis "sent" marks stop a second page to the
 sinks that already had it. No page is lost (the commit never passes it) and none is doubled.
 """
@@ -11,7 +11,6 @@ sinks that already had it. No page is lost (the commit never passes it) and none
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import itertools
 from collections import deque
@@ -93,40 +92,3 @@ class Lane:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
-
-
-class Offsets:
-    """Per partition: the offsets whose jobs are still open, and the next offset to read.
-
-    ``commit_points`` gives, per partition, the first offset not yet fully handled: the commit
-    never passes a record with an undelivered page.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[Any, list[int]] = {}
-        self._next: dict[Any, int] = {}
-
-    def read(self, tp: Any, offset: int) -> None:
-        """A record was read; it stays open until :meth:`done`."""
-        bisect.insort(self._open.setdefault(tp, []), offset)
-        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
-
-    def done(self, tp: Any, offset: int) -> None:
-        opened = self._open.get(tp)
-        if opened:
-            i = bisect.bisect_left(opened, offset)
-            if i < len(opened) and opened[i] == offset:
-                opened.pop(i)
-
-    def open_count(self) -> int:
-        return sum(len(v) for v in self._open.values())
-
-    def forget(self, tps: Any) -> None:
-        """Partitions taken away by a rebalance: their new owner re-reads what is open."""
-        for tp in tps:
-            self._open.pop(tp, None)
-            self._next.pop(tp, None)
-
-    def commit_points(self) -> dict[Any, int]:
-        return {tp: (self._open[tp][0] if self._open.get(tp) else nxt)
-                for tp, nxt in self._next.items()}  # fmt: skip

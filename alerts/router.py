@@ -33,6 +33,7 @@ from framewatch.errors import RecordDecodeError
 from framewatch.failures import Failures
 from framewatch.httpapi import TENANT, HttpError
 from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
+from framewatch.offsets import Offsets
 from framewatch.settings import Settings
 
 _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
@@ -398,7 +399,7 @@ class Router:
             group_id=c.group_id,
             max_poll_interval_ms=int(max(300.0, budget_s + 60) * 1000),
         )
-        offsets = lanes.Offsets()
+        offsets = Offsets()
         committed: dict[Any, int] = {}
         paused = False
         async with self.deliverer:
@@ -470,9 +471,7 @@ def _order_key(rec: Routable) -> str:
     return rec.stream_id
 
 
-def _when_done(
-    futs: list[asyncio.Future[Outcome]], offsets: lanes.Offsets, tp: Any, off: int
-) -> None:
+def _when_done(futs: list[asyncio.Future[Outcome]], offsets: Offsets, tp: Any, off: int) -> None:
     """Mark the record handled once every sink has it (at once when it has no sink)."""
     if not futs:
         offsets.done(tp, off)

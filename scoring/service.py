@@ -1,7 +1,8 @@
 """`framewatch score`: frames topic -> models -> scores topic, at least once.
 
-Each fetched batch is scored concurrently (bounded by max_in_flight), every Scores record
-is acked by the broker, and only then are the offsets committed. A record or JPEG that
+Frames are scored as they are fetched (at most max_in_flight open at once); a frame's Scores
+goes out as soon as it and its stream's previous frame are done, and a partition's offsets are
+committed up to its first frame whose Scores the broker has not acked. A record or JPEG that
 cannot be decoded is dead-lettered (with reason + metric) and committed past.
 """
 
@@ -24,6 +25,7 @@ from framewatch import deadletter, images, kafkaio, records, redisio, scope, tax
 from framewatch.evidence import EvidenceStore
 from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
+from framewatch.offsets import Offsets
 from framewatch.settings import Settings
 from scoring import banks as banks_mod
 from scoring import text
@@ -88,6 +90,9 @@ class ScoringService:
         self.frames_topic = settings.topics.name("frames")
         self.scores_topic = settings.topics.name("scores")
         self.processed = 0
+        self._tails: dict[Any, asyncio.Task[None]] = {}  # the last frame of each stream key
+        self._running: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None
         self._stop = asyncio.Event()
         self.banks = BankStore(settings)
         self.index = BankIndex.empty()
@@ -147,39 +152,35 @@ class ScoringService:
         shadow = asyncio.create_task(self.shadow.run(producer)) if self.shadow else None
         log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
                  self.scorer.model_set)  # fmt: skip
+        offsets = Offsets()
+        committed: dict[Any, int] = {}
+        limit = self.settings.scoring.max_in_flight
         try:
             while not self._stop.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.scoring.max_in_flight
-                )
-                await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
-                msgs = [m for part in batch.values() for m in part]
-                if self.shadow:  # the shadow runs only while no live frame waits
-                    self.shadow.fetched(len(msgs))
-                if not msgs:
+                if self._failed is not None:
+                    raise self._failed
+                room = limit - offsets.open_count()
+                if room <= 0 and self._running:  # max_in_flight open: wait for one to go
+                    await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                # score concurrently, but match and produce in input order: a stream's Scores
-                # must keep its frames' order (the streams worker drops a seq it has passed)
-                ready = await asyncio.gather(*(self._score(m) for m in msgs))
-                acks = [await self._emit(producer, *r) for r in ready if r is not None]
-                await asyncio.gather(*acks)
-                offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
-                if self.shadow:  # after the live records are acked; not while frames wait
-                    waiting = any((consumer.highwater(tp) or 0) > o for tp, o in offsets.items())
-                    self.shadow.release(caught_up=not waiting)
-                RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc(len(acks))
-                self.processed += len(acks)
-                try:
-                    await consumer.commit({TopicPartition(tp.topic, tp.partition): o
-                                           for tp, o in offsets.items()})  # fmt: skip
-                except CommitFailedError as exc:
-                    # the group moved on without us (a network cut longer than the session
-                    # timeout): the new owner re-reads these frames; their Scores repeat, and
-                    # the streams worker drops a seq it has seen. Crashing would lose nothing
-                    # more but stop scoring until someone restarts us.
-                    COMMITS_FAILED.inc()
-                    log.warning("offsets not committed (%s); frames will be re-read", exc)
+                batch = await consumer.getmany(timeout_ms=100, max_records=max(room, 1))
+                await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
+                if self.shadow and batch:  # the shadow runs only while no live frame waits
+                    self.shadow.fetched(sum(len(p) for p in batch.values()))
+                gone = [tp for tp in offsets.commit_points() if tp not in consumer.assignment()]
+                offsets.forget(gone)  # a rebalance took them: their new owner re-reads
+                for tp in gone:
+                    committed.pop(tp, None)
+                for tp, part in batch.items():
+                    for msg in part:
+                        offsets.read(tp, msg.offset)
+                        self._start(producer, msg, offsets)
+                await self._commit(consumer, offsets, committed)
+            await asyncio.gather(*self._running, return_exceptions=True)
+            await self._commit(consumer, offsets, committed)
         finally:
+            for t in self._running:  # a broker failure: what is open is re-read on restart
+                t.cancel()
             for t in (watcher, shadow):
                 if t is not None:
                     t.cancel()
@@ -191,6 +192,61 @@ class ScoringService:
             await consumer.stop()
             await self.redis.aclose()
             self.executor.shutdown(wait=False)
+
+    def _start(self, producer: AIOKafkaProducer, msg: ConsumerRecord, offsets: Offsets) -> None:
+        """Score a frame as soon as it is fetched; its Scores goes out once it is scored and
+        the stream's previous frame is sent (a stream's Scores keep its frames' order: the
+        streams worker drops a seq it has passed), never waiting for other streams' frames."""
+        key = (msg.topic, msg.partition, msg.key)
+        task = asyncio.create_task(self._one(producer, msg, self._tails.get(key)))
+        self._tails[key] = task
+        self._running.add(task)
+        tp = TopicPartition(msg.topic, msg.partition)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._running.discard(t)
+            if self._tails.get(key) is t:
+                del self._tails[key]
+            if t.cancelled():
+                return
+            if t.exception() is not None:  # a broker failure: run() raises it, uncommitted
+                self._failed = self._failed or t.exception()
+                return
+            offsets.done(tp, msg.offset)
+
+        task.add_done_callback(done)
+
+    async def _one(
+        self, producer: AIOKafkaProducer, msg: ConsumerRecord, before: asyncio.Task[None] | None
+    ) -> None:
+        ready = await self._score(msg)
+        if before is not None:
+            await asyncio.wait([before])  # its failure is run()'s to raise, not this frame's
+        if ready is None:
+            return
+        await (await self._emit(producer, *ready))
+        RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
+        self.processed += 1
+
+    async def _commit(self, consumer: Any, offsets: Offsets, committed: dict[Any, int]) -> None:
+        """Commit every partition up to its first frame not yet sent (acked by the broker)."""
+        mine = {tp: o for tp, o in offsets.commit_points().items() if tp in consumer.assignment()}
+        points = {tp: o for tp, o in mine.items() if committed.get(tp) != o}
+        if self.shadow:  # frames sent go to the shadow; it runs only while no live frame waits
+            waiting = any((consumer.highwater(tp) or 0) > o for tp, o in mine.items())
+            self.shadow.release(caught_up=not self._running and not waiting)
+        if not points:
+            return
+        try:
+            await consumer.commit(points)
+            committed.update(points)
+        except CommitFailedError as exc:
+            # the group moved on without us (a network cut longer than the session
+            # timeout): the new owner re-reads these frames; their Scores repeat, and
+            # the streams worker drops a seq it has seen. Crashing would lose nothing
+            # more but stop scoring until someone restarts us.
+            COMMITS_FAILED.inc()
+            log.warning("offsets not committed (%s); frames will be re-read", exc)
 
     async def _score(
         self, msg: ConsumerRecord

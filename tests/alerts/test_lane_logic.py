@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from alerts.lanes import Lane, Offsets, job
+from alerts.lanes import Lane, job
+from framewatch.offsets import Offsets
 
 
 async def test_red_lines_go_first_and_one_key_keeps_its_order() -> None:

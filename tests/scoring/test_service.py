@@ -274,3 +274,47 @@ async def test_static_text_is_read_once_and_reported_on_every_frame(make_setting
     assert "spam.url" in {t.category for t in by_seq[3].text}, by_seq[3].text
     assert "spam.solicitation" not in by_seq[3].scores
     assert len(calls) == 2  # once for the static overlay, once for the changed picture
+
+
+async def test_a_slow_frame_holds_back_only_its_own_stream(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """One stream's frame takes long (here its score-cache lookup); another stream's frame
+    fetched with it leaves at once, while the slow stream's next frame waits for it."""
+    settings = make_settings(
+        scoring={
+            "models": ["opennsfw"],
+            "providers": ["CPUExecutionProvider"],
+            "text_every": 0,
+            "score_cache_ttl_s": 0,
+        }
+    )
+    topic = settings.topics.name("frames")
+    await kafkaio.create_topics(settings)
+    pic = jpeg(frames("pattern-hd-no-bar.mp4", count=1)[0][::4, ::4])
+    svc = ScoringService(settings)
+    lookup = svc.cache.get
+
+    async def slow_get(tenant: str, data: bytes):  # type: ignore[no-untyped-def]
+        if data == pic and not seen:
+            seen.append(1)
+            await asyncio.sleep(3.0)  # the first frame fetched: slow-0
+        return await lookup(tenant, data)
+
+    seen: list[int] = []
+    svc.cache.get = slow_get  # type: ignore[method-assign]
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:  # one partition, one fetch: slow-0, slow-1, fast-0
+        for f in (_frame("slow", 0, pic), _frame("slow", 1, pic), _frame("fast", 0, pic)):
+            await prod.send(topic, records.encode(f), key=f.stream_id.encode(), partition=0)
+        await prod.flush()
+    finally:
+        await prod.stop()
+    task = asyncio.create_task(svc.run())
+    try:
+        got = await _read(settings, settings.topics.name("scores"), 3)
+    finally:
+        svc.stop()
+        await task
+    got.sort(key=lambda m: m.timestamp)  # when each was produced (stable within a partition)
+    order = [records.decode(m.value, records.Scores).frame_id for m in got]
+    assert order == ["fast-0", "slow-0", "slow-1"], order
