@@ -55,6 +55,7 @@ class VideoSource:
         read_timeout_s: float = 10.0,
         options: dict[str, str] | None = None,
         threads: int = 0,
+        skip_nonref: bool = False,
         container: av.container.InputContainer | None = None,
         end_on_read_error: bool = False,
         label: str | None = None,
@@ -67,6 +68,7 @@ class VideoSource:
         self.read_timeout_s = read_timeout_s
         self.options = dict(options or {})
         self.threads = threads  # decoder threads, 0: FFmpeg's choice
+        self.skip_nonref = skip_nonref  # ingest.decode_skip_nonref: leave out unreferenced frames
         self.decode_errors = 0
         self.fps: float | None = None
         self.duration_s: float | None = None
@@ -128,6 +130,10 @@ class VideoSource:
         stream.codec_context.thread_count = self.threads
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+        elif self.skip_nonref:
+            # frames no other frame refers to (most B-frames) are never reconstructed: the rest
+            # decode exactly as before, the sampler takes the next frame when one is missing
+            stream.codec_context.skip_frame = "NONREF"
         if stream.average_rate:
             self.fps = float(stream.average_rate)
         if self._container.duration:
