@@ -86,17 +86,19 @@ def main() -> None:
     settings = load_settings()
     seconds = duration_of(video)
     skip = settings.ingest.decode_skip_nonref
+    sample_fps = max(args.fps, settings.ingest.hot_fps)  # as ingest passes it
 
     def ceiling(keyframes: bool = False, skip_nonref: bool = skip) -> None:
-        with VideoSource(video, threads=1, keyframes_only=keyframes,
-                         skip_nonref=skip_nonref) as src:  # fmt: skip
+        with VideoSource(video, threads=1, keyframes_only=keyframes, skip_nonref=skip_nonref,
+                         sample_fps=sample_fps) as src:  # fmt: skip
             for _ in src.frames():
                 pass
 
     def pipeline(keyframes: bool) -> dict[str, int]:
         engine = SampleEngine(settings, StreamMeta("bench", "bench"), fps=args.fps,
                               keyframes_only=keyframes)  # fmt: skip
-        with VideoSource(video, threads=1, keyframes_only=keyframes, skip_nonref=skip) as src:
+        with VideoSource(video, threads=1, keyframes_only=keyframes, skip_nonref=skip,
+                         sample_fps=sample_fps) as src:  # fmt: skip
             for _ in engine.process(src.frames(wanted=engine.wants)):
                 pass
         return {"decoded": engine.counts.read, "sent": engine.counts.sampled}

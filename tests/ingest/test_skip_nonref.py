@@ -17,10 +17,10 @@ from tests.ingest.helpers import video
 CHAIR = "chair-orig-22-sd-bar.mp4"  # B-frames: about 45 % of its frames are unreferenced
 
 
-def _skip_frame(*, keyframes: bool = False, **ingest: object) -> str:
+def _skip_frame(*, keyframes: bool = False, fps: float | None = None, **ingest: object) -> str:
     settings = load_settings(ingest=ingest) if ingest else load_settings()
     ing = StreamIngester(
-        settings, str(video(CHAIR)), StreamMeta("s", "a"), keyframes_only=keyframes
+        settings, str(video(CHAIR)), StreamMeta("s", "a"), fps=fps, keyframes_only=keyframes
     )
     with ing._connection() as src:
         assert src._container is not None
@@ -36,6 +36,14 @@ def test_the_setting_turns_it_off() -> None:
     assert _skip_frame(decode_skip_nonref=False) == "DEFAULT"
 
 
+def test_dense_sampling_decodes_every_frame() -> None:
+    # the chair video is 30 fps: samples at 10 fps (or hot at 10) need more frames than the
+    # referenced ones guarantee
+    assert _skip_frame(fps=10) == "DEFAULT"
+    assert _skip_frame(hot_fps=10) == "DEFAULT"
+    assert _skip_frame(fps=7.5) == "NONREF"  # a quarter of the frame rate
+
+
 def test_keyframe_mode_still_decodes_keyframes_only() -> None:
     assert _skip_frame(keyframes=True) == "NONKEY"
 
@@ -45,7 +53,9 @@ def _samples(name: str, fps: float, skip_nonref: bool) -> tuple[list[Frame], int
     # one frame later may flip it either way (1 of 88 samples of the chair video at 4 fps)
     settings = load_settings(ingest={"dedup_max_distance": -1})
     engine = SampleEngine(settings, StreamMeta("s", "a"), fps=fps)
-    with VideoSource(str(video(name)), threads=1, skip_nonref=skip_nonref) as src:
+    with VideoSource(
+        str(video(name)), threads=1, skip_nonref=skip_nonref, sample_fps=max(fps, 4.0)
+    ) as src:
         out = list(engine.process(src.frames(wanted=engine.wants)))
         return out, engine.counts.read, 1.0 / (src.fps or 30.0)
 
