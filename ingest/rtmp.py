@@ -231,6 +231,8 @@ class _Session:
         src = VideoSource(
             f"rtmp://listener/{meta.stream_id}", container=container, end_on_read_error=True,
             threads=self.l.settings.ingest.decode_threads,
+            skip_nonref=self.l.settings.ingest.decode_skip_nonref,
+            sample_fps=max(self.l.settings.ingest.default_fps, self.l.settings.ingest.hot_fps),
         )  # fmt: skip
         ing = StreamIngester(
             self.l.settings, src.source, meta, producer=self.l.producer, opened=src

@@ -140,6 +140,8 @@ class StreamIngester:
             open_timeout_s=cfg.open_timeout_s,
             read_timeout_s=cfg.read_timeout_s,
             threads=cfg.decode_threads,
+            skip_nonref=cfg.decode_skip_nonref,
+            sample_fps=max(self.engine.base_fps, cfg.hot_fps),
             options={**(plan.options if plan else {}), **(self.source_options or {})},
             label=self.label,
         )

@@ -55,6 +55,8 @@ class VideoSource:
         read_timeout_s: float = 10.0,
         options: dict[str, str] | None = None,
         threads: int = 0,
+        skip_nonref: bool = False,
+        sample_fps: float | None = None,
         container: av.container.InputContainer | None = None,
         end_on_read_error: bool = False,
         label: str | None = None,
@@ -67,6 +69,8 @@ class VideoSource:
         self.read_timeout_s = read_timeout_s
         self.options = dict(options or {})
         self.threads = threads  # decoder threads, 0: FFmpeg's choice
+        self.skip_nonref = skip_nonref  # ingest.decode_skip_nonref: leave out unreferenced frames
+        self.sample_fps = sample_fps  # the highest rate frames are sampled at (None: unknown)
         self.decode_errors = 0
         self.fps: float | None = None
         self.duration_s: float | None = None
@@ -124,14 +128,24 @@ class VideoSource:
                 f"{self.label}: its video codec is unknown to this FFmpeg, nothing can decode it; "
                 "re-encode it, e.g. to H.264",
             )
+        if stream.average_rate:
+            self.fps = float(stream.average_rate)
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = self.threads
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
-        if stream.average_rate:
-            self.fps = float(stream.average_rate)
+        elif self.skip_nonref and self._sparse_sampling():
+            # frames no other frame refers to (most B-frames) are never reconstructed: the rest
+            # decode exactly as before, the sampler takes the next frame when one is missing
+            stream.codec_context.skip_frame = "NONREF"
         if self._container.duration:
             self.duration_s = self._container.duration / 1_000_000
+
+    def _sparse_sampling(self) -> bool:
+        """Whether samples are at most a quarter of the source's frames: then the frames left
+        after skipping the unreferenced ones (at least every other with B-pyramids, every
+        fourth with three plain B-frames) still hold one for every sample."""
+        return not self.sample_fps or not self.fps or 4 * self.sample_fps <= self.fps
 
     def _why(self, exc: BaseException) -> str:
         """An FFmpeg error's text without the URL it names (it may carry credentials)."""

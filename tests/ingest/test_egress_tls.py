@@ -67,7 +67,9 @@ async def test_a_self_signed_server_is_refused_unless_its_ca_is_configured(
         assert "ingest.tls_ca_file" in error  # what to do about it
         assert server.hits == []  # not one HTTP request went to the untrusted server
         read, error = await pull(make_settings, url, tls_ca_file=str(cert))
-        assert error is None and read >= 120  # its CA configured: the whole video
+        # its CA configured: the whole video (the 66 of 120 frames that are decoded with
+        # ingest.decode_skip_nonref)
+        assert error is None and read >= 66
 
 
 @pytest.mark.usefixtures("world")

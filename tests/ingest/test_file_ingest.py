@@ -63,7 +63,7 @@ async def test_keyframe_mode_decodes_far_fewer_frames(
         settings, video("pattern-hd-no-bar.mp4"), StreamMeta("key", "a"), keyframes_only=True
     )
     s_full, s_key = await asyncio.gather(full.run(), key.run())
-    assert s_full.read >= 200  # 6.9 s at 30 fps
+    assert s_full.read >= 160  # 6.9 s at 30 fps: the 167 of 206 frames others refer to
     assert 1 <= s_key.read < s_full.read / 5
     assert s_key.sent >= 1 and set(s_key.by_reason) <= {"first", "keyframe"}
 

@@ -47,7 +47,9 @@ async def test_hls_pull_from_local_http_server(make_settings, hls_url: str) -> N
 
     await create_topics(settings)
     summary = await StreamIngester(settings, hls_url, StreamMeta("hls", "a")).run()
-    assert summary.read >= 120  # 4.3 s at 30 fps, every segment fetched over HTTP
+    # 4.3 s at 30 fps, every segment fetched over HTTP: the 66 of its 120 frames that other
+    # frames refer to are decoded (ingest.decode_skip_nonref)
+    assert summary.read >= 66
     assert 4 <= summary.sent <= 6
     frames = await consume(settings, "frames", summary.sent)
     assert [f.seq for f in frames] == list(range(summary.sent))
@@ -113,7 +115,7 @@ def test_cli_ingest_realtime_json(settings: Settings, kafka_topics: object, tmp_
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["read"] >= 120 and 8 <= summary["sent"] <= 10
+    assert summary["read"] >= 66 and 8 <= summary["sent"] <= 10  # 66 of 120: decode_skip_nonref
     assert summary["elapsed_s"] >= 3.5  # paced at the native frame rate, like live
     assert "sent" in proc.stderr and "lag" in proc.stderr
     frames = asyncio.run(consume(settings, "frames", summary["sent"]))
