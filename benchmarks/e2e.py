@@ -147,7 +147,9 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
             print(f"{n} stream(s) for {seconds:.0f} s ...", file=sys.stderr)
             # a tenant per count: the score cache is per tenant, so the copies this count shares
             # with the previous one are scored again, as distinct streams would be
-            await pipe.stream(names, tenant=f"bench{n}")
+            failed = await pipe.stream(names, tenant=f"bench{n}", timeout=seconds + 90)
+            for err in failed:  # reported, not waited on forever
+                print(f"INGEST FAILED: {err}", file=sys.stderr)
             stream_wall = time.monotonic() - t0
             await pipe.drain(timeout=60, quiet=2)
             cpu = cpu_seconds(pids) - cpu0
@@ -168,6 +170,7 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
                 "frames_sampled": len(frames),
                 "frames_scored": len({s.frame_id for s in scores} & set(frames)),
                 "streams_blocked": len({d.stream_id for d in decisions}),
+                "ingest_failed": len(failed),
                 "goal_p95_ms": GOAL_P95_MS.get(n),
                 "goal_met": (None if n not in GOAL_P95_MS else bool(
                     lat and len(lat) == n and pct(lat, 0.95) <= GOAL_P95_MS[n]

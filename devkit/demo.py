@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -143,14 +144,34 @@ class Pipeline:
         return env
 
     async def run_cmd(
-        self, *args: str, extra_env: dict[str, str] | None = None, stdin: str | None = None
+        self,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = None,
     ) -> str:
+        """Run one command to its end; past ``timeout`` s it is asked for its tasks' stacks
+        (SIGUSR1, which `framewatch ingest` prints), killed, and reported as failed."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.PIPE if stdin is not None else None,
         )  # fmt: skip
-        out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
+        talk = asyncio.ensure_future(
+            proc.communicate(stdin.encode() if stdin is not None else None)
+        )
+        try:
+            out, _ = await asyncio.wait_for(asyncio.shield(talk), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(1.0)
+                proc.kill()
+            out, _ = await talk
+            raise FramewatchError(
+                f"`framewatch {' '.join(args)}` did not end within {timeout:.0f} s (killed):\n"
+                f"{out.decode()[-4000:]}"
+            ) from None
         if proc.returncode != 0:
             raise FramewatchError(f"`framewatch {' '.join(args)}` failed:\n{out.decode()[-2000:]}")
         return out.decode()
@@ -217,15 +238,23 @@ class Pipeline:
         self.frames = {k: f for k, f in self.frames.items() if f.stream_id != WARMUP}
         self.scores = [sc for sc in self.scores if sc.stream_id != WARMUP]
 
-    async def stream(self, streams: dict[str, Path], tenant: str = "demo") -> None:
-        """Ingest each video as a real-time live stream, all at once; wait for them to end."""
+    async def stream(
+        self, streams: dict[str, Path], tenant: str = "demo", timeout: float | None = None
+    ) -> list[str]:
+        """Ingest each video as a real-time live stream, all at once; wait for them to end.
+        With ``timeout``, an ingest still running past it is killed and its error returned
+        (the others go on); without, the first failure raises."""
         tasks = []
         for name, path in streams.items():
             args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
                     "--tenant", tenant, "--realtime"]  # fmt: skip
-            tasks.append(asyncio.create_task(self.run_cmd(*args)))
+            tasks.append(asyncio.create_task(self.run_cmd(*args, timeout=timeout)))
             self.say(f"streaming {path.name} as {name}")
-        await asyncio.gather(*tasks)
+        if timeout is None:
+            await asyncio.gather(*tasks)
+            return []
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        return [str(e) for e in done if isinstance(e, BaseException)]
 
     async def drain(self, timeout: float = 30.0, quiet: float = 3.0) -> None:
         """Wait until every sampled frame has a score, then a little for the last decisions."""

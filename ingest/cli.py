@@ -110,6 +110,14 @@ def _progress(counts: Counts, lag: float, t0: float) -> None:
     )
 
 
+def _dump_tasks() -> None:
+    """SIGUSR1: print what every asyncio task of this process waits on (a stuck stream)."""
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+        task.print_stack(limit=20, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "serve":
         from ingest.serve import serve
@@ -134,14 +142,30 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
+        run = asyncio.current_task()
+        signals = [0]
+
+        def stop() -> None:
+            """The first SIGINT/SIGTERM ends the stream cleanly; a second one cancels the run
+            (whatever it waits on)."""
+            signals[0] += 1
+            if signals[0] == 1:
+                ingester.stop()
+            elif run is not None:
+                run.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, ingester.stop)
+            loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         code = 0
         try:
             summary = await ingester.run()
         except SourceError as exc:
             summary = ingester.summary(time.monotonic() - t0, error=str(exc))
             code = 1
+        except asyncio.CancelledError:
+            print("\nframewatch: ingest cancelled by a second signal", file=sys.stderr)
+            return 130
         print(file=sys.stderr)
         d = summary.as_dict()
         if args.json:

@@ -89,3 +89,25 @@ async def test_serve_push_and_registered_pull(settings: Settings, kafka_topics: 
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert fw(settings, "apikeys", "revoke", key).returncode == 0
+
+
+def test_a_second_sigterm_ends_an_ingest_stuck_waiting(settings: Settings) -> None:
+    """Kafka is unreachable, so the stream waits for it (ingest.broker_wait_s, 60 s) and the
+    first SIGTERM's clean stop is not reached; a second SIGTERM ends the process at once."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framewatch.cli", "ingest", video("doorknob-hd-no-bar.mp4"),
+         "--stream-id", "stuck", "--account-id", "acct", "--realtime"],
+        env=env_of(settings, FRAMEWATCH_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)  # started, waiting for the broker
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert code == 130
+    assert "cancelled by a second signal" in proc.stderr.read()  # type: ignore[union-attr]
