@@ -400,7 +400,6 @@ class Router:
             max_poll_interval_ms=int(max(300.0, budget_s + 60) * 1000),
         )
         offsets = Offsets()
-        committed: dict[Any, int] = {}
         paused = False
         async with self.deliverer:
             await self.producer.start()
@@ -421,21 +420,17 @@ class Router:
                                     "pausing" if full else "resuming")  # fmt: skip
                     batch = await consumer.getmany(timeout_ms=300, max_records=500)
                     await observe_lag("alerts", consumer, self.s.metrics.lag_interval_s)
-                    gone = [tp for tp in offsets.commit_points() if tp not in consumer.assignment()]
-                    offsets.forget(gone)  # a rebalance took them: their new owner re-reads
-                    for tp in gone:
-                        committed.pop(tp, None)
+                    offsets.retain(consumer.assignment())
                     for tp, msgs in batch.items():
                         for m in msgs:
                             offsets.read(tp, m.offset)
                             _when_done(await self.handle(m), offsets, tp, m.offset)
-                    points = {tp: o for tp, o in offsets.commit_points().items()
-                              if committed.get(tp) != o and tp in consumer.assignment()}  # fmt: skip
+                    points = offsets.due(consumer.assignment())
                     if not points:
                         continue
                     try:
                         await consumer.commit(points)
-                        committed.update(points)
+                        offsets.committed(points)
                     except KafkaError as exc:  # rebalanced meanwhile, or no coordinator:
                         # these records are re-read and the Redis marks stop double pages
                         log.warning("offsets not committed (%s); records will be re-read", exc)

@@ -20,6 +20,7 @@ class Offsets:
     def __init__(self) -> None:
         self._open: dict[Any, list[int]] = {}
         self._next: dict[Any, int] = {}
+        self._committed: dict[Any, int] = {}
 
     def read(self, tp: Any, offset: int) -> None:
         """A record was read; it stays open until :meth:`done`."""
@@ -45,3 +46,19 @@ class Offsets:
     def commit_points(self) -> dict[Any, int]:
         return {tp: (self._open[tp][0] if self._open.get(tp) else nxt)
                 for tp, nxt in self._next.items()}  # fmt: skip
+
+    def retain(self, assigned: Any) -> None:
+        """Keep only the ``assigned`` partitions: a rebalance took the others, and their new
+        owner re-reads what is open there."""
+        gone = [tp for tp in self._next if tp not in assigned]
+        self.forget(gone)
+        for tp in gone:
+            self._committed.pop(tp, None)
+
+    def due(self, assigned: Any) -> dict[Any, int]:
+        """The commit points of ``assigned`` partitions that moved since :meth:`committed`."""
+        return {tp: o for tp, o in self.commit_points().items()
+                if tp in assigned and self._committed.get(tp) != o}  # fmt: skip
+
+    def committed(self, points: dict[Any, int]) -> None:
+        self._committed.update(points)

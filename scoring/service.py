@@ -153,7 +153,6 @@ class ScoringService:
         log.info("scoring %s -> %s with %s", self.frames_topic, self.scores_topic,
                  self.scorer.model_set)  # fmt: skip
         offsets = Offsets()
-        committed: dict[Any, int] = {}
         limit = self.settings.scoring.max_in_flight
         try:
             while not self._stop.is_set():
@@ -167,17 +166,14 @@ class ScoringService:
                 await observe_lag("scoring", consumer, self.settings.metrics.lag_interval_s)
                 if self.shadow and batch:  # the shadow runs only while no live frame waits
                     self.shadow.fetched(sum(len(p) for p in batch.values()))
-                gone = [tp for tp in offsets.commit_points() if tp not in consumer.assignment()]
-                offsets.forget(gone)  # a rebalance took them: their new owner re-reads
-                for tp in gone:
-                    committed.pop(tp, None)
+                offsets.retain(consumer.assignment())
                 for tp, part in batch.items():
                     for msg in part:
                         offsets.read(tp, msg.offset)
                         self._start(producer, msg, offsets)
-                await self._commit(consumer, offsets, committed)
+                await self._commit(consumer, offsets)
             await asyncio.gather(*self._running, return_exceptions=True)
-            await self._commit(consumer, offsets, committed)
+            await self._commit(consumer, offsets)
         finally:
             for t in self._running:  # a broker failure: what is open is re-read on restart
                 t.cancel()
@@ -228,10 +224,10 @@ class ScoringService:
         RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
         self.processed += 1
 
-    async def _commit(self, consumer: Any, offsets: Offsets, committed: dict[Any, int]) -> None:
+    async def _commit(self, consumer: Any, offsets: Offsets) -> None:
         """Commit every partition up to its first frame not yet sent (acked by the broker)."""
         mine = {tp: o for tp, o in offsets.commit_points().items() if tp in consumer.assignment()}
-        points = {tp: o for tp, o in mine.items() if committed.get(tp) != o}
+        points = offsets.due(consumer.assignment())
         if self.shadow:  # frames sent go to the shadow; it runs only while no live frame waits
             waiting = any((consumer.highwater(tp) or 0) > o for tp, o in mine.items())
             self.shadow.release(caught_up=not self._running and not waiting)
@@ -239,7 +235,7 @@ class ScoringService:
             return
         try:
             await consumer.commit(points)
-            committed.update(points)
+            offsets.committed(points)
         except CommitFailedError as exc:
             # the group moved on without us (a network cut longer than the session
             # timeout): the new owner re-reads these frames; their Scores repeat, and

@@ -48,3 +48,18 @@ def test_commit_point_stays_at_the_first_open_record() -> None:
     assert o.commit_points() == {"p0": 13} and o.open_count() == 0
     o.forget(["p0"])
     assert o.commit_points() == {}
+
+
+def test_only_assigned_partitions_that_moved_are_due() -> None:
+    o = Offsets()
+    for tp in ("p0", "p1"):
+        o.read(tp, 5)
+        o.done(tp, 5)
+    assert o.due({"p0", "p1"}) == {"p0": 6, "p1": 6}
+    o.committed({"p0": 6, "p1": 6})
+    assert o.due({"p0", "p1"}) == {}  # nothing moved since
+    o.read("p0", 6)
+    o.retain({"p0"})  # a rebalance took p1: its new owner re-reads
+    assert o.commit_points() == {"p0": 6} and o.due({"p0"}) == {}
+    o.done("p0", 6)
+    assert o.due({"p0"}) == {"p0": 7}

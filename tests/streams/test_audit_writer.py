@@ -15,20 +15,9 @@ from typing import Any
 import pytest
 
 from framewatch import records
-from framewatch.records import ReviewOutcome
 from streams import audit
 from streams.audit_writer import ChainBroken, ChainWriter
-
-
-def review(n: int) -> ReviewOutcome:
-    return ReviewOutcome(
-        review_id=f"r{n}",
-        decision_id=f"d{n}",
-        stream_id="s",
-        account_id="a",
-        outcome="upheld",
-        resolved_at=1000.0 + n,
-    )
+from tests.streams.test_audit_chain import review
 
 
 class Broker:
