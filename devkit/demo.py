@@ -239,16 +239,31 @@ class Pipeline:
         self.scores = [sc for sc in self.scores if sc.stream_id != WARMUP]
 
     async def stream(
-        self, streams: dict[str, Path], tenant: str = "demo", timeout: float | None = None
+        self,
+        streams: dict[str, Path],
+        tenant: str = "demo",
+        timeout: float | None = None,
+        start_in: float | None = None,
     ) -> list[str]:
         """Ingest each video as a real-time live stream, all at once; wait for them to end.
         With ``timeout``, an ingest still running past it is killed and its error returned
-        (the others go on); without, the first failure raises."""
+        (the others go on); without, the first failure raises. ``start_in``: the streams
+        start that many seconds from now, once their processes are up, spread evenly over
+        one second (live streams' samples fall at any phase of the second, not all at once)."""
         tasks = []
-        for name, path in streams.items():
+        base = time.time() + (start_in or 0.0)
+        for i, (name, path) in enumerate(streams.items()):
+            at = base + i / len(streams)
+            start = [] if start_in is None else ["--start-at", f"{at:.3f}"]
             args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
-                    "--tenant", tenant, "--realtime"]  # fmt: skip
-            tasks.append(asyncio.create_task(self.run_cmd(*args, timeout=timeout)))
+                    "--tenant", tenant, "--realtime", *start]  # fmt: skip
+            tasks.append(
+                asyncio.create_task(
+                    self.run_cmd(
+                        *args, timeout=None if timeout is None else timeout + (start_in or 0) + 1
+                    )
+                )
+            )
             self.say(f"streaming {path.name} as {name}")
         if timeout is None:
             await asyncio.gather(*tasks)

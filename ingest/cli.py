@@ -54,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--realtime", action="store_true", help="pace a file at its native frame rate, like live"
     )
     p.add_argument("--keyframes", action="store_true", help="decode keyframes only (cheap)")
+    p.add_argument(
+        "--start-at", type=float, default=None, metavar="EPOCH_S", help="with --realtime: "
+        "start reading at this Unix time, so that many streams start together after their "
+        "processes are up (a simulation of streams already live; start-up costs ~1 CPU s)"
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(func=_ingest)
 
@@ -158,6 +163,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         code = 0
+        if args.start_at is not None:
+            await asyncio.sleep(max(0.0, args.start_at - time.time()))
         try:
             summary = await ingester.run()
         except SourceError as exc:

@@ -111,3 +111,20 @@ def test_a_second_sigterm_ends_an_ingest_stuck_waiting(settings: Settings) -> No
         proc.kill()
     assert code == 130
     assert "cancelled by a second signal" in proc.stderr.read()  # type: ignore[union-attr]
+
+
+async def test_start_at_holds_a_realtime_stream_until_then(
+    settings: Settings, kafka_topics: object
+) -> None:
+    """Many simulated live streams start together once their processes are up."""
+    start_at = time.time() + 4.0
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "framewatch.cli", "ingest", video("doorknob-hd-no-bar.mp4"),
+        "--stream-id", "later", "--account-id", "acct", "--realtime", "--start-at",
+        f"{start_at:.3f}", env=env_of(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    frames = await consume(settings, "frames", 1)
+    assert frames and min(f.captured_at for f in frames) >= start_at - 0.05  # type: ignore[attr-defined]
