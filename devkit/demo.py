@@ -252,18 +252,13 @@ class Pipeline:
         one second (live streams' samples fall at any phase of the second, not all at once)."""
         tasks = []
         base = time.time() + (start_in or 0.0)
+        limit = None if timeout is None else timeout + (start_in or 0.0) + 1.0  # the last start
         for i, (name, path) in enumerate(streams.items()):
             at = base + i / len(streams)
             start = [] if start_in is None else ["--start-at", f"{at:.3f}"]
             args = ["ingest", str(path), "--stream-id", name, "--account-id", f"acct-{name}",
                     "--tenant", tenant, "--realtime", *start]  # fmt: skip
-            tasks.append(
-                asyncio.create_task(
-                    self.run_cmd(
-                        *args, timeout=None if timeout is None else timeout + (start_in or 0) + 1
-                    )
-                )
-            )
+            tasks.append(asyncio.create_task(self.run_cmd(*args, timeout=limit)))
             self.say(f"streaming {path.name} as {name}")
         if timeout is None:
             await asyncio.gather(*tasks)

@@ -226,10 +226,11 @@ class ScoringService:
 
     async def _commit(self, consumer: Any, offsets: Offsets) -> None:
         """Commit every partition up to its first frame not yet sent (acked by the broker)."""
-        mine = {tp: o for tp, o in offsets.commit_points().items() if tp in consumer.assignment()}
-        points = offsets.due(consumer.assignment())
+        assigned = consumer.assignment()
+        points = offsets.due(assigned)
         if self.shadow:  # frames sent go to the shadow; it runs only while no live frame waits
-            waiting = any((consumer.highwater(tp) or 0) > o for tp, o in mine.items())
+            waiting = any((consumer.highwater(tp) or 0) > o
+                          for tp, o in offsets.commit_points().items() if tp in assigned)  # fmt: skip
             self.shadow.release(caught_up=not self._running and not waiting)
         if not points:
             return

@@ -138,11 +138,6 @@ class Ocr:
         scale = np.array([sx, sy], np.float32)
         return [np.asarray(p, np.float32).reshape(4, 2) * scale for p in (result or [])]
 
-    def detect(self, bgr: np.ndarray) -> list[Box]:
-        """Boxes (0..1) that may hold text, from the detector alone."""
-        h, w = bgr.shape[:2]
-        return [_box(p, w, h) for p in self.polygons(bgr)]
-
     def recognise_polygons(
         self, bgr: np.ndarray, polys: list[np.ndarray]
     ) -> list[tuple[str, float]]:
