@@ -82,7 +82,7 @@ class CheckApi:
         self.sc = settings.scoring
         self.checker = checker or Checker(settings, scorer)
         self.scorer = scorer
-        self.executor = ThreadPoolExecutor(self.sc.inference_threads, thread_name_prefix="check")
+        self.executor = ThreadPoolExecutor(scorer.inference_threads(), thread_name_prefix="check")
         self.redis: aioredis.Redis | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.requests_by_key: Tally[str] = Tally()

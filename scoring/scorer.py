@@ -59,10 +59,15 @@ class Scorer:
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
-        on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
+        self.on_gpu = on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
         self.image_models = [m for m in models if m.manifest.head_of is None]
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
+
+    def inference_threads(self) -> int:
+        """Batches scored at once (scoring.inference_threads; 0: one per core on CPU, where
+        each runs single-threaded, or 2 on a GPU: one batch prepared while the other runs)."""
+        return self.settings.inference_threads or (2 if self.on_gpu else os.cpu_count() or 1)
 
     def score(
         self,

@@ -83,9 +83,10 @@ class ScoringService:
         self.settings = settings
         self.scorer = scorer or build_scorer(settings)
         sc = settings.scoring
-        self.executor = ThreadPoolExecutor(sc.inference_threads, thread_name_prefix="infer")
+        n = self.scorer.inference_threads()
+        self.executor = ThreadPoolExecutor(n, thread_name_prefix="infer")
         self.batcher: MicroBatcher = MicroBatcher(
-            self._score_batch, sc.max_batch, sc.max_wait_ms, self.executor
+            self._score_batch, sc.max_batch, sc.max_wait_ms, self.executor, n
         )
         self.frames_topic = settings.topics.name("frames")
         self.scores_topic = settings.topics.name("scores")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -66,3 +67,20 @@ async def test_micro_batcher_batches_and_returns_each_callers_result() -> None:
         await b.stop()
     assert got == [i * 2 for i in range(10)]
     assert max(seen) == 4 and sum(seen) == 10 and len(seen) < 10
+
+
+async def test_micro_batcher_runs_batches_side_by_side() -> None:
+    """With two slots a second batch starts while the first still runs (each waits here for
+    the other); with one, the first would time out alone."""
+    both = threading.Barrier(2, timeout=5)
+
+    def fn(items):  # type: ignore[no-untyped-def]
+        both.wait()
+        return items
+
+    with ThreadPoolExecutor(2) as ex:
+        b = MicroBatcher(fn, max_batch=1, max_wait_ms=0, executor=ex, concurrency=2)
+        b.start()
+        got = await asyncio.gather(b.submit(1), b.submit(2))
+        await b.stop()
+    assert sorted(got) == [1, 2]
