@@ -86,6 +86,8 @@ def rules(
 
 
 Box = tuple[float, float, float, float]
+REC_HEIGHT = 48  # PP-OCRv4's recogniser input height
+REC_MIN_WIDTH = 64  # lines narrower than this are padded to it (rapidocr's own floor is 320)
 
 
 class Ocr:
@@ -114,6 +116,10 @@ class Ocr:
         for part in (self._engine.text_det.infer, self._engine.text_rec.session):
             path = part.session._model_path
             part.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        # rapidocr pads every line to at least 320 px wide (PaddleOCR's batch shape); the
+        # recogniser takes any width, and a short word ("LIVE3", a handle) padded to 320 costs
+        # about 3x what its own width does, for the same words
+        self._engine.text_rec.rec_image_shape = [3, REC_HEIGHT, REC_MIN_WIDTH]
         self._lock = threading.Lock()
         self.counts = {"detections": 0, "recognitions": 0}  # for benchmarks and tests
 

@@ -202,6 +202,32 @@ def test_the_live_reader_finds_a_caption_where_it_is_on_the_full_frame(live_ocr:
     assert words.replace(" ", "") == "www.buy-now.example"
 
 
+def test_a_short_word_is_recognised_at_its_own_width(live_ocr: text.Ocr) -> None:
+    """A channel watermark ("LIVE3") is read from a crop of its own width, not padded to
+    rapidocr's 320 px floor (three times the recogniser's work for the same word)."""
+    widths: list[int] = []
+    session = live_ocr._engine.text_rec.session
+    run = session.__call__
+
+    class Spy:
+        def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+            widths.append(batch.shape[-1])
+            return run(batch)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(session, name)
+
+    f = np.full((384, 683, 3), 40, np.uint8)
+    cv2.putText(f, "LIVE3", (560, 360), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    live_ocr._engine.text_rec.session = Spy()
+    try:
+        ((words, _, _),) = live_ocr.lines(f)
+    finally:
+        live_ocr._engine.text_rec.session = session
+    assert same_words(words, "LIVE3"), words
+    assert widths and max(widths) < 200, widths
+
+
 def test_same_words_ignores_case_spaces_and_a_wavering_letter() -> None:
     assert same_words("DM me on telegram", "dm  meon TELEGRAM")
     assert same_words("www.cheap-coins.example", "www.cheap-coirs.example")
