@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,8 @@ def _jpegs(n: int) -> list[bytes]:
 
 
 def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float, dict[str, float]]:
-    """The same models on ready (preprocessed) tensors, same batch size: the upper bound. A
+    """The same models on ready (preprocessed) tensors, same batch size, as many batches at
+    once as the service runs (scoring.inference_threads): the upper bound. A
     model the frame budget puts on a cadence counts on the frames it runs on (every
     ``costly_every``-th sample of each stream; suspicion left out), as in the service."""
     from framewatch.settings import load_settings
@@ -52,12 +54,13 @@ def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float,
     costly_frames = [im for i, im in enumerate(imgs) if (i // STREAMS) % every == 0]
     per_model: dict[str, float] = {}
     total = 0.0
+    threads = svc.scorer.inference_threads()  # batches side by side, as the service runs them
+    pool = ThreadPoolExecutor(threads)
     for m in svc.scorer.models:
         tensors = np.stack([m.preprocess(i)[0] for i in imgs])
         m.infer(tensors[:batch])  # warm-up
         t0 = time.perf_counter()
-        for i in range(0, len(tensors), batch):
-            m.infer(tensors[i : i + batch])
+        list(pool.map(m.infer, [tensors[i : i + batch] for i in range(0, len(tensors), batch)]))
         dt = time.perf_counter() - t0
         per_model[m.ref] = round(dt / len(tensors) * 1000, 2)
         share = 1.0 if m.ref in svc.scorer.plan.every_frame else len(costly_frames) / len(imgs)
