@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -35,13 +36,20 @@ def _frame(stream: str, seq: int, data: bytes) -> records.Frame:
     )
 
 
-async def _read(settings: Settings, topic: str, n: int, timeout: float = 30.0) -> list:
+async def _read(
+    settings: Settings,
+    topic: str,
+    n: int,
+    timeout: float = 30.0,
+    until: Callable[[list], bool] | None = None,
+) -> list:
+    """At least n records of the topic (or, with ``until``, as many as it takes to hold)."""
     c = kafkaio.consumer(settings, topic, group_id=f"reader-{topic}")
     await c.start()
     out: list = []
     try:
         async with asyncio.timeout(timeout):
-            while len(out) < n:
+            while len(out) < n or (until is not None and not until(out)):
                 batch = await c.getmany(timeout_ms=200)
                 out += [m for p in batch.values() for m in p]
     finally:
