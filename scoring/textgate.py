@@ -15,9 +15,9 @@ words read before keeps them (:meth:`TextGate.known`). Rule 3 bounds how late ne
 seen; rule 2 makes a change to known text immediate. Is a box unchanged? First its grey crop
 (:func:`signature`): a mean absolute difference up to ``box_change`` (0-255) says yes at no cost
 (a caption on a banner). Text drawn over a moving picture changes the crop although the words
-stay; then the letters' own pixels (those far from the crop's median grey) decide, still at no
-cost; only when they moved too does the recogniser read that one crop (no detection), and the
-words decide.
+stay; then the shape of its letters' strokes decides (:func:`same_strokes`, a translucent
+watermark included), still at no cost; only when that moved too does the recogniser read that
+one crop (no detection), and the words decide.
 """
 
 from __future__ import annotations
@@ -38,12 +38,19 @@ from scoring.text import Box
 Plan = Literal["read", "reuse", "skip"]
 SIG_HEIGHT = 24  # a box signature's height (its width keeps the box's shape): letters stay legible
 SIG_MAX_WIDTH = 512
-# measured on benchmarks/ocr.py's captions (docs/scoring.md): the same overlay over a moving
-# picture keeps its letters' pixels within 1-3 grey levels (median), another caption or none in
-# the same box moves them by 11 or more
-STROKE_CONTRAST = 64.0  # grey levels from the box's median that make a pixel part of a letter
-STROKE_CHANGE = 6.0  # median change of the letters' pixels above which the words changed
-MIN_STROKES = 0.05  # share of a signature's pixels that must be letters to compare them alone
+MIN_STROKES = 0.05  # share of a signature's pixels that must be strokes to compare them
+# Text over a moving picture changes its box's pixels although the words stay; the shape of its
+# letters' strokes is what stays. A stroke is a thin structure standing out of what is behind
+# it, measured by how opaque it is over that: a white overlay at 60 % reads 0.6 over any picture
+# (a translucent watermark takes its letters' grey from the picture), a solid caption 1. Measured
+# on a 60 % white watermark over the e2e streams' moving picture: the same word's strokes overlap
+# 0.54-0.96 (intersection over union) from one sample to the next, another word's 0.14-0.29,
+# none 0; one letter changed ("LIVE3" / "LIVE8", which the recogniser calls the same words too)
+# 0.54-0.84. The letters' grey values, the test before this one, also counted a letterbox bar
+# beside a watermark as letters, and a removed watermark as unchanged.
+STROKE_KERNEL = 5  # a letter stroke of a 24-px-tall signature is thinner than this
+STROKE_OPACITY = 0.35  # how opaque over its surroundings a pixel must be to count as a stroke
+STROKE_OVERLAP = 0.5  # strokes overlapping at least this much are the same words
 
 
 def signature(grey: np.ndarray, box: Box) -> np.ndarray | None:
@@ -61,16 +68,40 @@ def signature(grey: np.ndarray, box: Box) -> np.ndarray | None:
 
 def same_box_pixels(now: np.ndarray, then: np.ndarray, box_change: float) -> bool:
     """A box holds what it held: the whole crop is unchanged (mean difference up to
-    ``box_change``), or, with the picture behind the text moving, its letters' own pixels are
-    (an overlay is drawn the same on every frame; new, changed or removed words move them)."""
+    ``box_change``), or, with the picture behind the text moving, its letters' strokes keep
+    their shape (an overlay is drawn the same on every frame; new, changed or removed words
+    move them)."""
     if now.shape != then.shape:  # the stream's frame size changed
         now = cv2.resize(now, then.shape[::-1], interpolation=cv2.INTER_AREA)
-    a, b = now.astype(np.float32), then.astype(np.float32)
-    diff = np.abs(a - b)
-    if float(diff.mean()) <= box_change:
+    if float(np.abs(now.astype(np.float32) - then.astype(np.float32)).mean()) <= box_change:
         return True
-    letters = np.abs(b - float(np.median(b))) >= STROKE_CONTRAST
-    return bool(letters.mean() >= MIN_STROKES and float(np.median(diff[letters])) <= STROKE_CHANGE)
+    return same_strokes(now, then)
+
+
+def strokes(sig: np.ndarray) -> np.ndarray:
+    """Where thin strokes stand out of their surroundings (bright or dark, whichever the box
+    has more of), by how opaque they are over them: a white overlay at 60 % reads 0.6 over any
+    picture, so the mask does not move with the picture behind it."""
+    s = sig.astype(np.float32)
+    kernel = np.ones((STROKE_KERNEL, STROKE_KERNEL), np.uint8)
+    behind_bright = cv2.morphologyEx(sig, cv2.MORPH_OPEN, kernel).astype(np.float32)
+    behind_dark = cv2.morphologyEx(sig, cv2.MORPH_CLOSE, kernel).astype(np.float32)
+    bright = (s - behind_bright) / np.maximum(255.0 - behind_bright, 8.0) >= STROKE_OPACITY
+    dark = (behind_dark - s) / np.maximum(behind_dark, 8.0) >= STROKE_OPACITY
+    return bright if bright.sum() >= dark.sum() else dark
+
+
+def same_strokes(now: np.ndarray, then: np.ndarray) -> bool:
+    """The box's strokes have the shape they had (see STROKE_OVERLAP): a translucent overlay
+    over a moving picture keeps its words."""
+    was = strokes(then)
+    if was.mean() < MIN_STROKES:
+        return False
+    is_now = strokes(now)
+    if is_now.shape != was.shape:
+        return False
+    union = int((was | is_now).sum())
+    return union > 0 and (was & is_now).sum() / union >= STROKE_OVERLAP
 
 
 def crop(bgr: np.ndarray, box: Box) -> np.ndarray:

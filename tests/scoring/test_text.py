@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import pytest
@@ -121,7 +123,9 @@ def test_text_gate_tells_a_new_picture_under_the_same_words_from_new_words() -> 
     found, lines = _found("DM me on telegram")
     gate.remember(("t", "s"), None, _caption("DM me on telegram"), found, lines)
     moved = _caption("DM me on telegram", background=200)  # the picture behind changed
-    moved[300:350] = 255 - moved[300:350]  # and the banner's pixels with it
+    moved[300:350] = 40  # and the banner, with the same words redrawn in another typeface
+    cv2.putText(moved, "DM me on telegram", (20, 335), cv2.FONT_HERSHEY_TRIPLEX, 0.9,
+                (255, 255, 255), 2)  # fmt: skip
     seen: list[str] = []
 
     def same(crop: np.ndarray) -> str:
@@ -168,6 +172,42 @@ def test_an_outlined_caption_over_a_moving_picture_is_not_read_again() -> None:
     assert gate.known(("t", "s"), other) == {}  # another caption in the box: read it anew
     gone = _outlined("", picture=6)
     assert gate.plan(("t", "s"), None, gone, recognise=lambda c: "") == ("read", None)
+
+
+@functools.cache
+def _pictures() -> list[np.ndarray]:
+    """A real moving picture in grey: the chair video, a sample a second."""
+    return [cv2.cvtColor(cv2.cvtColor(cv2.resize(f, (683, 384)), cv2.COLOR_BGR2GRAY),
+                         cv2.COLOR_GRAY2BGR)
+            for f in frames("chair-orig-22-sd-bar.mp4", every=30, count=8)]  # fmt: skip
+
+
+def _watermarked(word: str, picture: int) -> np.ndarray:
+    """A channel's watermark: white letters at 60 % over a moving grey picture."""
+    img = _pictures()[picture]
+    marked = img.copy()
+    cv2.putText(marked, word, (560, 360), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    return cv2.addWeighted(marked, 0.6, img, 0.4, 0)
+
+
+WM_BOX = (555 / 683, 335 / 384, 665 / 683, 366 / 384)
+
+
+def test_a_translucent_watermark_over_a_moving_picture_is_not_read_again() -> None:
+    """Its letters take their grey from the picture behind, so their pixels move with it; the
+    shape of its strokes does not. Another word in its place, or none, is read."""
+    gate = _gate(every=100)
+    found, lines = text.rules("LIVE3", [], WM_BOX), {WM_BOX: "LIVE3"}
+    gate.remember(("t", "s"), None, _watermarked("LIVE3", picture=1), found, lines)
+    for picture in range(2, 7):
+        moved = _watermarked("LIVE3", picture)
+        assert gate.plan(("t", "s"), None, moved, recognise=_never) == ("reuse", found)
+        assert gate.known(("t", "s"), moved) == {WM_BOX: "LIVE3"}
+    for other in ("DM ME", "x.com", ""):
+        changed = _watermarked(other, picture=7)
+        assert gate.known(("t", "s"), changed) == {}, other
+        assert gate.plan(("t", "s"), None, changed, recognise=lambda c, o=other: o) == (
+            "read", None)  # fmt: skip
 
 
 def test_a_read_recognises_only_new_lines(live_ocr: text.Ocr) -> None:
