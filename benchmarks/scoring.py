@@ -209,7 +209,7 @@ def main() -> int:
                   file=sys.stderr)  # fmt: skip
             fps, svc = asyncio.run(through_kafka(s, jpegs))
             # best of two: the machine is shared, the ceiling is the least-disturbed run
-            runs = [ceiling(svc, jpegs, s.scoring.max_batch) for _ in range(2)]
+            runs = [ceiling(svc, jpegs, svc.scorer.max_batch()) for _ in range(2)]
             ceil, per_model = max(runs, key=lambda r: r[0])
             figures[label] = {"models": names, "frames_per_s": round(fps, 2),
                               "ceiling_frames_per_s": round(ceil, 2),
@@ -224,6 +224,7 @@ def main() -> int:
         load_n = 1_000_000 if args.quick else 10_000_000
         load_s = bank_load(settings, load_n)
         provider = svc_provider
+        batch = svc.scorer.max_batch()
     finally:
         broker.stop(keep_data=False)
         redis_srv.stop(keep_data=False)
@@ -231,7 +232,7 @@ def main() -> int:
         print(
             f"{label} models {f['models']} (on a cadence: {f['cadence'] or 'none'}): through "
             f"Kafka {f['frames_per_s']:.1f} frames/s; ceiling (ready tensors, batch "
-            f"{settings.scoring.max_batch}) {f['ceiling_frames_per_s']:.1f} frames/s; ms/img "
+            f"{batch}) {f['ceiling_frames_per_s']:.1f} frames/s; ms/img "
             f"per model {f['ms_per_model']}"
         )
     for name, m in (("1M", m1), ("10M", m10)):
@@ -252,7 +253,7 @@ def main() -> int:
         "index_rss_delta_mb_1m": round(m1["rss_delta_mb"]), "index_rss_delta_mb_10m": round(m10["rss_delta_mb"]),
         "bank_load_s_10m": round(load_s, 3) if load_n == 10_000_000 else None,
         "bank_load_s_1m": round(load_s, 3) if load_n == 1_000_000 else None,
-        "provider": provider, "frames": n, "batch": settings.scoring.max_batch,
+        "provider": provider, "frames": n, "batch": batch,
     }))  # fmt: skip
     return 0
 

@@ -64,6 +64,10 @@ class Scorer:
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
 
+    def max_batch(self) -> int:
+        """Frames a batch at most (scoring.max_batch; 0: 16 on a GPU, 4 on CPU)."""
+        return self.settings.max_batch or (16 if self.on_gpu else 4)
+
     def inference_threads(self) -> int:
         """Batches scored at once (scoring.inference_threads; 0: one per core on CPU, where
         each runs single-threaded, or 2 on a GPU: one batch prepared while the other runs)."""

@@ -86,7 +86,7 @@ class ScoringService:
         n = self.scorer.inference_threads()
         self.executor = ThreadPoolExecutor(n, thread_name_prefix="infer")
         self.batcher: MicroBatcher = MicroBatcher(
-            self._score_batch, sc.max_batch, sc.max_wait_ms, self.executor, n
+            self._score_batch, self.scorer.max_batch(), sc.max_wait_ms, self.executor, n
         )
         self.frames_topic = settings.topics.name("frames")
         self.scores_topic = settings.topics.name("scores")

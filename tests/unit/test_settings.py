@@ -24,7 +24,7 @@ def test_defaults_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         ("FRAMEWATCH_KAFKA_BOOTSTRAP", "localhost", "FRAMEWATCH_KAFKA_BOOTSTRAP"),
         ("FRAMEWATCH_REDIS_URL", "http://x", "FRAMEWATCH_REDIS_URL"),
         ("FRAMEWATCH_TOPICS__PARTITIONS", "zero", "FRAMEWATCH_TOPICS__PARTITIONS"),
-        ("FRAMEWATCH_SCORING__MAX_BATCH", "0", "FRAMEWATCH_SCORING__MAX_BATCH"),
+        ("FRAMEWATCH_SCORING__MAX_BATCH", "-1", "FRAMEWATCH_SCORING__MAX_BATCH"),
         ("FRAMEWATCH_KAFKA_BOOTSTARP", "x:1", "unknown setting FRAMEWATCH_KAFKA_BOOTSTARP"),
     ],
 )
