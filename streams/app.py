@@ -77,11 +77,12 @@ def keep(table: Any, key: str, value: Any, persist: bool) -> None:
         table.data[key] = value
 
 
-def build_app(settings: Settings) -> faust.App:
-    """A Faust app whose id, tables and internal topics all carry the topic prefix."""
+def app_config(settings: Settings) -> dict[str, Any]:
+    """The ``faust.App`` keyword arguments of the worker (broker, consumer, producer, commit
+    and serializer settings): also what benchmarks/streams.py's no-op floor worker runs with,
+    so its ceiling is the one this worker's agents work under."""
     t = settings.topics
-    app = faust.App(
-        t.app_id(),
+    return dict(
         **faust_broker_config(settings),
         store=settings.streams.table_store,
         datadir=str(settings.streams.data_dir / t.app_id()),
@@ -102,6 +103,12 @@ def build_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.streams.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app whose id, tables and internal topics all carry the topic prefix."""
+    t = settings.topics
+    app = faust.App(t.app_id(), **app_config(settings))
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     targets = {
         k: app.topic(t.name(k), **raw)
