@@ -232,6 +232,7 @@ class Bench:
         self.load0 = 0.0
         self.idle_cpu = 0.0  # CPU s a second the worker spends with nothing to do (timers)
         self.sent_per_s = 0.0  # how fast the last backlog was produced here
+        self.shares: tuple[float | None, float | None] = (None, None)  # the last backlog's
         self.pid = 0
         self.admin: AIOKafkaAdminClient
         self.prod: AIOKafkaProducer
@@ -311,7 +312,7 @@ class Bench:
         its idle cost."""
         print(f"backlog of {n} {'worst-case' if worst else 'mix'} records ...", file=sys.stderr)
         self.load0 = os.getloadavg()[0]
-        c0 = cpu_s(self.pid)
+        c0, s0 = cpu_s(self.pid), sched_s(self.pid)
         t0 = time.monotonic()
         for i in range(n):
             if worst:
@@ -321,7 +322,13 @@ class Bench:
             await self.send(sid, _scores(sid, seq, account_of(sid), cats))
         self.sent_per_s = n / (time.monotonic() - t0)  # a rate near this one is the producer's
         wall = await self.drained() - t0
-        c1 = cpu_s(self.pid)
+        c1, s1 = cpu_s(self.pid), sched_s(self.pid)
+        # per second of the backlog: on a CPU, and runnable but waiting for one
+        self.shares = (
+            (round((s1[0] - s0[0]) / wall, 2), round((s1[1] - s0[1]) / wall, 2))
+            if s0 and s1
+            else (None, None)
+        )
         if c0 is None or c1 is None:
             return n / wall, None, None
         return n / wall, round((c1 - c0) * 1000 / n, 3), self.net_ms(c1 - c0, wall, n)
@@ -410,6 +417,8 @@ class Bench:
                 f"{key}_cpu_ms_per_record_net_of_idle": net,
                 f"{key}_idle_cpu_ms_per_s": idle,
                 f"{key}_load_avg_1m": round(self.load0, 2),
+                f"{key}_on_cpu_share": self.shares[0],
+                f"{key}_waiting_for_cpu_share": self.shares[1],
             }
         except Behind as exc:
             print(f"floor ({mode}) stopped: {exc}", file=sys.stderr)
@@ -444,6 +453,8 @@ class Bench:
             res["worker_cpu_ms_per_record"] = cpu
             res["worker_cpu_ms_per_record_net_of_idle"] = net
             res["backlog_load_avg_1m"] = round(self.load0, 2)
+            res["backlog_worker_on_cpu_share"] = self.shares[0]
+            res["backlog_worker_waiting_for_cpu_share"] = self.shares[1]
             rps, cpu, net = await self.throughput(n // 4, worst=True)
             res["worst_records_per_s"] = round(rps, 1)
             res["worst_worker_cpu_ms_per_record"] = cpu
