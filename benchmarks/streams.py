@@ -22,7 +22,10 @@ audit-in, so work a phase leaves behind never lands in the next one):
    of the same mix, timed the same way as phase 2: once iterating ``stream.events()`` one by
    one (what the worker's agents do), once ``stream.take_events(FLOOR_TAKE, within=...)``
    (batches). Its records/s and CPU ms per record are the ceiling any agent on Faust reaches on
-   this box; printed next to the worker's with the ratio.
+   this box; printed next to the worker's with the ratio. A third run ("pure") adds to the
+   one-by-one agent what no design can skip: decoding each record and the worker's own state
+   machine (streams.processor.Processor.on_scores) on states in a dict, with no table, send,
+   pin or Redis mark; the rest of the worker's CPU a record is the plumbing around them.
 
 Latency = decision received by a consumer - score record produced (the scorer's side). Each
 latency phase waits for every transition it expects, so a worker that falls behind shows up in
@@ -51,7 +54,7 @@ from typing import Any
 # run as a script, this file's folder comes first on sys.path and its name hides the package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from aiokafka import AIOKafkaProducer  # noqa: E402
+from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from framewatch import kafkaio, records  # noqa: E402
@@ -60,7 +63,7 @@ from framewatch.records import Decision, Scores  # noqa: E402
 from framewatch.settings import Settings, load_settings, to_env  # noqa: E402
 
 RECORDS_GOAL = 5000
-FLOOR_MODES = ("events", "take_events")
+FLOOR_MODES = ("events", "take_events", "pure")
 FLOOR_TAKE = (500, 0.05)  # take_events: up to this many records, or what came within this (s)
 P95_GOAL_MS = 100
 FRAMES_PER_STREAM = 30
@@ -152,6 +155,20 @@ def floor_worker(mode: str) -> None:
         async def floor(stream: faust.StreamT) -> None:
             async for _event in stream.events():
                 pass
+
+    elif mode == "pure":
+        from framewatch import scope
+        from streams.processor import Processor
+
+        proc = Processor(settings)
+        states: dict[str, Any] = {}
+
+        @app.agent(topic)
+        async def floor_pure(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                sc = records.decode(event.value, Scores)
+                key = scope.stream(sc)
+                states[key] = proc.on_scores(states.get(key), sc).state
 
     else:
 
@@ -247,6 +264,16 @@ class Bench:
         others = [tp for tp in offs if tp.topic != self.topic]
         ends = await self.ends.end_offsets(others) if others else {}
         return self.produced - done + sum(ends[tp] - max(0, offs[tp].offset) for tp in others)
+
+    async def changelog_records(self) -> int:
+        """Records in every table's changelog so far (their end offsets): what table writes
+        cost the broker."""
+        tps = [
+            TopicPartition(name, p)
+            for name, parts in self.settings.topics.changelogs_all().items()
+            for p in range(parts)
+        ]
+        return sum((await self.ends.end_offsets(tps)).values())
 
     async def send(self, stream: str, value: bytes) -> None:
         await self.prod.send(self.topic, value, key=stream.encode())
@@ -448,7 +475,9 @@ class Bench:
             await self.warm_up()
             res["worker_idle_cpu_ms_per_s"] = await self.idle()
             res.update(await self.steady("mix", rate, seconds, worst=False))
+            logged = await self.changelog_records()
             rps, cpu, net = await self.throughput(n)
+            res["backlog_changelog_records"] = await self.changelog_records() - logged
             res.update(records=n, records_per_s=round(rps, 1), records_per_s_goal=RECORDS_GOAL)
             res["worker_cpu_ms_per_record"] = cpu
             res["worker_cpu_ms_per_record_net_of_idle"] = net
