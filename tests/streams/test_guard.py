@@ -194,10 +194,10 @@ async def test_a_state_changed_on_every_frame_is_written_once_a_commit() -> None
 async def test_a_deferred_row_carries_a_later_write_and_forgets_given_away_partitions() -> None:
     app = faust.App("deferred-probe-2", broker="kafka://127.0.0.1:1")
     table, sent = _probe_table(app)
-    writes = guard.DeferredWrites()
+    writes = guard.deferred_writes(app)
     keep(table, "t/s1", {"v": "decided"}, True, writes, TP("scores", 0))
     table.data["t/s1"] = {"v": "reviewed"}  # a review agent's write after it, same row
     keep(table, "t/s2", {"v": "x"}, True, writes, TP("scores", 1))
-    writes.revoked({TP("scores", 1)})  # a rebalance gave partition 1 away
+    await app.on_partitions_revoked.send({TP("scores", 1)})  # a rebalance gave partition 1 away
     writes.flush()
     assert sent == [(0, "t/s1", {"v": "reviewed"})]
