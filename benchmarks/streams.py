@@ -16,6 +16,16 @@ audit-in, so work a phase leaves behind never lands in the next one):
    whose first frame is a red line, so every record yields a block with its statement, an
    alert, a ledger strike, often an enforcement step, and their audit links.
 4. worst-case latency at the same steady rate (no goal: it shows where a worker saturates).
+5. the Faust floor (--floor-records, 0 skips it): a minimal Faust worker with the real worker's
+   App settings (streams.app.app_config: broker, consumer, producer, commit, serializers; the
+   same send-error sensor and producer flush), no tables, and a no-op agent, through a backlog
+   of the same mix, timed the same way as phase 2: once iterating ``stream.events()`` one by
+   one (what the worker's agents do), once ``stream.take_events(FLOOR_TAKE, within=...)``
+   (batches). Its records/s and CPU ms per record are the ceiling any agent on Faust reaches on
+   this box; printed next to the worker's with the ratio. A third run ("pure") adds to the
+   one-by-one agent what no design can skip: decoding each record and the worker's own state
+   machine (streams.processor.Processor.on_scores) on states in a dict, with no table, send,
+   pin or Redis mark; the rest of the worker's CPU a record is the plumbing around them.
 
 Latency = decision received by a consumer - score record produced (the scorer's side). Each
 latency phase waits for every transition it expects, so a worker that falls behind shows up in
@@ -24,7 +34,7 @@ each phase (other work on a shared box skews every rate; CPU ms per record holds
 The last line printed is one JSON object.
 
 Usage: python benchmarks/streams.py [--records N] [--rate R] [--seconds S] [--worst-seconds S]
-       [--profile FILE]
+       [--floor-records N] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -41,15 +51,20 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+# run as a script, this file's folder comes first on sys.path and its name hides the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from framewatch import kafkaio, records
-from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
-from framewatch.records import Decision, Scores
-from framewatch.settings import Settings, load_settings, to_env
+from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+
+from framewatch import kafkaio, records  # noqa: E402
+from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port  # noqa: E402
+from framewatch.records import Decision, Scores  # noqa: E402
+from framewatch.settings import Settings, load_settings, to_env  # noqa: E402
 
 RECORDS_GOAL = 5000
+FLOOR_MODES = ("events", "take_events", "pure")
+FLOOR_TAKE = (500, 0.05)  # take_events: up to this many records, or what came within this (s)
 P95_GOAL_MS = 100
 FRAMES_PER_STREAM = 30
 BENIGN = {
@@ -105,6 +120,64 @@ def mix(prefix: str, i: int, live: int) -> tuple[str, int, dict[str, float], boo
 
 def account_of(stream: str) -> str:
     return f"acct{zlib.crc32(stream.encode()) % 1000}"
+
+
+def floor_topic(settings: Settings, mode: str) -> str:
+    return f"{settings.topics.prefix}floor-{mode}"
+
+
+def floor_worker(mode: str) -> None:
+    """The floor: a Faust worker with the real worker's App settings and a no-op agent (run in
+    its own process, settings from the environment). Nothing here is in streams/: it is the
+    yardstick, not the worker."""
+    import faust
+
+    from streams import guard
+    from streams.app import app_config
+
+    settings = load_settings()
+    cfg = app_config(settings)
+    cfg["datadir"] = str(settings.streams.data_dir / f"floor-{mode}")
+    settings.streams.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(f"{settings.topics.app_id()}-floor-{mode}", **cfg)
+    topic = app.topic(
+        floor_topic(settings, mode),
+        partitions=settings.topics.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.sensors.add(guard.ExitOnSendError("floor"))
+    guard.drain_before_commit(app.producer)
+
+    if mode == "events":
+
+        @app.agent(topic)
+        async def floor(stream: faust.StreamT) -> None:
+            async for _event in stream.events():
+                pass
+
+    elif mode == "pure":
+        from framewatch import scope
+        from streams.processor import Processor
+
+        proc = Processor(settings)
+        states: dict[str, Any] = {}
+
+        @app.agent(topic)
+        async def floor_pure(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                sc = records.decode(event.value, Scores)
+                key = scope.stream(sc)
+                states[key] = proc.on_scores(states.get(key), sc).state
+
+    else:
+
+        @app.agent(topic)
+        async def floor_take(stream: faust.StreamT) -> None:
+            async for _batch in stream.take_events(*FLOOR_TAKE):
+                pass
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 
 class Decisions:
@@ -175,6 +248,8 @@ class Bench:
         self.produced = 0
         self.load0 = 0.0
         self.idle_cpu = 0.0  # CPU s a second the worker spends with nothing to do (timers)
+        self.sent_per_s = 0.0  # how fast the last backlog was produced here
+        self.shares: tuple[float | None, float | None] = (None, None)  # the last backlog's
         self.pid = 0
         self.admin: AIOKafkaAdminClient
         self.prod: AIOKafkaProducer
@@ -189,6 +264,16 @@ class Bench:
         others = [tp for tp in offs if tp.topic != self.topic]
         ends = await self.ends.end_offsets(others) if others else {}
         return self.produced - done + sum(ends[tp] - max(0, offs[tp].offset) for tp in others)
+
+    async def changelog_records(self) -> int:
+        """Records in every table's changelog so far (their end offsets): what table writes
+        cost the broker."""
+        tps = [
+            TopicPartition(name, p)
+            for name, parts in self.settings.topics.changelogs_all().items()
+            for p in range(parts)
+        ]
+        return sum((await self.ends.end_offsets(tps)).values())
 
     async def send(self, stream: str, value: bytes) -> None:
         await self.prod.send(self.topic, value, key=stream.encode())
@@ -248,22 +333,29 @@ class Bench:
         return round(max(0.0, cpu - self.idle_cpu * wall) * 1000 / n, 3)
 
     async def throughput(
-        self, n: int, worst: bool = False
+        self, n: int, worst: bool = False, tag: str = "tp:"
     ) -> tuple[float, float | None, float | None]:
         """records/s through a backlog of n, the worker's CPU ms per record, and that net of
         its idle cost."""
         print(f"backlog of {n} {'worst-case' if worst else 'mix'} records ...", file=sys.stderr)
         self.load0 = os.getloadavg()[0]
-        c0 = cpu_s(self.pid)
+        c0, s0 = cpu_s(self.pid), sched_s(self.pid)
         t0 = time.monotonic()
         for i in range(n):
             if worst:
                 sid, seq, cats = f"tpw:{i}", 0, {"child_safety.csam": 0.9}
             else:
-                sid, seq, cats, _ = mix("tp:", i, 100)
+                sid, seq, cats, _ = mix(tag, i, 100)
             await self.send(sid, _scores(sid, seq, account_of(sid), cats))
+        self.sent_per_s = n / (time.monotonic() - t0)  # a rate near this one is the producer's
         wall = await self.drained() - t0
-        c1 = cpu_s(self.pid)
+        c1, s1 = cpu_s(self.pid), sched_s(self.pid)
+        # per second of the backlog: on a CPU, and runnable but waiting for one
+        self.shares = (
+            (round((s1[0] - s0[0]) / wall, 2), round((s1[1] - s0[1]) / wall, 2))
+            if s0 and s1
+            else (None, None)
+        )
         if c0 is None or c1 is None:
             return n / wall, None, None
         return n / wall, round((c1 - c0) * 1000 / n, 3), self.net_ms(c1 - c0, wall, n)
@@ -317,8 +409,54 @@ class Bench:
             f"{tag}_latency_ms_p99": pct(0.99),
         }
 
+    async def floor(self, mode: str, n: int) -> dict[str, object]:
+        """The no-op floor worker through a backlog of n mix records, measured as phase 2."""
+        topic, group = floor_topic(self.settings, mode), f"{self.group}-floor-{mode}"
+        await kafkaio.create_topics(
+            self.settings, keys=["scores"], extra={topic: self.settings.topics.partitions}
+        )
+        saved = self.topic, self.group, self.produced, self.pid, self.idle_cpu
+        self.topic, self.group, self.produced = topic, group, 0
+        log = self.log.with_suffix(f".floor-{mode}.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEWATCH_")}
+        env.update(to_env(self.settings))
+        env.update(FRAMEWATCH_STREAMS__DATA_DIR=str(Path(tempfile.mkdtemp()) / "faust"))
+        prof = ["-m", "cProfile", "-o", f"{self.profile}.floor-{mode}"] if self.profile else []
+        proc = subprocess.Popen(
+            [sys.executable, *prof, str(Path(__file__).resolve()), "--floor-worker", mode],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = proc.pid
+        key = f"floor_{mode}"
+        try:
+            print(f"floor ({mode}): waiting for the no-op worker ...", file=sys.stderr)
+            sid, _, cats, _ = mix("flw:", 0, 1)
+            await self.send(sid, _scores(sid, 0, account_of(sid), cats))
+            await self.drained(120)
+            idle = await self.idle()
+            rps, cpu, net = await self.throughput(n, tag="fl:")
+            return {
+                f"{key}_records_per_s": round(rps, 1),
+                f"{key}_produced_per_s": round(self.sent_per_s, 1),
+                f"{key}_cpu_ms_per_record": cpu,
+                f"{key}_cpu_ms_per_record_net_of_idle": net,
+                f"{key}_idle_cpu_ms_per_s": idle,
+                f"{key}_load_avg_1m": round(self.load0, 2),
+                f"{key}_on_cpu_share": self.shares[0],
+                f"{key}_waiting_for_cpu_share": self.shares[1],
+            }
+        except Behind as exc:
+            print(f"floor ({mode}) stopped: {exc}", file=sys.stderr)
+            return {f"{key}_stopped": str(exc)}
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            self.topic, self.group, self.produced, self.pid, self.idle_cpu = saved
+
     async def run(
-        self, n: int, rate: int, seconds: float, worst_seconds: float
+        self, n: int, rate: int, seconds: float, worst_seconds: float, floor_n: int = 0
     ) -> dict[str, object]:
         """The phases against one worker (clients are made here: they need the loop)."""
         self.admin = AIOKafkaAdminClient(**kafkaio.client_config(self.settings))
@@ -337,11 +475,15 @@ class Bench:
             await self.warm_up()
             res["worker_idle_cpu_ms_per_s"] = await self.idle()
             res.update(await self.steady("mix", rate, seconds, worst=False))
+            logged = await self.changelog_records()
             rps, cpu, net = await self.throughput(n)
+            res["backlog_changelog_records"] = await self.changelog_records() - logged
             res.update(records=n, records_per_s=round(rps, 1), records_per_s_goal=RECORDS_GOAL)
             res["worker_cpu_ms_per_record"] = cpu
             res["worker_cpu_ms_per_record_net_of_idle"] = net
             res["backlog_load_avg_1m"] = round(self.load0, 2)
+            res["backlog_worker_on_cpu_share"] = self.shares[0]
+            res["backlog_worker_waiting_for_cpu_share"] = self.shares[1]
             rps, cpu, net = await self.throughput(n // 4, worst=True)
             res["worst_records_per_s"] = round(rps, 1)
             res["worst_worker_cpu_ms_per_record"] = cpu
@@ -354,6 +496,10 @@ class Bench:
         finally:
             worker.terminate()
             worker.wait(60)
+        try:
+            for mode in FLOOR_MODES if floor_n > 0 else ():
+                res.update(await self.floor(mode, floor_n))
+        finally:
             await self.ends.stop()
             await self.decisions.stop()
             await self.prod.stop()
@@ -363,6 +509,14 @@ class Bench:
         cpu = res.get("worker_cpu_ms_per_record_net_of_idle")
         # one core's worth of records at the measured CPU cost: what the worker could do alone
         res["records_per_s_cpu_bound"] = round(1000 / cpu) if cpu else None  # type: ignore[operator]
+        for mode in FLOOR_MODES:  # the worker as a share of the no-op Faust worker's ceiling
+            fl = res.get(f"floor_{mode}_records_per_s")
+            rps = res.get("records_per_s")
+            if fl and rps:
+                res[f"records_per_s_vs_floor_{mode}"] = round(rps / fl, 2)  # type: ignore[operator]
+            fc = res.get(f"floor_{mode}_cpu_ms_per_record_net_of_idle")
+            if fc:
+                res[f"floor_{mode}_records_per_s_cpu_bound"] = round(1000 / fc)  # type: ignore[operator]
         return res
 
 
@@ -381,8 +535,19 @@ def main() -> None:
         help="length of the worst-case latency phase (0: skip it); at 1,000/s it is several "
         "times what one worker can do, so it mostly measures a backlog",
     )
+    ap.add_argument(
+        "--floor-records",
+        type=int,
+        default=20000,
+        help="backlog size for the no-op Faust floor (0: skip it); larger than --records "
+        "because at the floor's rate the 0.5 s commit interval would weigh on a short backlog",
+    )
+    ap.add_argument("--floor-worker", choices=FLOOR_MODES, help=argparse.SUPPRESS)
     ap.add_argument("--profile", type=Path, help="run the worker under cProfile into this file")
     args = ap.parse_args()
+    if args.floor_worker:
+        floor_worker(args.floor_worker)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         base = load_settings()
         broker = KafkaBroker(
@@ -407,7 +572,7 @@ def main() -> None:
             prof = args.profile.resolve() if args.profile else None
             res = asyncio.run(
                 Bench(settings, log, prof).run(
-                    args.records, args.rate, args.seconds, args.worst_seconds
+                    args.records, args.rate, args.seconds, args.worst_seconds, args.floor_records
                 )
             )
         finally:

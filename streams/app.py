@@ -68,20 +68,25 @@ REDIS_ERRORS = Counter(
 )
 
 
-def keep(table: Any, key: str, value: Any, persist: bool) -> None:
+def keep(
+    table: Any, key: str, value: Any, persist: bool, writes: guard.DeferredWrites, tp: Any
+) -> None:
     """Set a table row; with ``persist`` False only in this worker's memory (or its local
-    store), with no changelog write: for a change a restart may forget (state.must_persist)."""
+    store), with no changelog write: for a change a restart may forget (state.must_persist).
+    A persisted change reaches the changelog at the next commit (``writes``; ``tp``: the
+    partition of the record that made it), once however often the row changed."""
     if persist:
-        table[key] = value
+        writes.set(table, tp, key, value)
     else:
         table.data[key] = value
 
 
-def build_app(settings: Settings) -> faust.App:
-    """A Faust app whose id, tables and internal topics all carry the topic prefix."""
+def app_config(settings: Settings) -> dict[str, Any]:
+    """The ``faust.App`` keyword arguments of the worker (broker, consumer, producer, commit
+    and serializer settings): also what benchmarks/streams.py's no-op floor worker runs with,
+    so its ceiling is the one this worker's agents work under."""
     t = settings.topics
-    app = faust.App(
-        t.app_id(),
+    return dict(
         **faust_broker_config(settings),
         store=settings.streams.table_store,
         datadir=str(settings.streams.data_dir / t.app_id()),
@@ -102,6 +107,12 @@ def build_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.streams.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.streams.session_timeout_s / 3),
     )
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A Faust app whose id, tables and internal topics all carry the topic prefix."""
+    t = settings.topics
+    app = faust.App(t.app_id(), **app_config(settings))
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     targets = {
         k: app.topic(t.name(k), **raw)
@@ -123,6 +134,7 @@ def build_app(settings: Settings) -> faust.App:
     app.sensors.add(guard.ExitOnSendError(STAGE))
     background = guard.Background(settings.streams.pin_concurrency)
     order = guard.contiguous(app)
+    writes = guard.deferred_writes(app)
     lag.install(
         app,
         STAGE,
@@ -177,10 +189,10 @@ def build_app(settings: Settings) -> faust.App:
         if pinned is not None:
             await send(pinned)
 
-    async def on_scores(sc: Scores) -> None:
+    async def on_scores(sc: Scores, tp: Any) -> None:
         skey = scope.stream(sc)
         res = proc.on_scores(state.get(skey), sc)
-        keep(state, skey, res.state, res.persist)
+        keep(state, skey, res.state, res.persist, writes, tp)
         for out in res.outputs:
             value = await send(out)
             if isinstance(out.record, Decision):
@@ -195,7 +207,7 @@ def build_app(settings: Settings) -> faust.App:
             await mark_hot(skey, True)
         if shadow_state is not None:  # the shadow policy: its own state, its own topic only
             shadow = proc.on_scores_shadow(shadow_state.get(skey), sc)
-            keep(shadow_state, skey, shadow.state, shadow.persist)
+            keep(shadow_state, skey, shadow.state, shadow.persist, writes, tp)
             for out in shadow.outputs:
                 await send(out)
 
@@ -210,9 +222,11 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(scores_topic)
     async def decide(stream: faust.StreamT) -> None:
+        decode = decoder(Scores)
         async for event in guard.in_order(app, settings, stream, order):
             scores_in.inc()
-            await failures.handle(event.message, decoder(Scores), on_scores)
+            tp = event.message.tp
+            await failures.handle(event.message, decode, lambda sc, tp=tp: on_scores(sc, tp))
 
     @app.agent(by_account)
     async def count(stream: faust.StreamT) -> None:
@@ -233,7 +247,7 @@ def build_app(settings: Settings) -> faust.App:
         pinner=pinner,
     )
     chain = add_audit_agents(app, settings, audit_in=audit_in, failures=failures, order=order)
-    guard.drain_before_commit(app.producer, background, chain.settle)
+    guard.drain_before_commit(app.producer, background, chain.settle, writes)
     return app
 
 

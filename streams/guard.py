@@ -12,6 +12,10 @@ Faust commits an offset after flushing the producer, with two gaps this module c
   without progress and ignores the message being handed over. Under load a commit then passes
   changelog writes still in the buffer, and a kill loses them: we saw a strike vanish from the
   ledger in tests/streams/test_two_workers.py. ``drain_before_commit`` makes the flush wait.
+- Stream states are written to their changelog once per commit, not once per record
+  (:class:`DeferredWrites`): the table's memory has every change at once, and the commit's
+  flush sends each changed row's value as it then is before it drains the producer, so no
+  commit passes a state change it covers.
 - Work an agent starts for a record and does not wait for (evidence pinning, on a thread off
   the decision path; audit links in flight, streams/audit_writer.py) must end, and its outputs
   be buffered, before that record's offset is committed: ``drain_before_commit`` also waits
@@ -91,18 +95,73 @@ class Background:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
+class DeferredWrites:
+    """Table rows changed since the last commit, written to their changelogs at the commit.
+
+    A stream's state changes on most frames of a stream going bad, and each change was one
+    changelog record (~1.8 KB of JSON) through the producer: now a row changed many times
+    between two commits costs one. ``set`` updates the table's memory at once, so the next
+    record reads the new state; ``flush`` (run by :func:`drain_before_commit` after Faust has
+    chosen the offsets to commit and before it drains the producer) sends each row's value as
+    it is then, so the commit never passes a change it covers, and a row another agent wrote
+    meanwhile (a review) is sent with that write in it. Rows of partitions this worker gives
+    away are dropped (``revoked``): Faust's revoke has already flushed and committed, and what
+    came later is replayed by the new owner.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+
+    def set(self, table: Any, tp: Any, key: Any, value: Any) -> None:
+        """Set ``table[key]`` in memory now and in its changelog at the next commit; ``tp`` is
+        the partition of the record that changed it (a table's changelog partition is its
+        source record's)."""
+        table.data[key] = value
+        self._rows[(id(table), key)] = (table, tp, key)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def flush(self) -> int:
+        """Hand every changed row to the producer (its buffer, as ``table[key] = value``
+        would); returns how many rows."""
+        rows, self._rows = self._rows, {}
+        for table, tp, key in rows.values():
+            if key in table.data:
+                table.send_changelog(tp.partition, key, table.data[key])
+        return len(rows)
+
+    def revoked(self, tps: Any) -> None:
+        """Forget the rows of partitions given away."""
+        gone = set(tps)
+        self._rows = {k: row for k, row in self._rows.items() if row[1] not in gone}
+
+
+def deferred_writes(app: Any) -> DeferredWrites:
+    """One ``DeferredWrites`` for the app, forgetting the rows of revoked partitions."""
+    writes = DeferredWrites()
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def _revoked(*args: Any, **kwargs: Any) -> None:
+        writes.revoked(args[-1] if args else kwargs.get("revoked", ()))
+
+    return writes
+
+
 def drain_before_commit(
     producer: Any,
     background: Background | None = None,
     settle: Callable[[], Awaitable[None]] | None = None,
+    writes: DeferredWrites | None = None,
 ) -> None:
     """Make ``producer.buffer.flush()`` (awaited before every commit and on every rebalance)
     return only once the ``background`` work has ended, ``settle`` has returned (the audit
-    chain: every link sent is acknowledged and its head saved) and every buffered message,
-    including the one being handed over, is with the Kafka producer."""
+    chain: every link sent is acknowledged and its head saved), the deferred table ``writes``
+    are sent and every buffered message, including the one being handed over, is with the
+    Kafka producer."""
     buf = producer.buffer
     if producer.app.conf.producer_threaded:
-        if background is not None or settle is not None:  # nothing would wait for them
+        if background is not None or settle is not None or writes is not None:
             raise RuntimeError("drain_before_commit needs Faust's default (unthreaded) producer")
         return  # a different buffer; not used by this worker
     orig_send = buf._send_pending
@@ -121,6 +180,8 @@ def drain_before_commit(
             await background.wait()  # its sends land in the buffer drained below
         if settle is not None:
             await settle()  # so do its table writes
+        if writes is not None:
+            writes.flush()  # into the buffer, drained below
         while buf.size or in_flight:
             if buf.state != "running":
                 raise RuntimeError(f"producer buffer stopped with {buf.size} messages unsent")

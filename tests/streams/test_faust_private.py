@@ -40,6 +40,7 @@ def test_consumer_has_what_the_offset_guard_uses(app: faust.App) -> None:
     assert hasattr(cons._unacked_messages, "discard"), "adapt streams/guard.in_order"
     assert inspect.iscoroutinefunction(cons.seek), "adapt streams/guard.in_order"
     assert hasattr(app.on_partitions_assigned, "connect"), "adapt streams/guard.contiguous"
+    assert hasattr(app.on_partitions_revoked, "connect"), "adapt streams/guard.deferred_writes"
 
 
 def test_what_the_audit_head_save_uses(app: faust.App) -> None:

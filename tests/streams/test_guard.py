@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 import faust
 import pytest
@@ -16,7 +17,7 @@ from framewatch import kafkaio
 from framewatch.kafkaio import create_topics
 from framewatch.settings import Settings
 from streams import guard
-from streams.app import build_app
+from streams.app import build_app, keep
 
 
 def test_failed_send_exits_the_worker(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
@@ -162,3 +163,41 @@ async def test_commit_flush_waits_for_the_audit_chain_to_settle() -> None:
     threaded = faust.App("settle-probe-2", broker="kafka://127.0.0.1:1", producer_threaded=True)
     with pytest.raises(RuntimeError, match="unthreaded"):  # nothing would wait: refuse
         guard.drain_before_commit(threaded.producer, None, settle)
+
+
+def _probe_table(app: faust.App) -> tuple[Any, list[tuple[int, str, object]]]:
+    table = app.Table("state-probe", default=None, key_type=str)
+    sent: list[tuple[int, str, object]] = []
+    table.send_changelog = lambda part, key, value, *a, **kw: sent.append((part, key, value))
+    return table, sent
+
+
+async def test_a_state_changed_on_every_frame_is_written_once_a_commit() -> None:
+    # a stream going bad changes its state on most frames: one changelog record per commit,
+    # carrying the last state, and sent before the commit's offsets go out
+    app = faust.App("deferred-probe", broker="kafka://127.0.0.1:1")
+    table, sent = _probe_table(app)
+    writes = guard.DeferredWrites()
+    guard.drain_before_commit(app.producer, writes=writes)
+    tp = TP("scores", 2)
+    for n in range(5):
+        keep(table, "t/s1", {"n": n}, True, writes, tp)
+        assert table.data["t/s1"] == {"n": n}  # the next record reads it at once
+    keep(table, "t/s2", {"n": 0}, False, writes, tp)  # quiet: memory only, as before
+    assert sent == []
+    await app.producer.buffer.flush()  # what Faust awaits before committing offsets
+    assert sent == [(2, "t/s1", {"n": 4})]
+    await app.producer.buffer.flush()
+    assert len(sent) == 1  # nothing changed since
+
+
+async def test_a_deferred_row_carries_a_later_write_and_forgets_given_away_partitions() -> None:
+    app = faust.App("deferred-probe-2", broker="kafka://127.0.0.1:1")
+    table, sent = _probe_table(app)
+    writes = guard.deferred_writes(app)
+    keep(table, "t/s1", {"v": "decided"}, True, writes, TP("scores", 0))
+    table.data["t/s1"] = {"v": "reviewed"}  # a review agent's write after it, same row
+    keep(table, "t/s2", {"v": "x"}, True, writes, TP("scores", 1))
+    await app.on_partitions_revoked.send({TP("scores", 1)})  # a rebalance gave partition 1 away
+    writes.flush()
+    assert sent == [(0, "t/s1", {"v": "reviewed"})]
