@@ -159,8 +159,12 @@ class Model:
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         if spec.colour == "RGB":
             img = img[:, :, ::-1]
-        x = img.astype(np.float32) * spec.scale
-        x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        # (pixel * scale - mean) / std as one multiply and one add per channel, in place: half
+        # the passes over the image (and no temporaries) of the formula written out
+        std = np.asarray(spec.std, np.float32)
+        x = np.empty(img.shape, np.float32)
+        np.multiply(img, np.float32(spec.scale) / std, out=x, casting="unsafe")
+        x += -np.asarray(spec.mean, np.float32) / std
         if spec.layout == "NCHW":
             x = x.transpose(2, 0, 1)
         return np.ascontiguousarray(x), scale
