@@ -23,6 +23,7 @@ one crop (no detection), and the words decide.
 from __future__ import annotations
 
 import difflib
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,6 +176,11 @@ class TextGate:
             return "read", None
         return ("reuse", last.found) if last.boxes else ("skip", None)
 
+    def phase(self, key: tuple[str, str]) -> int:
+        """Samples a stream's first read counts as already passed on its rule-3 clock
+        (0..every-1, the same for a stream on every scorer)."""
+        return zlib.crc32(repr(key).encode()) % self.every
+
     def known(self, key: tuple[str, str], bgr: np.ndarray) -> dict[Box, str]:
         """The boxes of the last read whose pixels still hold the words read there (a read
         of this sample keeps them instead of recognising them again)."""
@@ -222,9 +228,14 @@ class TextGate:
         sigs = [signature(g, b) for b in boxes]
         kept = [(b, s) for b, s in zip(boxes, sigs, strict=True) if s is not None]
         words = pdq.to_words([pdq_hex]) if pdq_hex else None
+        # a stream's first read starts its rule-3 clock at its own phase (0..every-1 samples
+        # already counted): streams that start together (a restart, a burst of go-lives)
+        # then read on different samples instead of all on the same one every `every`
+        # seconds, and no stream waits longer than `every` samples for its next read
+        since = 0 if key in self._last else self.phase(key)
         self._last[key] = _Last(
             words, found, [b for b, _ in kept], [s for _, s in kept],
-            [(lines or {}).get(b) for b, _ in kept],
+            [(lines or {}).get(b) for b, _ in kept], since,
         )  # fmt: skip
         self._last.move_to_end(key)
         while len(self._last) > self.max_streams:

@@ -97,7 +97,7 @@ def _found(
 
 
 def test_text_gate_reads_first_and_reuses_while_the_picture_is_the_same() -> None:
-    gate = _gate()
+    gate = _gate(every=1000)  # no periodic read in this test
     base, near, far = (
         bytes(32).hex(),
         (bytes([0b111]) + bytes(31)).hex(),
@@ -143,10 +143,37 @@ def test_text_gate_tells_a_new_picture_under_the_same_words_from_new_words() -> 
 
 def test_text_gate_reads_every_n_samples_when_none_was_found() -> None:
     gate = _gate(every=3)
-    empty = _caption("")
-    gate.remember(("t", "s"), None, empty, [], {})
-    plans = [gate.plan(("t", "s"), None, empty)[0] for _ in range(3)]
+    empty, key = _caption(""), ("t", "s")
+    gate.remember(key, None, empty, [], {})
+    first = 3 - gate.phase(key)  # the first period is shorter by the stream's phase
+    plans = [gate.plan(key, None, empty)[0] for _ in range(first)]
+    assert plans == ["skip"] * (first - 1) + ["read"]
+    gate.remember(key, None, empty, [], {})  # that read found nothing either
+    plans = [gate.plan(key, None, empty)[0] for _ in range(3)]
     assert plans == ["skip", "skip", "read"]  # new text anywhere is looked for every 3rd sample
+
+
+def test_streams_starting_together_read_on_different_samples() -> None:
+    """30 streams going live at once (a restart) spread their periodic reads over the
+    samples instead of all reading on the same one, and none waits more than every samples."""
+    gate = _gate(every=3)
+    empty = _caption("")
+    keys = [("t", f"s{i}") for i in range(30)]
+    for k in keys:
+        gate.remember(k, None, empty, [], {})
+    waited = dict.fromkeys(keys, 0)
+    reads_per_sample = []
+    for _ in range(6):
+        reads = 0
+        for k in keys:
+            waited[k] += 1
+            if gate.plan(k, None, empty)[0] == "read":
+                reads += 1
+                assert waited[k] <= 3, k
+                waited[k] = 0
+                gate.remember(k, None, empty, [], {})
+        reads_per_sample.append(reads)
+    assert sum(reads_per_sample) >= 60 and max(reads_per_sample) <= 15, reads_per_sample
 
 
 def _outlined(line: str, picture: int) -> np.ndarray:
