@@ -4,6 +4,8 @@ OCR costs 10-50x a classifier on CPU, and on-screen text (a caption, a handle, a
 persists for many samples. So per (tenant, stream) the gate keeps the last read: its PDQ, its
 findings and a small signature of every box text was found in. For each new sample:
 
+0. a new stream is first read on one of its first ``every`` samples, at its own phase
+   (:meth:`TextGate.phase`), so streams starting together do not all read at once;
 1. the picture is the same (PDQ within ``reuse_distance``): report the last findings;
 2. a box that held text changed (the caption changed or went): read now;
 3. ``every`` samples since the last read: read (new text may have appeared anywhere);
@@ -160,7 +162,12 @@ class TextGate:
         reads one crop (the OCR's recogniser) to tell a changed box from a changed picture."""
         last = self._last.get(key)
         if last is None:
-            return "read", None
+            wait = self.phase(key)
+            if wait == 0:
+                return "read", None
+            # nothing read yet: its clock reaches `every` (rule 3) after `wait` more samples
+            self._put(key, _Last(None, [], [], [], [], self.every - wait))
+            return "skip", None
         self._last.move_to_end(key)
         last.since += 1
         if (
@@ -177,8 +184,10 @@ class TextGate:
         return ("reuse", last.found) if last.boxes else ("skip", None)
 
     def phase(self, key: tuple[str, str]) -> int:
-        """Samples a stream's first read counts as already passed on its rule-3 clock
-        (0..every-1, the same for a stream on every scorer)."""
+        """Samples a new stream waits for its first read (0..every-1, the same for a stream on
+        every scorer): streams that start together (a scorer restart, a burst of go-lives)
+        then read on different samples, now and every ``every`` samples after, instead of all
+        on the same one; text is still seen within ``every`` samples, as rule 3 promises."""
         return zlib.crc32(repr(key).encode()) % self.every
 
     def known(self, key: tuple[str, str], bgr: np.ndarray) -> dict[Box, str]:
@@ -228,15 +237,13 @@ class TextGate:
         sigs = [signature(g, b) for b in boxes]
         kept = [(b, s) for b, s in zip(boxes, sigs, strict=True) if s is not None]
         words = pdq.to_words([pdq_hex]) if pdq_hex else None
-        # a stream's first read starts its rule-3 clock at its own phase (0..every-1 samples
-        # already counted): streams that start together (a restart, a burst of go-lives)
-        # then read on different samples instead of all on the same one every `every`
-        # seconds, and no stream waits longer than `every` samples for its next read
-        since = 0 if key in self._last else self.phase(key)
-        self._last[key] = _Last(
+        self._put(key, _Last(
             words, found, [b for b, _ in kept], [s for _, s in kept],
-            [(lines or {}).get(b) for b, _ in kept], since,
-        )  # fmt: skip
+            [(lines or {}).get(b) for b, _ in kept],
+        ))  # fmt: skip
+
+    def _put(self, key: tuple[str, str], last: _Last) -> None:
+        self._last[key] = last
         self._last.move_to_end(key)
         while len(self._last) > self.max_streams:
             self._last.popitem(last=False)

@@ -217,17 +217,19 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
     task = asyncio.create_task(svc.run())
     prod = kafkaio.producer(settings)
     await prod.start()
+    first = svc.text_gate.phase(("t1", "q"))  # a new stream's first read (textgate rule 0)
     try:
-        for seq in range(3):
+        for seq in range(first + 3):
             fr = _frame("q", seq, jpeg(f))
             await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"q")
-        got = await _read(settings, settings.topics.name("scores"), 3)
+        got = await _read(settings, settings.topics.name("scores"), first + 3)
     finally:
         await prod.stop()
         svc.stop()
         await task
     by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
-    for seq in range(3):  # the code stays on screen: every sample reports it
+    assert all(not by_seq[seq].text for seq in range(first))  # not read yet
+    for seq in range(first, first + 3):  # the code stays on screen: every sample reports it
         s = by_seq[seq]
         assert [(t.kind, t.text) for t in s.text if t.category] == [("qr", "https://t.example/x")]
         assert s.scores["spam.qr_code"] > 0.5 and s.models["spam.qr_code"].startswith("zxing-cpp")
