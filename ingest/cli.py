@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -123,6 +126,25 @@ def _dump_tasks() -> None:
     sys.stderr.flush()
 
 
+def exit_within(seconds: float, code: Callable[[], int]) -> threading.Timer:
+    """A watchdog: unless the process has exited ``seconds`` from now, print every thread's
+    stack and end it with ``code()``. A stream that has ended (or was told to stop) must not
+    hold its process, and so its supervisor, on a stuck clean-up; the stacks say where."""
+
+    def fire() -> None:
+        print(f"\nframewatch: ingest still running {seconds:g} s after its stream ended or "
+              "was stopped (ingest.stop_grace_s); every thread's stack:", file=sys.stderr)  # fmt: skip
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code())
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "serve":
         from ingest.serve import serve
@@ -149,13 +171,15 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         run = asyncio.current_task()
         signals = [0]
+        grace = settings.ingest.stop_grace_s
 
         def stop() -> None:
-            """The first SIGINT/SIGTERM ends the stream cleanly; a second one cancels the run
-            (whatever it waits on)."""
+            """The first SIGINT/SIGTERM ends the stream cleanly (within ingest.stop_grace_s);
+            a second one cancels the run (whatever it waits on)."""
             signals[0] += 1
             if signals[0] == 1:
                 ingester.stop()
+                exit_within(grace, lambda: 1 if outcome[0] is None else outcome[0])
             elif run is not None:
                 run.cancel()
 
@@ -186,8 +210,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             )
         if summary.error:
             print(f"framewatch: error: {summary.error}", file=sys.stderr)
+        sys.stdout.flush()  # the summary is out even if the teardown below is cut short
+        outcome[0] = code
+        # the event loop's teardown (cancelling what is left, joining its executor) and the
+        # interpreter's must not hold a finished stream's process either
+        exit_within(grace, lambda: code)
         return code
 
+    outcome: list[int | None] = [None]  # main's exit code, once the stream is over
     return asyncio.run(main())
 
 

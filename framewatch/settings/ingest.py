@@ -95,6 +95,11 @@ class IngestSettings(BaseModel):
     broker_wait_s: float = Field(
         60.0, ge=0, description="at start, wait this long for an unreachable Kafka before failing"
     )
+    stop_grace_s: float = Field(
+        15.0, gt=0, description="`framewatch ingest` exits at most this long after a stop "
+        "signal, or after its stream ended: past it, it prints every thread's stack and exits "
+        "(0 if the stream had ended cleanly, 1 if not) instead of waiting on a stuck clean-up"
+    )  # fmt: skip
     queue_size: int = Field(64, ge=1, description="sampled frames buffered before Kafka")
     position_save_s: float = Field(
         1.0, gt=0, description="how often a stream's position (seq, pts, dedup) goes to Redis"

@@ -128,3 +128,18 @@ async def test_start_at_holds_a_realtime_stream_until_then(
     assert proc.returncode == 0, err.decode()[-2000:]
     frames = await consume(settings, "frames", 1)
     assert frames and min(f.captured_at for f in frames) >= start_at - 0.05  # type: ignore[attr-defined]
+
+
+def test_a_stuck_clean_up_cannot_hold_the_process() -> None:
+    """Past its grace the watchdog prints every thread's stack (where it was stuck) and ends
+    the process with the code it was given, whatever the process waits on."""
+    code = (
+        "import time; from ingest.cli import exit_within\n"
+        "exit_within(0.5, lambda: 0)\n"
+        "def stuck_in_clean_up():\n    time.sleep(60)\n"
+        "stuck_in_clean_up()\n"
+    )
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and time.monotonic() - t0 < 20
+    assert "ingest.stop_grace_s" in done.stderr and "stuck_in_clean_up" in done.stderr
