@@ -84,6 +84,13 @@ class Model:
         self.ref = manifest.ref
         path: Path = registry.onnx_path(manifest)
         self._threads = (intra_op_threads, spin_wait)
+        # (pixel * scale - mean) / std as one multiply-add per channel (preprocess; a head
+        # reads no image)
+        if manifest.head_of is None:
+            spec = manifest.image_input
+            std = np.asarray(spec.std, np.float32)
+            self._gain = np.float32(spec.scale) / std
+            self._offset = -np.asarray(spec.mean, np.float32) / std
         opts = self.session_options()
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
@@ -161,10 +168,9 @@ class Model:
             img = img[:, :, ::-1]
         # (pixel * scale - mean) / std as one multiply and one add per channel, in place: half
         # the passes over the image (and no temporaries) of the formula written out
-        std = np.asarray(spec.std, np.float32)
         x = np.empty(img.shape, np.float32)
-        np.multiply(img, np.float32(spec.scale) / std, out=x, casting="unsafe")
-        x += -np.asarray(spec.mean, np.float32) / std
+        np.multiply(img, self._gain, out=x, casting="unsafe")
+        x += self._offset
         if spec.layout == "NCHW":
             x = x.transpose(2, 0, 1)
         return np.ascontiguousarray(x), scale

@@ -100,9 +100,7 @@ def same_strokes(now: np.ndarray, then: np.ndarray) -> bool:
     was = strokes(then)
     if was.mean() < MIN_STROKES:
         return False
-    is_now = strokes(now)
-    if is_now.shape != was.shape:
-        return False
+    is_now = strokes(now)  # same shape: same_box_pixels resized it
     union = int((was | is_now).sum())
     return union > 0 and (was & is_now).sum() / union >= STROKE_OVERLAP
 

@@ -119,9 +119,6 @@ class DeferredWrites:
         table.data[key] = value
         self._rows[(id(table), key)] = (table, tp, key)
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def flush(self) -> int:
         """Hand every changed row to the producer (its buffer, as ``table[key] = value``
         would); returns how many rows."""
