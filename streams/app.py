@@ -134,6 +134,7 @@ def build_app(settings: Settings) -> faust.App:
     app.sensors.add(guard.ExitOnSendError(STAGE))
     background = guard.Background(settings.streams.pin_concurrency)
     order = guard.contiguous(app)
+    guard.watch_stalls(app, settings, order)
     writes = guard.deferred_writes(app)
     lag.install(
         app,

@@ -101,6 +101,14 @@ class StreamsSettings(BaseModel):
         description="also commit after this many records between intervals; Faust commits "
         "inline, stalling the consumer for a producer flush + commit round trip, so keep it high",
     )
+    stall_s: float = Field(
+        5.0,
+        gt=0,
+        description="an agent that has waited this long for its next record while its "
+        "partition holds records past the last one it got is handed them from the broker "
+        "(Faust can move past records it fetched during a rebalance without delivering them; "
+        "no later record would show the gap). Checked every stall_s",
+    )
     commit_interval_s: float = Field(
         0.5, gt=0, description="commit offsets this often (after flushing the outputs)"
     )

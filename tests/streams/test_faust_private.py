@@ -41,6 +41,9 @@ def test_consumer_has_what_the_offset_guard_uses(app: faust.App) -> None:
     assert inspect.iscoroutinefunction(cons.seek), "adapt streams/guard.in_order"
     assert hasattr(app.on_partitions_assigned, "connect"), "adapt streams/guard.contiguous"
     assert hasattr(app.on_partitions_revoked, "connect"), "adapt streams/guard.deferred_writes"
+    assert hasattr(app.on_rebalance_complete, "connect"), "adapt streams/guard.contiguous"
+    assert hasattr(app, "rebalancing") and hasattr(cons, "flow_active"), "adapt watch_stalls"
+    assert hasattr(app.topics, "on_message"), "adapt streams/guard.watch_stalls"
 
 
 def test_what_the_audit_head_save_uses(app: faust.App) -> None:

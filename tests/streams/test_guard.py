@@ -108,6 +108,29 @@ def test_the_first_record_after_a_rebalance_is_checked_against_the_commit() -> N
     assert not order.check(tp, 9, committed=12)
 
 
+def test_an_idle_agent_with_records_left_in_its_partition_is_stalled() -> None:
+    tp, other = TP("scores", 0), TP("scores", 1)
+    order = guard.Contiguous(expected={tp: 7})
+    ends = {tp: 9, other: 5}.get
+    committed = {tp: 5, other: 5}
+    assert not order.stalled([tp], ends, committed, now=10.0, stall_s=1.0)  # agent busy
+    order.waiting["scores"] = 9.5
+    assert not order.stalled([tp], ends, committed, now=10.0, stall_s=1.0)  # just asked
+    order.waiting["scores"] = 8.0  # waited 2 s while offsets 7 and 8 are in the partition
+    assert order.stalled([tp, other], ends, committed, now=10.0, stall_s=1.0) == {tp: range(7, 9)}
+    order.reset()  # after a rebalance: from the commit
+    assert order.stalled([tp], ends, committed, now=10.0, stall_s=1.0) == {tp: range(5, 9)}
+    assert not order.stalled([tp], {tp: 5}.get, committed, now=10.0, stall_s=1.0)  # all got
+    never = {tp: None}  # never committed: from the start (Kafka reads on from the log start)
+    assert order.stalled([tp], ends, never, now=10.0, stall_s=1.0) == {tp: range(0, 9)}
+    assert order.stalled([tp], ends, committed, 10.0, 1.0, most=2) == {tp: range(5, 7)}
+    order.rewait(9.5)  # a rebalance just ended: Faust fetches the partition again itself
+    assert not order.stalled([tp], ends, committed, now=10.0, stall_s=1.0)
+    assert order.stalled([tp], ends, committed, now=10.6, stall_s=1.0) == {tp: range(5, 9)}
+    assert not order.stalled([tp], {}.get, committed, now=10.0, stall_s=1.0)  # end unknown
+    assert not order.stalled([TP("audit", 0)], ends, {}, now=10.0, stall_s=1.0)  # no agent
+
+
 @pytest.mark.integration
 async def test_records_faust_skipped_are_read_from_the_broker_in_order(
     make_settings: Callable[..., Settings],

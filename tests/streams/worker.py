@@ -34,20 +34,28 @@ def env_for(settings: Settings, data_dir: Path, metrics_port: int = 0) -> dict[s
 
 class Worker:
     """`python -m framewatch.cli streams worker` with the test's settings (metrics_port > 0
-    serves its /metrics there)."""
+    serves its /metrics there; ``module``: another entry point, ``env``: added to its
+    environment)."""
 
     def __init__(
-        self, settings: Settings, data_dir: Path, log: Path, metrics_port: int = 0
+        self,
+        settings: Settings,
+        data_dir: Path,
+        log: Path,
+        metrics_port: int = 0,
+        module: str = "framewatch.cli",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.settings, self.data_dir, self.log = settings, data_dir, log
         self.metrics_port = metrics_port
+        self.module, self.env = module, env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         fh = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "framewatch.cli", "streams", "worker"],
-            env=env_for(self.settings, self.data_dir, self.metrics_port),
+            [sys.executable, "-m", self.module, "streams", "worker"],
+            env={**env_for(self.settings, self.data_dir, self.metrics_port), **self.env},
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
