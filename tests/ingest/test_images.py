@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devkit.testdata import video
 from framewatch import images
 from framewatch.pdq import hash_rgb
 from ingest import framedata
@@ -55,6 +56,22 @@ def test_thumbnail_short_side_never_upscaled() -> None:
     assert img.size == (683, 384)
     small = np.zeros((100, 200, 3), np.uint8)
     assert Image.open(io.BytesIO(framedata.thumbnail_jpeg(small, 384))).size == (200, 100)
+
+
+@pytest.mark.parametrize(
+    "name", ["doorknob-hd-no-bar.mp4", "chair-orig-22-sd-bar.mp4", "pattern-hd-no-bar.mp4"]
+)
+def test_a_video_frames_thumbnail_shows_the_frame(name: str) -> None:
+    """Scaled in YUV, then converted: the same picture as shrinking the frame's RGB copy."""
+    import av
+
+    with av.open(str(video(name))) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 20)
+    got = Image.open(io.BytesIO(framedata.frame_thumbnail_jpeg(frame, 384)))
+    want = Image.open(io.BytesIO(framedata.thumbnail_jpeg(frame.to_ndarray(format="rgb24"), 384)))
+    assert got.size == want.size and min(got.size) == min(384, frame.height)
+    diff = np.abs(np.asarray(got, np.int16) - np.asarray(want, np.int16))
+    assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 12, (diff.mean(), diff.max())
 
 
 def test_pdq_is_256_bit_hex_and_flat_frames_have_low_quality() -> None:
