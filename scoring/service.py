@@ -221,7 +221,12 @@ class ScoringService:
             await asyncio.wait([before])  # its failure is run()'s to raise, not this frame's
         if ready is None:
             return
-        await (await self._emit(producer, *ready))
+        frame, scores, h, img = ready
+        if self.settings.scoring.text_every:
+            # after the stream's previous frame: the text gate counts and compares a stream's
+            # samples in their order, which batches side by side (or a cache hit) may not keep
+            scores = await self._with_text(frame, scores, h, img)
+        await (await self._emit(producer, frame, scores, h, img if self.shadow else None))
         RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
         self.processed += 1
 
@@ -249,7 +254,7 @@ class ScoringService:
     async def _score(
         self, msg: ConsumerRecord
     ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
-        """Decode, score (cache or batch) and read text of one frame; None if dead-lettered."""
+        """Decode and score (cache or batch) one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
         return await self.failures.handle(
             msg, decoder(records.Frame), lambda frame: self._score_frame(msg, frame)
@@ -273,10 +278,7 @@ class ScoringService:
         scores = to_scores(frame, scored, h, q)
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
-        sc = self.settings.scoring
-        if sc.text_every:
-            scores = await self._with_text(frame, scores, h, img)
-        return frame, scores, h, img if self.shadow else None  # the shadow scores it too
+        return frame, scores, h, img  # text reading and the shadow use the decoded image
 
     async def _emit(
         self, producer: AIOKafkaProducer, frame: records.Frame, scores: records.Scores,

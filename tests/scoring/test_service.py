@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -234,6 +235,47 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
         assert [(t.kind, t.text) for t in s.text if t.category] == [("qr", "https://t.example/x")]
         assert s.scores["spam.qr_code"] > 0.5 and s.models["spam.qr_code"].startswith("zxing-cpp")
     assert len(reads) == 1  # its box did not change: one read (PDQ reuse is off here)
+
+
+async def test_text_is_planned_in_frame_order_when_frames_finish_out_of_order(
+    make_settings,
+) -> None:  # type: ignore[no-untyped-def]
+    """The text gate counts a stream's samples: with batches side by side a later frame can
+    finish first, and then took the read and handed its text to the frame before it."""
+    import zxingcpp
+
+    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
+                                      "text_every": 3, "text_reuse_distance": -1,
+                                      "score_cache_ttl_s": 0})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    f = frames("pattern-hd-no-bar.mp4", count=1)[0].copy()
+    qr = np.asarray(zxingcpp.create_barcode("https://t.example/x", zxingcpp.BarcodeFormat.QRCode)
+                    .to_image(scale=5))  # fmt: skip
+    f[20 : 20 + qr.shape[0], 20 : 20 + qr.shape[1]] = cv2.cvtColor(qr, cv2.COLOR_GRAY2BGR)
+    svc = ScoringService(settings)
+    stream = next(s for s in (f"o{i}" for i in range(50)) if svc.text_gate.phase(("t1", s)) == 2)
+    submit = svc.batcher.submit
+
+    async def slow_second(frame: records.Frame) -> Any:  # seq 1 finishes after seq 2
+        if frame.seq == 1:
+            await asyncio.sleep(1.5)
+        return await submit(frame)
+
+    svc.batcher.submit = slow_second  # type: ignore[method-assign]
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for seq in range(4):
+            fr = _frame(stream, seq, jpeg(f))
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"o")
+        got = await _read(settings, settings.topics.name("scores"), 4)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    assert [bool(by_seq[seq].text) for seq in range(4)] == [False, False, True, True]
 
 
 def _overlay(f: np.ndarray, line: str) -> np.ndarray:
