@@ -199,7 +199,9 @@ async def test_same_picture_is_scored_once_then_served_from_the_cache(make_setti
     assert svc.batcher.batches == 1
 
 
-async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(make_settings) -> None:  # type: ignore[no-untyped-def]
+async def _qr_scorer(make_settings) -> tuple[Any, ScoringService, np.ndarray]:  # type: ignore[no-untyped-def]
+    """A scorer reading text on every 3rd sample (no PDQ reuse, no cache) and a sample frame
+    with a QR code on it."""
     import zxingcpp
 
     settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
@@ -210,7 +212,11 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
     qr = np.asarray(zxingcpp.create_barcode("https://t.example/x", zxingcpp.BarcodeFormat.QRCode)
                     .to_image(scale=5))  # fmt: skip
     f[20 : 20 + qr.shape[0], 20 : 20 + qr.shape[1]] = cv2.cvtColor(qr, cv2.COLOR_GRAY2BGR)
-    svc = ScoringService(settings)
+    return settings, ScoringService(settings), f
+
+
+async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings, svc, f = await _qr_scorer(make_settings)
     assert svc.ocr is not None
     reads: list[int] = []
     read = svc.ocr.lines
@@ -242,17 +248,7 @@ async def test_text_is_planned_in_frame_order_when_frames_finish_out_of_order(
 ) -> None:  # type: ignore[no-untyped-def]
     """The text gate counts a stream's samples: with batches side by side a later frame can
     finish first, and then took the read and handed its text to the frame before it."""
-    import zxingcpp
-
-    settings = make_settings(scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"],
-                                      "text_every": 3, "text_reuse_distance": -1,
-                                      "score_cache_ttl_s": 0})  # fmt: skip
-    await kafkaio.create_topics(settings)
-    f = frames("pattern-hd-no-bar.mp4", count=1)[0].copy()
-    qr = np.asarray(zxingcpp.create_barcode("https://t.example/x", zxingcpp.BarcodeFormat.QRCode)
-                    .to_image(scale=5))  # fmt: skip
-    f[20 : 20 + qr.shape[0], 20 : 20 + qr.shape[1]] = cv2.cvtColor(qr, cv2.COLOR_GRAY2BGR)
-    svc = ScoringService(settings)
+    settings, svc, f = await _qr_scorer(make_settings)
     stream = next(s for s in (f"o{i}" for i in range(50)) if svc.text_gate.phase(("t1", s)) == 2)
     submit = svc.batcher.submit
 
