@@ -199,6 +199,29 @@ async def test_same_picture_is_scored_once_then_served_from_the_cache(make_setti
     assert svc.batcher.batches == 1
 
 
+async def _through(
+    settings: Settings,
+    svc: ScoringService,
+    key: bytes,
+    sent: list[records.Frame],
+    timeout: float = 30,
+) -> dict[int, records.Scores]:
+    """Run the scorer, send one stream's frames (``key``), stop it once their Scores are out:
+    those Scores by seq."""
+    task = asyncio.create_task(svc.run())
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    try:
+        for fr in sent:
+            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=key)
+        got = await _read(settings, settings.topics.name("scores"), len(sent), timeout=timeout)
+    finally:
+        await prod.stop()
+        svc.stop()
+        await task
+    return {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+
+
 async def _qr_scorer(make_settings) -> tuple[Any, ScoringService, np.ndarray]:  # type: ignore[no-untyped-def]
     """A scorer reading text on every 3rd sample (no PDQ reuse, no cache) and a sample frame
     with a QR code on it."""
@@ -221,20 +244,10 @@ async def test_a_qr_code_on_screen_is_read_once_and_reported_on_every_sample(mak
     reads: list[int] = []
     read = svc.ocr.lines
     svc.ocr.lines = lambda bgr, known=None: reads.append(1) or read(bgr, known)  # type: ignore[method-assign]
-    task = asyncio.create_task(svc.run())
-    prod = kafkaio.producer(settings)
-    await prod.start()
     first = svc.text_gate.phase(("t1", "q"))  # a new stream's first read (textgate rule 0)
-    try:
-        for seq in range(first + 3):
-            fr = _frame("q", seq, jpeg(f))
-            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"q")
-        got = await _read(settings, settings.topics.name("scores"), first + 3)
-    finally:
-        await prod.stop()
-        svc.stop()
-        await task
-    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    by_seq = await _through(
+        settings, svc, b"q", [_frame("q", i, jpeg(f)) for i in range(first + 3)]
+    )
     assert all(not by_seq[seq].text for seq in range(first))  # not read yet
     for seq in range(first, first + 3):  # the code stays on screen: every sample reports it
         s = by_seq[seq]
@@ -258,19 +271,7 @@ async def test_text_is_planned_in_frame_order_when_frames_finish_out_of_order(
         return await submit(frame)
 
     svc.batcher.submit = slow_second  # type: ignore[method-assign]
-    task = asyncio.create_task(svc.run())
-    prod = kafkaio.producer(settings)
-    await prod.start()
-    try:
-        for seq in range(4):
-            fr = _frame(stream, seq, jpeg(f))
-            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"o")
-        got = await _read(settings, settings.topics.name("scores"), 4)
-    finally:
-        await prod.stop()
-        svc.stop()
-        await task
-    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    by_seq = await _through(settings, svc, b"o", [_frame(stream, i, jpeg(f)) for i in range(4)])
     assert [bool(by_seq[seq].text) for seq in range(4)] == [False, False, True, True]
 
 
@@ -303,19 +304,11 @@ async def test_static_text_is_read_once_and_reported_on_every_frame(make_setting
     calls: list[int] = []
     read = svc.ocr.lines
     svc.ocr.lines = lambda bgr, known=None: calls.append(bgr.shape[1]) or read(bgr, known)  # type: ignore[method-assign]
-    task = asyncio.create_task(svc.run())
-    prod = kafkaio.producer(settings)
-    await prod.start()
-    try:
-        for seq, (j, h) in enumerate(zip(jpegs, hashes, strict=True)):
-            fr = _frame("ocr", seq, j).model_copy(update={"pdq": h, "width": 854, "height": 480})
-            await prod.send_and_wait(settings.topics.name("frames"), records.encode(fr), key=b"ocr")
-        got = await _read(settings, settings.topics.name("scores"), 4, timeout=120)
-    finally:
-        await prod.stop()
-        svc.stop()
-        await task
-    by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    sent = [
+        _frame("ocr", seq, j).model_copy(update={"pdq": h, "width": 854, "height": 480})
+        for seq, (j, h) in enumerate(zip(jpegs, hashes, strict=True))
+    ]
+    by_seq = await _through(settings, svc, b"ocr", sent, timeout=120)
     for seq in range(3):
         assert "spam.solicitation" in {t.category for t in by_seq[seq].text}, by_seq[seq].text
         assert by_seq[seq].scores["spam.solicitation"] > 0.5
