@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -188,7 +189,8 @@ class BankStore:
         if not chunks:
             return BankIndex.empty()
         return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
-                         np.concatenate(rows_thr), entries)  # fmt: skip
+                         np.concatenate(rows_thr), entries,
+                         self.s.scoring.bank_index_threads or os.cpu_count() or 1)  # fmt: skip
 
 
 async def watch(
@@ -245,8 +247,8 @@ class BankIndex:
     """Every banked hash in one multi-index (:mod:`scoring.hashindex`): exact, sub-linear lookups."""
 
     def __init__(self, words: np.ndarray, row_entry: np.ndarray, row_thr: np.ndarray,
-                 entries: list[tuple[Bank, str, str]]) -> None:  # fmt: skip
-        self.hashes = HammingIndex(words)
+                 entries: list[tuple[Bank, str, str]], threads: int = 1) -> None:  # fmt: skip
+        self.hashes = HammingIndex(words, threads)
         self.max_thr = int(row_thr.max()) if len(row_thr) else 0
         self.row_entry = row_entry
         self.row_thr = row_thr

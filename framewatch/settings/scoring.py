@@ -95,6 +95,10 @@ class ScoringSettings(BaseModel):
         0.5, gt=0, description="frame interval when banking a video"
     )
     bank_min_quality: int = Field(50, ge=0, le=100, description="PDQ quality a banked frame needs")
+    bank_index_threads: int = Field(
+        2, ge=0, description="threads building the hash index when banks (re)load (0: one per "
+        "core): two halve a 10M-hash load; each holds about 40 bytes a hash while it builds"
+    )  # fmt: skip
     video_window: int = Field(10, ge=1, description="recent frames of a stream checked for a video")
     video_min_frames: int = Field(
         3, ge=1, description="frames in the window that must match one video entry to count"
