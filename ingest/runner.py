@@ -141,6 +141,7 @@ class StreamIngester:
             read_timeout_s=cfg.read_timeout_s,
             threads=cfg.decode_threads,
             skip_nonref=cfg.decode_skip_nonref,
+            skip_loop_filter=cfg.keyframe_skip_loop_filter,
             sample_fps=max(self.engine.base_fps, cfg.hot_fps),
             options={**(plan.options if plan else {}), **(self.source_options or {})},
             label=self.label,

@@ -56,6 +56,7 @@ class VideoSource:
         options: dict[str, str] | None = None,
         threads: int = 0,
         skip_nonref: bool = False,
+        skip_loop_filter: bool = False,
         sample_fps: float | None = None,
         container: av.container.InputContainer | None = None,
         end_on_read_error: bool = False,
@@ -70,6 +71,7 @@ class VideoSource:
         self.options = dict(options or {})
         self.threads = threads  # decoder threads, 0: FFmpeg's choice
         self.skip_nonref = skip_nonref  # ingest.decode_skip_nonref: leave out unreferenced frames
+        self.skip_loop_filter = skip_loop_filter  # ingest.keyframe_skip_loop_filter
         self.sample_fps = sample_fps  # the highest rate frames are sampled at (None: unknown)
         self.decode_errors = 0
         self.fps: float | None = None
@@ -134,6 +136,10 @@ class VideoSource:
         stream.codec_context.thread_count = self.threads
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+            if self.skip_loop_filter:
+                # no frame is decoded from a keyframe here, so an unfiltered one drifts nowhere
+                opts = dict(stream.codec_context.options)
+                stream.codec_context.options = {**opts, "skip_loop_filter": "all"}
         elif self.skip_nonref and self._sparse_sampling():
             # frames no other frame refers to (most B-frames) are never reconstructed: the rest
             # decode exactly as before, the sampler takes the next frame when one is missing

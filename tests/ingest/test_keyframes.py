@@ -1,5 +1,6 @@
 """Keyframe mode: non-key packets never reach the decoder, keyframes that would not become
-samples are not decoded either, and the keyframes are unchanged."""
+samples are not decoded either, and the keyframes are unchanged (or, without the deblocking
+filter, within a few PDQ bits)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from framewatch.settings import load_settings
+from ingest import framedata
 from ingest.engine import SampleEngine, StreamMeta
 from ingest.source import VideoSource
 from tests.ingest.helpers import video
@@ -66,3 +68,25 @@ def test_keyframes_not_due_are_not_decoded_and_samples_are_unchanged(tmp_path: P
     assert sampled_skipping == sampled and len(sampled) >= 6  # one a second, as before
     # only keyframes that became samples, and the few in the decoder before its first frame
     assert len(sampled) <= decoded <= len(sampled) + 3 and decoded < all_keys / 2
+
+
+@pytest.mark.parametrize("name", ["chair-orig-22-sd-bar.mp4", "pattern-hd-no-bar.mp4"])
+def test_unfiltered_keyframes_hash_within_a_few_bits_of_the_filtered_ones(name: str) -> None:
+    """ingest.keyframe_skip_loop_filter (on by default) really leaves the deblocking out (the
+    pictures differ), and what a bank match sees barely moves: PDQ within 8 bits."""
+    assert load_settings().ingest.keyframe_skip_loop_filter
+
+    def keyframes(unfiltered: bool) -> list[av.VideoFrame]:
+        with VideoSource(str(video(name)), threads=1, keyframes_only=True,
+                         skip_loop_filter=unfiltered) as src:  # fmt: skip
+            return [df.frame for df in src.frames()]
+
+    filtered, unfiltered = keyframes(False), keyframes(True)
+    assert len(filtered) == len(unfiltered) > 1
+    changed = 0
+    for a, b in zip(filtered, unfiltered, strict=True):
+        ga, gb = a.to_ndarray(format="gray"), b.to_ndarray(format="gray")
+        changed += not np.array_equal(ga, gb)
+        bits = bin(int(framedata.frame_pdq(a)[0], 16) ^ int(framedata.frame_pdq(b)[0], 16))
+        assert bits.count("1") <= 8, name
+    assert changed == len(filtered)
