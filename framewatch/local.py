@@ -151,8 +151,10 @@ class _LocalServer:
         _wait_port(self.port, proc.pid, timeout, self.name, self.log)
 
     def stop(self, keep_data: bool = True) -> None:
+        """Stop cleanly, or, when its data is thrown away anyway, at once: a broker that has
+        served a test session's thousands of partitions took 26 s to shut down cleanly."""
         if self.pid:
-            _stop_pid(self.pid)
+            (_stop_pid if keep_data else _kill_pid)(self.pid)
             self.pid = None
         if not keep_data:
             shutil.rmtree(self.dir, ignore_errors=True)
