@@ -118,12 +118,8 @@ def main() -> None:
         "keyframe": lambda: stats.__setitem__("keyframe", pipeline(True)),
         "keyframe_decode": lambda: ceiling(True),
     })  # fmt: skip
-    t_every, t_full, t_key, t_key_decode = (
-        t["every"],
-        t["full"],
-        t["keyframe"],
-        t["keyframe_decode"],
-    )
+    t_every, t_full, t_key, t_key_decode = (t[k] for k in ("every", "full", "keyframe",
+                                                            "keyframe_decode"))  # fmt: skip
     t_ceiling = t["ceiling"] if skip else t_every
     ceil_spc = seconds / t_ceiling
     full_spc = seconds / t_full

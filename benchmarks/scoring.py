@@ -135,7 +135,7 @@ def match_p99(n: int, queries: int = 200) -> dict[str, float]:
     bank = Bank("b", 31, "review", "known_bad.review_bank")
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    threads = load_settings().scoring.bank_index_threads or os.cpu_count() or 1  # as a load
+    threads = load_settings().scoring.bank_index_threads  # built as a bank reload builds it
     idx = BankIndex(words, np.zeros(n, np.int32), np.full(n, 31, np.uint16), [(bank, "e", "hash")],
                     threads)  # fmt: skip
     build_s = time.perf_counter() - t0

@@ -138,8 +138,8 @@ class VideoSource:
             stream.codec_context.skip_frame = "NONKEY"
             if self.skip_loop_filter:
                 # no frame is decoded from a keyframe here, so an unfiltered one drifts nowhere
-                opts = dict(stream.codec_context.options)
-                stream.codec_context.options = {**opts, "skip_loop_filter": "all"}
+                ctx = stream.codec_context
+                ctx.options = {**ctx.options, "skip_loop_filter": "all"}
         elif self.skip_nonref and self._sparse_sampling():
             # frames no other frame refers to (most B-frames) are never reconstructed: the rest
             # decode exactly as before, the sampler takes the next frame when one is missing

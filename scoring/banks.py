@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -190,7 +189,7 @@ class BankStore:
             return BankIndex.empty()
         return BankIndex(np.concatenate(chunks), np.concatenate(rows_entry),
                          np.concatenate(rows_thr), entries,
-                         self.s.scoring.bank_index_threads or os.cpu_count() or 1)  # fmt: skip
+                         self.s.scoring.bank_index_threads)  # fmt: skip
 
 
 async def watch(
