@@ -45,6 +45,8 @@ from ingest.state import SourceState, SourceStatus, TransitionError
 log = logging.getLogger(__name__)
 
 _DONE = object()
+# Redis calls for hints and positions fail fast: they must not hold up frames while it is down
+REDIS_TIMEOUT_S = 2.0
 
 
 class _Ended(Exception):
@@ -100,6 +102,7 @@ class StreamIngester:
         realtime: bool = False,
         producer: AIOKafkaProducer | None = None,
         on_progress: Callable[[Counts, float], None] | None = None,
+        on_end: Callable[[], None] | None = None,
         source_options: dict[str, str] | None = None,
         opened: VideoSource | None = None,
     ) -> None:
@@ -112,6 +115,9 @@ class StreamIngester:
         self._producer = producer
         self._own_producer = producer is None
         self.on_progress = on_progress
+        # called once the stream is over (ended, failed or stopped), before run()'s clean-up:
+        # the CLI arms its exit watchdog there, so a stuck clean-up cannot hold the process
+        self.on_end = on_end
         self.source_options = source_options
         # a source accepted by a listener: read once, never reconnect, no SSRF check
         self.opened = opened
@@ -287,7 +293,9 @@ class StreamIngester:
         """Save the position of the last acknowledged frame every position_save_s."""
         saved: Position | None = None
         try:
-            while True:
+            # ends on stop, not only on cancel: a Redis client under load lost the cancel of a
+            # save in flight once, and the stream's process never ended (test_position.py)
+            while not self._stop.is_set():
                 await asyncio.sleep(self.settings.ingest.position_save_s)
                 if self._sent is not None and self._sent is not saved:
                     saved = self._sent
@@ -352,8 +360,7 @@ class StreamIngester:
             await self._start_producer(producer)
         topic = self.settings.topics.name("frames")
         key = scope.key(self.meta.tenant, self.meta.stream_id).encode()
-        # fail fast: hints and positions must not hold up frames while Redis is down
-        client = redisio.async_client(self.settings, socket_timeout=2)
+        client = redisio.async_client(self.settings, socket_timeout=REDIS_TIMEOUT_S)
         store = PositionStore(self.settings, client)
         await self._resume(store)
         live = is_live(self.source) or self.opened is not None
@@ -371,9 +378,9 @@ class StreamIngester:
             target=self._decode, args=(buffer,), name=f"ingest-{self.meta.stream_id}", daemon=True
         )
         helpers = [
-            asyncio.create_task(self._poll_hot(client)),
-            asyncio.create_task(self._watch_stall()),
-            asyncio.create_task(self._save_positions(store)),
+            asyncio.create_task(self._poll_hot(client), name="hot-flag poll"),
+            asyncio.create_task(self._watch_stall(), name="stall watch"),
+            asyncio.create_task(self._save_positions(store), name="position saver"),
         ]
         error: SourceError | None = None
         thread.start()
@@ -415,13 +422,22 @@ class StreamIngester:
                 self.status.to(SourceState.FAILED)
             raise
         finally:
+            if self.on_end is not None:
+                self.on_end()
             self._stop.set()
             buffer.close()  # a decoder waiting for room gives up
             while thread.is_alive():
                 await asyncio.sleep(0.01)
             for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            # each ends on stop too; bounded, as a helper whose cancel a library swallowed
+            # must not hold the end of the stream (its last position save included)
+            ended, late = await asyncio.wait(helpers, timeout=3 * REDIS_TIMEOUT_S)
+            for task in ended:  # retrieved, so none is reported as never retrieved
+                _ = task.cancelled() or task.exception()
+            if late:
+                log.warning("%s: %d helper task(s) still running at the stream's end: %s",
+                            self.label, len(late), ", ".join(t.get_name() for t in late))  # fmt: skip
             await client.aclose()
             if self._egress is not None:
                 await self._egress.close()
