@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from framewatch import fields
 from framewatch.errors import FramewatchError
@@ -118,25 +119,38 @@ def _progress(counts: Counts, lag: float, t0: float) -> None:
     )
 
 
-def _dump_tasks() -> None:
-    """SIGUSR1: print what every asyncio task of this process waits on (a stuck stream)."""
-    for task in asyncio.all_tasks():
-        print(f"--- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
-        task.print_stack(limit=20, file=sys.stderr)
+def _dump_stacks(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Print what every thread (the decode thread inside FFmpeg or the hasher) and every
+    asyncio task of ``loop`` waits on: SIGUSR1, and the watchdog when it fires."""
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    if loop is not None:
+        # from the watchdog's thread too: the loop may be stuck, its tasks still tell where
+        for task in asyncio.all_tasks(loop):
+            print(f"--- task {task.get_name()}, awaiting:", file=sys.stderr)
+            coro: Any = task.get_coro()
+            while coro is not None:  # the await chain, outermost first, down to what it waits on
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                where = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "(running)"
+                print(f"  {getattr(coro, '__qualname__', repr(coro))} at {where}", file=sys.stderr)
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     sys.stderr.flush()
 
 
 def exit_within(seconds: float, code: Callable[[], int]) -> threading.Timer:
     """A watchdog: unless the process has exited ``seconds`` from now, print every thread's
-    stack and end it with ``code()``. A stream that has ended (or was told to stop) must not
-    hold its process, and so its supervisor, on a stuck clean-up; the stacks say where."""
+    stack (and, armed from a running event loop, its tasks') and end it with ``code()``. A
+    stream that has ended (or was told to stop) must not hold its process, and so its
+    supervisor, on a stuck clean-up; the stacks say where."""
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
 
     def fire() -> None:
         print(f"\nframewatch: ingest still running {seconds:g} s after its stream ended or "
               "was stopped (ingest.stop_grace_s); every thread's stack:", file=sys.stderr)  # fmt: skip
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        _dump_stacks(loop)
         sys.stdout.flush()
-        sys.stderr.flush()
         os._exit(code())
 
     timer = threading.Timer(seconds, fire)
@@ -155,8 +169,25 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise FramewatchError("ingest SOURCE needs --stream-id and --account-id")
     from ingest.errors import SourceError
     from ingest.runner import StreamIngester
+    from ingest.state import SourceState
 
     t0 = time.monotonic()
+    outcome: list[int | None] = [None]  # main's exit code, once the stream is over
+    armed: list[threading.Timer] = []
+
+    def exit_code() -> int:
+        """What the watchdog exits with: main's code, else 0 only for a stream that ended."""
+        if outcome[0] is not None:
+            return outcome[0]
+        return 0 if ingester.status.state is SourceState.ENDED else 1
+
+    def watchdog() -> None:
+        """Armed once, at the first stop signal or when the stream is over (before its
+        clean-up): a finished or stopped stream must not hold its process, and so its
+        supervisor, on a stuck clean-up, teardown or interpreter exit."""
+        if not armed:
+            armed.append(exit_within(settings.ingest.stop_grace_s, exit_code))
+
     ingester = StreamIngester(
         settings,
         args.source,
@@ -165,13 +196,13 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         keyframes_only=args.keyframes,
         realtime=args.realtime,
         on_progress=lambda c, lag: _progress(c, lag, t0),
+        on_end=watchdog,
     )
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
         run = asyncio.current_task()
         signals = [0]
-        grace = settings.ingest.stop_grace_s
 
         def stop() -> None:
             """The first SIGINT/SIGTERM ends the stream cleanly (within ingest.stop_grace_s);
@@ -179,13 +210,13 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             signals[0] += 1
             if signals[0] == 1:
                 ingester.stop()
-                exit_within(grace, lambda: 1 if outcome[0] is None else outcome[0])
+                watchdog()
             elif run is not None:
                 run.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
-        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_stacks, loop)
         code = 0
         if args.start_at is not None:
             await asyncio.sleep(max(0.0, args.start_at - time.time()))
@@ -212,12 +243,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"framewatch: error: {summary.error}", file=sys.stderr)
         sys.stdout.flush()  # the summary is out even if the teardown below is cut short
         outcome[0] = code
-        # the event loop's teardown (cancelling what is left, joining its executor) and the
-        # interpreter's must not hold a finished stream's process either
-        exit_within(grace, lambda: code)
+        watchdog()  # armed already, unless the stream never started (e.g. Kafka unreachable)
         return code
 
-    outcome: list[int | None] = [None]  # main's exit code, once the stream is over
     return asyncio.run(main())
 
 

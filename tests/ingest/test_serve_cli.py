@@ -130,6 +130,37 @@ async def test_start_at_holds_a_realtime_stream_until_then(
     assert frames and min(f.captured_at for f in frames) >= start_at - 0.05  # type: ignore[attr-defined]
 
 
+async def test_a_stream_whose_clean_up_sticks_still_ends_its_process(
+    settings: Settings, kafka_topics: object
+) -> None:
+    """The stream's frames are all sent, then its clean-up sticks (here Redis never answers
+    the close): the process still ends within ingest.stop_grace_s, 0 as the stream ended,
+    with every thread's stack saying where it stuck, instead of holding its supervisor."""
+    code = (
+        "import asyncio, sys, redis.asyncio as r\n"
+        "async def never_closes(self, *a, **k):\n    await asyncio.sleep(3600)\n"
+        "r.Redis.aclose = never_closes\n"
+        "from framewatch.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, "ingest", video("doorknob-hd-no-bar.mp4"),
+        "--stream-id", "sticky", "--account-id", "acct",
+        env=env_of(settings, FRAMEWATCH_INGEST__STOP_GRACE_S="2"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "ingest.stop_grace_s" in err.decode() and "never_closes" in err.decode()
+    assert time.monotonic() - t0 < 40
+    assert await consume(settings, "frames", 1)  # its frames went out before the clean-up
+
+
 def test_a_stuck_clean_up_cannot_hold_the_process() -> None:
     """Past its grace the watchdog prints every thread's stack (where it was stuck) and ends
     the process with the code it was given, whatever the process waits on."""
