@@ -41,6 +41,11 @@ BANK_CATEGORY = "known_bad.csam_bank"
 WARMUP = "warmup"
 # log lines of a service worth showing: our format (" W "/" E "), Faust's ("[WARNING]"), crashes
 NOTEWORTHY = (" W ", " E ", "[WARNING]", "[ERROR]", "Traceback")
+# an ingest of a sample video (22 s at most, paced in real time) still running this long is stuck:
+# it is asked for its stacks, killed and reported instead of holding the demo forever
+STREAM_LIMIT_S = 120.0
+# what `framewatch ingest` prints when its watchdog ended a stuck clean-up (ingest.stop_grace_s)
+STUCK = "framewatch: ingest still running"
 
 
 def make_edited_copy(
@@ -123,6 +128,7 @@ class Pipeline:
         self.warmup_s = warmup_s
         self.tmp = Path(tempfile.mkdtemp(prefix="framewatch-demo-"))
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.stalls: list[str] = []  # where an ingest's clean-up stalled, its watchdog said
         self.decisions: list[records.Decision] = []
         self.alerts: list[records.Alert] = []
         self.frames: dict[str, records.Frame] = {}
@@ -246,8 +252,10 @@ class Pipeline:
         start_in: float | None = None,
     ) -> list[str]:
         """Ingest each video as a real-time live stream, all at once; wait for them to end.
-        With ``timeout``, an ingest still running past it is killed and its error returned
-        (the others go on); without, the first failure raises. ``start_in``: the streams
+        With ``timeout``, an ingest still running past it is asked for its stacks, killed and
+        its error returned (the others go on); without, the first failure raises. An ingest
+        whose watchdog ended a stalled clean-up (its stream went out whole) is told and kept
+        in ``stalls``, with where it stalled. ``start_in``: the streams
         start that many seconds from now, once their processes are up, spread evenly over
         one second (live streams' samples fall at any phase of the second, not all at once)."""
         tasks = []
@@ -260,10 +268,11 @@ class Pipeline:
                     "--tenant", tenant, "--realtime", *start]  # fmt: skip
             tasks.append(asyncio.create_task(self.run_cmd(*args, timeout=limit)))
             self.say(f"streaming {path.name} as {name}")
-        if timeout is None:
-            await asyncio.gather(*tasks)
-            return []
-        done = await asyncio.gather(*tasks, return_exceptions=True)
+        done = await asyncio.gather(*tasks, return_exceptions=timeout is not None)
+        for out in done:
+            if isinstance(out, str) and STUCK in out:
+                self.stalls.append(out[out.index(STUCK) :])
+                self.say(f"WARNING an ingest's clean-up stalled (a bug; where):\n{self.stalls[-1]}")
         return [str(e) for e in done if isinstance(e, BaseException)]
 
     async def drain(self, timeout: float = 30.0, quiet: float = 3.0) -> None:
@@ -392,15 +401,19 @@ async def run_demo(
         padded = data / "test-padded-dimensions.mp4"
         await pipe.setup([chair], review_videos=[padded])
         console = await demo_console.start(pipe, demo_console.pick_port(settings.console.port))
-        await pipe.stream({
+        failed = await pipe.stream({
             "demo-chair-edited": edited,
             "demo-pattern": data / "pattern-hd-no-bar.mp4",
             "demo-doorknob": data / "doorknob-hd-no-bar.mp4",
             "demo-padded": padded,
-        })  # fmt: skip
+        }, timeout=STREAM_LIMIT_S)  # fmt: skip
+        for failure in failed:
+            say(f"ERROR an ingest failed:\n{failure}")
         await pipe.drain()
         waiting = await demo_console.pending_reviews(console)
         summary = pipe.summary(blocked_expected="demo-chair-edited")
+        summary["failed_ingests"] = failed
+        summary["stalled_ingests"] = len(pipe.stalls)
         summary["console"] = {
             **console,
             "serving": serve_console,
@@ -428,6 +441,8 @@ def verdict(summary: dict[str, Any]) -> tuple[bool, str]:
             "no review waiting in the console (the padded stream should match the "
             "review bank; see the console and scoring logs above)",
         )
+    if summary.get("failed_ingests"):
+        return False, f"{len(summary['failed_ingests'])} stream(s) failed to ingest (see above)"
     if summary["frames_scored"] != summary["frames_in"]:
         return False, f"{summary['frames_in'] - summary['frames_scored']} sampled frames unscored"
     return True, (

@@ -13,6 +13,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.mark.timeout(300)  # one more process (the console) since the review-bank stream
 async def test_demo_blocks_the_edited_chair_and_pages_within_seconds(settings: Settings) -> None:
     summary = await run_demo(settings, as_json=True, seconds=12)
+    # every stream went in whole: a stuck ingest is killed after a bound, its stacks shown here
+    assert summary["failed_ingests"] == [], "\n".join(summary["failed_ingests"])
     # the edited copy of the banked video is blocked; the unrelated streams are not
     assert summary["blocked_streams"] == ["demo-chair-edited"], summary["decisions"]
     chair = [d for d in summary["decisions"] if d["stream_id"] == "demo-chair-edited"]
