@@ -65,6 +65,7 @@ class SampleEngine:
         self.scene_check_s = 1.0 / cfg.scene_check_fps
         self._next_scene_check = 0.0
         self.dedup = DuplicateSuppressor(cfg.dedup_max_distance, cfg.heartbeat_s)
+        self.thumbnail = framedata.Thumbnailer(cfg.thumbnail_short_side, cfg.jpeg_quality)
         self.hot = False
         self.counts = Counts()
         self.seq = 0
@@ -149,9 +150,7 @@ class SampleEngine:
                 height=df.frame.height,
                 pdq=pdq,
                 pdq_quality=quality,
-                jpeg=framedata.frame_thumbnail_jpeg(
-                    df.frame, self.cfg.thumbnail_short_side, self.cfg.jpeg_quality
-                ),
+                jpeg=self.thumbnail(df.frame),
             )
             self.seq += 1
             yield frame

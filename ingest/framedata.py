@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from framewatch import pdq
 
@@ -73,15 +74,30 @@ def thumbnail_jpeg(rgb: np.ndarray, short_side: int, quality: int = 85) -> bytes
     return _jpeg(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), quality)
 
 
+class Thumbnailer:
+    """:func:`thumbnail_jpeg` of one stream's decoded frames: scaled in the frame's own pixel
+    format (YUV planes, area filter), then converted to BGR at the small size; no full-size RGB
+    copy. Two swscale passes, because one that scales and converts at once takes its slow path
+    (3.6-4.0 against 1.55-1.76 CPU ms a 720p thumbnail with its JPEG, docs/ingest.md). Both
+    passes keep their swscale context from frame to frame: ``VideoFrame.reformat`` makes new
+    ones for every frame, a third of a thumbnail's cost. One per stream (one decode thread)."""
+
+    def __init__(self, short_side: int, quality: int = 85) -> None:
+        self.short_side = short_side
+        self.quality = quality
+        self._scale = VideoReformatter()
+        self._to_bgr = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> bytes:
+        size = thumbnail_size(frame.width, frame.height, self.short_side)
+        if size is not None:
+            frame = self._scale.reformat(frame, width=size[0], height=size[1], interpolation="AREA")
+        return _jpeg(self._to_bgr.reformat(frame, format="bgr24").to_ndarray(), self.quality)
+
+
 def frame_thumbnail_jpeg(frame: av.VideoFrame, short_side: int, quality: int = 85) -> bytes:
-    """:func:`thumbnail_jpeg` of a decoded video frame: scaled in its own pixel format (YUV
-    planes, area filter), then converted to BGR at the small size; no full-size RGB copy.
-    Two swscale passes, because one that scales and converts at once takes its slow path:
-    3.6-4.0 against 1.55-1.76 CPU ms a 720p thumbnail with its JPEG (docs/ingest.md)."""
-    size = thumbnail_size(frame.width, frame.height, short_side)
-    if size is not None:
-        frame = frame.reformat(width=size[0], height=size[1], interpolation="AREA")
-    return _jpeg(frame.reformat(format="bgr24").to_ndarray(), quality)
+    """One frame's thumbnail (a stream's frames go through its own :class:`Thumbnailer`)."""
+    return Thumbnailer(short_side, quality)(frame)
 
 
 def _jpeg(bgr: np.ndarray, quality: int) -> bytes:

@@ -74,6 +74,24 @@ def test_a_video_frames_thumbnail_shows_the_frame(name: str) -> None:
     assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 12, (diff.mean(), diff.max())
 
 
+def test_a_streams_thumbnailer_keeps_each_frames_picture_across_sizes() -> None:
+    """The thumbnailer keeps its scalers from frame to frame; a stream that comes back at
+    another size (a reconnect) still gets every frame's own picture, byte for byte."""
+    import av
+
+    frames = []
+    for name in ("doorknob-hd-no-bar.mp4", "chair-orig-22-sd-bar.mp4", "doorknob-hd-no-bar.mp4"):
+        with av.open(str(video(name))) as c:
+            frames += [f for i, f in enumerate(c.decode(video=0)) if i in (5, 25)]
+    thumbs = framedata.Thumbnailer(384, 85)
+    sizes = set()
+    for frame in frames:
+        got = thumbs(frame)
+        assert got == framedata.frame_thumbnail_jpeg(frame, 384, 85)
+        sizes.add(Image.open(io.BytesIO(got)).size)
+    assert len(sizes) == 2
+
+
 def test_pdq_is_256_bit_hex_and_flat_frames_have_low_quality() -> None:
     rng = np.random.default_rng(0)
     h, q = hash_rgb(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
