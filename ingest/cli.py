@@ -60,8 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--keyframes", action="store_true", help="decode keyframes only (cheap)")
     p.add_argument(
         "--start-at", type=float, default=None, metavar="EPOCH_S", help="with --realtime: "
-        "start reading at this Unix time, so that many streams start together after their "
-        "processes are up (a simulation of streams already live; start-up costs ~1 CPU s)"
+        "start reading at this Unix time, so that many streams start together once their "
+        "processes are up and connected to Kafka and Redis (a simulation of streams already "
+        "live; start-up costs ~1 CPU s)"
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
     p.set_defaults(func=_ingest)
@@ -197,6 +198,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         realtime=args.realtime,
         on_progress=lambda c, lag: _progress(c, lag, t0),
         on_end=watchdog,
+        start_at=args.start_at,
     )
 
     async def main() -> int:
@@ -218,8 +220,6 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop)
         loop.add_signal_handler(signal.SIGUSR1, _dump_stacks, loop)
         code = 0
-        if args.start_at is not None:
-            await asyncio.sleep(max(0.0, args.start_at - time.time()))
         try:
             summary = await ingester.run()
         except SourceError as exc:

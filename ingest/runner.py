@@ -105,6 +105,7 @@ class StreamIngester:
         on_end: Callable[[], None] | None = None,
         source_options: dict[str, str] | None = None,
         opened: VideoSource | None = None,
+        start_at: float | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -121,6 +122,9 @@ class StreamIngester:
         self.source_options = source_options
         # a source accepted by a listener: read once, never reconnect, no SSRF check
         self.opened = opened
+        # a Unix time to read the first frame at, once Kafka, Redis and the position are ready
+        # (`ingest --start-at`: streams already live start together, their set-up done before)
+        self.start_at = start_at
         self._stop = threading.Event()
         self.last_lag = 0.0
         self._sent: Position | None = None  # position after the last frame Kafka acked
@@ -374,6 +378,10 @@ class StreamIngester:
                 ca_file=cfg.tls_ca_file,
             )
             await self._egress.start()
+        while self.start_at is not None and not self._stop.is_set():
+            if (left := self.start_at - time.time()) <= 0:
+                break
+            await asyncio.sleep(min(left, 0.25))  # stop() cuts it short
         thread = threading.Thread(
             target=self._decode, args=(buffer,), name=f"ingest-{self.meta.stream_id}", daemon=True
         )

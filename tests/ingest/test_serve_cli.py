@@ -130,6 +130,21 @@ async def test_start_at_holds_a_realtime_stream_until_then(
     assert frames and min(f.captured_at for f in frames) >= start_at - 0.05  # type: ignore[attr-defined]
 
 
+def test_a_stream_waiting_for_its_start_has_already_reached_kafka(settings: Settings) -> None:
+    """--start-at waits once Kafka and Redis are reached: a stream set to start in two
+    minutes whose Kafka is unreachable says so now (after ingest.broker_wait_s), not then."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "framewatch.cli", "ingest", video("doorknob-hd-no-bar.mp4"),
+         "--stream-id", "later", "--account-id", "acct", "--realtime",
+         "--start-at", f"{time.time() + 120:.3f}"],
+        env=env_of(settings, FRAMEWATCH_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+                   FRAMEWATCH_INGEST__BROKER_WAIT_S="1"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "unreachable" in proc.stderr and "FRAMEWATCH_KAFKA_BOOTSTRAP" in proc.stderr
+
+
 async def test_a_stream_whose_clean_up_sticks_still_ends_its_process(
     settings: Settings, kafka_topics: object
 ) -> None:
