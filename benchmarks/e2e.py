@@ -3,9 +3,11 @@
 Every stream is an edited copy of the banked chair video, so each gets one red-line block: we
 report frame capture -> decision produced (one per stream), capture -> scores produced (every
 frame), frames scored / frames sampled, CPU seconds per stream-second of the stage processes, the
-cores each stage used (ingest processes included) and the machine's load average around the run.
-The ingest processes start first (each imports for about 1 CPU s) and the streams then begin
-together, spread evenly over one second, as streams already live would be (`ingest --start-at`).
+cores each stage used while the streams ran (ingest processes, and the Kafka broker and Redis this
+benchmark started, included) and the machine's load average around the run. The ingest
+processes start first (imports, about 1 CPU s each, then Kafka and Redis) and the streams then
+begin together, spread evenly over one second, as streams already live would be
+(`ingest --start-at`); every figure counts from the streams' start.
 Each stream carries its own watermark and each stream count its own tenant, so no stream sends a
 JPEG the score cache has seen (it is keyed by tenant); --same-video streams one copy N times.
 Starts its own Kafka and Redis unless FRAMEWATCH_KAFKA_BOOTSTRAP / FRAMEWATCH_REDIS_URL are set.
@@ -21,6 +23,8 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +64,10 @@ def stage_of(pid: int) -> str | None:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
+    if b"kafka.Kafka" in args:  # the broker this benchmark started (it shares the cores)
+        return "kafka"
+    if args and args[0].endswith(b"redis-server"):
+        return "redis"
     if b"framewatch.cli" not in args:
         return None
     i = args.index(b"framewatch.cli")
@@ -90,6 +98,15 @@ class StageCpu:
         while True:
             self.sample()
             await asyncio.sleep(0.5)
+
+
+def start_up_cpu_s() -> float:
+    """CPU seconds one `framewatch ingest` process spends before its first frame (imports)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "framewatch.cli", "ingest", "--help"],
+                   capture_output=True, check=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def children_of(pid: int) -> list[int]:
@@ -140,29 +157,36 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
         pids = [pid for p in pipe.procs.values() for pid in children_of(p.pid)]
         stages = StageCpu()
         sampler = asyncio.create_task(stages.run())
+        start_cpu = start_up_cpu_s()
+        cores = max(1, os.cpu_count() or 1)
         for n in counts:
             names = {f"bench-{n}-{i}": edited[i % copies] for i in range(n)}
+            # the processes start first (imports, then Kafka and Redis), then the streams
+            # together: streams already live, as in a service, not a start-up storm; the
+            # figures count from the streams' start
+            warm = 2.0 + 1.5 * n * start_cpu / cores
+            print(f"{n} stream(s) for {seconds:.0f} s, starting in {warm:.1f} s "
+                  f"(a process's start-up: {start_cpu:.2f} CPU s) ...", file=sys.stderr)  # fmt: skip
+            streaming = asyncio.create_task(pipe.stream(
+                names, tenant=f"bench{n}", timeout=seconds + 90, start_in=warm
+            ))  # fmt: skip
+            # a tenant per count: the score cache is per tenant, so the copies this count shares
+            # with the previous one are scored again, as distinct streams would be
+            await asyncio.sleep(warm)
             load0 = os.getloadavg()[0]
             stages.sample()
             by_stage0 = stages.totals()
             cpu0, t0 = cpu_seconds(pids), time.monotonic()
-            print(f"{n} stream(s) for {seconds:.0f} s ...", file=sys.stderr)
-            # a tenant per count: the score cache is per tenant, so the copies this count shares
-            # with the previous one are scored again, as distinct streams would be
-            # the processes start first (each imports for ~1 CPU s), then the streams
-            # together: streams already live, as in a service, not a start-up storm
-            warm = 2.0 + 0.6 * n / max(1, os.cpu_count() or 1)
-            failed = await pipe.stream(names, tenant=f"bench{n}", timeout=seconds + 90,
-                                       start_in=warm)  # fmt: skip
+            failed = await streaming
             for err in failed:  # reported, not waited on forever
                 print(f"INGEST FAILED: {err}", file=sys.stderr)
             stream_wall = time.monotonic() - t0
+            stages.sample()  # the cores while the streams ran, not the drain of a backlog after
+            by_stage = {k: round((v - by_stage0.get(k, 0.0)) / stream_wall, 2)
+                        for k, v in stages.totals().items()}  # fmt: skip
             await pipe.drain(timeout=60, quiet=2)
             cpu = cpu_seconds(pids) - cpu0
             wall = time.monotonic() - t0
-            stages.sample()
-            by_stage = {k: round((v - by_stage0.get(k, 0.0)) / stream_wall, 2)
-                        for k, v in stages.totals().items()}  # fmt: skip
             frames = {f.frame_id: f for f in pipe.frames.values() if f.stream_id in names}
             scores = [s for s in pipe.scores if s.stream_id in names]
             decisions = [d for d in pipe.decisions if d.stream_id in names and d.action == "block"]
