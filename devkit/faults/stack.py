@@ -161,7 +161,9 @@ class LiveTs:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/live.ts", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
+        # its handlers stream until the client goes: closing waits 1 s for them, not
+        # aiohttp's 60 s (every test that closed one waited a minute)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         port = self._runner.addresses[0][1]
