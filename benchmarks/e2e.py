@@ -167,11 +167,11 @@ async def bench(counts: list[int], seconds: float, same_video: bool) -> dict[str
             warm = 2.0 + 1.5 * n * start_cpu / cores
             print(f"{n} stream(s) for {seconds:.0f} s, starting in {warm:.1f} s "
                   f"(a process's start-up: {start_cpu:.2f} CPU s) ...", file=sys.stderr)  # fmt: skip
+            # a tenant per count: the score cache is per tenant, so the copies this count shares
+            # with the previous one are scored again, as distinct streams would be
             streaming = asyncio.create_task(pipe.stream(
                 names, tenant=f"bench{n}", timeout=seconds + 90, start_in=warm
             ))  # fmt: skip
-            # a tenant per count: the score cache is per tenant, so the copies this count shares
-            # with the previous one are scored again, as distinct streams would be
             await asyncio.sleep(warm)
             load0 = os.getloadavg()[0]
             stages.sample()

@@ -378,10 +378,6 @@ class StreamIngester:
                 ca_file=cfg.tls_ca_file,
             )
             await self._egress.start()
-        while self.start_at is not None and not self._stop.is_set():
-            if (left := self.start_at - time.time()) <= 0:
-                break
-            await asyncio.sleep(min(left, 0.25))  # stop() cuts it short
         thread = threading.Thread(
             target=self._decode, args=(buffer,), name=f"ingest-{self.meta.stream_id}", daemon=True
         )
@@ -391,8 +387,13 @@ class StreamIngester:
             asyncio.create_task(self._save_positions(store), name="position saver"),
         ]
         error: SourceError | None = None
-        thread.start()
         try:
+            # inside the clean-up's reach: a cancel while waiting still closes Kafka and Redis
+            while self.start_at is not None and not self._stop.is_set():
+                if (left := self.start_at - time.time()) <= 0:
+                    break
+                await asyncio.sleep(min(left, 0.25))  # stop() cuts it short
+            thread.start()
             while True:
                 item = await buffer.get()
                 if item is _DONE:
