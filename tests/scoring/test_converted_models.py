@@ -49,14 +49,14 @@ def nanodet_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((up.astype(np.float32) / np.float32(255)).transpose(0, 3, 1, 2))
 
 
-def efficientnet_disagreement(out: dict[str, np.ndarray]) -> list[str]:
+def efficientnet_disagreement(out: dict[str, np.ndarray], p_tol: float = 0.06) -> list[str]:
     """What differs beyond tolerance from the TFLite outputs (empty: agrees)."""
     p, e = out["probabilities"], out["embedding"]
     rp, re = REF["efficientnet-lite3/probabilities"], REF["efficientnet-lite3/embedding"]
     bad = []
     if not np.array_equal(p.argmax(1), rp.argmax(1)):
         bad.append(f"top-1 {p.argmax(1)} vs TFLite {rp.argmax(1)}")
-    if np.abs(p - rp).max() > 0.06:
+    if np.abs(p - rp).max() > p_tol:
         bad.append(f"probabilities differ by {np.abs(p - rp).max():.3f}")
     cos = (e * re).sum(1) / np.linalg.norm(e, axis=1) / np.linalg.norm(re, axis=1)
     if cos.min() < 0.99:
