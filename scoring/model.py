@@ -15,7 +15,7 @@ from prometheus_client import Gauge, Info
 from framewatch import images, records
 from framewatch.metrics import stage_registry
 from framewatch.taxonomy import Taxonomy
-from scoring import qdq, registry
+from scoring import onnxprep, registry
 from scoring.errors import ModelError
 
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
@@ -95,8 +95,10 @@ class Model:
                 self._gain, self._offset = self._gain[:, None, None], self._offset[:, None, None]
         opts = self.session_options()
         try:
-            # an int8 model's activations as ORT's integer kernels take them (scoring/qdq.py)
-            self.session = ort.InferenceSession(qdq.prepared(str(path)), opts, providers=providers)
+            # rewritten where ORT's fastest kernels would miss it (scoring/onnxprep.py)
+            self.session = ort.InferenceSession(
+                onnxprep.prepared(str(path)), opts, providers=providers
+            )
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelError(f"model {self.ref}: field 'source': cannot load {path}: {e}") from e
         inp = self.session.get_inputs()[0]

