@@ -144,9 +144,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "name": "efficientnet-lite3",
         "version": "0.4.4",
         "licence": "Apache-2.0 (TensorFlow EfficientNet-Lite; scoring/models/PROVENANCE.json)",
-        # about 1.8x opennsfw in six runs on the loaded box (single-thread fastest 29-38 ms when
-        # opennsfw took 15-32; at batch 16 55-76 ms when it took 33-39), on opennsfw's scale
-        "cost_ms": 65,
+        # 0.69x opennsfw since every layer runs on integer kernels (scoring/onnxprep.py): fastest
+        # of 20 on a 384-px frame, one thread, 15.5 ms when opennsfw took 22.5 (26.3 before),
+        # on opennsfw's scale
+        "cost_ms": 25,
         "source": {"package": "scoring", "resource": "models/efficientnet-lite3.onnx"},
         "input": {
             "size": [280, 280],
