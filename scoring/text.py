@@ -107,6 +107,7 @@ class Ocr:
         from rapidocr_onnxruntime import RapidOCR
 
         from scoring.model import session_options
+        from scoring.onnxprep import prepared
 
         self.det_side = det_side
         # limit "max": rapidocr shrinks nothing under 960 px (the frame arrives shrunk here)
@@ -114,7 +115,7 @@ class Ocr:
         self._engine = RapidOCR(use_cls=False, det_limit_type="max")
         opts = session_options(threads, spin_wait=False)
         for part in (self._engine.text_det.infer, self._engine.text_rec.session):
-            path = part.session._model_path
+            path = prepared(part.session._model_path)  # as every model loads (scoring/onnxprep.py)
             part.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         # rapidocr pads every line to at least 320 px wide (PaddleOCR's batch shape); the
         # recogniser takes any width, and a short word ("LIVE3", a handle) padded to 320 costs
