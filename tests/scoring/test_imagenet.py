@@ -156,6 +156,8 @@ def test_frames_where_the_backbone_is_skipped_skip_its_heads_too(heads: Path) ->
     from framewatch.settings.scoring import ScoringSettings
 
     models = load_models(["opennsfw", "efficientnet-lite3", "guns"], [heads], CPU)
+    # the backbone declared costlier than opennsfw (37), so a 38-ms budget leaves it out
+    models[1].manifest = models[1].manifest.model_copy(update={"cost_ms": 65})
     sc = ScoringSettings(frame_budget_ms=38, costly_every=5, suspicion=0.99)
     out = Scorer(models, sc).score(frames("pattern-hd-no-bar.mp4", count=2), seqs=[1, 5])
     refs = [m.ref for m in models]
