@@ -125,20 +125,23 @@ def fused_gelu(model: onnx.ModelProto) -> int:
             return [div, erf, add, mul1, mul2]
         return None
 
-    replaced: dict[int, onnx.NodeProto] = {}  # id of a chain's last node -> its Gelu
+    # nodes by position: protobuf wrappers are not stable objects to key on
+    position = {n.output[0]: i for i, n in enumerate(graph.node) if n.output}
+    nodes = list(graph.node)
+    replaced: dict[int, onnx.NodeProto] = {}  # position of a chain's last node -> its Gelu
     dropped: set[int] = set()
-    for node in graph.node:
+    for node in nodes:
         chain = gelu_at(node)
         if chain is None:
             continue
         gelu = onnx.helper.make_node(
             "Gelu", [node.input[0]], [chain[-1].output[0]], name=f"{node.name}_gelu", domain=_MS
         )
-        replaced[id(chain[-1])] = gelu
-        dropped.update(id(n) for n in chain)
+        replaced[position[chain[-1].output[0]]] = gelu
+        dropped.update(position[n.output[0]] for n in chain)
     if not replaced:
         return 0
-    kept = [replaced.get(id(n), n) for n in graph.node if id(n) in replaced or id(n) not in dropped]
+    kept = [replaced.get(i, n) for i, n in enumerate(nodes) if i in replaced or i not in dropped]
     del graph.node[:]
     graph.node.extend(kept)
     if not any(o.domain == _MS for o in model.opset_import):
