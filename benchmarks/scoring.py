@@ -29,7 +29,7 @@ from devkit.testdata import video, video_jpegs
 from framewatch import kafkaio, records, scope
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
 from framewatch.settings import load_settings
-from scoring import pdq
+from scoring import cadence, pdq
 from scoring.banks import Bank, BankIndex, BankStore
 from scoring.service import ScoringService
 
@@ -45,13 +45,16 @@ def ceiling(svc: ScoringService, jpegs: list[bytes], batch: int) -> tuple[float,
     """The same models on ready (preprocessed) tensors, same batch size, as many batches at
     once as the service runs (scoring.inference_threads): the upper bound. A
     model the frame budget puts on a cadence counts on the frames it runs on (every
-    ``costly_every``-th sample of each stream; suspicion left out), as in the service."""
+    ``costly_every``-th sample of each stream, at its phase; suspicion left out), as in the
+    service."""
     from framewatch.settings import load_settings
     from scoring.model import decode_image
 
     imgs = [decode_image(j, load_settings().scoring.max_image_pixels) for j in jpegs]
     every = svc.settings.scoring.costly_every
-    costly_frames = [im for i, im in enumerate(imgs) if (i // STREAMS) % every == 0]
+    costly_frames = [im for i, im in enumerate(imgs)  # each stream at its own phase
+                     if cadence.run_costly(i // STREAMS, every, False,
+                                           cadence.phase("default", f"s{i % STREAMS}", every))]  # fmt: skip
     per_model: dict[str, float] = {}
     total = 0.0
     threads = svc.scorer.inference_threads()  # batches side by side, as the service runs them

@@ -82,9 +82,11 @@ class Scorer:
         images: Sequence[np.ndarray],
         qualities: Sequence[int | None] | None = None,
         seqs: Sequence[int | None] | None = None,
+        phases: Sequence[int] | None = None,
     ) -> list[Scored]:
         """Score images; `qualities` are their PDQ qualities (None: not gated), `seqs` their
-        streams' sample numbers (the costly models' cadence; None: every model runs)."""
+        streams' sample numbers and `phases` their streams' :func:`cadence.phase` (the costly
+        models' cadence; no seq: every model runs)."""
         out = [Scored() for _ in images]
         sc = self.settings
         cheap = [m for m in self.image_models if m.ref in self.plan.every_frame]
@@ -92,9 +94,11 @@ class Scorer:
         costly = [m for m in self.image_models if m.ref not in self.plan.every_frame]
         if costly:
             pos = list(seqs) if seqs is not None else [None] * len(out)
+            ph = list(phases) if phases is not None else [0] * len(out)
             picked = [i for i, s in enumerate(out) if cadence.run_costly(
                 pos[i], sc.costly_every,
-                any(cadence.suspicious(v, sc.suspicion) for v in s.per_model.values()))]  # fmt: skip
+                any(cadence.suspicious(v, sc.suspicion) for v in s.per_model.values()),
+                ph[i])]  # fmt: skip
             self._run(costly, images, out, picked)
             for i in set(range(len(out))) - set(picked):
                 out[i].skipped = [r for m in costly for r in self._refs(m)]
@@ -132,8 +136,11 @@ class Scorer:
             idx.append(i)
             out.append(None)
             hashes.append((f.pdq, f.pdq_quality) if f.pdq else pdq.compute(img))
-        seqs = [frames[i].seq for i in idx]  # the costly models' cadence (scoring/cadence.py)
-        scored = self.score(imgs, [q for _, q in hashes], seqs)
+        # the costly models' cadence, each stream at its own phase (scoring/cadence.py)
+        seqs = [frames[i].seq for i in idx]
+        every = self.settings.costly_every
+        phases = [cadence.phase(frames[i].tenant, frames[i].stream_id, every) for i in idx]
+        scored = self.score(imgs, [q for _, q in hashes], seqs, phases)
         for i, s, (h, q), img in zip(idx, scored, hashes, imgs, strict=True):
             out[i] = (s, h, q, img)
         return out  # type: ignore[return-value]

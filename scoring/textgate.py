@@ -25,7 +25,6 @@ one crop (no detection), and the words decide.
 from __future__ import annotations
 
 import difflib
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import cv2
 import numpy as np
 
 from framewatch import records
-from scoring import pdq
+from scoring import cadence, pdq
 from scoring.text import Box
 
 Plan = Literal["read", "reuse", "skip"]
@@ -186,7 +185,7 @@ class TextGate:
         every scorer): streams that start together (a scorer restart, a burst of go-lives)
         then read on different samples, now and every ``every`` samples after, instead of all
         on the same one; text is still seen within ``every`` samples, as rule 3 promises."""
-        return zlib.crc32(repr(key).encode()) % self.every
+        return cadence.phase(*key, self.every)
 
     def known(self, key: tuple[str, str], bgr: np.ndarray) -> dict[Box, str]:
         """The boxes of the last read whose pixels still hold the words read there (a read

