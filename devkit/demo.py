@@ -49,10 +49,13 @@ STUCK = "framewatch: ingest still running"
 
 
 def make_edited_copy(
-    src: Path, dst: Path, max_seconds: float | None = None, mark: str = "LIVE"
-) -> Path:
+    src: Path, dst: Path, max_seconds: float | None = None, mark: str = "LIVE",
+    mirror: bool = False,
+) -> Path:  # fmt: skip
     """Re-encode src scaled to 75%, in grey, with a watermark: a typical re-upload edit.
-    A different ``mark`` gives different pixels (no two streams share a JPEG), same PDQ match."""
+    A different ``mark`` gives different pixels (no two streams share a JPEG), same PDQ match.
+    ``mirror``: flipped left to right as well, which no bank here matches (PDQ is not
+    mirror-invariant): the same picture and cost, as a stream no bank knows."""
     import av
     import cv2
     import numpy as np
@@ -71,6 +74,8 @@ def make_edited_copy(
             if max_seconds is not None and frame.time is not None and frame.time > max_seconds:
                 break
             img = cv2.resize(frame.to_ndarray(format="rgb24"), (w, h), interpolation=cv2.INTER_AREA)
+            if mirror:
+                img = np.ascontiguousarray(img[:, ::-1])
             grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
             # a translucent channel watermark, as re-streamers add (a solid box moves PDQ ~30 bits)
             marked = grey.copy()

@@ -4,6 +4,10 @@ Frames are scored as they are fetched (at most max_in_flight open at once); a fr
 goes out as soon as it and its stream's previous frame are done, and a partition's offsets are
 committed up to its first frame whose Scores the broker has not acked. A record or JPEG that
 cannot be decoded is dead-lettered (with reason + metric) and committed past.
+
+A frame whose hash (sent by ingest) matches a red-line bank is scored ahead of every queued
+frame, with the frames of its stream before it: known-bad media is decided by its hash, and its
+block must not wait behind other streams' classifier backlog when the scorer falls behind.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ from framewatch.offsets import Offsets
 from framewatch.settings import Settings
 from scoring import banks as banks_mod
 from scoring import text
-from scoring.banks import BankIndex, BankStore, StreamMatcher
+from scoring.banks import BankIndex, BankStore, Hit, StreamMatcher
 from scoring.batcher import MicroBatcher
 from scoring.cache import ScoreCache
 from scoring.model import decode_image, load_models
@@ -60,12 +65,23 @@ EVIDENCE_ERRORS = Counter(
     "frames that could not be staged in the evidence store (scoring goes on)",
     registry=_REG,
 )
+URGENT = Counter(
+    "framewatch_scoring_urgent_frames_total",
+    "frames scored ahead of the queue: they matched a red-line hash bank, or a later frame of their "
+    "stream did (its Scores leaves after theirs)",
+    registry=_REG,
+)
 BATCH_SIZE = Histogram(
     "framewatch_scoring_batch_size",
     "frames per inference batch",
     buckets=(1, 2, 4, 8, 16, 32, 64),
     registry=_REG,
 )
+
+
+# a scored frame: its record, Scores, PDQ, decoded image (None after a cache hit) and bank hits
+# (None: not matched yet)
+Ready = tuple[records.Frame, records.Scores, str | None, np.ndarray | None, list[Hit] | None]
 
 
 def build_scorer(settings: Settings) -> Scorer:
@@ -98,6 +114,10 @@ class ScoringService:
         self.banks = BankStore(settings)
         self.index = BankIndex.empty()
         self.matcher = StreamMatcher(sc.video_window, sc.video_min_frames)
+        # (stream, session) -> seq of its latest frame that matched a bank: its frames before
+        # that one are urgent too; the least recently matched streams are forgotten
+        self._matched: OrderedDict[tuple[str, str | None], int] = OrderedDict()
+        self.max_matched_streams = 10_000
         self.bank_reloads = 0
         # the cache client fails fast (no retries): a cache that waits for Redis stalls scoring
         self.redis = redisio.hot_path_client(settings)
@@ -221,12 +241,12 @@ class ScoringService:
             await asyncio.wait([before])  # its failure is run()'s to raise, not this frame's
         if ready is None:
             return
-        frame, scores, h, img = ready
+        frame, scores, h, img, hits = ready
         if self.settings.scoring.text_every:
             # after the stream's previous frame: the text gate counts and compares a stream's
             # samples in their order, which batches side by side (or a cache hit) may not keep
             scores = await self._with_text(frame, scores, h, img)
-        await (await self._emit(producer, frame, scores, h, img if self.shadow else None))
+        await (await self._emit(producer, frame, scores, h, img if self.shadow else None, hits))
         RECORDS_OUT.labels(stage=STAGE, topic=self.scores_topic).inc()
         self.processed += 1
 
@@ -251,22 +271,22 @@ class ScoringService:
             COMMITS_FAILED.inc()
             log.warning("offsets not committed (%s); frames will be re-read", exc)
 
-    async def _score(
-        self, msg: ConsumerRecord
-    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
+    async def _score(self, msg: ConsumerRecord) -> Ready | None:
         """Decode and score (cache or batch) one frame; None if dead-lettered."""
         RECORDS_IN.labels(stage=STAGE, topic=msg.topic).inc()
         return await self.failures.handle(
             msg, decoder(records.Frame), lambda frame: self._score_frame(msg, frame)
         )
 
-    async def _score_frame(
-        self, msg: ConsumerRecord, frame: records.Frame
-    ) -> tuple[records.Frame, records.Scores, str | None, np.ndarray | None] | None:
+    async def _score_frame(self, msg: ConsumerRecord, frame: records.Frame) -> Ready | None:
+        # ingest's hash is matched on arrival (the stream's window still counts in order, at
+        # emit): a frame of known-bad media is scored ahead of the queue
+        hits = self.index.match(frame.pdq) if frame.pdq else None
+        urgent = self._urgent(frame, any(h.bank.role == "red_line" for h in hits or ()))
         hit = await self.cache.get(frame.tenant, frame.jpeg)
         cached = hit is not None
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
-        result = (*hit, None) if hit is not None else await self.batcher.submit(frame)
+        result = (*hit, None) if hit is not None else await self.batcher.submit(frame, urgent)
         if isinstance(result, images.ImageRejected):
             await self.failures.dead(msg, "bad_jpeg", str(result))
             return None
@@ -278,14 +298,36 @@ class ScoringService:
         scores = to_scores(frame, scored, h, q)
         if cached:
             scores = scores.model_copy(update={"cached": True, "timings_ms": {}})
-        return frame, scores, h, img  # text reading and the shadow use the decoded image
+        # text reading and the shadow use the decoded image; the hits hold for ingest's hash
+        return frame, scores, h, img, hits if h == frame.pdq else None
+
+    def _urgent(self, frame: records.Frame, matched: bool) -> bool:
+        """Whether a frame goes ahead of the queue: it matched a red-line bank, or a later frame
+        of its stream did (that one's Scores waits for this one's). A match also moves the stream's
+        frames already queued ahead."""
+        key = (scope.stream(frame), frame.session)
+        if matched:
+            self._matched[key] = max(self._matched.get(key, -1), frame.seq)
+            self._matched.move_to_end(key)
+            while len(self._matched) > self.max_matched_streams:
+                self._matched.popitem(last=False)
+            moved = self.batcher.promote(lambda f: (scope.stream(f), f.session) == key)
+            URGENT.inc(1 + moved)
+            return True
+        if self._matched.get(key, -1) > frame.seq:
+            URGENT.inc()
+            return True
+        return False
 
     async def _emit(
         self, producer: AIOKafkaProducer, frame: records.Frame, scores: records.Scores,
-        h: str | None, img: np.ndarray | None = None,
+        h: str | None, img: np.ndarray | None = None, hits: list[Hit] | None = None,
     ) -> asyncio.Future[Any]:  # fmt: skip
-        """Bank-match (the stream's window needs frames in order) and send; returns the ack."""
-        matches = self.matcher.observe(scope.stream(frame), self.index.match(h)) if h else []
+        """Bank-match (the stream's window needs frames in order) and send; returns the ack.
+        ``hits``: this hash's bank hits, when already matched on arrival."""
+        if h and hits is None:
+            hits = self.index.match(h)
+        matches = self.matcher.observe(scope.stream(frame), hits or []) if h else []
         if matches:
             scores = scores.model_copy(update={"hash_matches": matches})
         self._stage(frame, scores)

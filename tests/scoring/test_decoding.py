@@ -69,6 +69,35 @@ async def test_micro_batcher_batches_and_returns_each_callers_result() -> None:
     assert max(seen) == 4 and sum(seen) == 10 and len(seen) < 10
 
 
+async def test_urgent_items_and_the_ones_promoted_go_into_the_next_batch_first() -> None:
+    """A batch is running; 1-5 wait in order. 9 comes urgent and 4 is promoted: the next
+    batch is 9 and 4 alone (queued frames beside them would delay them), then the queue in
+    its order."""
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def fn(items):  # type: ignore[no-untyped-def]
+        release.wait(5)
+        batches.append(list(items))
+        return items
+
+    with ThreadPoolExecutor(1) as ex:
+        b = MicroBatcher(fn, max_batch=3, max_wait_ms=0, executor=ex)
+        b.start()
+        first = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)  # batch [0] is running, blocked in fn
+        queued = [asyncio.ensure_future(b.submit(i)) for i in range(1, 6)]
+        await asyncio.sleep(0)
+        urgent = asyncio.ensure_future(b.submit(9, urgent=True))
+        await asyncio.sleep(0)
+        assert b.promote(lambda i: i == 4) == 1 and b.waiting() == 6
+        release.set()
+        got = await asyncio.gather(first, *queued, urgent)
+        await b.stop()
+    assert got == [0, 1, 2, 3, 4, 5, 9]  # each caller gets its own result
+    assert batches == [[0], [9, 4], [1, 2, 3], [5]]
+
+
 async def test_micro_batcher_runs_batches_side_by_side() -> None:
     """With two slots a second batch starts while the first still runs (each waits here for
     the other); with one, the first would time out alone."""

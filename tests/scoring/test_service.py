@@ -171,6 +171,55 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
     assert {s.frame_id for s in bad[1:]} <= set(staged)
 
 
+async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """40 frames of four clean streams wait in the topic; then a frame matching a review bank,
+    and two frames of stream "bad", the second carrying a red-line bank's hash. Both of bad's
+    frames (the first holds the second's Scores back) are scored in the first batches, not
+    after the backlog, and the match counts as before; the review match waits its turn; the
+    clean frames are all scored, in their streams' order."""
+    from scoring.banks import BankStore
+
+    settings = make_settings(scoring={
+        "models": ["opennsfw"], "providers": ["CPUExecutionProvider"], "max_batch": 1,
+        "inference_threads": 1, "score_cache_ttl_s": 0, "text_every": 0})  # fmt: skip
+    await kafkaio.create_topics(settings)
+    banked = "f0" * 32
+    store = BankStore(settings)
+    store.create("csam", "red_line", "known_bad.csam_bank")
+    store.add("csam", "img-1", [banked], "hash")
+    store.create("spam", "review", "spam")  # a review bank's match waits its turn
+    store.add("spam", "img-2", ["0f" * 32], "hash")
+    data = jpeg(frames("pattern-hd-no-bar.mp4", every=1, count=1)[0][::4, ::4])
+    sent = [_frame(f"clean{i % 4}", i // 4, data) for i in range(40)]
+    sent += [_frame("spam", 0, data).model_copy(update={"pdq": "0f" * 32})]
+    sent += [_frame("bad", 0, data), _frame("bad", 1, data).model_copy(update={"pdq": banked})]
+    prod = kafkaio.producer(settings)
+    await prod.start()
+    for f in sent:  # one partition: fetched in this order, a backlog in front of bad's frames
+        await prod.send(settings.topics.name("frames"), records.encode(f),
+                        key=scope.stream(f).encode(), partition=0)  # fmt: skip
+    await prod.flush()
+    await prod.stop()
+    svc = ScoringService(settings)
+    task = asyncio.create_task(svc.run())
+    try:
+        got = await _read(settings, settings.topics.name("scores"), len(sent))
+    finally:
+        svc.stop()
+        await task
+    scores = [records.decode(m.value, records.Scores) for m in got]
+    rank = {s.frame_id: i for i, s in enumerate(sorted(scores, key=lambda s: s.scored_at))}
+    bad = sorted((s for s in scores if s.stream_id == "bad"), key=lambda s: s.seq)
+    assert max(rank[s.frame_id] for s in bad) <= 3, rank  # not 41 and 42
+    assert [len(s.hash_matches) for s in bad] == [0, 1] and bad[1].hash_matches[0].bank == "csam"
+    (spam,) = (s for s in scores if s.stream_id == "spam")
+    assert rank[spam.frame_id] >= 38 and spam.hash_matches[0].bank == "spam"
+    assert sorted(rank) == sorted(f.frame_id for f in sent)
+    for i in range(4):
+        seqs = [s.seq for s in scores if s.stream_id == f"clean{i}"]
+        assert seqs == list(range(10))  # each stream's Scores in its order
+
+
 async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(
         scoring={"models": ["opennsfw"], "providers": ["CPUExecutionProvider"]}
@@ -265,10 +314,10 @@ async def test_text_is_planned_in_frame_order_when_frames_finish_out_of_order(
     stream = next(s for s in (f"o{i}" for i in range(50)) if svc.text_gate.phase(("t1", s)) == 2)
     submit = svc.batcher.submit
 
-    async def slow_second(frame: records.Frame) -> Any:  # seq 1 finishes after seq 2
+    async def slow_second(frame: records.Frame, urgent: bool = False) -> Any:  # 1 after 2
         if frame.seq == 1:
             await asyncio.sleep(1.5)
-        return await submit(frame)
+        return await submit(frame, urgent)
 
     svc.batcher.submit = slow_second  # type: ignore[method-assign]
     by_seq = await _through(settings, svc, b"o", [_frame(stream, i, jpeg(f)) for i in range(4)])
