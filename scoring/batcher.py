@@ -1,5 +1,5 @@
 """Micro-batcher: gathers frames for up to max_wait_ms or max_batch, runs them off the loop.
-Urgent items (a frame that matched a hash bank) go into the next batch ahead of the queue."""
+Urgent items (the scorer's: frames of known-bad media) go into the next batch ahead of the queue."""
 
 from __future__ import annotations
 

@@ -279,12 +279,14 @@ class ScoringService:
         )
 
     async def _score_frame(self, msg: ConsumerRecord, frame: records.Frame) -> Ready | None:
-        # ingest's hash is matched on arrival (the stream's window still counts in order, at
-        # emit): a frame of known-bad media is scored ahead of the queue
-        hits = self.index.match(frame.pdq) if frame.pdq else None
-        urgent = self._urgent(frame, any(h.bank.role == "red_line" for h in hits or ()))
         hit = await self.cache.get(frame.tenant, frame.jpeg)
         cached = hit is not None
+        # ingest's hash is matched before the models (the stream's window still counts in
+        # order, at emit): a frame of known-bad media is scored ahead of the queue. After the
+        # cache lookup, so that a frame of its stream still in its own lookup when it matches
+        # is then submitted urgent too
+        hits = self.index.match(frame.pdq) if frame.pdq else None
+        urgent = self._urgent(frame, any(h.bank.role == "red_line" for h in hits or ()))
         # a cache hit decoded nothing: text reading decodes the JPEG if it runs
         result = (*hit, None) if hit is not None else await self.batcher.submit(frame, urgent)
         if isinstance(result, images.ImageRejected):

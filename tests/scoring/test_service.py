@@ -175,8 +175,9 @@ async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> No
     """40 frames of four clean streams wait in the topic; then a frame matching a review bank,
     and two frames of stream "bad", the second carrying a red-line bank's hash. Both of bad's
     frames (the first holds the second's Scores back) are scored in the first batches, not
-    after the backlog, and the match counts as before; the review match waits its turn; the
-    clean frames are all scored, in their streams' order."""
+    after the backlog, even though the first is still in its score-cache lookup when the second
+    matches; the match counts as before; the review match waits its turn; the clean frames are
+    all scored, in their streams' order."""
     from scoring.banks import BankStore
 
     settings = make_settings(scoring={
@@ -201,6 +202,18 @@ async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> No
     await prod.flush()
     await prod.stop()
     svc = ScoringService(settings)
+    lookup = svc.cache.get
+
+    async def slow_lookup(tenant: str, data: bytes) -> Any:
+        lookups.append(1)
+        if len(lookups) == 42:  # bad's first frame is still in its lookup when the second
+            async with asyncio.timeout(10):  # one matches the bank
+                while not svc._matched:
+                    await asyncio.sleep(0.001)
+        return await lookup(tenant, data)
+
+    lookups: list[int] = []
+    svc.cache.get = slow_lookup  # type: ignore[method-assign]
     task = asyncio.create_task(svc.run())
     try:
         got = await _read(settings, settings.topics.name("scores"), len(sent))
