@@ -10,7 +10,10 @@ Measures CPU time (all threads, one decoder thread) of these passes over the sam
 * keyframe: the same in keyframe mode (non-key packets never reach the decoder; keyframes
   decoded without the deblocking filter while ``ingest.keyframe_skip_loop_filter`` is on);
 * keyframe decode: keyframe mode's decode alone, against the ceiling (what skipping buys the
-  decoder; the keyframe pipeline adds PDQ and a JPEG for every sampled keyframe).
+  decoder; the keyframe pipeline adds PDQ and a JPEG for every sampled keyframe);
+* paced: the full pipeline on the first ``--paced-seconds`` of the video played in real time,
+  as a live stream arrives, with every packet decoded as it comes and in batches of
+  ``ingest.decode_batch_s`` (taken in turn, best of two): what waking the decoder costs.
 
 streams_per_core = video seconds / CPU seconds. Usage: ``python benchmarks/ingest.py [VIDEO]``;
 without VIDEO a 720p30 H.264 file (2 s GOP, like live streams) is made from the sample videos.
@@ -85,6 +88,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("video", nargs="?", help="720p30 H.264 file (default: made from samples)")
     ap.add_argument("--fps", type=float, default=1.0, help="sampling rate (default 1)")
+    ap.add_argument("--paced-seconds", type=float, default=10.0,
+                    help="seconds of real-time play for each paced pass (default 10; 0: none)")  # fmt: skip
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory()
     video = args.video or str(make_720p30(Path(tmp.name) / "bench-720p30.mp4"))
@@ -101,13 +106,16 @@ def main() -> None:
             for _ in src.frames():
                 pass
 
-    def pipeline(keyframes: bool) -> dict[str, int]:
+    def pipeline(keyframes: bool, paced_batch_s: float | None = None) -> dict[str, int]:
         engine = SampleEngine(settings, StreamMeta("bench", "bench"), fps=args.fps,
                               keyframes_only=keyframes)  # fmt: skip
+        paced = paced_batch_s is not None
         with VideoSource(video, threads=1, keyframes_only=keyframes, skip_nonref=skip,
-                         skip_loop_filter=unfiltered, sample_fps=sample_fps) as src:  # fmt: skip
-            for _ in engine.process(src.frames(wanted=engine.wants)):
-                pass
+                         skip_loop_filter=unfiltered, sample_fps=sample_fps, realtime=paced,
+                         batch_s=paced_batch_s or 0.0) as src:  # fmt: skip
+            for frame in engine.process(src.frames(wanted=engine.wants)):
+                if paced and frame.pts >= args.paced_seconds:
+                    break  # a sample at that time: the passes end on the same frame
         return {"decoded": engine.counts.read, "sent": engine.counts.sampled}
 
     stats: dict[str, dict[str, int]] = {}
@@ -120,6 +128,14 @@ def main() -> None:
     })  # fmt: skip
     t_every, t_full, t_key, t_key_decode = (t[k] for k in ("every", "full", "keyframe",
                                                             "keyframe_decode"))  # fmt: skip
+    batch_s = settings.ingest.decode_batch_s
+    paced_s = min(args.paced_seconds, seconds)
+    paced: dict[str, float] = {}
+    if paced_s > 0:
+        print(f"paced passes: 2 rounds of 2 x {paced_s:g} s in real time ...", file=sys.stderr)
+        t_paced = cpu_best({"each_packet": lambda: pipeline(False, 0.0),
+                            "batched": lambda: pipeline(False, batch_s)}, rounds=2)  # fmt: skip
+        paced = {k: round(1000 * v / paced_s, 1) for k, v in t_paced.items()}
     t_ceiling = t["ceiling"] if skip else t_every
     ceil_spc = seconds / t_ceiling
     full_spc = seconds / t_full
@@ -138,6 +154,11 @@ def main() -> None:
     print(f"keyframe decode only: {t_key_decode:.3f} CPU s ({t_every / t_key_decode:.1f}x the "
           f"decode of every frame); PDQ + JPEG of the {stats['keyframe']['sent']} sampled keyframes is the "
           f"rest of keyframe mode")  # fmt: skip
+    if paced:
+        print(f"paced in real time, full pipeline: decoder woken for every packet "
+              f"{paced['each_packet']:.1f} CPU ms a stream-second; in batches of {batch_s:g} s "
+              f"(ingest.decode_batch_s) {paced['batched']:.1f} "
+              f"({100 * (1 - paced['batched'] / paced['each_packet']):.0f}% less)")  # fmt: skip
     print(json.dumps({
         "video": video if args.video else "generated 1280x720 30 fps H.264, GOP 60",
         "video_seconds": round(seconds, 2),
@@ -152,6 +173,8 @@ def main() -> None:
         "ratio_to_ceiling": round(full_spc / ceil_spc, 3),
         "keyframe_over_full": round(key_spc / full_spc, 2),
         "keyframe_decode_over_full_decode": round(t_every / t_key_decode, 2),
+        "decode_batch_s": batch_s,
+        "paced_ms_per_stream_s": paced,
         "frames": stats,
     }))  # fmt: skip
     tmp.cleanup()

@@ -232,6 +232,7 @@ class _Session:
             f"rtmp://listener/{meta.stream_id}", container=container, end_on_read_error=True,
             threads=self.l.settings.ingest.decode_threads,
             skip_nonref=self.l.settings.ingest.decode_skip_nonref,
+            batch_s=self.l.settings.ingest.decode_batch_s,
             sample_fps=max(self.l.settings.ingest.default_fps, self.l.settings.ingest.hot_fps),
         )  # fmt: skip
         ing = StreamIngester(

@@ -152,6 +152,7 @@ class StreamIngester:
             threads=cfg.decode_threads,
             skip_nonref=cfg.decode_skip_nonref,
             skip_loop_filter=cfg.keyframe_skip_loop_filter,
+            batch_s=cfg.decode_batch_s,
             sample_fps=max(self.engine.base_fps, cfg.hot_fps),
             options={**(plan.options if plan else {}), **(self.source_options or {})},
             label=self.label,

@@ -61,6 +61,7 @@ class VideoSource:
         container: av.container.InputContainer | None = None,
         end_on_read_error: bool = False,
         label: str | None = None,
+        batch_s: float = 0.0,
     ) -> None:
         self.source = source
         self.label = label or mask_url(source)  # what messages and logs show: no credentials
@@ -73,6 +74,7 @@ class VideoSource:
         self.skip_nonref = skip_nonref  # ingest.decode_skip_nonref: leave out unreferenced frames
         self.skip_loop_filter = skip_loop_filter  # ingest.keyframe_skip_loop_filter
         self.sample_fps = sample_fps  # the highest rate frames are sampled at (None: unknown)
+        self.batch_s = batch_s  # ingest.decode_batch_s: packets decoded together (0: each alone)
         self.decode_errors = 0
         self.fps: float | None = None
         self.duration_s: float | None = None
@@ -174,12 +176,18 @@ class VideoSource:
 
         In keyframe mode, ``wanted(pts, pending)`` False leaves that keyframe undecoded
         (nothing else is decoded from it); ``pending`` are the times of keyframes already in
-        the decoder whose frames have not come out yet (H.264 holds a few for reordering)."""
+        the decoder whose frames have not come out yet (H.264 holds a few for reordering).
+
+        Otherwise packets are decoded in batches spanning up to ``batch_s`` seconds: a decoder
+        woken for every frame runs cold. A packet whose frame ``wanted`` says is due for
+        sampling is decoded at once with the batch before it, and every packet after it too
+        until that frame is out, so samples are not held back."""
         if self._container is None:
             self.open()
         assert self._container is not None
         stream = self._container.streams.video[0]
         tb = float(stream.time_base) if stream.time_base else 1 / 90000
+        window = 0.0 if self.keyframes_only else self.batch_s
         first: float | None = None
         index = 0
         wall0 = time.monotonic()
@@ -187,20 +195,89 @@ class VideoSource:
         packets = 0
         last_pts = 0.0
         pending: list[float] = []  # keyframes in the decoder (seconds from the first frame)
+        batch: list[av.Packet] = []
+        batch_start = 0.0  # arrival of the batch's first packet (seconds from the first frame)
+        owed: float | None = None  # a due frame handed to the decoder that is not out yet
+
+        def arrival(packet: av.Packet) -> float | None:
+            """When a live source delivers this packet (decode order: dts), from the first
+            frame; None before the first frame or without timestamps."""
+            raw = packet.dts if packet.dts is not None else packet.pts
+            return None if raw is None or first is None else raw * tb - first
+
+        def ready(packet: av.Packet) -> bool:
+            """Decode the batch now (ending with ``packet``)?"""
+            nonlocal owed
+            at = arrival(packet)
+            if window <= 0 or at is None or owed is not None or not packet.size:
+                return True
+            if wanted is not None and packet.pts is not None:
+                pts = packet.pts * tb - (first or 0.0)
+                if wanted(pts, ()):
+                    owed = pts
+                    return True
+            return at - batch_start >= window
+
+        def decode(todo: list[av.Packet]) -> Iterator[DecodedFrame]:
+            nonlocal first, index, pending, last_pts, owed
+            at = arrival(todo[-1])
+            paced = False
+            if self.realtime and at is not None:  # once a batch: its last packet is in by then
+                paced = True
+                delay = wall0 + at - time.monotonic()
+                if delay > 0:
+                    time.sleep(min(delay, 5.0))
+            for packet in todo:
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError as exc:
+                    self.decode_errors += 1
+                    DECODE_ERRORS.inc()
+                    log.debug("skipped a corrupt packet of %s: %s", self.label, self._why(exc))
+                    continue
+                for frame in decoded:
+                    raw = frame.pts if frame.pts is not None else frame.dts
+                    t = raw * tb if raw is not None else index / (self.fps or 30.0)
+                    if first is None:
+                        first = t
+                        pending = [p - first for p in pending]
+                    pts = t - first
+                    while pending and pending[0] <= pts + 1e-6:  # out now (or never: corrupt)
+                        pending.pop(0)
+                    last_pts = pts
+                    if owed is not None and pts + 1e-6 >= owed:
+                        owed = None
+                    if self.realtime and not paced:  # no packet times: pace by frame
+                        delay = wall0 + pts - time.monotonic()
+                        if delay > 0:
+                            time.sleep(min(delay, 5.0))
+                    yield DecodedFrame(index, pts, frame)
+                    index += 1
+
+        def flush() -> Iterator[DecodedFrame]:
+            nonlocal batch
+            if batch:
+                todo, batch = batch, []
+                yield from decode(todo)
+
         while True:
             try:
                 packet = next(demux)
             except StopIteration:
+                yield from flush()
                 self._check_complete(stream.frames, packets, index, last_pts)
                 return
             except av.error.ExitError:
+                yield from flush()
                 raise SourceTimeoutError(
                     f"{self.label}: no data for {self.read_timeout_s:g}s"
                 ) from None
             except av.error.EOFError:
+                yield from flush()
                 self._check_complete(stream.frames, packets, index, last_pts)
                 return
             except (av.error.FFmpegError, OSError) as exc:
+                yield from flush()
                 if self.end_on_read_error and index:
                     return
                 if is_live(self.source):
@@ -220,29 +297,11 @@ class VideoSource:
                     if first is not None and not wanted(packet.pts * tb - first, pending):
                         continue  # an intra frame: no later frame needs it decoded
                     pending.append(packet.pts * tb - (first or 0.0))
-            try:
-                decoded = packet.decode()
-            except av.error.FFmpegError as exc:
-                self.decode_errors += 1
-                DECODE_ERRORS.inc()
-                log.debug("skipped a corrupt packet of %s: %s", self.label, self._why(exc))
-                continue
-            for frame in decoded:
-                raw = frame.pts if frame.pts is not None else frame.dts
-                t = raw * tb if raw is not None else index / (self.fps or 30.0)
-                if first is None:
-                    first = t
-                    pending = [p - first for p in pending]
-                pts = t - first
-                while pending and pending[0] <= pts + 1e-6:  # out now (or never: corrupt)
-                    pending.pop(0)
-                last_pts = pts
-                if self.realtime:
-                    delay = wall0 + pts - time.monotonic()
-                    if delay > 0:
-                        time.sleep(min(delay, 5.0))
-                yield DecodedFrame(index, pts, frame)
-                index += 1
+            if not batch:
+                batch_start = arrival(packet) or 0.0
+            batch.append(packet)
+            if ready(packet):
+                yield from flush()
 
     def _check_complete(
         self, expected: int, packets: int, decoded: int, last_pts: float = 0.0
