@@ -38,6 +38,7 @@ from pathlib import Path
 from devkit.demo import Pipeline, make_edited_copy
 from devkit.testdata import testdata_dir
 from framewatch.local import KafkaBroker, RedisServer, ensure_jars, free_port
+from framewatch.services import cli_argv
 from framewatch.settings import load_settings
 
 GOAL_P95_MS = {8: 500, 16: 1000}  # issue 17, with every default detector on; no frame lost
@@ -107,7 +108,7 @@ class StageCpu:
 def start_up_cpu_s() -> float:
     """CPU seconds one `framewatch ingest` process spends before its first frame (imports)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "framewatch.cli", "ingest", "--help"],
+    subprocess.run(cli_argv("ingest", "--help"),
                    capture_output=True, check=True)  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime

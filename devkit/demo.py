@@ -31,7 +31,7 @@ from devkit import demo_console
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.errors import FramewatchError
-from framewatch.services import consumers
+from framewatch.services import cli_argv, consumers
 from framewatch.settings import Settings, to_env
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class Pipeline:
         """Run one command to its end; past ``timeout`` s it is asked for its tasks' stacks
         (SIGUSR1, which `framewatch ingest` prints), killed, and reported as failed."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
+            *cli_argv(*args), env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.PIPE if stdin is not None else None,
         )  # fmt: skip
@@ -190,7 +190,7 @@ class Pipeline:
     async def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> None:
         """Start (or restart, under the same name) one service; extra_env overrides settings."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "framewatch.cli", *args, env={**self.env(), **(extra_env or {})},
+            *cli_argv(*args), env={**self.env(), **(extra_env or {})},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

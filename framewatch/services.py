@@ -44,12 +44,20 @@ class Service:
     signals: Mapping[str, str] = field(default_factory=dict)
 
     def argv(self, config: str | None = None, log_json: bool = False) -> list[str]:
-        """The child's command line: this interpreter, so it works inside any venv."""
+        """The child's command line (:func:`cli_argv`)."""
         pre = (["--config", config] if config else []) + (["--log-json"] if log_json else [])
-        return [sys.executable, "-m", "framewatch.cli", *pre, *self.args]
+        return cli_argv(*pre, *self.args)
 
     def metrics_port(self, settings: Settings) -> int:
         return int(getattr(settings.metrics, self.metrics_port_setting))
+
+
+def cli_argv(*args: str) -> list[str]:
+    """``framewatch ARGS`` as a child process: this interpreter, so it works inside any venv,
+    and ``-P``, so the child imports framewatch from where this process did. ``python -m``
+    otherwise puts the working directory first on ``sys.path``, and a ``framewatch/`` or
+    ``ingest/`` folder there (another checkout, or one planted) would run instead."""
+    return [sys.executable, "-P", "-m", "framewatch.cli", *args]
 
 
 @functools.cache

@@ -50,7 +50,7 @@ class ShadowProcess:
 
     def __init__(self, nice: int) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "scoring.shadow_process", str(nice)],
+            [sys.executable, "-P", "-m", "scoring.shadow_process", str(nice)],  # -P: see cli_argv
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )  # fmt: skip
         self._lock = threading.Lock()

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from devkit.tcpproxy import TcpProxy
 from devkit.testdata import testdata_dir
 from framewatch import kafkaio, records
 from framewatch.metrics import served_port
-from framewatch.services import service
+from framewatch.services import cli_argv, service
 
 Say = Callable[[str], None]
 OFFENDER = "acct-offender"
@@ -186,7 +185,7 @@ class Run:
                 "--tenant", "faults"] + (["--realtime"] if realtime else [])  # fmt: skip
         log = open(self.logs / f"ingest-{stream}.log", "ab")  # noqa: SIM115 (child owns it; "a": a restart keeps the lines before)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "framewatch.cli", *args,
+            *cli_argv(*args),
             env={**self.pipe.env(), "FRAMEWATCH_METRICS__ENABLED": "false",
                  **(self.pipe.extra.get("ingest", {}) if stream.startswith("bg-") else {}),
                  **env},

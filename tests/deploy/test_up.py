@@ -44,7 +44,7 @@ def test_dry_run_lists_every_service_with_its_metrics_url(tmp_path: Path) -> Non
         f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103, 9104, 9105, 9106)
     ]
     scorer = plan["services"][1]
-    assert scorer["argv"][1:] == ["-m", "framewatch.cli", "score"]
+    assert scorer["argv"][1:] == ["-P", "-m", "framewatch.cli", "score"]
 
 
 def test_configured_broker_and_redis_mean_no_local_stack(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,20 @@ def test_every_registered_signal_is_a_metric_the_stage_exports() -> None:
         for signal, selector in svc.signals.items():
             name = selector.split("{", 1)[0].removesuffix("_total")
             assert name in families, f"{svc.name}.{signal}: {name} is not exported"
+
+
+def test_a_stage_started_from_a_folder_holding_another_framewatch_runs_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m` puts the working directory first on sys.path: a service started from a
+    folder with another (or a planted) ``framewatch/`` in it must still run this install."""
+    planted = tmp_path / "framewatch"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("raise SystemExit('the planted framewatch ran')\n")
+    (planted / "cli.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    out = subprocess.run(
+        [*service("ingest").argv(), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "planted" not in out.stderr and "--realtime" in out.stdout
