@@ -31,6 +31,9 @@ def is_live(source: str) -> bool:
     return urlparse(source).scheme.lower() in LIVE_SCHEMES
 
 
+# more frames than any H.264/HEVC decoder holds back for reordering (H.264 allows 16)
+REORDER_MAX = 16
+
 # (pts of a keyframe, pts of keyframes still in the decoder) -> decode it?
 Wanted = Callable[[float, Sequence[float]], bool]
 
@@ -198,6 +201,8 @@ class VideoSource:
         batch: list[av.Packet] = []
         batch_start = 0.0  # arrival of the batch's first packet (seconds from the first frame)
         owed: float | None = None  # a due frame handed to the decoder that is not out yet
+        owed_for = 0  # packets decoded alone since; a frame that never comes out (corrupt,
+        # timestamps that jump back) stops being waited for after REORDER_MAX of them
 
         def arrival(packet: av.Packet) -> float | None:
             """When a live source delivers this packet (decode order: dts), from the first
@@ -207,14 +212,18 @@ class VideoSource:
 
         def ready(packet: av.Packet) -> bool:
             """Decode the batch now (ending with ``packet``)?"""
-            nonlocal owed
+            nonlocal owed, owed_for
             at = arrival(packet)
+            if owed is not None:
+                owed_for += 1
+                if owed_for > REORDER_MAX:
+                    owed = None
             if window <= 0 or at is None or owed is not None or not packet.size:
                 return True
             if wanted is not None and packet.pts is not None:
                 pts = packet.pts * tb - (first or 0.0)
                 if wanted(pts, ()):
-                    owed = pts
+                    owed, owed_for = pts, 0
                     return True
             return at - batch_start >= window
 
