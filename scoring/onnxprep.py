@@ -32,6 +32,7 @@ reorders): 39-40 CPU ms an image instead of 29-32. Each is replaced by ORT's ``G
 
 from __future__ import annotations
 
+import functools
 import platform
 
 import numpy as np
@@ -91,6 +92,7 @@ def unsigned_activations(model: onnx.ModelProto) -> int:
     return len(switch)
 
 
+@functools.cache
 def int8_sums_saturate() -> bool:
     """Whether this CPU's int8 kernels sum in 16 bits: x86 without VNNI (AVX2 only, as AMD Zen
     2/3 and older Xeons), where ONNX Runtime's uint8 x int8 product pairs (``VPMADDUBSW``)
