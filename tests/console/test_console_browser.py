@@ -24,7 +24,7 @@ from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings
 from tests.console.helpers import PASSWORD, ConsoleProc, Session, cli, csrf, sample_jpegs
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, produce
+from tests.streams.worker import Worker, produce, read_to_end, until
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 pytestmark = [
@@ -87,12 +87,12 @@ def staged_scores(store: EvidenceStore, tenant: str, stream: str, gore: list[flo
 
 async def decisions_until(settings: Settings, worker: Worker, pred: Callable[[list], bool],
                           timeout: float = 90) -> list[Decision]:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = await collect(settings, "decisions", want=10**6, timeout=2.0, worker=worker)
-        ds = [r for r in recs if isinstance(r, Decision)]
-        if pred(ds) or time.monotonic() > deadline:
-            return ds
+    recs = await until(settings, "decisions", lambda rs: pred(of_decisions(rs)), worker, timeout)
+    return of_decisions(recs)
+
+
+def of_decisions(recs: list) -> list[Decision]:
+    return [r for r in recs if isinstance(r, Decision)]
 
 
 def wait(drv: Any) -> Any:
@@ -231,7 +231,7 @@ async def test_reviewer_reveals_and_overturns_a_pipeline_review(
         )
     )
     assert not any(s["decision_id"] == block_a.decision_id for s in _strikes(led))
-    audit = await collect(settings, "audit", want=10**6, timeout=4.0, worker=worker)
+    audit = await read_to_end(settings, "audit", worker=worker)
     entries = [e for e in audit if isinstance(e, AuditEntry)]
     reviewed = [e.record for e in entries if e.record_type == "review"]
     assert any(rv["reviewer"] == "alice" and rv["outcome"] == "overturned"

@@ -20,7 +20,7 @@ from framewatch.settings import Settings
 from tests.alerts.conftest import FAST, SECRET, Running, SinkServer, wait_for
 from tests.console.helpers import PASSWORD, ConsoleProc, Session, cli, csrf, sample_jpegs
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, produce
+from tests.streams.worker import Worker, collect, produce, until
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +46,6 @@ routes:
         evidence={"dir": str(tmp_path / "evidence")},
         alerts={**FAST, "routing_file": routing},
     )
-
-
-async def until(settings: Settings, topic: str, pred: Callable[[list], bool], worker: Worker,
-                timeout: float = 90) -> list:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = await collect(settings, topic, want=10**6, timeout=2.0, worker=worker)
-        if pred(recs) or time.monotonic() > deadline:
-            return recs
 
 
 async def test_escalation_blocks_once_and_pages_once_for_that_tenant_only(

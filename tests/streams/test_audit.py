@@ -16,7 +16,7 @@ from framewatch.records import AuditEntry, Decision
 from framewatch.settings import Settings
 from streams import audit
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, audited_all, collect, produce, verify
+from tests.streams.worker import Worker, audited_all, collect, produce, until, verify
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +121,11 @@ async def test_a_burst_chains_many_links_at_once_and_survives_a_kill_mid_burst(
     worker.kill()
     await _produce_fast(settings, [red(k) for k in range(400, 600)])
     worker.start()
+
+    def all_decided(recs: list) -> bool:  # every red line a block, one decision each
+        return len({r.decision_id for r in recs if isinstance(r, Decision)}) >= 600
+
+    assert all_decided(await until(settings, "decisions", all_decided, worker, timeout=240))
     links = await audited_all(settings, worker, timeout=240)
     chained = sum(1 for link in links if isinstance(link, AuditEntry))
     assert at_kill < 600 <= chained  # killed mid-burst; every decision got its link

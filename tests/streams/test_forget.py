@@ -16,7 +16,8 @@ from framewatch.records import AuditEntry
 from framewatch.settings import Settings
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, env_for, produce
+from tests.streams.worker import Worker, env_for, produce
+from tests.streams.worker import until as until_read
 
 pytestmark = pytest.mark.integration
 
@@ -70,12 +71,10 @@ async def test_forget_deletes_the_ledger_of_one_tenants_account_and_chains_a_dig
     assert "ta/acc-7" in snap and snap["ta/acc-7"] is None  # a tombstone, compaction drops it
     assert snap["tb/acc-7"] is not None
 
-    deadline = time.monotonic() + 90
-    links: list[AuditEntry] = []
-    while not links and time.monotonic() < deadline:
-        recs = await collect(settings, "audit", want=10**6, timeout=2.0, worker=worker)
-        links = [r for r in recs if isinstance(r, AuditEntry) and r.record_type == "forget"]
-    [link] = links
+    def forgets(recs: list) -> list[AuditEntry]:
+        return [r for r in recs if isinstance(r, AuditEntry) and r.record_type == "forget"]
+
+    [link] = forgets(await until_read(settings, "audit", forgets, worker))
     assert link.record["forget_id"] == out["forget_id"] and link.record["tenant"] == "ta"
     assert link.record["account_id"].startswith("sha256:") and "acc-7" not in json.dumps(
         link.record

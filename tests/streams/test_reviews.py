@@ -20,7 +20,7 @@ from framewatch.settings import Settings
 from streams import statement
 from streams.inspect import table_snapshot
 from tests.streams.helpers import scores
-from tests.streams.worker import Worker, collect, env_for, produce
+from tests.streams.worker import Worker, collect, env_for, produce, until
 
 pytestmark = pytest.mark.integration
 
@@ -60,15 +60,6 @@ def blocks(stream: str, account: str, cat: str, t0: float) -> list[tuple[str, by
 
 def of(recs: list[Any], cls: type) -> list[Any]:
     return [r for r in recs if isinstance(r, cls)]
-
-
-async def until(settings: Settings, topic: str, pred: Any, worker: Worker, timeout: float = 60):  # type: ignore[no-untyped-def]
-    """Read ``topic`` until ``pred(records)`` holds (returns the records)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = await collect(settings, topic, want=10**6, timeout=2.0, worker=worker)
-        if pred(recs) or time.monotonic() > deadline:
-            return recs
 
 
 async def test_overturn_clears_stream_removes_strike_and_corrects_statement(

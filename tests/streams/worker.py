@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,55 @@ async def collect(
     return out
 
 
+async def read_to_end(
+    settings: Settings, topic_key: str, worker: Worker | None = None, timeout: float = 60.0
+) -> list[records._Record]:
+    """Every record ``topic_key`` holds now: read from the start up to each partition's end
+    offset taken when called. A time budget alone (``collect``) returns part of a long topic
+    on a busy box, and a test comparing two such reads then compares two different parts."""
+    cons = kafkaio.consumer(settings, settings.topics.name(topic_key), group_id=None)
+    await cons.start()
+    out: list[records._Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not cons.assignment():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no partition of {topic_key} was assigned in {timeout} s")
+            await asyncio.sleep(0.05)
+        parts = list(cons.assignment())
+        ends = await cons.end_offsets(parts)
+        while True:
+            behind = [tp for tp in parts if await cons.position(tp) < ends[tp]]
+            if not behind:
+                return out
+            if worker is not None and worker.proc is not None and worker.proc.poll() is not None:
+                raise AssertionError(f"the worker exited: see {worker.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic_key} to its end in {timeout} s")
+            batch = await cons.getmany(*behind, timeout_ms=300)
+            for msgs in batch.values():
+                out.extend(records.decode(m.value) for m in msgs)
+    finally:
+        await cons.stop()
+
+
+async def until(
+    settings: Settings,
+    topic_key: str,
+    pred: Callable[[list[Any]], bool],
+    worker: Worker | None = None,
+    timeout: float = 90.0,
+) -> list[records._Record]:
+    """Read the whole of ``topic_key`` again until ``pred(records)`` holds; the records of the
+    last read (the caller's assertions then say what was missing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = await read_to_end(settings, topic_key, worker=worker)
+        if pred(recs) or time.monotonic() > deadline:
+            return recs
+        await asyncio.sleep(0.25)
+
+
 def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
@@ -158,17 +208,23 @@ def ident(rec: Any) -> str:
 
 
 async def audited_all(settings: Settings, worker: Worker, timeout: float = 60) -> list[Any]:
-    """Wait until every published decision and enforcement has a link; the audit records."""
+    """Wait until every published decision and enforcement has a link and the audit topic has
+    stopped growing (a worker still working through its input publishes more, and chains its
+    evidence pins besides); the audit records."""
     deadline = time.monotonic() + timeout
+    seen = -1
     while True:
-        pub = await collect(settings, "decisions", want=10**6, timeout=1.5, worker=worker)
-        pub += await collect(settings, "enforcement", want=10**6, timeout=1.5, worker=worker)
-        links = await collect(settings, "audit", want=10**6, timeout=1.5, worker=worker)
+        pub = await read_to_end(settings, "decisions", worker=worker)
+        pub += await read_to_end(settings, "enforcement", worker=worker)
+        links = await read_to_end(settings, "audit", worker=worker)
         chained = {
             r.record.get("decision_id") or r.record.get("enforcement_id")
             for r in links
             if isinstance(r, AuditEntry)
         }
-        if {ident(r) for r in pub} <= chained or time.monotonic() > deadline:
+        settled = {ident(r) for r in pub} <= chained and len(links) == seen
+        if settled or time.monotonic() > deadline:
             assert {ident(r) for r in pub} <= chained
             return links
+        seen = len(links)
+        await asyncio.sleep(1.0)
