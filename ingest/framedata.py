@@ -20,6 +20,7 @@ _LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p"
                          "nv12", "nv21"})  # fmt: skip
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG: full-range luma (0..255); otherwise video range 16..235
 SIGNATURE_SIDE = 32
+SIGNATURE_GRID = 4 * SIGNATURE_SIDE  # pixels read a side: 16 a cell
 
 
 def _luma_plane(frame: av.VideoFrame) -> np.ndarray | None:
@@ -44,15 +45,15 @@ def frame_pdq(frame: av.VideoFrame, *, full_frame: bool = False) -> tuple[str, i
 
 
 def scene_signature(frame: av.VideoFrame) -> np.ndarray:
-    """A 32x32 grey thumbnail (0..1 floats) for scene-cut checks, from the decoded luma plane
-    (an area average of every n-th pixel: ~0.1 ms at 720p, a quarter of swscale's rescale)."""
+    """A 32x32 grey thumbnail (0..1 floats) for scene-cut checks, from the decoded luma plane:
+    a 128x128 grid of its pixels (nearest, read in place), then each 4x4 cell averaged. Both
+    resizes take OpenCV's fast paths: ~25 us at 720p against ~90 for an area average of every
+    5th pixel, whose 144x256 -> 32x32 is a non-integer ratio (5 checks a stream-second)."""
     luma = _luma_plane(frame)
     if luma is None:
         luma = frame.to_ndarray(format="gray")
-    step = max(1, min(luma.shape) // (4 * SIGNATURE_SIDE))  # every n-th pixel: 4+ a cell
-    small = cv2.resize(
-        luma[::step, ::step], (SIGNATURE_SIDE, SIGNATURE_SIDE), interpolation=cv2.INTER_AREA
-    )
+    grid = cv2.resize(luma, (SIGNATURE_GRID, SIGNATURE_GRID), interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(grid, (SIGNATURE_SIDE, SIGNATURE_SIDE), interpolation=cv2.INTER_AREA)
     return small.astype(np.float32) / 255.0
 
 
