@@ -11,7 +11,6 @@ sinks that already had it. No page is lost (the commit never passes it) and none
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -21,6 +20,7 @@ from typing import Any
 from prometheus_client import Gauge
 
 from framewatch.metrics import stage_registry
+from framewatch.tasks import cancel_and_wait
 
 LANE_PENDING = Gauge(
     "framewatch_alerts_lane_pending",
@@ -86,9 +86,5 @@ class Lane:
                 del self._by_key[key]
 
     async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(self._tasks, what="delivery lane")
         self._tasks = []

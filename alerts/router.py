@@ -8,7 +8,6 @@ only after the sink accepted, and checked before sending, so replays do not page
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hmac
 import logging
@@ -35,6 +34,7 @@ from framewatch.httpapi import TENANT, HttpError
 from framewatch.metrics import RECORDS_IN, observe_lag, stage_registry
 from framewatch.offsets import Offsets
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 
 _REG = stage_registry("alerts")  # this stage's /metrics only (core metrics join there)
 
@@ -435,9 +435,7 @@ class Router:
                         # these records are re-read and the Redis marks stop double pages
                         log.warning("offsets not committed (%s); records will be re-read", exc)
             finally:
-                esc.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await esc
+                await cancel_and_wait([esc], what="escalation loop")
                 for lane in self.lanes.values():
                     await lane.close()
                 self.lanes.clear()

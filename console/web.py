@@ -33,6 +33,7 @@ from framewatch.evidence import EvidenceStore
 from framewatch.metrics import stage_registry
 from framewatch.records import ReviewOutcome
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -257,12 +258,10 @@ async def _startup(app: web.Application) -> None:
 async def _cleanup(app: web.Application) -> None:
     c = app[CTX]
     c.tailer.stop()
-    loops = [t for t in (app.get("metrics_task"), app.get("viewers_task")) if t is not None]
-    for t in loops:
-        t.cancel()
-    for task in (app.get("tail_task"), *loops):
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+    await cancel_and_wait([app.get("metrics_task"), app.get("viewers_task")], what="console loop")
+    tail = app.get("tail_task")
+    if tail is not None:  # ends on tailer.stop()
+        await asyncio.gather(tail, return_exceptions=True)
     if c.producer is not None:
         await c.producer.stop()
     await c.redis.aclose()

@@ -170,7 +170,8 @@ async def open_checked(
     last: Exception | None = None
     for address in addresses:
         try:
-            reader, writer = await asyncio.wait_for(_dial(address, port), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await _dial(address, port)
         except (OSError, TimeoutError) as exc:
             last = exc
         else:

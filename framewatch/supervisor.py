@@ -178,7 +178,8 @@ class Supervisor:
 
         async def pause(seconds: float) -> None:  # a stop cuts the backoff short
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._stopping.wait()
 
         def restarting(rs: tenacity.RetryCallState) -> None:
             st.restarts += 1
@@ -232,7 +233,8 @@ class Supervisor:
         deadline = time.monotonic() + self.policy.grace_s
         for name, proc in live:
             try:
-                await asyncio.wait_for(proc.wait(), max(0.0, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await proc.wait()
             except TimeoutError:
                 self.say(f"{name} did not stop within {self.policy.grace_s:.0f}s; killing it")
                 _signal_group(proc, signal.SIGKILL)

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from framewatch import netguard
 from framewatch.redact import mask_url
+from framewatch.tasks import cancel_and_wait
 from ingest.metrics import EGRESS_REFUSED
 from ingest.rtspguard import RtspRedirectError, RtspWatch
 
@@ -114,10 +115,10 @@ class Egress:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            for t in list(self._tasks):
-                t.cancel()
+            await cancel_and_wait(list(self._tasks), timeout_s=2, what="proxied connection")
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
             self._server = None
 
     def refused(self) -> str | None:
@@ -203,7 +204,8 @@ class Egress:
         """http/https: one proxied request (absolute-form) or CONNECT tunnel, guarded."""
         self._track()
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                head = await reader.readuntil(b"\r\n\r\n")
             line, *headers = head.decode("latin-1").split("\r\n")
             method, target, version = line.split(" ", 2)
             if method.upper() == "CONNECT":
@@ -229,7 +231,8 @@ class Egress:
                 + "".join(f"{h}\r\n" for h in kept).encode("latin-1")
                 + b"Connection: close\r\n\r\n"
             )
-            resp = await asyncio.wait_for(up_r.readuntil(b"\r\n\r\n"), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                resp = await up_r.readuntil(b"\r\n\r\n")
             status, *rh = resp.decode("latin-1").split("\r\n")
             rkept = [h for h in rh if h and h.split(":", 1)[0].strip().lower() not in _HOP_HEADERS]
             writer.write(
@@ -272,7 +275,8 @@ class Egress:
         """Why the server on ``probe``'s connection has no certificate valid for ``host`` (by
         :attr:`tls`), or None when it has one; the probe is closed either way."""
         try:
-            await asyncio.wait_for(probe.start_tls(self.tls, server_hostname=host), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await probe.start_tls(self.tls, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             return str(exc.verify_message or exc.reason)
         except (ssl.SSLError, OSError, TimeoutError) as exc:
@@ -320,7 +324,5 @@ async def _splice(
             if (exc := t.exception()) is not None and isinstance(exc, RtspRedirectError):
                 raise exc
     finally:
-        for t in (up, down):
-            t.cancel()
-        await asyncio.gather(up, down, return_exceptions=True)
+        await cancel_and_wait([up, down], what="relay direction")
         up_w.close()

@@ -135,7 +135,8 @@ class Supervisor:
         entry, ing, task = self.running.pop(key)
         ing.stop()
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(task, self.settings.ingest.read_timeout_s + 5)
+            async with asyncio.timeout(self.settings.ingest.read_timeout_s + 5):
+                await task
         STREAMS.forget(entry.tenant, entry.stream_id)  # unregistered: none of its series stay
         with contextlib.suppress(redis.RedisError, OSError):
             await self.client.delete(_state_key(self.settings, key))

@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaProducer
 from framewatch import deadletter
 from framewatch.local import free_port
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 from ingest import streamkeys
 from ingest.engine import StreamMeta
 from ingest.errors import IngestError, SourceError
@@ -116,8 +117,8 @@ class _Session:
 
     async def _read(self, n: int | None = None) -> bytes:
         try:
-            coro = self.reader.readexactly(n) if n else self.reader.read(65536)
-            return await asyncio.wait_for(coro, self._left())
+            async with asyncio.timeout(self._left()):
+                return await (self.reader.readexactly(n) if n else self.reader.read(65536))
         except TimeoutError:
             raise Refused("handshake_timeout") from None
 
@@ -139,7 +140,8 @@ class _Session:
         self.up.write(held)
         self.tasks.append(asyncio.ensure_future(self._relay()))
         try:
-            container = await asyncio.wait_for(accepted, self._left() + 5)
+            async with asyncio.timeout(self._left() + 5):
+                container = await accepted
         except (TimeoutError, av.error.FFmpegError, OSError) as exc:
             log.warning("RTMP publisher of stream %s did not start: %s", entry["stream_id"], exc)
             return
@@ -213,9 +215,8 @@ class _Session:
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(
-                        self.reader.read(65536), self.cfg.rtmp_idle_timeout_s
-                    )
+                    async with asyncio.timeout(self.cfg.rtmp_idle_timeout_s):
+                        data = await self.reader.read(65536)
                 except TimeoutError:
                     RTMP_REFUSED.labels(reason="idle_timeout").inc()
                     return
@@ -253,13 +254,10 @@ class _Session:
             ing.status.forget()  # a publisher that left keeps no state series
 
     async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
+        await cancel_and_wait(self.tasks, what="RTMP relay")
         for w in (self.up, self.writer):
             if w is not None:
                 w.close()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 async def _copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:

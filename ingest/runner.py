@@ -27,6 +27,7 @@ from framewatch import deadletter, kafkaio, records, redisio, scope
 from framewatch.netguard import UrlRefusedError
 from framewatch.redact import mask_url
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 from ingest import egress
 from ingest.buffer import BufferStrategy, FrameBuffer
 from ingest.engine import Counts, SampleEngine, StreamMeta
@@ -438,16 +439,10 @@ class StreamIngester:
             buffer.close()  # a decoder waiting for room gives up
             while thread.is_alive():
                 await asyncio.sleep(0.01)
-            for task in helpers:
-                task.cancel()
-            # each ends on stop too; bounded, as a helper whose cancel a library swallowed
-            # must not hold the end of the stream (its last position save included)
-            ended, late = await asyncio.wait(helpers, timeout=3 * REDIS_TIMEOUT_S)
-            for task in ended:  # retrieved, so none is reported as never retrieved
-                _ = task.cancelled() or task.exception()
-            if late:
-                log.warning("%s: %d helper task(s) still running at the stream's end: %s",
-                            self.label, len(late), ", ".join(t.get_name() for t in late))  # fmt: skip
+            # each ends on stop too; bounded, so that a helper that will not end cannot hold
+            # the end of the stream (its last position save included)
+            await cancel_and_wait(helpers, timeout_s=3 * REDIS_TIMEOUT_S,
+                                  what=f"{self.label} helper")  # fmt: skip
             await client.aclose()
             if self._egress is not None:
                 await self._egress.close()

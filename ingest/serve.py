@@ -11,6 +11,7 @@ from aiohttp import web
 
 from framewatch import kafkaio, metrics, redisio
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 from ingest import metrics as ingest_metrics
 from ingest.api import make_app
 from ingest.registry import Supervisor
@@ -52,9 +53,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks, what="listener")
         await runner.cleanup()
         await client.aclose()
         await producer.stop()

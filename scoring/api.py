@@ -30,6 +30,7 @@ from framewatch import apikeys, httpapi, redisio
 from framewatch.errors import FramewatchError
 from framewatch.metrics import stage_registry
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 from scoring import banks, openai_compat
 from scoring.api_doc import CheckQuery, CheckUrl, openapi
 from scoring.check import CheckCancelled, Checker, load_policy
@@ -98,10 +99,7 @@ class CheckApi:
                       asyncio.create_task(self._reload_policy())]  # fmt: skip
 
     async def stop(self, _app: web.Application) -> None:
-        for t in self.tasks:
-            t.cancel()
-        if self.tasks:  # bounded: a Redis read that ignores its cancel must not hang shutdown
-            await asyncio.wait(self.tasks, timeout=5)
+        await cancel_and_wait(self.tasks, timeout_s=5, what="bank or policy watcher")
         if self.redis is not None:
             await self.redis.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -281,10 +279,8 @@ class CheckApi:
             pending = [t for ts in tasks for t in ts if not t.done()]
             if pending:
                 cancel.set()
-                for t in pending:
-                    t.cancel()
                 with suppress(BaseException):
-                    await asyncio.gather(*pending, return_exceptions=True)
+                    await cancel_and_wait(pending, what="check part")
         results = []
         policy = self.checker.policy
         for parts in done:

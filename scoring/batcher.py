@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from framewatch.tasks import cancel_and_wait
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -50,10 +52,7 @@ class MicroBatcher(Generic[T, R]):
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running) if t]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([self._task, *self._running], what="batch")
 
     async def submit(self, item: T, urgent: bool = False) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -77,7 +76,8 @@ class MicroBatcher(Generic[T, R]):
         while not self.waiting():
             self._added.clear()
             try:
-                await asyncio.wait_for(self._added.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._added.wait()
             except TimeoutError:
                 return False
         return True

@@ -32,6 +32,7 @@ from framewatch.failures import Failures, decoder
 from framewatch.metrics import RECORDS_IN, RECORDS_OUT, observe_lag, stage_registry
 from framewatch.offsets import Offsets
 from framewatch.settings import Settings
+from framewatch.tasks import cancel_and_wait
 from scoring import banks as banks_mod
 from scoring import text
 from scoring.banks import BankIndex, BankStore, Hit, StreamMatcher
@@ -196,12 +197,8 @@ class ScoringService:
             await asyncio.gather(*self._running, return_exceptions=True)
             await self._commit(consumer, offsets)
         finally:
-            for t in self._running:  # a broker failure: what is open is re-read on restart
-                t.cancel()
-            for t in (watcher, shadow):
-                if t is not None:
-                    t.cancel()
-            await asyncio.gather(*(t for t in (watcher, shadow) if t), return_exceptions=True)
+            # a broker failure: the frames still open are re-read on restart
+            await cancel_and_wait([*self._running, watcher, shadow], what="scoring task")
             if self.shadow:
                 self.shadow.close()
             await self.batcher.stop()

@@ -189,7 +189,8 @@ def drain_before_commit(
                 raise RuntimeError(f"producer buffer stopped with {buf.size} messages unsent")
             buf.message_sent.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(buf.message_sent.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await buf.message_sent.wait()
 
     buf._send_pending = send_pending
     buf.flush = flush

@@ -168,8 +168,12 @@ class Running:
         self.task = asyncio.create_task(self.router.run(self.stop))
 
     async def close(self) -> None:
+        """Stop the router; it must end within seconds (its tasks end through
+        framewatch.tasks), and an error it ended with fails the test."""
         self.stop.set()
-        await asyncio.wait_for(self.task, 30)
+        done, _ = await asyncio.wait({self.task}, timeout=15)
+        assert done, "the router was still running 15 s after it was asked to stop"
+        self.task.result()
 
 
 @pytest.fixture
