@@ -6,9 +6,10 @@ import asyncio
 import shutil
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import av
 from aiohttp import web
@@ -66,8 +67,15 @@ def make_hls(src: str, folder: Path) -> Path:
     return playlist
 
 
-async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -> list[object]:
-    """Read up to n records of topic `key` (frames/dead_letters) from the start."""
+async def consume(
+    settings: Settings,
+    key: str,
+    n: int,
+    timeout: float = 20.0,
+    done: Callable[[list[Any]], bool] | None = None,
+) -> list[object]:
+    """Read up to n records of topic `key` (frames/dead_letters) from the start, or until
+    ``done(records so far)``."""
     c = kafkaio.consumer(
         settings,
         settings.topics.name(key),
@@ -79,7 +87,7 @@ async def consume(settings: Settings, key: str, n: int, timeout: float = 20.0) -
     try:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while len(out) < n and loop.time() < end:
+        while len(out) < n and loop.time() < end and not (done and done(out)):
             batch = await c.getmany(timeout_ms=500)
             for msgs in batch.values():
                 out.extend(records.decode(m.value) for m in msgs)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -80,7 +81,11 @@ async def test_serve_push_and_registered_pull(settings: Settings, kafka_topics: 
                 data=buf.getvalue(), headers={"Authorization": f"Bearer {key}"},
             ) as r:  # fmt: skip
                 assert r.status == 202, await r.text()
-        frames = await consume(settings, "frames", 6, timeout=30)
+
+        def both(fs: list[Any]) -> bool:
+            return {f.stream_id for f in fs} >= {"pushed", "pulled"}
+
+        frames = await consume(settings, "frames", 10**6, timeout=30, done=both)
         by = {f.stream_id for f in frames}
         assert by == {"pushed", "pulled"}
         assert next(f for f in frames if f.stream_id == "pushed").tenant == "acme"
