@@ -32,23 +32,33 @@ async def test_a_task_that_swallows_its_first_cancel_still_ends() -> None:
     assert swallowed and t.cancelled()
 
 
-async def test_a_task_that_never_ends_is_returned_not_waited_on_forever() -> None:
-    released = False
+class Stubborn:
+    """A task that catches every cancel, until released."""
 
-    async def stubborn() -> None:
-        while not released:
+    def __init__(self) -> None:
+        self.released = False
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self.released:
             try:
                 await asyncio.sleep(0.01)
             except asyncio.CancelledError:
                 continue
 
-    t = asyncio.create_task(stubborn())
+    async def release(self) -> None:
+        """Let it end, for the test's loop to close."""
+        self.released = True
+        await asyncio.wait({self.task}, timeout=5)
+        assert self.task.done()
+
+
+async def test_a_task_that_never_ends_is_returned_not_waited_on_forever() -> None:
+    held = Stubborn()
     await asyncio.sleep(0.02)
-    assert await cancel_and_wait([t, None], timeout_s=0.3) == {t}
-    assert not t.done()
-    released = True  # lets it end, for the test's loop to close
-    await asyncio.wait({t}, timeout=5)
-    assert t.done()
+    assert await cancel_and_wait([held.task, None], timeout_s=0.3) == {held.task}
+    assert not held.task.done()
+    await held.release()
 
 
 async def test_errors_of_ended_tasks_are_retrieved_and_the_caller_can_be_cancelled() -> None:
@@ -59,27 +69,17 @@ async def test_errors_of_ended_tasks_are_retrieved_and_the_caller_can_be_cancell
     await asyncio.sleep(0)
     assert await cancel_and_wait([failed]) == set()
 
-    released = False
-
-    async def stubborn() -> None:
-        while not released:
-            try:
-                await asyncio.sleep(0.01)
-            except asyncio.CancelledError:
-                continue
-
-    held = asyncio.create_task(stubborn())
+    held = Stubborn()
     await asyncio.sleep(0.02)
     # a task that swallows every cancel keeps the stopper waiting; cancelling the stopper itself
     # still works
-    s = asyncio.create_task(cancel_and_wait([held], timeout_s=30))
+    s = asyncio.create_task(cancel_and_wait([held.task], timeout_s=30))
     await asyncio.sleep(0.1)
     assert not s.done()
     s.cancel()
     with pytest.raises(asyncio.CancelledError):
         await s
-    released = True
-    await asyncio.wait({held}, timeout=5)
+    await held.release()
 
 
 @pytest.mark.integration
