@@ -94,17 +94,14 @@ async def test_the_router_stops_when_asked_though_redis_swallows_a_cancel(
     one of its socket writes (asyncio.wait_for on Python 3.11), and the loop then ran on: the
     router never finished stopping (framewatch.tasks)."""
     s = setup(escalation_check_s=0.001)  # the loop is in a Redis call most of the time
-    loop = asyncio.get_running_loop()
     for _ in range(4):
         r = run_router(s)
         await wait_for(lambda r=r: r.router.http_port, what="the router's start")
         await asyncio.sleep(0.3)
         r.stop.set()
-        t0 = loop.time()
         done, _ = await asyncio.wait({r.task}, timeout=10)
         assert done, "the router was still running 10 s after it was asked to stop"
         assert r.task.exception() is None
-        assert loop.time() - t0 < 10
 
 
 async def test_resolve_resolves_the_pagerduty_incident(
