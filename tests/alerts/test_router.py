@@ -94,14 +94,11 @@ async def test_the_router_stops_when_asked_though_redis_swallows_a_cancel(
     one of its socket writes (asyncio.wait_for on Python 3.11), and the loop then ran on: the
     router never finished stopping (framewatch.tasks)."""
     s = setup(escalation_check_s=0.001)  # the loop is in a Redis call most of the time
-    for _ in range(4):
+    for _ in range(8):  # a stop hit the swallowing write in about 3 of 10 before the fix
         r = run_router(s)
         await wait_for(lambda r=r: r.router.http_port, what="the router's start")
         await asyncio.sleep(0.3)
-        r.stop.set()
-        done, _ = await asyncio.wait({r.task}, timeout=10)
-        assert done, "the router was still running 10 s after it was asked to stop"
-        assert r.task.exception() is None
+        await r.close()  # fails unless it ends within 15 s, cleanly
 
 
 async def test_resolve_resolves_the_pagerduty_incident(
