@@ -4,7 +4,6 @@ Urgent items (the scorer's: frames of known-bad media) go into the next batch ah
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,9 @@ class MicroBatcher(Generic[T, R]):
     forms only once a slot is free, so a backlog makes batches fuller, not more of them.
     Urgent items go first, in a batch of their own that waits for nothing: on a CPU a frame
     costs the same in a batch of one as of four, and three queued frames beside it would
-    make it wait for theirs.
+    make it wait for theirs. When every slot is taken, up to `urgent_slots` urgent batches
+    more run beside them (the executor needs a thread for each): a batch of four takes most
+    of a second on a loaded CPU, and an urgent frame would otherwise wait for one to end.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: float,
         executor: ThreadPoolExecutor,
         concurrency: int = 1,
+        urgent_slots: int = 0,
     ) -> None:
         self._fn = fn
         self._max_batch = max_batch
@@ -42,9 +44,9 @@ class MicroBatcher(Generic[T, R]):
         self._executor = executor
         self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._urgent: deque[tuple[T, asyncio.Future[R]]] = deque()
-        self._added = asyncio.Event()
+        self._changed = asyncio.Event()  # an item queued or a slot freed
         self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(concurrency)
+        self._free = {"any": concurrency, "urgent": urgent_slots}  # slots not running a batch
         self._running: set[asyncio.Task[None]] = set()
         self.batches = 0
 
@@ -57,7 +59,7 @@ class MicroBatcher(Generic[T, R]):
     async def submit(self, item: T, urgent: bool = False) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._queue).append((item, fut))
-        self._added.set()
+        self._changed.set()
         return await fut
 
     def promote(self, pick: Callable[[T], bool]) -> int:
@@ -66,20 +68,29 @@ class MicroBatcher(Generic[T, R]):
         if moved:
             self._queue = deque(entry for entry in self._queue if not pick(entry[0]))
             self._urgent.extend(moved)
+            self._changed.set()  # an urgent slot may now take them
         return len(moved)
 
     def waiting(self) -> int:
         return len(self._queue) + len(self._urgent)
 
-    async def _wait(self, timeout: float | None) -> bool:
-        """Until an item is queued (True) or ``timeout`` seconds pass (False)."""
-        while not self.waiting():
-            self._added.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._added.wait()
-            except TimeoutError:
-                return False
+    def _slot(self) -> str | None:
+        """The slot the next batch runs in: any free one, else an urgent one for urgent items."""
+        if self._free["any"] and self.waiting():
+            return "any"
+        if self._free["urgent"] and self._urgent:
+            return "urgent"
+        return None
+
+    async def _until_changed(self, deadline: float | None) -> bool:
+        """Until an item is queued or a slot freed (True), or the loop-time ``deadline``
+        passes (False)."""
+        self._changed.clear()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
         return True
 
     def _take(self) -> tuple[T, asyncio.Future[R]]:
@@ -87,25 +98,33 @@ class MicroBatcher(Generic[T, R]):
 
     async def _loop(self) -> None:
         while True:
-            await self._slots.acquire()
-            await self._wait(None)
+            slot = self._slot()
+            if slot is None:
+                await self._until_changed(None)
+                continue
+            self._free[slot] -= 1
             urgent = bool(self._urgent)
             batch = [self._take()]
-            deadline = time.monotonic() + self._max_wait
+            deadline = asyncio.get_running_loop().time() + self._max_wait
             while len(batch) < self._max_batch:
                 if urgent:  # on its own: queued frames would make it wait for theirs
                     if not self._urgent:
                         break
-                elif not self.waiting():
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not await self._wait(left):
-                        break
+                elif not await self._more(deadline):
+                    break
                 batch.append(self._take())
-            task = asyncio.create_task(self._run(batch))
+            task = asyncio.create_task(self._run(batch, slot))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _more(self, deadline: float) -> bool:
+        """Wait until an item is queued (True) or the batch's deadline passes (False)."""
+        while not self.waiting():
+            if not await self._until_changed(deadline):
+                return False
+        return True
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]], slot: str) -> None:
         items = [b[0] for b in batch]
         try:
             results = await asyncio.get_running_loop().run_in_executor(
@@ -120,4 +139,5 @@ class MicroBatcher(Generic[T, R]):
                 if not fut.done():
                     fut.set_exception(e)
         finally:
-            self._slots.release()
+            self._free[slot] += 1
+            self._changed.set()

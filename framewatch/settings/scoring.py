@@ -80,6 +80,12 @@ class ScoringSettings(BaseModel):
         1, ge=0, description="ONNX Runtime threads one model uses for one batch (0: one per "
         "physical core); 1 with inference_threads running batches side by side"
     )  # fmt: skip
+    urgent_batches: int = Field(
+        1, ge=0, le=16, description="batches of urgent frames (a red-line bank hit and its "
+        "stream's frames before it) that may run beside inference_threads when every slot "
+        "is taken: a red-line frame then never waits for a batch of ordinary frames to end "
+        "(0: it waits for the next free slot). Each holds one more batch of activations"
+    )  # fmt: skip
     preprocess_threads: int = Field(
         1, ge=0, le=256, description="threads that decode and preprocess a batch's frames "
         "between model runs (0: one per core; 1: in the batch's own thread, right when "

@@ -113,3 +113,57 @@ async def test_micro_batcher_runs_batches_side_by_side() -> None:
         got = await asyncio.gather(b.submit(1), b.submit(2))
         await b.stop()
     assert sorted(got) == [1, 2]
+
+
+def _slow_on_0(release: threading.Event):  # type: ignore[no-untyped-def]
+    """A batch function that holds a batch with item 0 until ``release`` is set."""
+
+    def fn(items):  # type: ignore[no-untyped-def]
+        if 0 in items:
+            release.wait(5)
+        return items
+
+    return fn
+
+
+async def test_urgent_items_run_beside_busy_slots_and_ordinary_ones_wait() -> None:
+    """The one slot is busy with a slow batch. An urgent item, and a queued one promoted, run
+    in the urgent slot at once; an ordinary item waits for the slot."""
+    release = threading.Event()
+
+    with ThreadPoolExecutor(2) as ex:
+        b = MicroBatcher(_slow_on_0(release), 4, 0, executor=ex, urgent_slots=1)
+        b.start()
+        first = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)  # batch [0] is running, blocked in fn
+        ordinary = [asyncio.ensure_future(b.submit(i)) for i in (1, 2)]
+        urgent = asyncio.ensure_future(b.submit(9, urgent=True))
+        async with asyncio.timeout(2):
+            assert await urgent == 9
+        assert b.promote(lambda i: i == 2) == 1
+        async with asyncio.timeout(2):
+            assert await ordinary[1] == 2
+        await asyncio.sleep(0.05)
+        assert not first.done() and not ordinary[0].done()  # the urgent slot took neither
+        release.set()
+        async with asyncio.timeout(5):
+            assert await asyncio.gather(first, ordinary[0]) == [0, 1]
+        await b.stop()
+
+
+async def test_without_an_urgent_slot_an_urgent_item_waits_for_the_busy_slot() -> None:
+    """``scoring.urgent_batches`` 0 (the batcher before it): the urgent item waits."""
+    release = threading.Event()
+
+    with ThreadPoolExecutor(2) as ex:
+        b = MicroBatcher(_slow_on_0(release), 4, 0, executor=ex, urgent_slots=0)
+        b.start()
+        first = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)
+        urgent = asyncio.ensure_future(b.submit(9, urgent=True))
+        await asyncio.sleep(0.2)
+        assert not urgent.done()
+        release.set()
+        async with asyncio.timeout(5):
+            assert await asyncio.gather(first, urgent) == [0, 9]
+        await b.stop()
