@@ -73,9 +73,10 @@ class Scorer:
         return self.settings.max_batch or (16 if self.on_gpu else 4)
 
     def inference_threads(self) -> int:
-        """Batches scored at once (scoring.inference_threads; 0: one per core on CPU, where
-        each runs single-threaded, or 2 on a GPU: one batch prepared while the other runs)."""
-        return self.settings.inference_threads or (2 if self.on_gpu else os.cpu_count() or 1)
+        """Batches scored at once (scoring.inference_threads; 0: one per core). On CPU each
+        runs single-threaded; on a GPU each thread's JPEG decode and preprocessing is what
+        feeds the models (an H200 box: 102-114 frames/s with 2, 304-317 with 16 threads)."""
+        return self.settings.inference_threads or os.cpu_count() or 1
 
     def score(
         self,

@@ -72,9 +72,9 @@ class ScoringSettings(BaseModel):
     max_in_flight: int = Field(64, ge=1, description="frames decoded but not yet produced")
     inference_threads: int = Field(
         0, ge=0, le=256, description="batches scored at once, each on its own thread (0: one "
-        "per core on CPU, 2 on a GPU). On CPU, batches side by side on one intra-op thread "
-        "each cost 15-25 % less CPU a frame than one batch spread over every core "
-        "(docs/performance.md)"
+        "per core). On CPU, batches side by side on one intra-op thread each cost 15-25 % less "
+        "CPU a frame than one batch spread over every core; on a GPU each thread's decode and "
+        "preprocessing feeds the models, 2 threads 3x slower than 16 (docs/performance.md)"
     )  # fmt: skip
     intra_op_threads: int = Field(
         1, ge=0, description="ONNX Runtime threads one model uses for one batch (0: one per "
