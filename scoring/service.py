@@ -83,6 +83,8 @@ BATCH_SIZE = Histogram(
 # a scored frame: its record, Scores, PDQ, decoded image (None after a cache hit) and bank hits
 # (None: not matched yet)
 Ready = tuple[records.Frame, records.Scores, str | None, np.ndarray | None, list[Hit] | None]
+# a sample for the text thread: the frame, its PDQ hash and its decoded image (None: decode it)
+TextJob = tuple[records.Frame, str | None, np.ndarray | None]
 
 
 def build_scorer(settings: Settings) -> Scorer:
@@ -101,10 +103,12 @@ class ScoringService:
         self.scorer = scorer or build_scorer(settings)
         sc = settings.scoring
         n = self.scorer.inference_threads()
-        self.executor = ThreadPoolExecutor(n, thread_name_prefix="infer")
+        # a thread for each batch that may run at once: the slots, and the urgent ones beside
+        self.executor = ThreadPoolExecutor(n + sc.urgent_batches, thread_name_prefix="infer")
         self.batcher: MicroBatcher = MicroBatcher(
-            self._score_batch, self.scorer.max_batch(), sc.max_wait_ms, self.executor, n
-        )
+            self._score_batch, self.scorer.max_batch(), sc.max_wait_ms, self.executor, n,
+            urgent_slots=sc.urgent_batches,
+        )  # fmt: skip
         self.frames_topic = settings.topics.name("frames")
         self.scores_topic = settings.topics.name("scores")
         self.processed = 0
@@ -124,8 +128,13 @@ class ScoringService:
         self.redis = redisio.hot_path_client(settings)
         self.ocr = text.Ocr.from_settings(sc, live=True) if sc.text_every else None
         self.text_gate = TextGate(sc.text_every, sc.text_reuse_distance, sc.text_box_change)
-        # OCR has its own thread: a read (100s of ms on CPU) never waits in front of a batch
+        # OCR has its own thread: a read (100s of ms on CPU) never waits in front of a batch.
+        # Samples reach it through a lane of one (urgent first): behind a backlog of other
+        # streams' text work, a red-line frame's Scores waited 300-400 ms for its turn
         self.text_executor = ThreadPoolExecutor(1, thread_name_prefix="text")
+        self.text_lane: MicroBatcher[TextJob, list[records.TextFinding] | None] = MicroBatcher(
+            lambda jobs: [self._text(*job) for job in jobs], 1, 0, self.text_executor
+        )
         # one text read at a time a stream, so a frame sees the result of the one before it
         self._text_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
         self._text_locks = weakref.WeakValueDictionary()
@@ -169,6 +178,7 @@ class ScoringService:
         await consumer.start()
         await producer.start()
         self.batcher.start()
+        self.text_lane.start()
         await self.reload_banks()
         watcher = asyncio.create_task(self._watch_banks())
         shadow = asyncio.create_task(self.shadow.run(producer)) if self.shadow else None
@@ -202,6 +212,7 @@ class ScoringService:
             if self.shadow:
                 self.shadow.close()
             await self.batcher.stop()
+            await self.text_lane.stop()
             await producer.stop()
             await consumer.stop()
             await self.redis.aclose()
@@ -311,6 +322,7 @@ class ScoringService:
             while len(self._matched) > self.max_matched_streams:
                 self._matched.popitem(last=False)
             moved = self.batcher.promote(lambda f: (scope.stream(f), f.session) == key)
+            self.text_lane.promote(lambda job: (scope.stream(job[0]), job[0].session) == key)
             URGENT.inc(1 + moved)
             return True
         if self._matched.get(key, -1) > frame.seq:
@@ -355,11 +367,11 @@ class ScoringService:
         lock = self._text_locks.get(key)
         if lock is None:
             lock = self._text_locks[key] = asyncio.Lock()
+        # a frame of a stream that hit a red-line bank at or after it goes first
+        urgent = self._matched.get((scope.stream(frame), frame.session), -1) >= frame.seq
         async with lock:  # one plan at a time a stream: a sample sees the read before it
             try:
-                found = await asyncio.get_running_loop().run_in_executor(
-                    self.text_executor, self._text, frame, h, img
-                )
+                found = await self.text_lane.submit((frame, h, img), urgent)
             except Exception as e:  # OCR trouble must not lose the classifier scores
                 log.warning("text/QR failed on %s: %s", frame.frame_id, e)
                 TEXT_ERRORS.inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -171,18 +172,12 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
     assert {s.frame_id for s in bad[1:]} <= set(staged)
 
 
-async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> None:  # type: ignore[no-untyped-def]
-    """40 frames of four clean streams wait in the topic; then a frame matching a review bank,
-    and two frames of stream "bad", the second carrying a red-line bank's hash. Both of bad's
-    frames (the first holds the second's Scores back) are scored in the first batches, not
-    after the backlog, even though the first is still in its score-cache lookup when the second
-    matches; the match counts as before; the review match waits its turn; the clean frames are
-    all scored, in their streams' order."""
+async def _backlog_then_bad(settings: Settings) -> list[records.Frame]:
+    """Banks "csam" (red line) and "spam" (review); in the frames topic, one partition: 40
+    frames of four clean streams, a frame of stream "spam" matching the review bank, then two
+    frames of stream "bad", the second with the red-line bank's hash. Returns them in order."""
     from scoring.banks import BankStore
 
-    settings = make_settings(scoring={
-        "models": ["opennsfw"], "providers": ["CPUExecutionProvider"], "max_batch": 1,
-        "inference_threads": 1, "score_cache_ttl_s": 0, "text_every": 0})  # fmt: skip
     await kafkaio.create_topics(settings)
     banked = "f0" * 32
     store = BankStore(settings)
@@ -201,6 +196,20 @@ async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> No
                         key=scope.stream(f).encode(), partition=0)  # fmt: skip
     await prod.flush()
     await prod.stop()
+    return sent
+
+
+async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """40 frames of four clean streams wait in the topic; then a frame matching a review bank,
+    and two frames of stream "bad", the second carrying a red-line bank's hash. Both of bad's
+    frames (the first holds the second's Scores back) are scored in the first batches, not
+    after the backlog, even though the first is still in its score-cache lookup when the second
+    matches; the match counts as before; the review match waits its turn; the clean frames are
+    all scored, in their streams' order."""
+    settings = make_settings(scoring={
+        "models": ["opennsfw"], "providers": ["CPUExecutionProvider"], "max_batch": 1,
+        "inference_threads": 1, "score_cache_ttl_s": 0, "text_every": 0})  # fmt: skip
+    sent = await _backlog_then_bad(settings)
     svc = ScoringService(settings)
     lookup = svc.cache.get
 
@@ -231,6 +240,70 @@ async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> No
     for i in range(4):
         seqs = [s.seq for s in scores if s.stream_id == f"clean{i}"]
         assert seqs == list(range(10))  # each stream's Scores in its order
+
+
+async def test_known_bad_medias_text_is_planned_ahead_of_other_streams_text(
+    make_settings,
+) -> None:  # type: ignore[no-untyped-def]
+    """Text on every sample, on one text thread. Its first plan (a clean stream's first frame)
+    holds the thread until the other clean streams' first frames are queued for it, and then
+    bad-0 (held back until bad-1 has matched the red-line bank, so it comes last); the plan
+    after bad-0's holds it until bad-1 is queued. bad's samples go next each time, ahead of
+    the clean ones queued before them, and their Scores leave 2nd and 4th at the latest (in
+    arrival order, bad-0 was planned 5th and bad-1 after every stream's turn)."""
+    settings = make_settings(scoring={
+        "models": ["opennsfw"], "providers": ["CPUExecutionProvider"], "max_batch": 1,
+        "inference_threads": 1, "score_cache_ttl_s": 0, "text_every": 1})  # fmt: skip
+    sent = await _backlog_then_bad(settings)
+    svc = ScoringService(settings)
+    firsts = {f"clean{i}-0" for i in range(4)}
+    entered: list[str] = []  # frames at the text step, in order
+    planned: list[str] = []  # the text thread's plans, in order
+    emitted: list[str] = []  # Scores handed to the producer, in order
+    late: list[str] = []  # waits that timed out (each is bounded)
+    queued = {"bad-0": threading.Event(), "bad-1": threading.Event()}
+    with_text, plan, emit = svc._with_text, svc._text, svc._emit
+
+    async def to_text(frame: records.Frame, *args: Any) -> Any:
+        entered.append(frame.frame_id)
+        if frame.frame_id not in queued:  # queued for the text thread before it yields
+            return await with_text(frame, *args)
+        if frame.frame_id == "bad-0":
+            try:
+                async with asyncio.timeout(10):
+                    while not (firsts <= set(entered) and svc._matched):
+                        await asyncio.sleep(0.005)
+            except TimeoutError:
+                late.append("bad-0 held")
+        job = asyncio.ensure_future(with_text(frame, *args))
+        await asyncio.sleep(0)  # the job runs first, up to its wait for the text thread
+        queued[frame.frame_id].set()
+        return await job
+
+    def held_plan(frame: records.Frame, *args: Any) -> Any:
+        planned.append(frame.frame_id)  # one thread: a plan starts after the one before ends
+        until = "bad-0" if len(planned) == 1 else "bad-1" if "bad-0" in planned[:-1] else None
+        if until and not queued[until].wait(10):
+            late.append(f"{until} queued")
+        return plan(frame, *args)
+
+    async def emitting(producer: Any, frame: records.Frame, *args: Any) -> Any:
+        emitted.append(frame.frame_id)
+        return await emit(producer, frame, *args)
+
+    svc._with_text, svc._text, svc._emit = to_text, held_plan, emitting  # type: ignore[method-assign]
+    task = asyncio.create_task(svc.run())
+    try:
+        got = await _read(settings, settings.topics.name("scores"), len(sent))
+    finally:
+        svc.stop()
+        await task
+    assert not late, late
+    assert planned[0] in firsts and planned[1] == "bad-0" and planned[3] == "bad-1", planned
+    assert emitted.index("bad-0") <= 1 and emitted.index("bad-1") <= 3, emitted
+    scores = {s.frame_id: s for s in (records.decode(m.value, records.Scores) for m in got)}
+    assert sorted(scores) == sorted(emitted) == sorted(f.frame_id for f in sent)
+    assert scores["bad-1"].hash_matches[0].bank == "csam"
 
 
 async def test_same_picture_is_scored_once_then_served_from_the_cache(make_settings) -> None:  # type: ignore[no-untyped-def]
