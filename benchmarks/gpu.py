@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from devkit.testdata import video
@@ -157,18 +158,123 @@ def time_session(
     return statistics.median(times)
 
 
-def fp16_file(m: Model, tmp: Path) -> Path:
-    """The model converted to FP16 (inputs and outputs stay float32), with onnxconverter-common."""
-    import onnx
-    from onnxconverter_common import float16
+QDQ = {"QuantizeLinear", "DequantizeLinear"}
+# ops that only move elements: a Q -> layout op -> DQ chain is the layout op on the float tensor
+LAYOUT = {"Transpose", "Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"}
 
-    out = tmp / f"{m.manifest.name}-fp16.onnx"
+
+def is_qdq(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in QDQ for n in model.graph.node)
+
+
+def dequantized(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A QDQ-quantized graph as plain float32: each weight's DequantizeLinear folded into a
+    float initializer, each activation's QuantizeLinear -> DequantizeLinear pair (quantization
+    noise, on the CUDA provider hundreds of extra kernels) dropped. The CUDA provider has no
+    INT8 kernels for them, so on a GPU the Q/DQ nodes are pure cost; the scores it changes are
+    checked against the quantized model's (score_drift)."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    q_of = {n.output[0]: n for n in g.node if n.op_type == "QuantizeLinear"}
+    rename: dict[str, str] = {}
+    folded, keep = [], []
+
+    def param(name: str) -> float:
+        """A per-tensor scale or zero point (activations are quantized per tensor)."""
+        return float(numpy_helper.to_array(inits[name])) if name else 0.0
+
+    for n in g.node:
+        if n.op_type == "DequantizeLinear":
+            x = n.input[0]
+            if x in inits:  # a weight: (w - zero point) * scale, per axis when the scale is
+                w = numpy_helper.to_array(inits[x]).astype(np.float32)
+                sc = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
+                zp = (numpy_helper.to_array(inits[n.input[2]]).astype(np.float32)
+                      if len(n.input) > 2 and n.input[2] else np.zeros_like(sc))  # fmt: skip
+                if sc.ndim == 1 and sc.size > 1:
+                    axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+                    shape = [1] * w.ndim
+                    shape[axis] = sc.size
+                    sc, zp = sc.reshape(shape), zp.reshape(shape)
+                folded.append(
+                    numpy_helper.from_array(((w - zp) * sc).astype(np.float32), n.output[0])
+                )
+                continue
+            src = producer.get(x)
+            via = src if src is not None and src.op_type in LAYOUT else None
+            q = q_of.get(via.input[0] if via is not None else x)
+            if q is not None:
+                # Q then DQ: x / s_q + zp_q, then (. - zp_d) * s_d. With the same scale and zero
+                # point that is quantization noise (dropped); with others, an affine rescale
+                # (the input normalisation of some exports), kept as Mul and Add
+                s_q, zp_q = param(q.input[1]), param(q.input[2] if len(q.input) > 2 else "")
+                s_d, zp_d = param(n.input[1]), param(n.input[2] if len(n.input) > 2 else "")
+                y = q.input[0]
+                if (s_q, zp_q) != (s_d, zp_d):
+                    a, b = f"{n.output[0]}/a", f"{n.output[0]}/b"
+                    folded += [numpy_helper.from_array(np.float32(s_d / s_q), a),
+                               numpy_helper.from_array(np.float32((zp_q - zp_d) * s_d), b)]  # fmt: skip
+                    keep += [onnx.helper.make_node("Mul", [y, a], [f"{y}/{a}"]),
+                             onnx.helper.make_node("Add", [f"{y}/{a}", b], [f"{y}/{b}"])]  # fmt: skip
+                    y = f"{y}/{b}"
+                if via is not None:  # the layout op moves the floats now
+                    via.input[0] = y
+                    rename[n.output[0]] = x
+                else:
+                    rename[n.output[0]] = y
+                continue
+        keep.append(n)
+    for n in keep:
+        for k, name in enumerate(n.input):
+            while name in rename:
+                name = rename[name]
+            n.input[k] = name
+    read = {i for n in keep for i in n.input} | {o.name for o in g.output}
+    keep = [n for n in keep if n.op_type != "QuantizeLinear" or n.output[0] in read]
+    if any(n.op_type in QDQ for n in keep):
+        raise ValueError("a Q/DQ pattern this rewrite does not know is left in the graph")
+    del g.node[:]
+    g.node.extend(topo_sorted(keep, {i.name for i in g.input} | {i.name for i in g.initializer}
+                              | {i.name for i in folded}))  # fmt: skip
+    read = {i for n in keep for i in n.input} | {o.name for o in g.output}
+    alive = [i for i in [*g.initializer, *folded] if i.name in read]
+    del g.initializer[:]
+    g.initializer.extend(alive)
+    return model
+
+
+def topo_sorted(nodes: list[onnx.NodeProto], given: set[str]) -> list[onnx.NodeProto]:
+    """Nodes in an order where each one's inputs come before it (the rewrite adds nodes)."""
+    have, out, todo = set(given) | {""}, [], list(nodes)
+    while todo:
+        ready = [n for n in todo if all(i in have for i in n.input)]
+        if not ready:
+            raise ValueError("the rewritten graph has a cycle or a missing input")
+        for n in ready:
+            have.update(n.output)
+        out += ready
+        todo = [n for n in todo if n not in ready]
+    return out
+
+
+def variant_file(m: Model, tmp: Path, fp16: bool) -> Path:
+    """The model dequantized (QDQ models) and/or converted to FP16 (inputs and outputs stay
+    float32, with onnxconverter-common; a QDQ model is dequantized first, since FP16 Q/DQ
+    nodes are not valid ONNX)."""
+    out = tmp / f"{m.manifest.name}-{'fp16' if fp16 else 'dequantized'}.onnx"
     if not out.exists():
-        with warnings.catch_warnings():  # "truncated to 1e-07" for every tiny weight
-            warnings.simplefilter("ignore", UserWarning)
-            model = float16.convert_float_to_float16(
-                onnx.load(str(registry.onnx_path(m.manifest))), keep_io_types=True
-            )
+        model = onnx.load(str(registry.onnx_path(m.manifest)))
+        if is_qdq(model):
+            model = dequantized(model)
+        if fp16:
+            from onnxconverter_common import float16
+
+            with warnings.catch_warnings():  # "truncated to 1e-07" for every tiny weight
+                warnings.simplefilter("ignore", UserWarning)
+                model = float16.convert_float_to_float16(model, keep_io_types=True)
         onnx.save(model, str(out))
     return out
 
@@ -194,19 +300,19 @@ def trt_providers(m: Model, tmp: Path, max_batch: int) -> list[Any]:
 def variant_sessions(
     m: Model, on_gpu: bool, tmp: Path, max_batch: int, want_trt: bool, want_fp16: bool
 ) -> tuple[dict[str, ort.InferenceSession], dict[str, str]]:
-    """fp32 (the scorer's own session), fp16 and TensorRT sessions of one model; what could
-    not be made is reported, not raised."""
+    """fp32 (the scorer's own session), dequantized (QDQ models), fp16 and TensorRT sessions
+    of one model; what could not be made is reported, not raised."""
     sessions: dict[str, ort.InferenceSession] = {"fp32": m.session}
     notes: dict[str, str] = {}
     providers: list[Any] = [CUDA, CPU] if on_gpu else [CPU]
-    if want_fp16:
+    qdq = is_qdq(onnx.load(str(registry.onnx_path(m.manifest))))
+    for name in ["dequantized"] * qdq + ["fp16"] * want_fp16:
+        fp16 = name == "fp16"
         try:
-            path = fp16_file(m, tmp)
-            sessions["fp16"] = ort.InferenceSession(
-                str(path), session_options(), providers=providers
-            )
+            path = variant_file(m, tmp, fp16)
+            sessions[name] = ort.InferenceSession(str(path), session_options(), providers=providers)
         except Exception as exc:
-            notes["fp16"] = f"not available: {str(exc).splitlines()[0][:200]}"
+            notes[name] = f"not available: {str(exc).splitlines()[0][:200]}"
     if want_trt and on_gpu:
         try:
             sess = ort.InferenceSession(
@@ -302,24 +408,54 @@ def set_fps(per_model: dict[str, Any], batches: list[int]) -> dict[str, dict[str
 
 
 # ---------------------------------------------------------------- the scorer's own path
+def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]:
+    """CPU ms a frame, on one thread, of what the scorer does around the models: JPEG decode,
+    each model's preprocessing and batch assembly. On a GPU this, not the models, bounds the
+    scorer path: cores x 1000 / total_ms is the most the CPU can feed."""
+    max_pixels = load_settings().scoring.max_image_pixels
+    sample = frames[:32]
+
+    def per_frame(fn: Any) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        return round(best * 1000 / len(sample), 3)
+
+    decode_ms = per_frame(lambda: [decode_image(f.jpeg, max_pixels) for f in sample])
+    imgs = [decode_image(f.jpeg, max_pixels) for f in sample]
+    prep = {m.ref: per_frame(lambda m=m: np.stack([m.preprocess(i)[0] for i in imgs]))
+            for m in models}  # fmt: skip
+    total = decode_ms + sum(prep.values())
+    cores = os.cpu_count() or 1
+    out = {"decode_ms": decode_ms, "preprocess_ms": prep, "total_ms": round(total, 3),
+           "cores": cores, "cpu_feed_ceiling_frames_per_s": round(cores * 1000 / total, 1)}  # fmt: skip
+    say(f"  one thread, ms a frame: decode {decode_ms}, preprocessing {prep}; "
+        f"{cores} cores feed at most {out['cpu_feed_ceiling_frames_per_s']:,} frames/s")  # fmt: skip
+    return out
+
+
 def bench_scorer_path(
-    scorer: Scorer, frames: list[records.Frame], args: argparse.Namespace, budget: Budget
-) -> dict[str, float]:
+    scorer: Scorer, frames: list[records.Frame], args: argparse.Namespace, budget: Budget,
+    threads: int,
+) -> dict[str, float]:  # fmt: skip
     """Frames/s of Scorer.score_frames (decode, preprocessing, every model) at each batch size,
-    with --threads batches in flight (preprocessing is CPU work; the models share the GPU)."""
+    with ``threads`` batches in flight (preprocessing is CPU work; the models share the GPU)."""
     max_pixels = load_settings().scoring.max_image_pixels
     out: dict[str, float] = {}
-    with ThreadPoolExecutor(args.threads) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         for b in args.batches:
             if not budget.allows(f"scorer path batch {b}", args.phase_estimate_s):
                 break
-            batches = [frames[:b] for _ in range(max(args.threads, args.iters // 4 or 1))]
+            batches = [frames[:b] for _ in range(max(threads, args.iters // 4 or 1))]
             scorer.score_frames(batches[0], max_pixels)  # warm-up
             t0 = time.perf_counter()
             list(pool.map(lambda fs: scorer.score_frames(fs, max_pixels), batches))
             fps = sum(len(x) for x in batches) / (time.perf_counter() - t0)
             out[str(b)] = round(fps, 1)
-            say(f"  scorer path batch {b:4d}: {fps:,.1f} frames/s ({args.threads} threads)")
+            say(f"  scorer path batch {b:4d}: {fps:,.1f} frames/s ({threads} threads, "
+                f"preprocess_threads {scorer.settings.preprocess_threads})")  # fmt: skip
     return out
 
 
@@ -333,9 +469,15 @@ async def simulate(
     policy's decision. Latency: capture -> decision, for every frame."""
     sc = load_settings().scoring
     executor = ThreadPoolExecutor(args.threads, thread_name_prefix="infer")
+    sizes: set[int] = set()  # each new batch shape may cost the GPU a kernel search
+
+    def score(fs: list[records.Frame]) -> list[Any]:
+        sizes.add(len(fs))
+        return scorer.score_frames(fs, sc.max_image_pixels)
+
     batcher: MicroBatcher[records.Frame, Any] = MicroBatcher(
-        lambda fs: scorer.score_frames(fs, sc.max_image_pixels),
-        args.sim_batch, sc.max_wait_ms, executor,
+        score,
+        args.sim_batch, sc.max_wait_ms, executor, concurrency=args.threads,
     )  # fmt: skip
     batcher.start()
     lat: list[float] = []
@@ -380,7 +522,8 @@ async def simulate(
     return {"streams": n_streams, "seconds": seconds, "frames_offered": total,
             "frames_decided": len(lat), "not_decided_within_drain": len(late),
             "decided_per_s": round(len(lat) / wall, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
-            "p99_ms": pct(0.99), "batches": batcher.batches, "actions": actions}  # fmt: skip
+            "p99_ms": pct(0.99), "batches": batcher.batches, "batch_sizes_seen": len(sizes),
+            "actions": actions}  # fmt: skip
 
 
 def bank(n: int) -> BankIndex:
@@ -405,6 +548,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sim-batch", type=int, default=256, help="micro-batcher max_batch (GPU)")
     ap.add_argument("--threads", type=int, default=0,
                     help="batches in flight (0: min(8, cores) on the GPU, 1 on the CPU)")  # fmt: skip
+    ap.add_argument("--path-configs", default="2x1,16x1,2x0",
+                    help="more scorer-path runs, each THREADSxPREPROCESS_THREADS (batches in "
+                         "flight x scoring.preprocess_threads, 0 = one per core); GPU only")  # fmt: skip
     ap.add_argument("--iters", type=int, default=20, help="timed runs a batch size (GPU)")
     ap.add_argument("--fp16-tolerance", type=float, default=0.02,
                     help="largest change of a label score FP16 may cause and still count")  # fmt: skip
@@ -417,6 +563,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     args.warmup = 2
     args.batches = [int(x) for x in args.batches.split(",")]
+    args.path_configs = [c for c in args.path_configs.split(",") if c]
     args.streams = [int(x) for x in args.streams.split(",")]
     return args
 
@@ -434,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         args.batches = [b for b in args.batches if b <= 16][:2] or [1]
         args.streams, args.sim_seconds, args.iters, args.warmup = [2], 2.0, 1, 1
         args.sim_batch, args.threads, args.drain_s = 16, 1, min(args.drain_s, 30)
-        args.no_trt = True
+        args.no_trt, args.path_configs = True, []
     args.threads = args.threads or (min(8, os.cpu_count() or 1) if on_gpu else 1)
     providers = [CUDA, CPU] if on_gpu else [CPU]
     sc = settings.scoring
@@ -447,8 +594,15 @@ def main(argv: list[str] | None = None) -> int:
     per_model = bench_models(models, frames, args, on_gpu, budget, tmp)
     fps = set_fps(per_model, args.batches)
     say(f"model set frames/s, models only: {fps}")
+    say("CPU side of the scorer path (what feeds the models):")
+    cpu = cpu_side(models, frames)
     say("scorer path (JPEG decode + preprocessing + models, production sessions):")
-    path_fps = bench_scorer_path(scorer, frames, args, budget)
+    path_fps = bench_scorer_path(scorer, frames, args, budget, args.threads)
+    by_config: dict[str, dict[str, float]] = {}
+    for cfg in args.path_configs:
+        t, p = (int(x) for x in cfg.split("x"))
+        other = Scorer(models, sc.model_copy(update={"preprocess_threads": p}))
+        by_config[cfg] = bench_scorer_path(other, frames, args, budget, t)
     pol = policy.load_dir(None, taxonomy.load(settings.taxonomy_file))
     index = bank(100_000)
     sims = []
@@ -466,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
         "onnxruntime": ort.__version__, "providers": providers,
         "models": [m.ref for m in models], "batches": args.batches,
         "per_model": per_model, "set_frames_per_s_models_only": fps,
-        "scorer_path_frames_per_s": path_fps, "threads": args.threads,
+        "cpu_side": cpu, "scorer_path_frames_per_s": path_fps, "threads": args.threads,
+        "scorer_path_by_threads_x_preprocess_threads": by_config,
         "simulated_streams": sims,
         "goal_frames_per_s": GOAL_FPS, "goal": GOAL, "anchors": ANCHORS,
         "best_set_frames_per_s": best if on_gpu else None,

@@ -37,7 +37,46 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
         assert set(row["variants"]["fp32"]["ms_per_batch"]) == {"1", "16"}, ref
         # the FP16 conversion ran: either its scores were compared or it says why not
         assert "fp16" in row.get("score_drift", {}) or "fp16" in row["notes"], ref
+    # the int8 QDQ model is also timed dequantized (the CUDA provider has no int8 kernels for
+    # its Q/DQ nodes), with the scores it moves measured against the quantized model's
+    assert "dequantized" in last["per_model"]["efficientnet-lite3@0.4.4"]["score_drift"]
+    assert "dequantized" not in last["per_model"]["opennsfw@0.1.0"]["variants"]
+    # what feeds the models on a GPU: the CPU's ms a frame, and the frames/s it can feed
+    cpu = last["cpu_side"]
+    assert cpu["total_ms"] >= cpu["decode_ms"] > 0 and len(cpu["preprocess_ms"]) == 4
+    assert cpu["cpu_feed_ceiling_frames_per_s"] > 0
     assert set(last["scorer_path_frames_per_s"]) == {"1", "16"}
     (sim,) = last["simulated_streams"]
     assert sim["frames_offered"] == 4 and sim["frames_decided"] == 4
     assert sim["p95_ms"] is not None and sum(sim["actions"].values()) == 4
+    assert 1 <= sim["batch_sizes_seen"] <= sim["batches"]
+
+
+def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> None:
+    import importlib.util
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from devkit.testdata import testdata_dir
+    from scoring.model import decode_image, load_models
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
+    assert spec and spec.loader
+    gpu = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_bench"] = gpu  # its dataclasses look their module up
+    spec.loader.exec_module(gpu)
+    (m,) = load_models(["efficientnet-lite3"], [], ["CPUExecutionProvider"])
+    path = ROOT / "scoring" / "models" / "efficientnet-lite3.onnx"
+    quantized = onnx.load(str(path))
+    assert gpu.is_qdq(quantized)
+    plain = gpu.dequantized(quantized)
+    onnx.checker.check_model(plain)
+    assert not gpu.is_qdq(plain)
+    sess = ort.InferenceSession(plain.SerializeToString(), providers=["CPUExecutionProvider"])
+    pictures = sorted((testdata_dir() / "eval").rglob("*.jpg"))[::6][:8]  # varied pictures
+    x = np.stack([m.preprocess(decode_image(p.read_bytes(), 10**8))[0] for p in pictures])
+    want, got = m.infer(x), sess.run([m.label_output], {m.input_name: x})[0]
+    assert (want.argmax(1) == got.argmax(1)).all()
+    assert np.abs(want - got).max() < 0.1  # rounding noise of the int8 activations, no more
