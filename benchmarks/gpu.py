@@ -1,7 +1,8 @@
 # ruff: noqa: E402
 """The scorer on a GPU, in a few minutes of GPU time: per-model ms and frames/s at batch 1, 16,
-64 and 256 (CUDA with IO binding; FP16 where the scores allow it; TensorRT when onnxruntime-gpu
-can load it), the scorer's own path (JPEG decode + preprocessing + models) at those batches, and
+64 and 256 (CUDA with IO binding; an int8 QDQ model also dequantized; FP16 where the scores
+allow it; TensorRT when onnxruntime-gpu can load it), the CPU's ms a frame of decode and
+preprocessing, the scorer's own path (JPEG decode + preprocessing + models) at those batches, and
 p95 capture -> decision for 100, 500 and 2,000 simulated streams: frames fed at 1 fps a stream
 into the real scorer path in-process (micro-batcher -> Scorer.score_frames -> bank match ->
 framewatch.policy.evaluate, the policy's pure decide function).

@@ -8,25 +8,14 @@ streams worker treats a seq below one it has seen as a replay and drops it, bank
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from framewatch import kafkaio, records
 from scoring.service import ScoringService
 from tests.scoring.conftest import frames, jpeg
-from tests.scoring.test_service import _frame, _read
+from tests.scoring.test_service import _frame, _serve_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.quick, pytest.mark.integration]
-
-
-async def _serve_until(svc: ScoringService, settings, n: int) -> list:  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(svc.run())
-    try:
-        return await _read(settings, settings.topics.name("scores"), n)
-    finally:
-        svc.stop()
-        await task
 
 
 async def test_cache_hits_never_overtake_frames_being_inferred(make_settings) -> None:  # type: ignore[no-untyped-def]

@@ -172,7 +172,7 @@ async def test_bank_added_while_running_is_matched_on_the_stream(make_settings) 
     assert {s.frame_id for s in bad[1:]} <= set(staged)
 
 
-async def _scores_while_running(settings: Settings, svc: ScoringService, n: int) -> list[Any]:
+async def _serve_until(svc: ScoringService, settings: Settings, n: int) -> list[Any]:
     """Run the service until n Scores records are on their topic (or _read times out); stop it."""
     task = asyncio.create_task(svc.run())
     try:
@@ -233,7 +233,7 @@ async def test_known_bad_media_is_scored_ahead_of_a_backlog(make_settings) -> No
 
     lookups: list[int] = []
     svc.cache.get = slow_lookup  # type: ignore[method-assign]
-    got = await _scores_while_running(settings, svc, len(sent))
+    got = await _serve_until(svc, settings, len(sent))
     scores = [records.decode(m.value, records.Scores) for m in got]
     rank = {s.frame_id: i for i, s in enumerate(sorted(scores, key=lambda s: s.scored_at))}
     bad = sorted((s for s in scores if s.stream_id == "bad"), key=lambda s: s.seq)
@@ -297,7 +297,7 @@ async def test_known_bad_medias_text_is_planned_ahead_of_other_streams_text(
         return await emit(producer, frame, *args)
 
     svc._with_text, svc._text, svc._emit = to_text, held_plan, emitting  # type: ignore[method-assign]
-    got = await _scores_while_running(settings, svc, len(sent))
+    got = await _serve_until(svc, settings, len(sent))
     assert not late, late
     assert planned[0] in firsts and planned[1] == "bad-0" and planned[3] == "bad-1", planned
     assert emitted.index("bad-0") <= 1 and emitted.index("bad-1") <= 3, emitted
@@ -485,7 +485,7 @@ async def test_a_slow_frame_holds_back_only_its_own_stream(make_settings) -> Non
         await prod.flush()
     finally:
         await prod.stop()
-    got = await _scores_while_running(settings, svc, 3)
+    got = await _serve_until(svc, settings, 3)
     got.sort(key=lambda m: m.timestamp)  # when each was produced (stable within a partition)
     order = [records.decode(m.value, records.Scores).frame_id for m in got]
     assert order == ["fast-0", "slow-0", "slow-1"], order
