@@ -71,6 +71,8 @@ class Model:
     # set by the Scorer (scoring.preprocess_threads): a batch's images are preprocessed in
     # parallel (cv2 releases the GIL) while the session's own threads are idle
     prep_pool: Executor | None = None
+    # set by the Scorer (scoring.batch_shapes): the only batch sizes the session ever sees
+    batch_shapes: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -187,8 +189,33 @@ class Model:
     # ---------------------------------------------------------------- inference
     def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Every ONNX output of one inference over the batch, by name."""
-        values = self.session.run(None, {self.input_name: batch})
-        return dict(zip(self.output_names, values, strict=True))
+        return dict(zip(self.output_names, self.session_run(batch), strict=True))
+
+    def session_run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The session's outputs for a batch, run only at ``batch_shapes``: padded with zero
+        images up to the next shape (their rows dropped), split past the largest. A GPU
+        session searches cuDNN's algorithms for each new input shape (seconds), so a batch
+        of a size it never saw would stall every stream behind it."""
+        n = len(batch)
+        if not self.batch_shapes or n == 0:
+            return list(self.session.run(None, {self.input_name: batch}))
+        top = self.batch_shapes[-1]
+        if n > top:
+            parts = [self.session_run(batch[i : i + top]) for i in range(0, n, top)]
+            return [np.concatenate(o) for o in zip(*parts, strict=True)]
+        size = shape_for(n, self.batch_shapes)
+        if size > n:
+            batch = np.concatenate([batch, np.zeros((size - n, *batch.shape[1:]), batch.dtype)])
+        return [o[:n] for o in self.session.run(None, {self.input_name: batch})]
+
+    def warm_up(self) -> None:
+        """Run each of ``batch_shapes`` once on zero images, so that no live batch pays a
+        shape's first run (on a GPU, the cuDNN search)."""
+        spec = self.manifest.image_input
+        w, h = spec.size
+        one = (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
+        for size in self.batch_shapes:
+            self.session_run(np.zeros((size, *one), np.float32))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.outputs(batch)[self.label_output], dtype=np.float32)
@@ -272,6 +299,24 @@ class Model:
             )
         res.scores = self._map(res.raw)
         return res
+
+
+def shape_for(n: int, shapes: tuple[int, ...]) -> int:
+    """The smallest of the (ascending) batch shapes that holds n images."""
+    return next((s for s in shapes if s >= n), shapes[-1])
+
+
+def batch_shapes(wanted: list[int] | None, max_batch: int, on_gpu: bool) -> tuple[int, ...]:
+    """scoring.batch_shapes resolved: as given, else powers of two up to max_batch on a GPU
+    (at most log2(max_batch) + 1 searches a model, all at start-up), else none."""
+    if wanted is not None:
+        return tuple(sorted(set(wanted)))
+    if not on_gpu:
+        return ()
+    out = [1]
+    while out[-1] < max_batch:
+        out.append(min(out[-1] * 2, max_batch))
+    return tuple(out)
 
 
 def load_models(

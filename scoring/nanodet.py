@@ -124,7 +124,7 @@ class NanoDetModel(Model):
     def _outputs(self, batch: np.ndarray) -> list[list[np.ndarray]]:
         """Every output of each image of a batch (one run at a time if the graph is fixed)."""
         if self.batch is None:
-            outs = self.session.run(None, {self.input_name: batch})
+            outs = self.session_run(batch)
             return [[o[i] for o in outs] for i in range(len(batch))]
         return [[o[0] for o in self.session.run(None, {self.input_name: x[None]})]
                 for x in batch]  # fmt: skip

@@ -17,7 +17,7 @@ from framewatch.metrics import stage_registry
 from framewatch.settings.scoring import ScoringSettings
 from scoring import cadence, fusion, pdq
 from scoring.heads import heads_by_source
-from scoring.model import Model, decode_image
+from scoring.model import Model, batch_shapes, decode_image
 
 # images each model inferred: a backbone counts each frame once however many heads read it
 INFERRED = Counter(
@@ -67,6 +67,17 @@ class Scorer:
         self.image_models = [m for m in models if m.manifest.head_of is None]
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
+        shapes = batch_shapes(self.settings.batch_shapes, self.max_batch(), on_gpu)
+        for m in self.image_models:  # a graph of one fixed batch size runs as it is
+            m.batch_shapes = () if isinstance(m.session.get_inputs()[0].shape[0], int) else shapes
+
+    def warm_up(self) -> float:
+        """Run every model once at each of its batch shapes (scoring.batch_shapes) before the
+        first live frame; seconds it took (on a GPU, mostly cuDNN's algorithm search)."""
+        t0 = time.perf_counter()
+        for m in self.image_models:
+            m.warm_up()
+        return time.perf_counter() - t0
 
     def max_batch(self) -> int:
         """Frames a batch at most (scoring.max_batch; 0: 16 on a GPU, 4 on CPU)."""

