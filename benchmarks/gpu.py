@@ -1,11 +1,13 @@
 # ruff: noqa: E402
 """The scorer on a GPU, in a few minutes of GPU time: per-model ms and frames/s at batch 1, 16,
 64 and 256 (CUDA with IO binding; an int8 QDQ model also dequantized; FP16 where the scores
-allow it; TensorRT when onnxruntime-gpu can load it), the CPU's ms a frame of decode and
-preprocessing, the scorer's own path (JPEG decode + preprocessing + models) at those batches, and
-p95 capture -> decision for 100, 500 and 2,000 simulated streams: frames fed at 1 fps a stream
-into the real scorer path in-process (micro-batcher -> Scorer.score_frames -> bank match ->
-framewatch.policy.evaluate, the policy's pure decide function).
+allow it; TensorRT when onnxruntime-gpu can load it), what a batch size never seen before costs
+under each cuDNN search mode, the model set run by several threads side by side, the CPU's ms a
+frame of decode and preprocessing, the scorer's own path (JPEG decode + preprocessing + models)
+at those batches, and p95 capture -> decision for 100, 500 and 2,000 simulated streams: frames
+fed at 1 fps a stream into the real scorer path in-process (micro-batcher -> Scorer.score_frames
+-> bank match -> framewatch.policy.evaluate, the policy's pure decide function), with the
+scorer's batch shapes (scoring.batch_shapes) warmed first.
 
     python benchmarks/gpu.py --budget-s 300 --out gpu-bench.json     (or: make gpu-bench)
 
@@ -44,10 +46,10 @@ import onnxruntime as ort
 from devkit.testdata import video
 from framewatch import images, policy, records, taxonomy
 from framewatch.settings import load_settings
-from scoring import registry
+from scoring import onnxprep, registry
 from scoring.banks import Bank, BankIndex
 from scoring.batcher import MicroBatcher
-from scoring.model import Model, decode_image, load_models, session_options
+from scoring.model import Model, decode_image, load_models, session_options, shape_for
 from scoring.scorer import Scorer
 
 GOAL_FPS = 2000
@@ -401,10 +403,110 @@ def set_fps(per_model: dict[str, Any], batches: list[int]) -> dict[str, dict[str
             ok = [v["ms_per_batch"][b] for n, v in r["variants"].items()
                   if b in v["ms_per_batch"] and (n == "fp32" or n not in r["notes"])]  # fmt: skip
             best.append(min(ok) if ok else None)
-        if all(v is not None for v in fp32):
+        if fp32 and all(v is not None for v in fp32):
             out["fp32"][b] = round(1000 * int(b) / sum(fp32), 1)  # type: ignore[arg-type]
-        if all(v is not None for v in best):
+        if best and all(v is not None for v in best):
             out["best_allowed"][b] = round(1000 * int(b) / sum(best), 1)  # type: ignore[arg-type]
+    return out
+
+
+# ---------------------------------------------------------------- batch shapes and streams
+SEARCHES = ("EXHAUSTIVE", "HEURISTIC")  # ORT's cudnn_conv_algo_search (EXHAUSTIVE: its default)
+
+
+def fresh_session(m: Model, providers: list[Any]) -> ort.InferenceSession:
+    """A new session of the scorer's own graph (scoring/onnxprep.py), with other providers."""
+    return ort.InferenceSession(
+        onnxprep.prepared(str(registry.onnx_path(m.manifest))), session_options(),
+        providers=providers,
+    )  # fmt: skip
+
+
+def probe_shapes(
+    models: list[Model], frames: list[records.Frame], on_gpu: bool, budget: Budget,
+    args: argparse.Namespace,
+) -> dict[str, Any]:  # fmt: skip
+    """What a batch size the session never saw costs: per model and cuDNN search mode, the
+    first run at a few new sizes against the same size warmed, and the warmed ms at 16 and
+    256 (does the cheaper search pick slower kernels?)."""
+    max_pixels = load_settings().scoring.max_image_pixels
+    modes: list[tuple[str, list[Any]]] = (
+        [(k, [(CUDA, {"cudnn_conv_algo_search": k}), CPU]) for k in SEARCHES] if on_gpu
+        else [("cpu", [CPU])]
+    )  # fmt: skip
+    new_sizes = [3, 5, 12] if on_gpu else [3]
+    steady_sizes = [16, 256] if on_gpu else [4]
+    out: dict[str, Any] = {}
+    for m in models:
+        for mode, providers in modes:
+            if not budget.allows(f"shape probe {m.ref} {mode}", args.phase_estimate_s):
+                return out
+            t0 = time.perf_counter()
+            sess = fresh_session(m, providers)
+            row: dict[str, Any] = {"session_s": round(time.perf_counter() - t0, 2)}
+            first, again = {}, {}
+            for b in new_sizes:
+                x = model_inputs(m, frames, b, max_pixels)
+                t0 = time.perf_counter()
+                sess.run(None, {m.input_name: x})
+                first[str(b)] = round((time.perf_counter() - t0) * 1000, 1)
+                t0 = time.perf_counter()
+                sess.run(None, {m.input_name: x})
+                again[str(b)] = round((time.perf_counter() - t0) * 1000, 1)
+            row["first_run_ms"], row["second_run_ms"] = first, again
+            device = "cuda" if on_gpu else "cpu"
+            row["warmed_ms"] = {
+                str(b): round(time_session(sess, model_inputs(m, frames, b, max_pixels),
+                                           5 if on_gpu else 1, device, 2), 2)
+                for b in steady_sizes
+            }  # fmt: skip
+            out.setdefault(m.ref, {})[mode] = row
+            say(f"  {m.ref:20s} {mode:10s} first run at a new size {first} ms, again {again}; "
+                f"warmed {row['warmed_ms']} ms")  # fmt: skip
+            del sess
+    return out
+
+
+def bench_concurrent(
+    models: list[Model], frames: list[records.Frame], on_gpu: bool, budget: Budget,
+    args: argparse.Namespace,
+) -> dict[str, Any]:  # fmt: skip
+    """Models only, as the scorer drives them: K threads each running the whole set on its
+    own batch (host arrays in and out, as Model.run does), sharing the scorer's sessions,
+    and once with a session set of each thread's own. Frames/s over every thread."""
+    max_pixels = load_settings().scoring.max_image_pixels
+    b = args.concurrent_batch if on_gpu else 4
+    rounds = 8 if on_gpu else 1
+    xs = [model_inputs(m, frames, b, max_pixels) for m in models]
+
+    def run_set(sessions: list[ort.InferenceSession]) -> None:
+        for _ in range(rounds):
+            for m, sess, x in zip(models, sessions, xs, strict=True):
+                sess.run(None, {m.input_name: x})
+
+    def timed(sets: list[list[ort.InferenceSession]]) -> float:
+        with ThreadPoolExecutor(len(sets)) as pool:
+            list(pool.map(run_set, sets))  # warm
+            t0 = time.perf_counter()
+            list(pool.map(run_set, sets))
+            return round(len(sets) * rounds * b / (time.perf_counter() - t0), 1)
+
+    shared = [m.session for m in models]
+    out: dict[str, Any] = {"batch": b, "shared_sessions": {}, "own_sessions": {}}
+    for k in args.concurrent_threads if on_gpu else [1]:
+        if not budget.allows(f"models concurrently, {k} threads", args.phase_estimate_s):
+            return out
+        out["shared_sessions"][str(k)] = timed([shared] * k)
+        say(f"  batch {b}, {k:2d} threads sharing one session a model: "
+            f"{out['shared_sessions'][str(k)]:,} frames/s")  # fmt: skip
+    k = max(args.concurrent_threads) if on_gpu else 1
+    k = min(k, 4)
+    if budget.allows(f"models concurrently, {k} own session sets", 2 * args.phase_estimate_s):
+        providers = [CUDA, CPU] if on_gpu else [CPU]
+        sets = [shared] + [[fresh_session(m, providers) for m in models] for _ in range(k - 1)]
+        out["own_sessions"][str(k)] = timed(sets)
+        say(f"  batch {b}, {k:2d} threads, each its own session of every model: "
+            f"{out['own_sessions'][str(k)]:,} frames/s")  # fmt: skip
     return out
 
 
@@ -471,6 +573,7 @@ async def simulate(
     sc = load_settings().scoring
     executor = ThreadPoolExecutor(args.threads, thread_name_prefix="infer")
     sizes: set[int] = set()  # each new batch shape may cost the GPU a kernel search
+    shapes = scorer.image_models[0].batch_shapes  # what the sessions really see
 
     def score(fs: list[records.Frame]) -> list[Any]:
         sizes.add(len(fs))
@@ -524,6 +627,7 @@ async def simulate(
             "frames_decided": len(lat), "not_decided_within_drain": len(late),
             "decided_per_s": round(len(lat) / wall, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
             "p99_ms": pct(0.99), "batches": batcher.batches, "batch_sizes_seen": len(sizes),
+            "session_shapes": sorted({shape_for(n, shapes) for n in sizes} if shapes else sizes),
             "actions": actions}  # fmt: skip
 
 
@@ -536,6 +640,9 @@ def bank(n: int) -> BankIndex:
 
 
 # ---------------------------------------------------------------- main
+PHASES = ("models", "probe", "concurrent", "cpu", "path", "sim")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -561,7 +668,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phase-estimate-s", type=float, default=20,
                     help="time one timed phase may take; a phase starts only if this much is left")  # fmt: skip
     ap.add_argument("--drain-s", type=float, default=30, help="wait for a simulation's backlog")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"the phases to run, of {','.join(PHASES)} (a second run on the same "
+                         "GPU can leave out what the first measured)")  # fmt: skip
+    ap.add_argument(
+        "--concurrent-batch",
+        type=int,
+        default=16,
+        help="batch of the concurrent phase (the scorer's GPU max_batch)",
+    )
+    ap.add_argument(
+        "--concurrent-threads",
+        default="1,4,16",
+        help="threads running the model set side by side (GPU)",
+    )
     args = ap.parse_args(argv)
+    args.phases = set(args.phases.split(","))
+    if args.phases - set(PHASES):
+        ap.error(f"unknown phase(s) {sorted(args.phases - set(PHASES))}: choose from {PHASES}")
+    args.concurrent_threads = [int(x) for x in args.concurrent_threads.split(",")]
     args.warmup = 2
     args.batches = [int(x) for x in args.batches.split(",")]
     args.path_configs = [c for c in args.path_configs.split(",") if c]
@@ -588,39 +713,64 @@ def main(argv: list[str] | None = None) -> int:
     sc = settings.scoring
     models = load_models(names, [Path(d) for d in sc.model_dirs], providers,
                          intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait)  # fmt: skip
-    scorer = Scorer(models, sc)
+    # batches as large as the simulation's, each shape warmed once (scoring.batch_shapes)
+    scorer = Scorer(models, sc.model_copy(update={"max_batch": args.sim_batch}))
     frames = sample_frames(max(args.batches))
     tmp = Path(tempfile.mkdtemp(prefix="fw-gpu-bench-"))
-    say("per-model ms a batch (IO binding, tensors ready on the device):")
-    per_model = bench_models(models, frames, args, on_gpu, budget, tmp)
+    ph = args.phases
+    per_model: dict[str, Any] = {}
+    if "models" in ph:
+        say("per-model ms a batch (IO binding, tensors ready on the device):")
+        per_model = bench_models(models, frames, args, on_gpu, budget, tmp)
     fps = set_fps(per_model, args.batches)
     say(f"model set frames/s, models only: {fps}")
-    say("CPU side of the scorer path (what feeds the models):")
-    cpu = cpu_side(models, frames)
-    say("scorer path (JPEG decode + preprocessing + models, production sessions):")
-    path_fps = bench_scorer_path(scorer, frames, args, budget, args.threads)
+    probe: dict[str, Any] = {}
+    if "probe" in ph:
+        say("a batch size never seen before: first run against warmed, per cuDNN search:")
+        probe = probe_shapes(models, frames, on_gpu, budget, args)
+    concurrent: dict[str, Any] = {}
+    if "concurrent" in ph:
+        say("models only, batches side by side (host arrays, as the scorer runs them):")
+        concurrent = bench_concurrent(models, frames, on_gpu, budget, args)
+    cpu: dict[str, Any] = {}
+    if "cpu" in ph:
+        say("CPU side of the scorer path (what feeds the models):")
+        cpu = cpu_side(models, frames)
+    warm_s = None
+    if ph & {"path", "sim"}:
+        say(f"warming batch shapes {scorer.image_models[0].batch_shapes or '(none)'} ...")
+        warm_s = round(scorer.warm_up(), 1)
+        say(f"  {warm_s} s")
+    path_fps: dict[str, float] = {}
     by_config: dict[str, dict[str, float]] = {}
-    for cfg in args.path_configs:
-        t, p = (int(x) for x in cfg.split("x"))
-        other = Scorer(models, sc.model_copy(update={"preprocess_threads": p}))
-        by_config[cfg] = bench_scorer_path(other, frames, args, budget, t)
+    if "path" in ph:
+        say("scorer path (JPEG decode + preprocessing + models, production sessions):")
+        path_fps = bench_scorer_path(scorer, frames, args, budget, args.threads)
+        for cfg in args.path_configs:
+            t, p = (int(x) for x in cfg.split("x"))
+            other = Scorer(models, scorer.settings.model_copy(update={"preprocess_threads": p}))
+            by_config[cfg] = bench_scorer_path(other, frames, args, budget, t)
     pol = policy.load_dir(None, taxonomy.load(settings.taxonomy_file))
     index = bank(100_000)
     sims = []
-    for n in args.streams:
+    for n in args.streams if "sim" in ph else []:
         if not budget.allows(f"simulation of {n} streams", args.sim_seconds + 10):
             continue
         say(f"simulating {n} streams at 1 fps for {args.sim_seconds:g} s ...")
         sims.append(asyncio.run(simulate(scorer, frames, n, args.sim_seconds, args, pol, index)))
         say(f"  {json.dumps(sims[-1])}")
-    best = max(fps["best_allowed"].values(), default=None)
+    side_by_side = [*concurrent.get("shared_sessions", {}).values(),
+                    *concurrent.get("own_sessions", {}).values()]  # fmt: skip
+    best = max([*fps["best_allowed"].values(), *side_by_side], default=None)
     out = {
         "cuda": on_gpu, "cuda_note": why if not on_gpu else None,
         "measured_on_gpu": on_gpu, "result": "measured" if on_gpu else NOT_MEASURED,
         "device": _device_name() if on_gpu else "cpu (dry run)",
         "onnxruntime": ort.__version__, "providers": providers,
         "models": [m.ref for m in models], "batches": args.batches,
-        "per_model": per_model, "set_frames_per_s_models_only": fps,
+        "phases": sorted(ph), "per_model": per_model, "set_frames_per_s_models_only": fps,
+        "new_batch_size_probe": probe, "models_side_by_side": concurrent,
+        "batch_shapes": list(scorer.image_models[0].batch_shapes), "warm_up_s": warm_s,
         "cpu_side": cpu, "scorer_path_frames_per_s": path_fps, "threads": args.threads,
         "scorer_path_by_threads_x_preprocess_threads": by_config,
         "simulated_streams": sims,
