@@ -27,7 +27,7 @@ from scoring.model import Model, Result
 class FaceModel(Model):
     """A face-chip model (manifest ``input.faces``); :meth:`run` takes BGR frames like Model."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+    def __init__(self, manifest: registry.Manifest, providers: list[Any], **session: Any) -> None:
         super().__init__(manifest, providers, **session)  # ModelUnavailable: no ONNX file
         spec = manifest.image_input.faces
         assert spec is not None

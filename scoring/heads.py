@@ -22,7 +22,7 @@ from scoring.model import Model, Result
 class Head(Model):
     """A model over features: :meth:`run_features` takes the backbone's output rows."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+    def __init__(self, manifest: registry.Manifest, providers: list[Any], **session: Any) -> None:
         super().__init__(manifest, providers, **session)
         self.source = manifest.head_of
         assert self.source is not None

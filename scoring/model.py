@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,6 +22,7 @@ from scoring.errors import ModelError
 _REG = stage_registry("scoring")  # this stage's /metrics only (core metrics join there)
 
 log = logging.getLogger(__name__)
+CUDA = "CUDAExecutionProvider"
 # session creation without CUDA logs a scary error before falling back; we log the real provider
 ort.set_default_logger_severity(4)
 
@@ -77,7 +79,7 @@ class Model:
     def __init__(
         self,
         manifest: registry.Manifest,
-        providers: list[str],
+        providers: list[Any],
         *,
         intra_op_threads: int = 0,
         spin_wait: bool = True,
@@ -193,9 +195,10 @@ class Model:
 
     def session_run(self, batch: np.ndarray) -> list[np.ndarray]:
         """The session's outputs for a batch, run only at ``batch_shapes``: padded with zero
-        images up to the next shape (their rows dropped), split past the largest. A GPU
-        session searches cuDNN's algorithms for each new input shape (seconds), so a batch
-        of a size it never saw would stall every stream behind it."""
+        images up to the next shape (their rows dropped), split past the largest. A CUDA
+        session's first run of an input shape took 0.1-3.6 s a model on an H200 (cuDNN's
+        algorithm search), so a batch of a size it never saw would stall every stream
+        behind it."""
         n = len(batch)
         if not self.batch_shapes or n == 0:
             return list(self.session.run(None, {self.input_name: batch}))
@@ -208,9 +211,17 @@ class Model:
             batch = np.concatenate([batch, np.zeros((size - n, *batch.shape[1:]), batch.dtype)])
         return [o[:n] for o in self.session.run(None, {self.input_name: batch})]
 
+    def use(self, prep_pool: Executor | None, shapes: tuple[int, ...]) -> None:
+        """How the Scorer runs this model: the pool preprocessing a batch, and the batch
+        shapes (none for a graph of one fixed batch size, or for a head)."""
+        self.prep_pool = prep_pool
+        fixed = isinstance(self.session.get_inputs()[0].shape[0], int)
+        self.batch_shapes = () if fixed or self.manifest.head_of is not None else shapes
+
     def warm_up(self) -> None:
         """Run each of ``batch_shapes`` once on zero images, so that no live batch pays a
-        shape's first run (on a GPU, the cuDNN search)."""
+        shape's first run (on a GPU, the cuDNN search). A warmed shape's first run from
+        another thread took 9-12 ms against 4-9 ms: threads need no warm-up of their own."""
         spec = self.manifest.image_input
         w, h = spec.size
         one = (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
@@ -319,6 +330,11 @@ def batch_shapes(wanted: list[int] | None, max_batch: int, on_gpu: bool) -> tupl
     return tuple(out)
 
 
+def with_cuda_options(providers: list[str], conv_search: str) -> list[Any]:
+    """The provider list with the CUDA provider's options (scoring.cudnn_conv_algo_search)."""
+    return [(p, {"cudnn_conv_algo_search": conv_search}) if p == CUDA else p for p in providers]
+
+
 def load_models(
     names: list[str],
     dirs: list[Path],
@@ -327,9 +343,11 @@ def load_models(
     *,
     intra_op_threads: int = 0,
     spin_wait: bool = True,
+    conv_search: str = "HEURISTIC",
 ) -> list[Model]:
     """Load every named model once at start-up (all errors surface here). An ``optional``
     model whose package is not installed is left out with a warning saying what to install."""
+    providers = with_cuda_options(providers, conv_search)
     from scoring.faces import FaceModel  # faces, heads and the NanoDet detector build on Model
     from scoring.heads import Head, check_heads
     from scoring.nanodet import NanoDetModel

@@ -114,7 +114,7 @@ def count_scores(
 class NanoDetModel(Model):
     """A NanoDet detector (manifest ``output.decoding: nanodet``)."""
 
-    def __init__(self, manifest: registry.Manifest, providers: list[str], **session: Any) -> None:
+    def __init__(self, manifest: registry.Manifest, providers: list[Any], **session: Any) -> None:
         super().__init__(manifest, providers, **session)  # scoring.intra_op_threads, spin_wait
         shapes = [o.shape for o in self.session.get_outputs()]
         self.levels = levels(shapes, len(manifest.output.labels), manifest.image_input.size[0])

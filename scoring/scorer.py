@@ -58,8 +58,6 @@ class Scorer:
         cv2.setNumThreads(1)
         # JPEG decode and preprocessing of a batch, spread over the cores while no model runs
         self.pool = ThreadPoolExecutor(n, thread_name_prefix="prep") if n > 1 else None
-        for m in models:
-            m.prep_pool = self.pool
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
@@ -68,8 +66,8 @@ class Scorer:
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
         shapes = batch_shapes(self.settings.batch_shapes, self.max_batch(), on_gpu)
-        for m in self.image_models:  # a graph of one fixed batch size runs as it is
-            m.batch_shapes = () if isinstance(m.session.get_inputs()[0].shape[0], int) else shapes
+        for m in models:
+            m.use(self.pool, shapes)
 
     def warm_up(self) -> float:
         """Run every model once at each of its batch shapes (scoring.batch_shapes) before the

@@ -93,6 +93,7 @@ def build_scorer(settings: Settings) -> Scorer:
     models = load_models(
         sc.models, [Path(d) for d in sc.model_dirs], sc.providers, tax,
         intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait,
+        conv_search=sc.cudnn_conv_algo_search,
     )  # fmt: skip
     scorer = Scorer(models, sc)
     took = scorer.warm_up()  # before the first live frame, not in front of it

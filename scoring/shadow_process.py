@@ -113,7 +113,12 @@ def _load(names: list[str], dirs: list[Path], providers: list[str], sc: ScoringS
     """Load the shadow set; "model set on provider", or the ModelError that names the model."""
     global _scorer
     models = load_models(
-        names, dirs, providers, intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait
+        names,
+        dirs,
+        providers,
+        intra_op_threads=sc.intra_op_threads,
+        spin_wait=sc.spin_wait,
+        conv_search=sc.cudnn_conv_algo_search,
     )
     if not models:  # every one optional and missing
         raise ModelError(f"none of the models {names} is installed")

@@ -13,7 +13,7 @@ import pytest
 
 from framewatch.settings import Settings
 from framewatch.settings.scoring import ScoringSettings
-from scoring.model import Model, batch_shapes, load_models, shape_for
+from scoring.model import Model, batch_shapes, load_models, shape_for, with_cuda_options
 from scoring.scorer import Scorer
 from scoring.service import build_scorer
 from tests.scoring.test_preprocess import EVAL
@@ -29,7 +29,7 @@ class Recording:
     """The model's own session, noting the batch size of every run."""
 
     def __init__(self, session: Any) -> None:
-        self.session, self.sizes = session, []  # type: list[int]
+        self.session, self.sizes = session, []  # type: Any, list[int]
 
     def run(self, names: Any, feeds: dict[str, np.ndarray]) -> Any:
         self.sizes.extend(len(x) for x in feeds.values())
@@ -90,3 +90,15 @@ def test_the_scoring_service_warms_every_shape_at_start(
         scorer = build_scorer(settings)
     assert scorer.image_models[0].batch_shapes == (1, 3)
     assert any("warmed at batch sizes [1, 3]" in r.getMessage() for r in caplog.records)
+
+
+def test_the_cudnn_search_setting_reaches_the_cuda_provider_and_cpu_still_loads() -> None:
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    assert with_cuda_options([cuda, cpu], "HEURISTIC") == [
+        (cuda, {"cudnn_conv_algo_search": "HEURISTIC"}),
+        cpu,
+    ]
+    assert with_cuda_options([cpu], "EXHAUSTIVE") == [cpu]
+    # the defaults name CUDA first: without it (here) the model still loads on the CPU
+    (m,) = load_models(["opennsfw"], [], [cuda, cpu], conv_search="EXHAUSTIVE")
+    assert m.provider == cpu
