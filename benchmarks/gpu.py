@@ -510,6 +510,32 @@ def bench_concurrent(
     return out
 
 
+def probe_threads(models: list[Model], frames: list[records.Frame], size: int) -> dict[str, Any]:
+    """After the warm-up: the first and second run of a warmed shape from a thread that never
+    ran the session, twice (were a thread's first run slow, every inference thread would need
+    a warm-up of its own)."""
+    max_pixels = load_settings().scoring.max_image_pixels
+    out: dict[str, Any] = {}
+    for m in models:
+        x = model_inputs(m, frames, size, max_pixels)
+
+        def twice(m: Model = m, x: np.ndarray = x) -> list[float]:
+            times = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                m.session.run(None, {m.input_name: x})
+                times.append(round((time.perf_counter() - t0) * 1000, 1))
+            return times
+
+        runs = []
+        for _ in range(2):
+            with ThreadPoolExecutor(1) as fresh:
+                runs.append(fresh.submit(twice).result())
+        out[m.ref] = {"new_thread_first_second_ms": runs}
+        say(f"  {m.ref:20s} batch {size} in a new thread, first and second run: {runs} ms")
+    return out
+
+
 # ---------------------------------------------------------------- the scorer's own path
 def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]:
     """CPU ms a frame, on one thread, of what the scorer does around the models: JPEG decode,
@@ -575,9 +601,29 @@ async def simulate(
     sizes: set[int] = set()  # each new batch shape may cost the GPU a kernel search
     shapes = scorer.image_models[0].batch_shapes  # what the sessions really see
 
+    ran: list[tuple[float, float]] = []  # each batch: (waited since capture, ran) in ms
+    model_ms: dict[str, list[float]] = {}
+
     def score(fs: list[records.Frame]) -> list[Any]:
         sizes.add(len(fs))
-        return scorer.score_frames(fs, sc.max_image_pixels)
+        t0 = time.time()
+        out = scorer.score_frames(fs, sc.max_image_pixels)
+        ran.append(((t0 - min(f.captured_at for f in fs)) * 1000, (time.time() - t0) * 1000))
+        for r in out:  # each model's ms a frame in this batch: where a slow batch spent it
+            if not isinstance(r, images.ImageRejected):
+                for name, ms in r[0].timings_ms.items():
+                    model_ms.setdefault(name, []).append(ms * len(fs))
+        return out
+
+    lag = [0.0]  # the event loop's worst lateness: a blocked loop delays every decision
+
+    async def watch_loop() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag[0] = max(lag[0], (time.monotonic() - t - 0.05) * 1000)
+
+    watcher = asyncio.create_task(watch_loop())
 
     batcher: MicroBatcher[records.Frame, Any] = MicroBatcher(
         score,
@@ -616,6 +662,7 @@ async def simulate(
     for t in late:
         t.cancel()
     wall = time.monotonic() - t0
+    watcher.cancel()
     await batcher.stop()
     executor.shutdown(wait=False, cancel_futures=True)
     v = sorted(lat)
@@ -623,10 +670,19 @@ async def simulate(
     def pct(q: float) -> float | None:
         return round(v[min(len(v) - 1, int(q * len(v)))], 1) if v else None
 
+    def spread(xs: list[float]) -> dict[str, float] | None:
+        xs = sorted(xs)
+        return {"p50": round(xs[len(xs) // 2], 1), "p95": round(xs[int(0.95 * len(xs))], 1),
+                "max": round(xs[-1], 1)} if xs else None  # fmt: skip
+
     return {"streams": n_streams, "seconds": seconds, "frames_offered": total,
             "frames_decided": len(lat), "not_decided_within_drain": len(late),
             "decided_per_s": round(len(lat) / wall, 1), "p50_ms": pct(0.5), "p95_ms": pct(0.95),
             "p99_ms": pct(0.99), "batches": batcher.batches, "batch_sizes_seen": len(sizes),
+            "batch_ran_ms": spread([r for _, r in ran]),
+            "batch_waited_before_start_ms": spread([w for w, _ in ran]),
+            "event_loop_worst_lag_ms": round(lag[0], 1),
+            "model_ms_a_batch": {k: spread(v) for k, v in model_ms.items()},
             "session_shapes": sorted({shape_for(n, shapes) for n in sizes} if shapes else sizes),
             "actions": actions}  # fmt: skip
 
@@ -640,7 +696,7 @@ def bank(n: int) -> BankIndex:
 
 
 # ---------------------------------------------------------------- main
-PHASES = ("models", "probe", "concurrent", "cpu", "path", "sim")
+PHASES = ("models", "probe", "concurrent", "cpu", "threads", "path", "sim")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -712,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     providers = [CUDA, CPU] if on_gpu else [CPU]
     sc = settings.scoring
     models = load_models(names, [Path(d) for d in sc.model_dirs], providers,
-                         intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait)  # fmt: skip
+                         intra_op_threads=sc.intra_op_threads, spin_wait=sc.spin_wait,
+                         conv_search=sc.cudnn_conv_algo_search)  # fmt: skip
     # batches as large as the simulation's, each shape warmed once (scoring.batch_shapes)
     scorer = Scorer(models, sc.model_copy(update={"max_batch": args.sim_batch}))
     frames = sample_frames(max(args.batches))
@@ -737,10 +794,14 @@ def main(argv: list[str] | None = None) -> int:
         say("CPU side of the scorer path (what feeds the models):")
         cpu = cpu_side(models, frames)
     warm_s = None
-    if ph & {"path", "sim"}:
+    if ph & {"path", "sim", "threads"}:
         say(f"warming batch shapes {scorer.image_models[0].batch_shapes or '(none)'} ...")
         warm_s = round(scorer.warm_up(), 1)
         say(f"  {warm_s} s")
+    threads: dict[str, Any] = {}
+    if "threads" in ph and models[0].batch_shapes:
+        say("a warmed shape run from a thread that never ran the session:")
+        threads = probe_threads(models, frames, models[0].batch_shapes[-1])
     path_fps: dict[str, float] = {}
     by_config: dict[str, dict[str, float]] = {}
     if "path" in ph:
@@ -771,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         "phases": sorted(ph), "per_model": per_model, "set_frames_per_s_models_only": fps,
         "new_batch_size_probe": probe, "models_side_by_side": concurrent,
         "batch_shapes": list(scorer.image_models[0].batch_shapes), "warm_up_s": warm_s,
+        "new_thread_probe": threads,
         "cpu_side": cpu, "scorer_path_frames_per_s": path_fps, "threads": args.threads,
         "scorer_path_by_threads_x_preprocess_threads": by_config,
         "simulated_streams": sims,
