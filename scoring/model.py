@@ -195,10 +195,10 @@ class Model:
 
     def session_run(self, batch: np.ndarray) -> list[np.ndarray]:
         """The session's outputs for a batch, run only at ``batch_shapes``: padded with zero
-        images up to the next shape (their rows dropped), split past the largest. A CUDA
-        session's first run of an input shape took 0.1-3.6 s a model on an H200 (cuDNN's
-        algorithm search), so a batch of a size it never saw would stall every stream
-        behind it."""
+        images up to the next shape (their rows dropped), split past the largest. ONNX
+        Runtime's CUDA convolutions rebuild their cuDNN plan whenever the input shape differs
+        from their last run's (0.1-3.6 s a model on an H200), so on a GPU a batch of any
+        other size would stall every stream behind it."""
         n = len(batch)
         if not self.batch_shapes or n == 0:
             return list(self.session.run(None, {self.input_name: batch}))
@@ -220,8 +220,9 @@ class Model:
 
     def warm_up(self) -> None:
         """Run each of ``batch_shapes`` once on zero images, so that no live batch pays a
-        shape's first run (on a GPU, the cuDNN search). A warmed shape's first run from
-        another thread took 9-12 ms against 4-9 ms: threads need no warm-up of their own."""
+        shape's first run (on a GPU, building the cuDNN plans). A warmed shape's first run
+        from another thread took 9-12 ms against 4-9 ms: threads need no warm-up of their
+        own."""
         spec = self.manifest.image_input
         w, h = spec.size
         one = (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
@@ -318,16 +319,11 @@ def shape_for(n: int, shapes: tuple[int, ...]) -> int:
 
 
 def batch_shapes(wanted: list[int] | None, max_batch: int, on_gpu: bool) -> tuple[int, ...]:
-    """scoring.batch_shapes resolved: as given, else powers of two up to max_batch on a GPU
-    (at most log2(max_batch) + 1 searches a model, all at start-up), else none."""
+    """scoring.batch_shapes resolved: as given, else max_batch alone on a GPU (one cuDNN plan
+    a convolution, built at start-up), else none."""
     if wanted is not None:
         return tuple(sorted(set(wanted)))
-    if not on_gpu:
-        return ()
-    out = [1]
-    while out[-1] < max_batch:
-        out.append(min(out[-1] * 2, max_batch))
-    return tuple(out)
+    return (max_batch,) if on_gpu else ()
 
 
 def with_cuda_options(providers: list[str], conv_search: str) -> list[Any]:

