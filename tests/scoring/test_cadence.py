@@ -71,6 +71,9 @@ class Stub:
         name = self.ref.split("@")[0]
         return type("M", (), {"name": name, "cost_ms": self.cost_ms, "head_of": None})()
 
+    def use(self, prep_pool: object, shapes: tuple[int, ...]) -> None:
+        """The scorer's pool and batch shapes: nothing to set on a stub."""
+
     def run(self, images: list[np.ndarray]) -> list[Result]:
         self.seen += [int(im[0, 0, 0]) for im in images]
         return [Result(scores=dict(self.score)) for _ in images]
