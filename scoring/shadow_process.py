@@ -123,6 +123,7 @@ def _load(names: list[str], dirs: list[Path], providers: list[str], sc: ScoringS
     if not models:  # every one optional and missing
         raise ModelError(f"none of the models {names} is installed")
     _scorer = Scorer(cast(list[Model], [_Guarded(m) for m in models]), sc)
+    _scorer.warm_up()  # on a GPU each model's one batch shape, before the first shadow frame
     return f"{_scorer.model_set} on {models[0].provider}"
 
 
