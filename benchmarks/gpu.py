@@ -709,9 +709,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batches", default="1,16,64,256", help="batch sizes on the GPU")
     ap.add_argument("--streams", default="100,500,2000", help="simulated stream counts on the GPU")
     ap.add_argument("--sim-seconds", type=float, default=10, help="length of each simulation")
-    ap.add_argument("--sim-batch", type=int, default=256, help="micro-batcher max_batch (GPU)")
+    ap.add_argument("--sim-batch", type=int, default=16,
+                    help="max_batch of the simulation's micro-batcher and the scorer path, "
+                         "the one batch shape every batch is padded to (scoring.batch_shapes; "
+                         "16: the scorer's GPU default)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=0,
-                    help="batches in flight (0: min(8, cores) on the GPU, 1 on the CPU)")  # fmt: skip
+                    help="batches in flight (0: one per core on the GPU, as the scorer runs, 1 on the CPU)")  # fmt: skip
     ap.add_argument("--path-configs", default="2x1,16x1,2x0",
                     help="more scorer-path runs, each THREADSxPREPROCESS_THREADS (batches in "
                          "flight x scoring.preprocess_threads, 0 = one per core); GPU only")  # fmt: skip
@@ -764,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         args.streams, args.sim_seconds, args.iters, args.warmup = [2], 2.0, 1, 1
         args.sim_batch, args.threads, args.drain_s = 16, 1, min(args.drain_s, 30)
         args.no_trt, args.path_configs = True, []
-    args.threads = args.threads or (min(8, os.cpu_count() or 1) if on_gpu else 1)
+    args.threads = args.threads or ((os.cpu_count() or 1) if on_gpu else 1)
     providers = [CUDA, CPU] if on_gpu else [CPU]
     sc = settings.scoring
     models = load_models(names, [Path(d) for d in sc.model_dirs], providers,
