@@ -538,9 +538,9 @@ def probe_threads(models: list[Model], frames: list[records.Frame], size: int) -
 
 # ---------------------------------------------------------------- the scorer's own path
 def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]:
-    """CPU ms a frame, on one thread, of what the scorer does around the models: JPEG decode,
-    each model's preprocessing and batch assembly. On a GPU this, not the models, bounds the
-    scorer path: cores x 1000 / total_ms is the most the CPU can feed."""
+    """CPU ms a frame, on one thread, of what the scorer does around the models: JPEG decode
+    and each model's preprocessing into its batch tensor (Model.prepare). On a GPU this, not
+    the models, bounds the scorer path: cores x 1000 / total_ms is the most the CPU can feed."""
     max_pixels = load_settings().scoring.max_image_pixels
     sample = frames[:32]
 
@@ -554,8 +554,7 @@ def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]
 
     decode_ms = per_frame(lambda: [decode_image(f.jpeg, max_pixels) for f in sample])
     imgs = [decode_image(f.jpeg, max_pixels) for f in sample]
-    prep = {m.ref: per_frame(lambda m=m: np.stack([m.preprocess(i)[0] for i in imgs]))
-            for m in models}  # fmt: skip
+    prep = {m.ref: per_frame(lambda m=m: m.prepare(imgs)) for m in models}  # the batch tensor
     total = decode_ms + sum(prep.values())
     cores = os.cpu_count() or 1
     out = {"decode_ms": decode_ms, "preprocess_ms": prep, "total_ms": round(total, 3),

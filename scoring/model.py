@@ -141,8 +141,11 @@ class Model:
         return session_options(*self._threads)
 
     # ---------------------------------------------------------------- preprocessing
-    def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-        """BGR uint8 image -> CHW/HWC float32 tensor (no batch dim) + (sx, sy) box scale."""
+    def preprocess(
+        self, bgr: np.ndarray, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """BGR uint8 image -> CHW/HWC float32 tensor (no batch dim) + (sx, sy) box scale;
+        written into ``out`` (a batch's row) when given."""
         spec = self.manifest.image_input
         w, h = spec.size
         img = bgr
@@ -186,40 +189,67 @@ class Model:
         # over a row 0.14 ms (same values)
         if spec.layout == "NCHW":
             img = (img[:, :, ::-1] if spec.colour == "RGB" else img).transpose(2, 0, 1)
-            x = np.empty(img.shape, np.float32)
+            x = np.empty(img.shape, np.float32) if out is None else out
             np.multiply(img, self._gain, out=x, casting="unsafe")
             x += self._offset
             return x, scale
         if spec.colour == "RGB":
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # a row of w * 3 needs it in place
-        x = np.empty(img.shape, np.float32)
+        x = np.empty(img.shape, np.float32) if out is None else out
         rows = x.reshape(h, w * 3)
         np.multiply(img.reshape(h, w * 3), self._gain, out=rows, casting="unsafe")
         rows += self._offset
         return x, scale
 
     # ---------------------------------------------------------------- inference
-    def outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Every ONNX output of one inference over the batch, by name."""
-        return dict(zip(self.output_names, self.session_run(batch), strict=True))
+    def outputs(self, batch: np.ndarray, rows: int | None = None) -> dict[str, np.ndarray]:
+        """Every ONNX output of one inference over the batch's first ``rows`` images (all by
+        default), by name."""
+        return dict(zip(self.output_names, self.session_run(batch, rows), strict=True))
 
-    def session_run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The session's outputs for a batch, run only at ``batch_shapes``: padded with zero
-        images up to the next shape (their rows dropped), split past the largest. ONNX
+    def session_run(self, batch: np.ndarray, rows: int | None = None) -> list[np.ndarray]:
+        """The session's outputs for the batch's first ``rows`` images, run only at
+        ``batch_shapes``: padded with zero images up to the next shape (unless the batch
+        already is that shape, as :meth:`prepare` makes it), split past the largest. ONNX
         Runtime's CUDA convolutions rebuild their cuDNN plan whenever the input shape differs
         from their last run's (0.1-3.6 s a model on an H200), so on a GPU a batch of any
         other size would stall every stream behind it."""
-        n = len(batch)
+        n = len(batch) if rows is None else rows
         if not self.batch_shapes or n == 0:
-            return list(self.session.run(None, {self.input_name: batch}))
+            return list(self.session.run(None, {self.input_name: batch[:n]}))
         top = self.batch_shapes[-1]
         if n > top:
-            parts = [self.session_run(batch[i : i + top]) for i in range(0, n, top)]
+            parts = [self.session_run(batch[i : min(i + top, n)]) for i in range(0, n, top)]
             return [np.concatenate(o) for o in zip(*parts, strict=True)]
         size = shape_for(n, self.batch_shapes)
-        if size > n:
-            batch = np.concatenate([batch, np.zeros((size - n, *batch.shape[1:]), batch.dtype)])
+        if len(batch) != size:
+            pad = np.zeros((size - n, *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch[:n], pad])
         return [o[:n] for o in self.session.run(None, {self.input_name: batch})]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """One preprocessed image's tensor shape: (3, h, w) or (h, w, 3)."""
+        spec = self.manifest.image_input
+        w, h = spec.size
+        return (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
+
+    def prepare(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """The images preprocessed straight into one batch tensor, already padded to its
+        batch shape (no stacking copy, no padding copy), with their box scales. The batch's
+        first len(images) rows are the images."""
+        n = len(images)
+        size = n
+        if self.batch_shapes and n <= self.batch_shapes[-1]:
+            size = shape_for(n, self.batch_shapes)
+        batch = np.empty((size, *self.image_shape), np.float32)
+        batch[n:] = 0
+
+        def one(i: int) -> tuple[float, float]:
+            return self.preprocess(images[i], out=batch[i])[1]
+
+        pool = self.prep_pool if n > 1 else None
+        return batch, list(pool.map(one, range(n)) if pool else map(one, range(n)))
 
     def use(self, prep_pool: Executor | None, shapes: tuple[int, ...]) -> None:
         """How the Scorer runs this model: the pool preprocessing a batch, and the batch
@@ -233,11 +263,8 @@ class Model:
         shape's first run (on a GPU, building the cuDNN plans). A warmed shape's first run
         from another thread took 9-12 ms against 4-9 ms: threads need no warm-up of their
         own."""
-        spec = self.manifest.image_input
-        w, h = spec.size
-        one = (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
         for size in self.batch_shapes:
-            self.session_run(np.zeros((size, *one), np.float32))
+            self.session_run(np.zeros((size, *self.image_shape), np.float32))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.outputs(batch)[self.label_output], dtype=np.float32)
@@ -245,12 +272,9 @@ class Model:
     def run(self, images: list[np.ndarray]) -> list[Result]:
         if not images:
             return []
-        pool = self.prep_pool if len(images) > 1 else None
-        prepped = list(pool.map(self.preprocess, images) if pool else map(self.preprocess, images))
-        outs = self.outputs(np.stack([p[0] for p in prepped]))
-        results = self.decode(
-            np.asarray(outs[self.label_output], np.float32), [p[1] for p in prepped]
-        )
+        batch, scales = self.prepare(images)
+        outs = self.outputs(batch, len(images))
+        results = self.decode(np.asarray(outs[self.label_output], np.float32), scales)
         others = [n for n in self.output_names if n != self.label_output]
         for i, r in enumerate(results):
             r.features = {n: np.asarray(outs[n][i], np.float32).reshape(-1) for n in others}

@@ -121,13 +121,15 @@ class NanoDetModel(Model):
         batch = self.session.get_inputs()[0].shape[0]
         self.batch = batch if isinstance(batch, int) else None  # None: any batch size
 
-    def _outputs(self, batch: np.ndarray) -> list[list[np.ndarray]]:
-        """Every output of each image of a batch (one run at a time if the graph is fixed)."""
+    def _outputs(self, batch: np.ndarray, rows: int | None = None) -> list[list[np.ndarray]]:
+        """Every output of each of the batch's first ``rows`` images (all by default; one run
+        at a time if the graph is fixed)."""
+        n = len(batch) if rows is None else rows
         if self.batch is None:
-            outs = self.session_run(batch)
-            return [[o[i] for o in outs] for i in range(len(batch))]
+            outs = self.session_run(batch, n)
+            return [[o[i] for o in outs] for i in range(n)]
         return [[o[0] for o in self.session.run(None, {self.input_name: x[None]})]
-                for x in batch]  # fmt: skip
+                for x in batch[:n]]  # fmt: skip
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """The first output of each image (what a benchmark times)."""
@@ -136,18 +138,20 @@ class NanoDetModel(Model):
     def run(self, images: list[np.ndarray]) -> list[Result]:
         if not images:
             return []
-        found = self._objects(np.stack([self.preprocess(im)[0] for im in images]))
-        return [self._result(f) for f in found]
+        batch, _ = self.prepare(images)  # boxes come in input pixels of a plain resize
+        return [self._result(f) for f in self._objects(batch, len(images))]
 
     def objects(self, bgr: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
         """Every class's detections after NMS, best first: (label, score, normalised box)."""
         return self._objects(self.preprocess(bgr)[0][None])[0]
 
-    def _objects(self, batch: np.ndarray) -> list[list[tuple[str, float, tuple[float, ...]]]]:
+    def _objects(
+        self, batch: np.ndarray, rows: int | None = None
+    ) -> list[list[tuple[str, float, tuple[float, ...]]]]:
         spec = self.manifest.output
         w, h = self.manifest.image_input.size  # boxes come in input pixels of a plain resize
         out = []
-        for outs in self._outputs(batch):
+        for outs in self._outputs(batch, rows):
             boxes, scores, classes = decode(outs, self.levels, spec.score_threshold)
             found = []
             for i in nms(boxes, scores, classes, spec.score_threshold, spec.iou_threshold):

@@ -69,6 +69,10 @@ def test_any_batch_reaches_the_session_at_a_warmed_size_with_the_same_scores(
         rec.sizes.clear()
         padded = scorer.score(imgs[:3])  # 3 -> padded to 4
         assert rec.sizes == [4]
+        batch, _ = own_model.prepare(imgs[:3])  # made at its shape: no padding copy
+        assert batch.shape[0] == 4 and not batch[3].any()
+        for i in range(3):
+            assert np.array_equal(batch[i], own_model.preprocess(imgs[i])[0])
         for a, b in zip(plain, padded, strict=True):
             assert a.scores.keys() == b.scores.keys()
             for k in a.scores:
