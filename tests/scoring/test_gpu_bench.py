@@ -44,7 +44,7 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
     # what feeds the models on a GPU: the CPU's ms a frame, and the frames/s it can feed
     cpu = last["cpu_side"]
     assert cpu["total_ms"] >= cpu["decode_ms"] > 0 and len(cpu["preprocess_ms"]) == 4
-    assert cpu["cpu_feed_ceiling_frames_per_s"] > 0
+    assert cpu["cpu_feed_ceiling_frames_per_s"] > 0 and cpu["cpu_feed_all_cores_frames_per_s"] > 0
     assert set(last["scorer_path_frames_per_s"]) == {"1", "16"}
     (sim,) = last["simulated_streams"]
     assert sim["frames_offered"] == 4 and sim["frames_decided"] == 4
