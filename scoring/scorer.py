@@ -71,7 +71,7 @@ class Scorer:
 
     def warm_up(self) -> float:
         """Run every model once at each of its batch shapes (scoring.batch_shapes) before the
-        first live frame; seconds it took (on a GPU, mostly cuDNN's algorithm search)."""
+        first live frame; seconds it took (on a GPU, mostly building the cuDNN plans)."""
         t0 = time.perf_counter()
         for m in self.image_models:
             m.warm_up()
