@@ -49,7 +49,7 @@ from framewatch.settings import load_settings
 from scoring import onnxprep, registry
 from scoring.banks import Bank, BankIndex
 from scoring.batcher import MicroBatcher
-from scoring.model import Model, decode_image, load_models, session_options, shape_for
+from scoring.model import CUDA, Model, decode_image, load_models, session_options, shape_for
 from scoring.scorer import Scorer
 
 GOAL_FPS = 2000
@@ -59,7 +59,6 @@ ANCHORS = (
     "DeepStream-class pipelines: about 50 1080p30 streams a GPU with a heavy detector"
 )
 NOT_MEASURED = "CUDA not available: not measured"
-CUDA = "CUDAExecutionProvider"
 TRT = "TensorrtExecutionProvider"
 CPU = "CPUExecutionProvider"
 
@@ -680,13 +679,13 @@ async def simulate(
     executor.shutdown(wait=False, cancel_futures=True)
     v = sorted(lat)
 
-    def pct(q: float) -> float | None:
-        return round(v[min(len(v) - 1, int(q * len(v)))], 1) if v else None
+    def pct(q: float, xs: list[float] = v) -> float | None:
+        """The q-quantile of sorted values (None: none)."""
+        return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else None
 
-    def spread(xs: list[float]) -> dict[str, float] | None:
+    def spread(xs: list[float]) -> dict[str, float | None] | None:
         xs = sorted(xs)
-        return {"p50": round(xs[len(xs) // 2], 1), "p95": round(xs[int(0.95 * len(xs))], 1),
-                "max": round(xs[-1], 1)} if xs else None  # fmt: skip
+        return {"p50": pct(0.5, xs), "p95": pct(0.95, xs), "max": pct(1.0, xs)} if xs else None
 
     return {"streams": n_streams, "seconds": seconds, "frames_offered": total,
             "frames_decided": len(lat), "not_decided_within_drain": len(late),

@@ -133,7 +133,7 @@ class Model:
         # available providers lie without CUDA: what the session really uses is the truth
         self.provider = self.session.get_providers()[0]
         PROVIDER.labels(model=manifest.name).info({"provider": self.provider, "ref": self.ref})
-        ON_GPU.labels(model=manifest.name).set(1 if self.provider == "CUDAExecutionProvider" else 0)
+        ON_GPU.labels(model=manifest.name).set(1 if self.provider == CUDA else 0)
         SCORER_PROVIDER.labels(provider=self.provider).set(1)
         log.info("model %s loaded from %s on %s", self.ref, path, self.provider)
 

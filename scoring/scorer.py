@@ -17,7 +17,7 @@ from framewatch.metrics import stage_registry
 from framewatch.settings.scoring import ScoringSettings
 from scoring import cadence, fusion, pdq
 from scoring.heads import heads_by_source
-from scoring.model import Model, batch_shapes, decode_image
+from scoring.model import CUDA, Model, batch_shapes, decode_image
 
 # images each model inferred: a backbone counts each frame once however many heads read it
 INFERRED = Counter(
@@ -61,7 +61,7 @@ class Scorer:
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
-        self.on_gpu = on_gpu = any(m.provider == "CUDAExecutionProvider" for m in models)
+        self.on_gpu = on_gpu = any(m.provider == CUDA for m in models)
         self.image_models = [m for m in models if m.manifest.head_of is None]
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip
