@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -466,46 +467,87 @@ def probe_shapes(
     return out
 
 
+Runner = Callable[[], None]  # one round of the model set, from one thread
+
+
 def bench_concurrent(
     models: list[Model], frames: list[records.Frame], on_gpu: bool, budget: Budget,
     args: argparse.Namespace,
 ) -> dict[str, Any]:  # fmt: skip
-    """Models only, as the scorer drives them: K threads each running the whole set on its
-    own batch (host arrays in and out, as Model.run does), sharing the scorer's sessions,
-    and once with a session set of each thread's own. Frames/s over every thread."""
+    """Models only, side by side: K threads each running the whole set on its own batch.
+    Three ways: host arrays in and out (as Model.run does) sharing the scorer's sessions;
+    tensors already on the device (IO binding, one binding a thread and model, outputs left
+    there), sharing them too; host arrays with a session set of each thread's own. Frames/s
+    over every thread. A way that fails (out of device memory at a large batch) is reported
+    with its error and the others still run."""
     max_pixels = load_settings().scoring.max_image_pixels
     b = args.concurrent_batch if on_gpu else 4
     rounds = 8 if on_gpu else 1
+    device = "cuda" if on_gpu else "cpu"
     xs = [model_inputs(m, frames, b, max_pixels) for m in models]
 
-    def run_set(sessions: list[ort.InferenceSession]) -> None:
-        for _ in range(rounds):
+    def host(sessions: list[ort.InferenceSession]) -> Runner:
+        def run() -> None:
             for m, sess, x in zip(models, sessions, xs, strict=True):
                 sess.run(None, {m.input_name: x})
 
-    def timed(sets: list[list[ort.InferenceSession]]) -> float:
-        with ThreadPoolExecutor(len(sets)) as pool:
-            list(pool.map(run_set, sets))  # warm
+        return run
+
+    def bound(sessions: list[ort.InferenceSession]) -> Runner:
+        ios = []
+        for m, sess, x in zip(models, sessions, xs, strict=True):
+            io = sess.io_binding()
+            io.bind_ortvalue_input(m.input_name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
+            for o in sess.get_outputs():
+                io.bind_output(o.name, device)
+            ios.append((sess, io))
+
+        def run() -> None:
+            for sess, io in ios:
+                sess.run_with_iobinding(io)  # synchronises the device at the end
+
+        return run
+
+    def timed(runners: list[Runner]) -> float:
+        def rounds_of(run: Runner) -> None:
+            for _ in range(rounds):
+                run()
+
+        with ThreadPoolExecutor(len(runners)) as pool:
+            list(pool.map(rounds_of, runners))  # warm
             t0 = time.perf_counter()
-            list(pool.map(run_set, sets))
-            return round(len(sets) * rounds * b / (time.perf_counter() - t0), 1)
+            list(pool.map(rounds_of, runners))
+            return round(len(runners) * rounds * b / (time.perf_counter() - t0), 1)
 
     shared = [m.session for m in models]
-    out: dict[str, Any] = {"batch": b, "shared_sessions": {}, "own_sessions": {}}
+    out: dict[str, Any] = {"batch": b, "shared_sessions": {}, "device_tensors": {},
+                           "own_sessions": {}, "failed": {}}  # fmt: skip
+
+    def measure(way: str, k: int, make: Callable[[], list[Runner]], what: str) -> None:
+        if not budget.allows(f"models side by side, {way}, {k} threads", args.phase_estimate_s):
+            return
+        try:
+            out[way][str(k)] = timed(make())
+        except Exception as exc:  # a GPU out of memory is a result here, not the end of the run
+            out["failed"][f"{way} {k}"] = str(exc).splitlines()[0][:300]
+            say(f"  batch {b}, {k:2d} threads, {what}: failed ({out['failed'][f'{way} {k}']})")
+            return
+        say(f"  batch {b}, {k:2d} threads, {what}: {out[way][str(k)]:,} frames/s")
+
     for k in args.concurrent_threads if on_gpu else [1]:
-        if not budget.allows(f"models concurrently, {k} threads", args.phase_estimate_s):
-            return out
-        out["shared_sessions"][str(k)] = timed([shared] * k)
-        say(f"  batch {b}, {k:2d} threads sharing one session a model: "
-            f"{out['shared_sessions'][str(k)]:,} frames/s")  # fmt: skip
-    k = max(args.concurrent_threads) if on_gpu else 1
-    k = min(k, 4)
-    if budget.allows(f"models concurrently, {k} own session sets", 2 * args.phase_estimate_s):
-        providers = [CUDA, CPU] if on_gpu else [CPU]
-        sets = [shared] + [[fresh_session(m, providers) for m in models] for _ in range(k - 1)]
-        out["own_sessions"][str(k)] = timed(sets)
-        say(f"  batch {b}, {k:2d} threads, each its own session of every model: "
-            f"{out['own_sessions'][str(k)]:,} frames/s")  # fmt: skip
+        measure("shared_sessions", k, lambda k=k: [host(shared)] * k,
+                "host arrays, one session a model")  # fmt: skip
+    for k in args.concurrent_threads if on_gpu else [1]:
+        measure("device_tensors", k, lambda k=k: [bound(shared) for _ in range(k)],
+                "tensors on the device, one session a model")  # fmt: skip
+    k = min(max(args.concurrent_threads) if on_gpu else 1, 4)
+    providers = [CUDA, CPU] if on_gpu else [CPU]
+
+    def own_sets() -> list[Runner]:
+        extra = [[fresh_session(m, providers) for m in models] for _ in range(k - 1)]
+        return [host(shared), *(host(s) for s in extra)]
+
+    measure("own_sessions", k, own_sets, "host arrays, a session set a thread")
     return out
 
 
@@ -802,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         probe = probe_shapes(models, frames, on_gpu, budget, args)
     concurrent: dict[str, Any] = {}
     if "concurrent" in ph:
-        say("models only, batches side by side (host arrays, as the scorer runs them):")
+        say("models only, batches side by side:")
         concurrent = bench_concurrent(models, frames, on_gpu, budget, args)
     cpu: dict[str, Any] = {}
     if "cpu" in ph:
@@ -835,8 +877,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"simulating {n} streams at 1 fps for {args.sim_seconds:g} s ...")
         sims.append(asyncio.run(simulate(scorer, frames, n, args.sim_seconds, args, pol, index)))
         say(f"  {json.dumps(sims[-1])}")
-    side_by_side = [*concurrent.get("shared_sessions", {}).values(),
-                    *concurrent.get("own_sessions", {}).values()]  # fmt: skip
+    side_by_side = [v for way in ("shared_sessions", "device_tensors", "own_sessions")
+                    for v in concurrent.get(way, {}).values()]  # fmt: skip
     best = max([*fps["best_allowed"].values(), *side_by_side], default=None)
     out = {
         "cuda": on_gpu, "cuda_note": why if not on_gpu else None,

@@ -4,16 +4,28 @@ scorer path and the policy), and end with one JSON line, also written to --out."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def gpu_module() -> ModuleType:
+    """benchmarks/gpu.py imported as a module (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
+    assert spec and spec.loader
+    gpu = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_bench"] = gpu  # its dataclasses look their module up
+    spec.loader.exec_module(gpu)
+    return gpu
 
 
 def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> None:
@@ -59,12 +71,11 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
         for row in modes.values():
             assert row["first_run_ms"] and row["second_run_ms"] and row["warmed_ms"]
     side = last["models_side_by_side"]
-    assert side["shared_sessions"] and side["own_sessions"]
+    assert side["shared_sessions"] and side["device_tensors"] and side["own_sessions"]
+    assert side["failed"] == {}
 
 
 def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> None:
-    import importlib.util
-
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -72,11 +83,7 @@ def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> N
     from devkit.testdata import testdata_dir
     from scoring.model import decode_image, load_models
 
-    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks" / "gpu.py")
-    assert spec and spec.loader
-    gpu = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_bench"] = gpu  # its dataclasses look their module up
-    spec.loader.exec_module(gpu)
+    gpu = gpu_module()
     (m,) = load_models(["efficientnet-lite3"], [], ["CPUExecutionProvider"])
     path = ROOT / "scoring" / "models" / "efficientnet-lite3.onnx"
     quantized = onnx.load(str(path))
@@ -97,3 +104,26 @@ def test_an_unknown_phase_is_refused_with_the_phases_there_are() -> None:
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert run.returncode == 2
     assert "unknown phase(s) ['warp']" in run.stderr and "concurrent" in run.stderr
+
+
+def test_a_way_of_running_models_side_by_side_that_fails_is_reported_and_the_others_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the GPU, a session set a thread at batch 256 ran out of device memory and the whole
+    run ended there with nothing written; now the failure is a figure of its own."""
+    import onnxruntime as ort
+
+    from scoring.model import load_models
+
+    gpu = gpu_module()
+    models = load_models(["opennsfw", "nanodet"], [], ["CPUExecutionProvider"])
+
+    def no_memory(*_a: object, **_k: object) -> None:
+        raise RuntimeError("CUBLAS failure 3: the resource allocation failed")
+
+    monkeypatch.setattr(ort.OrtValue, "ortvalue_from_numpy", no_memory)
+    args = gpu.parse_args(["--dry-run"])
+    out = gpu.bench_concurrent(models, gpu.sample_frames(4), False, gpu.Budget(60), args)
+    assert out["device_tensors"] == {}
+    assert out["failed"] == {"device_tensors 1": "CUBLAS failure 3: the resource allocation failed"}
+    assert out["shared_sessions"]["1"] > 0 and out["own_sessions"]["1"] > 0
