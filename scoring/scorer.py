@@ -43,6 +43,15 @@ class Scored:
 FrameResult = tuple[Scored, str | None, int | None, np.ndarray] | images.ImageRejected
 
 
+def preprocess_threads(setting: int | None, on_gpu: bool) -> int:
+    """scoring.preprocess_threads resolved: as given (0: one per core), else one per core on a
+    GPU, where the inference threads mostly wait for the device, and 1 on CPU, where they
+    already keep every core busy."""
+    if setting is None:
+        setting = 0 if on_gpu else 1
+    return setting or os.cpu_count() or 1
+
+
 class Scorer:
     """All models of the model set; scores fused per path (settings scoring.fusion*), then
     damped on low-information frames (scoring.quality_floor). Costly models run on a cadence
@@ -52,7 +61,8 @@ class Scorer:
         self.models = models
         self.heads = heads_by_source(models)  # run on their backbone's output, never alone
         self.settings = settings or ScoringSettings()
-        n = self.settings.preprocess_threads or os.cpu_count() or 1
+        self.on_gpu = on_gpu = any(m.provider == CUDA for m in models)
+        n = preprocess_threads(self.settings.preprocess_threads, on_gpu)
         # the cores are already shared out (batches side by side, the preprocessing pool):
         # OpenCV's own pool inside each resize only adds hand-offs, 0.4-0.8 CPU ms a frame
         cv2.setNumThreads(1)
@@ -61,7 +71,6 @@ class Scorer:
         self.model_set = ",".join(sorted(m.ref for m in models))
         # the score cache keys on this: changing fusion or the gate must not serve old scores
         self.cache_tag = f"{self.model_set}|{fusion.signature(self.settings)}"
-        self.on_gpu = on_gpu = any(m.provider == CUDA for m in models)
         self.image_models = [m for m in models if m.manifest.head_of is None]
         self.plan = cadence.plan({m.ref: m.manifest.cost_ms for m in self.image_models},
                                  self.settings.frame_budget_ms, on_gpu)  # fmt: skip

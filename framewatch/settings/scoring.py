@@ -103,10 +103,12 @@ class ScoringSettings(BaseModel):
         "is taken: a red-line frame then never waits for a batch of ordinary frames to end "
         "(0: it waits for the next free slot). Each holds one more batch of activations"
     )  # fmt: skip
-    preprocess_threads: int = Field(
-        1, ge=0, le=256, description="threads that decode and preprocess a batch's frames "
-        "between model runs (0: one per core; 1: in the batch's own thread, right when "
-        "inference_threads already keeps every core busy)"
+    preprocess_threads: int | None = Field(
+        None, ge=0, le=256, description="threads that decode and preprocess a batch's frames "
+        "between model runs (0: one per core; 1: in the batch's own thread; null: 1 on CPU, "
+        "where inference_threads already keeps every core busy, one per core on a GPU, where "
+        "those threads mostly wait for the device: on an H200 box 349-351 against 326-331 "
+        "frames/s through the scorer path, docs/performance.md)"
     )  # fmt: skip
     spin_wait: bool = Field(
         False, description="let idle ONNX Runtime threads spin for the next batch (ORT's "
