@@ -51,7 +51,7 @@ from scoring import onnxprep, registry
 from scoring.banks import Bank, BankIndex
 from scoring.batcher import MicroBatcher
 from scoring.model import CUDA, Model, decode_image, load_models, session_options, shape_for
-from scoring.scorer import Scorer
+from scoring.scorer import Scorer, preprocess_threads
 
 GOAL_FPS = 2000
 GOAL = f"{GOAL_FPS:,} frames/s of the default model set on one H100/H200-class GPU"
@@ -624,25 +624,41 @@ def bench_scorer_path(
     threads: int,
 ) -> dict[str, float]:  # fmt: skip
     """Frames/s of Scorer.score_frames (decode, preprocessing, every model) at each batch size,
-    with ``threads`` batches in flight (preprocessing is CPU work; the models share the GPU)."""
+    with ``threads`` batches in flight (preprocessing is CPU work; the models share the GPU).
+    Every thread scores a batch before the clock starts: with one warm-up batch the first
+    configuration measured ran at 213-231 frames/s where the same one later ran at 326-331
+    (threads' first runs), which made the first configuration look the worst."""
     max_pixels = load_settings().scoring.max_image_pixels
+    prep = preprocess_threads(scorer.settings.preprocess_threads, scorer.on_gpu)
     out: dict[str, float] = {}
+    rounds = max(1, args.iters // 5)  # batches a thread: 4 on the GPU, 1 in the dry run
+
+    def score(fs: list[records.Frame]) -> None:
+        scorer.score_frames(fs, max_pixels)
+
     with ThreadPoolExecutor(threads) as pool:
         for b in args.batches:
             if not budget.allows(f"scorer path batch {b}", args.phase_estimate_s):
                 break
-            batches = [frames[:b] for _ in range(max(threads, args.iters // 4 or 1))]
-            scorer.score_frames(batches[0], max_pixels)  # warm-up
+            list(pool.map(score, [frames[:b]] * threads))  # warm-up: every thread once
+            batches = [frames[:b]] * (threads * rounds)
             t0 = time.perf_counter()
-            list(pool.map(lambda fs: scorer.score_frames(fs, max_pixels), batches))
+            list(pool.map(score, batches))
             fps = sum(len(x) for x in batches) / (time.perf_counter() - t0)
             out[str(b)] = round(fps, 1)
             say(f"  scorer path batch {b:4d}: {fps:,.1f} frames/s ({threads} threads, "
-                f"preprocess_threads {scorer.settings.preprocess_threads})")  # fmt: skip
+                f"preprocess_threads {prep})")  # fmt: skip
     return out
 
 
 # ---------------------------------------------------------------- simulated streams
+def prep_pool_size(scorer: Scorer) -> int:
+    """Threads of the pool the scorer's models really preprocess on (1: none, in the batch's
+    own thread)."""
+    pool = scorer.image_models[0].prep_pool
+    return pool._max_workers if isinstance(pool, ThreadPoolExecutor) else 1
+
+
 async def simulate(
     scorer: Scorer, frames: list[records.Frame], n_streams: int, seconds: float,
     args: argparse.Namespace, pol: policy.Policy, index: BankIndex,
@@ -738,7 +754,7 @@ async def simulate(
             "event_loop_worst_lag_ms": round(lag[0], 1),
             "model_ms_a_batch": {k: spread(v) for k, v in model_ms.items()},
             "session_shapes": sorted({shape_for(n, shapes) for n in sizes} if shapes else sizes),
-            "actions": actions}  # fmt: skip
+            "preprocess_pool": prep_pool_size(scorer), "actions": actions}  # fmt: skip
 
 
 def bank(n: int) -> BankIndex:
@@ -868,6 +884,10 @@ def main(argv: list[str] | None = None) -> int:
             t, p = (int(x) for x in cfg.split("x"))
             other = Scorer(models, scorer.settings.model_copy(update={"preprocess_threads": p}))
             by_config[cfg] = bench_scorer_path(other, frames, args, budget, t)
+        # each Scorer points the shared models at its own preprocessing pool: the simulation
+        # must run with the scorer's own settings, not the last configuration's (until
+        # 2026-12-04 evening it did: those runs' simulations name the pool they ran with)
+        scorer = Scorer(models, scorer.settings)
     pol = policy.load_dir(None, taxonomy.load(settings.taxonomy_file))
     index = bank(100_000)
     sims = []

@@ -61,6 +61,7 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
     (sim,) = last["simulated_streams"]
     assert sim["frames_offered"] == 4 and sim["frames_decided"] == 4
     assert sim["p95_ms"] is not None and sum(sim["actions"].values()) == 4
+    assert sim["preprocess_pool"] == 1  # CPU: each batch prepares its own frames
     assert 1 <= sim["batch_sizes_seen"] <= sim["batches"]
     # where a slow batch spent its time: waiting for a slot, running, in which model
     assert sim["batch_ran_ms"]["max"] > 0 and sim["batch_waited_before_start_ms"] is not None
