@@ -578,6 +578,35 @@ def probe_threads(models: list[Model], frames: list[records.Frame], size: int) -
 
 
 # ---------------------------------------------------------------- the scorer's own path
+def cpu_topology() -> dict[str, Any]:
+    """The CPU's model name and hardware threads a core (Linux; None where unknown): on a box
+    whose cores are two threads each, the ceiling of cores x one thread's rate is twice what
+    the cores can do, which reads as threads that scale badly."""
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        sib = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text()
+        per_core: int | None = cpu_list_size(sib)
+    except (OSError, ValueError):
+        per_core = None
+    return {"cpu_model": model, "threads_per_core": per_core}
+
+
+def cpu_list_size(text: str) -> int:
+    """CPUs in a Linux CPU list such as "0,8" or "0-1" (a core's thread_siblings_list)."""
+    n = 0
+    for part in text.strip().split(","):
+        first, _, last = part.partition("-")
+        n += int(last or first) - int(first) + 1  # ValueError on a list it cannot read
+    return n
+
+
 def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]:
     """CPU ms a frame, on one thread, of what the scorer does around the models: JPEG decode
     and each model's preprocessing into its batch tensor (Model.prepare). On a GPU this, not
@@ -612,10 +641,11 @@ def cpu_side(models: list[Model], frames: list[records.Frame]) -> dict[str, Any]
         fed = cores * 3 * 16 / (time.perf_counter() - t0)
     out = {"decode_ms": decode_ms, "preprocess_ms": prep, "total_ms": round(total, 3),
            "cores": cores, "cpu_feed_ceiling_frames_per_s": round(cores * 1000 / total, 1),
-           "cpu_feed_all_cores_frames_per_s": round(fed, 1)}  # fmt: skip
+           "cpu_feed_all_cores_frames_per_s": round(fed, 1), **cpu_topology()}  # fmt: skip
     say(f"  one thread, ms a frame: decode {decode_ms}, preprocessing {prep}; "
         f"{cores} cores feed at most {out['cpu_feed_ceiling_frames_per_s']:,} frames/s; "
-        f"measured from {cores} threads at once: {fed:,.1f} frames/s")  # fmt: skip
+        f"measured from {cores} threads at once: {fed:,.1f} frames/s "
+        f"({out['cpu_model']}, {out['threads_per_core']} hardware threads a core)")  # fmt: skip
     return out
 
 

@@ -128,3 +128,12 @@ def test_a_way_of_running_models_side_by_side_that_fails_is_reported_and_the_oth
     assert out["device_tensors"] == {}
     assert out["failed"] == {"device_tensors 1": "CUBLAS failure 3: the resource allocation failed"}
     assert out["shared_sessions"]["1"] > 0 and out["own_sessions"]["1"] > 0
+
+
+def test_a_core_of_two_hardware_threads_is_read_from_its_sibling_list() -> None:
+    """On a box whose cores run two threads each, cores x one thread's rate overstates the
+    CPU twice; the run says how many threads a core has, from Linux's own list."""
+    gpu = gpu_module()
+    assert [gpu.cpu_list_size(t) for t in ("0\n", "0,8\n", "0-1\n", "0-3,8-11")] == [1, 2, 2, 8]
+    top = gpu.cpu_topology()
+    assert top["threads_per_core"] is None or top["threads_per_core"] >= 1
