@@ -4,7 +4,9 @@ Every stream is an edited copy of the banked chair video, so each gets one red-l
 report frame capture -> decision produced (one per stream), capture -> scores produced (every
 frame), frames scored / frames sampled, CPU seconds per stream-second of the stage processes, the
 cores each stage used while the streams ran (ingest processes, and the Kafka broker and Redis this
-benchmark started, included) and the machine's load average around the run. The ingest
+benchmark started, included), the machine's load average around the run, and the CPU seconds
+of one process's start-up (`process_start_up_cpu_s`: the box's own speed, which a VM's
+neighbours change by a quarter; compare runs only at about the same figure). The ingest
 processes start first (imports, about 1 CPU s each, then Kafka and Redis) and the streams then
 begin together, spread evenly over one second, as streams already live would be
 (`ingest --start-at`); every figure counts from the streams' start.
@@ -245,6 +247,9 @@ async def bench(
     models = sorted({m.split("@")[0] for s in pipe.scores for m in s.models.values()})
     return {"results": results, "provider": os.environ.get("FRAMEWATCH_BENCH_PROVIDER", "CPUExecutionProvider"),
             "models": models, "goal": GOAL, "machine": f"{os.cpu_count()} cores",
+            # the box's speed: 0.66-0.77 against 0.82-1.06 on one VM an hour apart, when 16
+            # streams' p95 went from 280-400 ms to 0.8-1.7 s (docs/performance.md)
+            "process_start_up_cpu_s": round(start_cpu, 2),
             "distinct_streams": not same_video, "banked": banked}  # fmt: skip
 
 
