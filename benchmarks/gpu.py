@@ -50,7 +50,15 @@ from framewatch.settings import load_settings
 from scoring import onnxprep, registry
 from scoring.banks import Bank, BankIndex
 from scoring.batcher import MicroBatcher
-from scoring.model import CUDA, Model, decode_image, load_models, session_options, shape_for
+from scoring.model import (
+    CUDA,
+    Model,
+    channel_normalisation,
+    decode_image,
+    load_models,
+    session_options,
+    shape_for,
+)
 from scoring.scorer import Scorer, preprocess_threads
 
 GOAL_FPS = 2000
@@ -140,17 +148,24 @@ def model_inputs(m: Model, frames: list[records.Frame], batch: int, max_pixels: 
 
 
 # ---------------------------------------------------------------- per-model timing
+def device_binding(
+    sess: ort.InferenceSession, input_name: str, x: np.ndarray, device: str
+) -> ort.IOBinding:
+    """An IO binding of ``sess`` with ``x`` copied to the device once and every output left
+    there: a run then times the model alone, no host copies."""
+    io = sess.io_binding()
+    io.bind_ortvalue_input(input_name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
+    for o in sess.get_outputs():
+        io.bind_output(o.name, device)
+    return io
+
+
 def time_session(
     sess: ort.InferenceSession, x: np.ndarray, iters: int, device: str, warmup: int = 2
 ) -> float:
     """Median ms of one batch with IO binding: input copied to the device once, outputs left
     there, so the figure is the model alone (no host copies)."""
-    io = sess.io_binding()
-    io.bind_ortvalue_input(
-        sess.get_inputs()[0].name, ort.OrtValue.ortvalue_from_numpy(x, device, 0)
-    )
-    for o in sess.get_outputs():
-        io.bind_output(o.name, device)
+    io = device_binding(sess, sess.get_inputs()[0].name, x, device)
     for _ in range(warmup):  # cuDNN algorithm search, TensorRT engine build
         sess.run_with_iobinding(io)
     times = []
@@ -298,9 +313,7 @@ def with_uint8_input(m: Model) -> bytes:
     model = onnx.load_from_string(_bytes_of(onnxprep.prepared(str(registry.onnx_path(m.manifest)))))
     g = model.graph
     (old,) = [i for i in g.input if i.name == m.input_name]
-    std = np.asarray(spec.std, np.float32)
-    gain = (np.float32(spec.scale) / std).astype(np.float32)
-    offset = (-np.asarray(spec.mean, np.float32) / std).astype(np.float32)
+    gain, offset = channel_normalisation(spec)
     g.initializer.extend([numpy_helper.from_array(gain, "u8_gain"),
                           numpy_helper.from_array(offset, "u8_offset")])  # fmt: skip
     nodes, cur = (
@@ -334,8 +347,7 @@ def uint8_inputs(m: Model, x: np.ndarray) -> np.ndarray:
     """The uint8 BGR images (N, H, W, 3) whose normalisation is the float batch ``x`` (the
     same resized pixels: the manifest's multiply-add inverted and rounded)."""
     spec = m.manifest.image_input
-    std = np.asarray(spec.std, np.float32)
-    gain, offset = np.float32(spec.scale) / std, -np.asarray(spec.mean, np.float32) / std
+    gain, offset = channel_normalisation(spec)
     hwc = x.transpose(0, 2, 3, 1) if spec.layout == "NCHW" else x
     pixels = np.rint((hwc - offset) / gain)
     if spec.colour == "RGB":
@@ -556,13 +568,8 @@ def bench_concurrent(
         return run
 
     def bound(sessions: list[ort.InferenceSession]) -> Runner:
-        ios = []
-        for m, sess, x in zip(models, sessions, xs, strict=True):
-            io = sess.io_binding()
-            io.bind_ortvalue_input(m.input_name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
-            for o in sess.get_outputs():
-                io.bind_output(o.name, device)
-            ios.append((sess, io))
+        ios = [(sess, device_binding(sess, m.input_name, x, device))
+               for m, sess, x in zip(models, sessions, xs, strict=True)]  # fmt: skip
 
         def run() -> None:
             for sess, io in ios:
@@ -994,9 +1001,13 @@ def main(argv: list[str] | None = None) -> int:
             t, p = (int(x) for x in cfg.split("x"))
             other = Scorer(models, scorer.settings.model_copy(update={"preprocess_threads": p}))
             by_config[cfg] = bench_scorer_path(other, frames, args, budget, t)
+            if other.pool:
+                other.pool.shutdown()
         # each Scorer points the shared models at its own preprocessing pool: the simulation
         # must run with the scorer's own settings, not the last configuration's (until
         # 2026-12-04 evening it did: those runs' simulations name the pool they ran with)
+        if scorer.pool:
+            scorer.pool.shutdown()
         scorer = Scorer(models, scorer.settings)
     pol = policy.load_dir(None, taxonomy.load(settings.taxonomy_file))
     index = bank(100_000)

@@ -92,9 +92,7 @@ class Model:
         # reads no image)
         if manifest.head_of is None:
             spec = manifest.image_input
-            std = np.asarray(spec.std, np.float32)
-            self._gain = np.float32(spec.scale) / std
-            self._offset = -np.asarray(spec.mean, np.float32) / std
+            self._gain, self._offset = channel_normalisation(spec)
             if spec.layout == "NCHW":  # per channel along the first axis of a CHW tensor
                 self._gain, self._offset = self._gain[:, None, None], self._offset[:, None, None]
             else:  # per channel along a row of w * 3 values (an HWC image's row, flattened)
@@ -345,6 +343,13 @@ class Model:
             )
         res.scores = self._map(res.raw)
         return res
+
+
+def channel_normalisation(spec: registry.InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The manifest's (pixel * scale - mean) / std as one multiply-add a channel, in the
+    model's colour order: (gain, offset), float32 of 3 values each."""
+    std = np.asarray(spec.std, np.float32)
+    return np.float32(spec.scale) / std, -np.asarray(spec.mean, np.float32) / std
 
 
 def shape_for(n: int, shapes: tuple[int, ...]) -> int:
