@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import cv2
+
 from framewatch import records
 from framewatch.settings import Settings
 from ingest import framedata
@@ -56,6 +58,9 @@ class SampleEngine:
     ) -> None:
         cfg = settings.ingest
         self.cfg = cfg
+        # streams share out the cores (one decode thread each): OpenCV's pool inside each
+        # scene-check resize only adds hand-offs
+        cv2.setNumThreads(1)
         self.meta = meta
         self.base_fps = fps or cfg.default_fps
         self.keyframes_only = keyframes_only
@@ -65,7 +70,8 @@ class SampleEngine:
         self.scene_check_s = 1.0 / cfg.scene_check_fps
         self._next_scene_check = 0.0
         self.dedup = DuplicateSuppressor(cfg.dedup_max_distance, cfg.heartbeat_s)
-        self.thumbnail = framedata.Thumbnailer(cfg.thumbnail_short_side, cfg.jpeg_quality)
+        self.thumbnail = framedata.Thumbnailer(cfg.thumbnail_short_side, cfg.jpeg_quality,
+                                               threads=cfg.decode_threads)  # fmt: skip
         self.hot = False
         self.counts = Counts()
         self.seq = 0

@@ -81,19 +81,26 @@ class Thumbnailer:
     copy. Two swscale passes, because one that scales and converts at once takes its slow path
     (3.6-4.0 against 1.55-1.76 CPU ms a 720p thumbnail with its JPEG, docs/ingest.md). Both
     passes keep their swscale context from frame to frame: ``VideoFrame.reformat`` makes new
-    ones for every frame, a third of a thumbnail's cost. One per stream (one decode thread)."""
+    ones for every frame, a third of a thumbnail's cost. One per stream (one decode thread).
 
-    def __init__(self, short_side: int, quality: int = 85) -> None:
+    ``threads`` is swscale's (``ingest.decode_threads``; 0: one per core): PyAV's default
+    starts a thread per core for each of the two contexts, which wakes them for every
+    thumbnail and costs more CPU than it saves where streams already share out the cores."""
+
+    def __init__(self, short_side: int, quality: int = 85, *, threads: int = 1) -> None:
         self.short_side = short_side
         self.quality = quality
+        self.threads = threads
         self._scale = VideoReformatter()
         self._to_bgr = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> bytes:
         size = thumbnail_size(frame.width, frame.height, self.short_side)
         if size is not None:
-            frame = self._scale.reformat(frame, width=size[0], height=size[1], interpolation="AREA")
-        return _jpeg(self._to_bgr.reformat(frame, format="bgr24").to_ndarray(), self.quality)
+            frame = self._scale.reformat(frame, width=size[0], height=size[1],
+                                         interpolation="AREA", threads=self.threads)  # fmt: skip
+        bgr = self._to_bgr.reformat(frame, format="bgr24", threads=self.threads)
+        return _jpeg(bgr.to_ndarray(), self.quality)
 
 
 def frame_thumbnail_jpeg(frame: av.VideoFrame, short_side: int, quality: int = 85) -> bytes:

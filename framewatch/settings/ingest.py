@@ -22,9 +22,9 @@ class IngestSettings(BaseModel):
     hot_fps: float = Field(4.0, gt=0, le=60, description="sampling rate of a stream marked hot")
     hot_poll_s: float = Field(2.0, gt=0, description="how often the hot flag is read from Redis")
     decode_threads: int = Field(
-        1, ge=0, le=64, description="FFmpeg decoder threads a stream (0: FFmpeg's choice, one "
-        "per core + 1). One a stream is cheapest when streams outnumber cores; raise it for a "
-        "few high-resolution streams on a big box"
+        1, ge=0, le=64, description="FFmpeg decoder threads a stream, and its thumbnail "
+        "scaler's (0: FFmpeg's choice, about one per core). One a stream is cheapest when "
+        "streams outnumber cores; raise it for a few high-resolution streams on a big box"
     )  # fmt: skip
     decode_skip_nonref: bool = Field(
         True,

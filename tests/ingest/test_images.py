@@ -97,3 +97,28 @@ def test_pdq_is_256_bit_hex_and_flat_frames_have_low_quality() -> None:
     h, q = hash_rgb(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8))
     assert len(h) == 64 and int(h, 16) >= 0 and q > 50
     assert hash_rgb(np.zeros((256, 256, 3), np.uint8))[1] < 50
+
+
+def test_a_streams_thumbnails_start_no_threads_of_their_own() -> None:
+    """One decode thread a stream: its thumbnail scalers run on it (``ingest.decode_threads``)
+    instead of starting a thread per core each, woken for every sample; and they stay as
+    good as the picture's own RGB copy shrunk."""
+    import os
+
+    import av
+
+    from framewatch.settings import Settings
+    from ingest.engine import SampleEngine, StreamMeta
+
+    engine = SampleEngine(Settings(), StreamMeta("cam", "acct"))
+    with av.open(str(video("doorknob-hd-no-bar.mp4"))) as c:
+        frames = [f for i, f in enumerate(c.decode(video=0)) if i in (5, 25)]
+    wants = [framedata.thumbnail_jpeg(f.to_ndarray(format="rgb24"), 384) for f in frames]
+    before = set(os.listdir("/proc/self/task"))
+    got = [engine.thumbnail(f) for f in frames]
+    assert set(os.listdir("/proc/self/task")) - before == set()
+    for jpeg, want in zip(got, wants, strict=True):
+        diff = np.asarray(Image.open(io.BytesIO(jpeg)), np.int16) - np.asarray(
+            Image.open(io.BytesIO(want)), np.int16
+        )
+        assert np.abs(diff).mean() < 2.5
