@@ -71,7 +71,6 @@ def test_the_64x64_hash_is_pdqhash_bit_for_bit(name: str) -> None:
     """Our DCT, median and quality of PDQ's 64x64 give what Meta's C++ (pdqhash) gives for the
     same 64x64 pixels: the bits and the quality, frame by frame."""
     import numpy as np
-    import pdqhash
 
     checked = 0
     with av.open(str(VIDEOS / f"{name}.mp4")) as container:
@@ -79,8 +78,7 @@ def test_the_64x64_hash_is_pdqhash_bit_for_bit(name: str) -> None:
             if n % 5:
                 continue
             grey = np.rint(pdq.reduce64(frame.to_ndarray(format="gray"))).astype(np.uint8)
-            vector, q_ref = pdqhash.compute(np.repeat(grey[:, :, None], 3, axis=2))
-            h_ref = np.packbits(vector.astype(np.uint8)).tobytes().hex()
+            h_ref, q_ref = pdq._pdqhash(np.repeat(grey[:, :, None], 3, axis=2))
             h, q = pdq._hash64(grey.astype(np.float32))
             assert (h, q) == (h_ref, q_ref), (name, n, bits(h, h_ref), q, q_ref)
             checked += 1
