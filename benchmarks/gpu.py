@@ -59,7 +59,7 @@ from scoring.model import (
     session_options,
     shape_for,
 )
-from scoring.scorer import Scorer, preprocess_threads
+from scoring.scorer import Scorer
 
 GOAL_FPS = 2000
 GOAL = f"{GOAL_FPS:,} frames/s of the default model set on one H100/H200-class GPU"
@@ -310,7 +310,8 @@ def with_uint8_input(m: Model) -> bytes:
 
     spec = m.manifest.image_input
     w, h = spec.size
-    model = onnx.load_from_string(_bytes_of(onnxprep.prepared(str(registry.onnx_path(m.manifest)))))
+    prepared = onnxprep.prepared(str(registry.onnx_path(m.manifest)))
+    model = onnx.load_from_string(prepared) if isinstance(prepared, bytes) else onnx.load(prepared)
     g = model.graph
     (old,) = [i for i in g.input if i.name == m.input_name]
     gain, offset = channel_normalisation(spec)
@@ -337,10 +338,6 @@ def with_uint8_input(m: Model) -> bytes:
     for n in reversed(nodes):
         g.node.insert(0, n)
     return model.SerializeToString()
-
-
-def _bytes_of(prepared: str | bytes) -> bytes:
-    return Path(prepared).read_bytes() if isinstance(prepared, str) else prepared
 
 
 def uint8_inputs(m: Model, x: np.ndarray) -> np.ndarray:
@@ -746,7 +743,7 @@ def bench_scorer_path(
     configuration measured ran at 213-231 frames/s where the same one later ran at 326-331
     (threads' first runs), which made the first configuration look the worst."""
     max_pixels = load_settings().scoring.max_image_pixels
-    prep = preprocess_threads(scorer.settings.preprocess_threads, scorer.on_gpu)
+    prep = prep_pool_size(scorer)
     out: dict[str, float] = {}
     rounds = max(1, args.iters // 5)  # batches a thread: 4 on the GPU, 1 in the dry run
 
@@ -764,7 +761,7 @@ def bench_scorer_path(
             fps = sum(len(x) for x in batches) / (time.perf_counter() - t0)
             out[str(b)] = round(fps, 1)
             say(f"  scorer path batch {b:4d}: {fps:,.1f} frames/s ({threads} threads, "
-                f"preprocess_threads {prep})")  # fmt: skip
+                f"preprocessing pool {prep})")  # fmt: skip
     return out
 
 
