@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 
@@ -57,7 +58,8 @@ class IntervalSampler:
 
 @dataclass
 class SceneCutDetector:
-    """Flag a frame whose picture differs a lot from the previous checked frame."""
+    """Flag a frame whose picture differs a lot from the previous checked frame, by their 8-bit
+    signatures (``framedata.scene_signature``)."""
 
     threshold: float
     min_gap_s: float = 0.5
@@ -65,11 +67,12 @@ class SceneCutDetector:
     _last_cut: float | None = field(default=None, init=False)
 
     def change(self, signature: np.ndarray) -> float:
-        """Mean absolute change (0..1) from the previous signature, and remember this one."""
+        """Mean absolute change (0..1) from the previous 8-bit signature, and remember this
+        one. One OpenCV call: numpy's subtract, abs and mean took 30-40 us of a 50 us check."""
         prev, self._prev = self._prev, signature
         if prev is None or prev.shape != signature.shape:
             return 0.0
-        return float(np.mean(np.abs(signature - prev)))
+        return cv2.norm(signature, prev, cv2.NORM_L1) / (255.0 * signature.size)
 
     def is_cut(self, pts: float, signature: np.ndarray) -> bool:
         delta = self.change(signature)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ingest.sampling import DuplicateSuppressor, IntervalSampler, SceneCutDetector, hamming
 
@@ -49,12 +50,21 @@ def test_set_fps_takes_effect_at_the_next_sample() -> None:
 
 def test_scene_cut_on_big_change_only_and_not_too_often() -> None:
     det = SceneCutDetector(threshold=0.25, min_gap_s=0.5)
-    dark, bright = np.zeros((32, 32), np.float32), np.ones((32, 32), np.float32)
+    dark, bright = np.zeros((32, 32), np.uint8), np.full((32, 32), 255, np.uint8)
     assert not det.is_cut(0.0, dark)
-    assert not det.is_cut(0.1, dark + 0.05)
+    assert not det.is_cut(0.1, dark + 13)
     assert det.is_cut(0.2, bright)
     assert not det.is_cut(0.3, dark)  # within min gap
     assert det.is_cut(1.0, bright)
+
+
+def test_scene_change_is_the_mean_absolute_difference_of_8_bit_signatures() -> None:
+    det = SceneCutDetector(threshold=0.25)
+    half = np.zeros((32, 32), np.uint8)
+    half[:, :16] = 255
+    assert det.change(np.full((32, 32), 200, np.uint8)) == 0.0  # nothing to compare with yet
+    assert det.change(half) == pytest.approx((200 * 16 + 55 * 16) / 32 / 255)
+    assert det.change(half) == 0.0
 
 
 def test_duplicates_suppressed_but_heartbeat_still_sent() -> None:
