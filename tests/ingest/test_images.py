@@ -79,10 +79,7 @@ def test_a_video_frames_thumbnail_shows_the_frame(name: str) -> None:
 def rgb_shrunk(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     """What the frame's thumbnail should show: its video-range BT.601 YCbCr (the sample
     videos are untagged) turned into RGB by the standard's own formula, shrunk to `size`."""
-    y, cb, cr = (
-        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].astype(np.float64)
-        for p in frame.planes
-    )
+    y, cb, cr = (framedata._plane(p).astype(np.float64) for p in frame.planes)
     full = (frame.width, frame.height)
     luma = (y - 16) * 255 / 219
     cb, cr = ((cv2.resize(c, full) - 128) * 255 / 224 for c in (cb, cr))
