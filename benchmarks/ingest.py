@@ -11,6 +11,9 @@ Measures CPU time (all threads, one decoder thread) of these passes over the sam
   decoded without the deblocking filter while ``ingest.keyframe_skip_loop_filter`` is on);
 * keyframe decode: keyframe mode's decode alone, against the ceiling (what skipping buys the
   decoder; the keyframe pipeline adds PDQ and a JPEG for every sampled keyframe);
+* steps: where the full pipeline's CPU goes past decoding: each step of ``SampleEngine.process``
+  (PDQ, thumbnail, scene signature and comparison) timed on the decode thread, best of
+  ``--step-rounds`` passes;
 * paced: the full pipeline on the first ``--paced-seconds`` of the video played in real time,
   as a live stream arrives, with every packet decoded as it comes and in batches of
   ``ingest.decode_batch_s`` (taken in turn, best of two): what waking the decoder costs.
@@ -28,7 +31,8 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -38,6 +42,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from devkit.testdata import video  # noqa: E402
 from framewatch.settings import load_settings  # noqa: E402
+from ingest import framedata, sampling  # noqa: E402
 from ingest.engine import SampleEngine, StreamMeta  # noqa: E402
 from ingest.source import VideoSource  # noqa: E402
 
@@ -84,10 +89,44 @@ def cpu_best(passes: dict[str, Callable[[], object]], rounds: int = 5) -> dict[s
     return best
 
 
+@contextmanager
+def step_clocks() -> Iterator[dict[str, float]]:
+    """Time the pipeline's steps (thread CPU seconds, summed) while inside: the functions
+    ``SampleEngine.process`` calls are wrapped in place and restored on the way out."""
+    spent: dict[str, float] = {}
+    targets = [
+        (framedata, "frame_pdq", "pdq"),
+        (framedata.Thumbnailer, "__call__", "thumbnail"),
+        (framedata, "scene_signature", "scene_signature"),
+        (sampling.SceneCutDetector, "change", "scene_compare"),
+    ]
+    originals = [getattr(owner, name) for owner, name, _ in targets]
+
+    def timed(fn: Callable[..., object], key: str) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.thread_time() - t0
+
+        return run
+
+    for (owner, name, key), fn in zip(targets, originals, strict=True):
+        setattr(owner, name, timed(fn, key))
+    try:
+        yield spent
+    finally:
+        for (owner, name, _), fn in zip(targets, originals, strict=True):
+            setattr(owner, name, fn)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("video", nargs="?", help="720p30 H.264 file (default: made from samples)")
     ap.add_argument("--fps", type=float, default=1.0, help="sampling rate (default 1)")
+    ap.add_argument("--step-rounds", type=int, default=5,
+                    help="passes of the full pipeline with each step timed (default 5; 0: none)")  # fmt: skip
     ap.add_argument("--paced-seconds", type=float, default=10.0,
                     help="seconds of real-time play for each paced pass (default 10; 0: none)")  # fmt: skip
     args = ap.parse_args()
@@ -128,6 +167,14 @@ def main() -> None:
     })  # fmt: skip
     t_every, t_full, t_key, t_key_decode = (t[k] for k in ("every", "full", "keyframe",
                                                             "keyframe_decode"))  # fmt: skip
+    steps: dict[str, float] = {}
+    for _ in range(args.step_rounds):
+        with step_clocks() as spent:
+            t0 = time.thread_time()
+            pipeline(False)
+            spent["pass"] = time.thread_time() - t0
+        steps = {k: min(v, steps.get(k, v)) for k, v in spent.items()}
+    steps_ms = {k: round(1000 * v, 1) for k, v in steps.items()}
     batch_s = settings.ingest.decode_batch_s
     paced_s = min(args.paced_seconds, seconds)
     paced: dict[str, float] = {}
@@ -154,6 +201,15 @@ def main() -> None:
     print(f"keyframe decode only: {t_key_decode:.3f} CPU s ({t_every / t_key_decode:.1f}x the "
           f"decode of every frame); PDQ + JPEG of the {stats['keyframe']['sent']} sampled keyframes is the "
           f"rest of keyframe mode")  # fmt: skip
+    if steps_ms:
+        past = sum(v for k, v in steps_ms.items() if k != "pass")
+        print(f"full pipeline past decoding, CPU ms a {seconds:.0f} s pass (best of "
+              f"{args.step_rounds}, each step on its own clock): PDQ {steps_ms.get('pdq', 0):.1f}, "
+              f"thumbnail {steps_ms.get('thumbnail', 0):.1f}, scene signature "
+              f"{steps_ms.get('scene_signature', 0):.1f} + comparison "
+              f"{steps_ms.get('scene_compare', 0):.1f} = {past:.1f}, against the ceiling's "
+              f"{1000 * t_ceiling:.0f} (0.9 of the ceiling allows {1000 * t_ceiling / 9:.0f} "
+              "for everything past decoding)")  # fmt: skip
     if paced:
         print(f"paced in real time, full pipeline: decoder woken for every packet "
               f"{paced['each_packet']:.1f} CPU ms a stream-second; in batches of {batch_s:g} s "
@@ -174,6 +230,7 @@ def main() -> None:
         "keyframe_over_full": round(key_spc / full_spc, 2),
         "keyframe_decode_over_full_decode": round(t_every / t_key_decode, 2),
         "decode_batch_s": batch_s,
+        "steps_ms_per_pass": steps_ms,
         "paced_ms_per_stream_s": paced,
         "frames": stats,
     }))  # fmt: skip
